@@ -1,0 +1,145 @@
+//! Builds every plugin under `plugins/` (and the test plugins under `host/tests/plugins/`)
+//! for wasm32-wasip2 and embeds the built-in ones in the binary, together with the
+//! built-in runbooks, so `triage` works from any directory.
+//!
+//! The plugins are built by a nested cargo in its own target directory: the outer cargo
+//! holds the lock on the main one.
+
+use sha2::{Digest, Sha256};
+use std::env;
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn main() {
+    let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
+    let root = manifest_dir.parent().unwrap().to_path_buf();
+    let out_dir = PathBuf::from(env::var("OUT_DIR").unwrap());
+    for watched in ["plugins", "sdk", "runbooks", "Cargo.toml", "Cargo.lock"] {
+        println!("cargo:rerun-if-changed={}", root.join(watched).display());
+    }
+    println!("cargo:rerun-if-changed={}", manifest_dir.join("tests/plugins").display());
+
+    // TRIAGE_ONLY_PLUGINS=a,b limits the built-in plugins to those directories (handy while
+    // one plugin is half-written); unset, every plugin is built.
+    println!("cargo:rerun-if-env-changed=TRIAGE_ONLY_PLUGINS");
+    let only: Option<Vec<String>> =
+        env::var("TRIAGE_ONLY_PLUGINS").ok().map(|v| v.split(',').map(|s| s.trim().to_string()).collect());
+    let builtin: Vec<(String, PathBuf)> = crate_dirs(&root.join("plugins"))
+        .into_iter()
+        .filter(|(_, dir)| {
+            only.as_ref().is_none_or(|o| o.iter().any(|n| dir.file_name().is_some_and(|f| f == n.as_str())))
+        })
+        .collect();
+    let test_plugins = crate_dirs(&manifest_dir.join("tests/plugins"));
+    let target_dir = workspace_target_dir(&out_dir, &root).join("plugins");
+    let packages: Vec<&(String, PathBuf)> = builtin.iter().chain(test_plugins.iter()).collect();
+    if !packages.is_empty() {
+        build_plugins(&root, &target_dir, &packages);
+    }
+    let wasm_dir = target_dir.join("wasm32-wasip2").join("plugin");
+
+    let mut code = String::from("pub static PLUGINS: &[BuiltinPlugin] = &[\n");
+    for (name, _) in &builtin {
+        let wasm = wasm_dir.join(format!("{}.wasm", name.replace('-', "_")));
+        let bytes = fs::read(&wasm).unwrap_or_else(|e| panic!("{}: {e}", wasm.display()));
+        let digest: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+        writeln!(
+            code,
+            "    BuiltinPlugin {{ crate_name: {name:?}, sha256: {digest:?}, wasm: include_bytes!({:?}) }},",
+            wasm.display().to_string()
+        )
+        .unwrap();
+    }
+    code.push_str("];\n");
+
+    // Test plugins are copied beside the generated code, never embedded.
+    let test_dir = out_dir.join("test-plugins");
+    let _ = fs::remove_dir_all(&test_dir);
+    fs::create_dir_all(&test_dir).unwrap();
+    for (name, _) in &test_plugins {
+        let file = format!("{}.wasm", name.replace('-', "_"));
+        fs::copy(wasm_dir.join(&file), test_dir.join(&file)).unwrap();
+    }
+    writeln!(code, "pub const TEST_PLUGIN_DIR: &str = {:?};", test_dir.display().to_string()).unwrap();
+
+    code.push_str("pub static RUNBOOKS: &[BuiltinRunbook] = &[\n");
+    for (id, file) in runbook_files(&root.join("runbooks")) {
+        writeln!(code, "    BuiltinRunbook {{ id: {id:?}, path: {:?}, source: include_str!({:?}) }},",
+            file.strip_prefix(&root).unwrap().display().to_string(),
+            file.display().to_string()).unwrap();
+    }
+    code.push_str("];\n");
+    fs::write(out_dir.join("builtin.rs"), code).unwrap();
+}
+
+/// (package name, dir) of every crate directly under `dir`.
+fn crate_dirs(dir: &Path) -> Vec<(String, PathBuf)> {
+    let Ok(entries) = fs::read_dir(dir) else { return Vec::new() };
+    let mut out: Vec<(String, PathBuf)> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter_map(|p| {
+            let manifest = fs::read_to_string(p.join("Cargo.toml")).ok()?;
+            let name = manifest.lines().find_map(|l| {
+                let l = l.trim();
+                l.strip_prefix("name")?.trim().strip_prefix('=')?.trim().strip_prefix('"')?.split('"').next().map(String::from)
+            })?;
+            Some((name, p))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// runbooks/<id>/runbook.yaml
+fn runbook_files(dir: &Path) -> Vec<(String, PathBuf)> {
+    let Ok(entries) = fs::read_dir(dir) else { return Vec::new() };
+    let mut out: Vec<(String, PathBuf)> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.join("runbook.yaml").is_file())
+        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), p.join("runbook.yaml")))
+        .collect();
+    out.sort();
+    out
+}
+
+/// The target directory the outer cargo uses: the ancestor of OUT_DIR holding CACHEDIR.TAG.
+fn workspace_target_dir(out_dir: &Path, root: &Path) -> PathBuf {
+    out_dir
+        .ancestors()
+        .find(|p| p.join("CACHEDIR.TAG").is_file())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| root.join("target"))
+}
+
+fn build_plugins(root: &Path, target_dir: &Path, packages: &[&(String, PathBuf)]) {
+    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(root)
+        .args(["build", "--profile", "plugin", "--target", "wasm32-wasip2", "--target-dir"])
+        .arg(target_dir);
+    for (name, _) in packages {
+        cmd.args(["-p", name]);
+    }
+    // Flags meant for the host build must not leak into the wasm build.
+    for var in [
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_BUILD_RUSTFLAGS",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "RUSTC_WRAPPER",
+        "CARGO_LLVM_COV",
+        "CARGO_PROFILE_RELEASE_DEBUG",
+    ] {
+        cmd.env_remove(var);
+    }
+    let status = cmd.status().expect("running cargo to build the plugins");
+    if !status.success() {
+        panic!("building the plugins for wasm32-wasip2 failed (see above); is the wasm32-wasip2 target installed? rust-toolchain.toml lists it");
+    }
+}

@@ -1,0 +1,152 @@
+//! Capabilities: what a plugin may ask the host to do, and the check that comes first in
+//! every host function.
+//!
+//! A call is allowed only when it matches a pattern the calling *action* declared in its
+//! manifest (with the step's params substituted) **and** a pattern of the operator's
+//! policy. Declared patterns are what the plugin author says the action needs (and what
+//! guided mode shows the user); the policy is what the operator is willing to grant.
+
+pub mod connect;
+pub mod exec;
+pub mod http;
+pub mod log;
+pub mod pattern;
+pub mod policy;
+pub mod read_file;
+pub mod resolve;
+
+use crate::runtime::manifest::DeclaredCapability;
+use pattern::Pattern;
+pub use policy::Policy;
+use std::sync::Arc;
+
+/// One concrete request a plugin made, in a form that can be matched, shown and recorded.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "value")]
+pub enum Request {
+    Exec(Vec<String>),
+    Http { method: String, url: String },
+    ReadFile(String),
+    Resolve(String),
+    Connect(String),
+}
+
+impl Request {
+    /// The capability's name as written in a policy file.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Request::Exec(_) => "exec",
+            Request::Http { .. } => "http",
+            Request::ReadFile(_) => "read_file",
+            Request::Resolve(_) => "resolve",
+            Request::Connect(_) => "connect",
+        }
+    }
+
+    /// A one-line rendering for reports and denials.
+    pub fn display(&self) -> String {
+        match self {
+            Request::Exec(argv) => shell_words(argv),
+            Request::Http { method, url } => format!("{method} {url}"),
+            Request::ReadFile(p) | Request::Resolve(p) | Request::Connect(p) => p.clone(),
+        }
+    }
+
+    /// The YAML an operator would add under `allow:` to permit exactly this request.
+    pub fn policy_entry(&self) -> String {
+        match self {
+            Request::Exec(argv) => {
+                let items: Vec<String> = argv.iter().map(|a| yaml_scalar(a)).collect();
+                format!("exec: [[{}]]", items.join(", "))
+            }
+            Request::Http { url, .. } => format!("http: [{}]", yaml_scalar(url)),
+            Request::ReadFile(p) => format!("read_file: [{}]", yaml_scalar(p)),
+            Request::Resolve(h) => format!("resolve: [{}]", yaml_scalar(h)),
+            Request::Connect(hp) => format!("connect: [{}]", yaml_scalar(hp)),
+        }
+    }
+}
+
+/// Quotes argv the way a POSIX shell would need it, for display only (never executed).
+pub fn shell_words(argv: &[String]) -> String {
+    argv.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" ")
+}
+
+/// Single-quotes a word for a POSIX shell when it holds anything but safe characters.
+pub fn shell_quote(word: &str) -> String {
+    let safe = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=,@%+".contains(c));
+    if safe {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+fn yaml_scalar(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| format!("{s:?}"))
+}
+
+/// What one action of one plugin may do in one call: the declared patterns with the
+/// call's params substituted, and the operator's policy.
+#[derive(Debug, Clone)]
+pub struct Grants {
+    pub plugin: String,
+    pub action: String,
+    declared: Vec<(&'static str, Pattern)>,
+    policy: Arc<Policy>,
+}
+
+impl Grants {
+    pub fn new(
+        plugin: &str,
+        action: &str,
+        declared: &[DeclaredCapability],
+        params: &serde_json::Value,
+        policy: Arc<Policy>,
+    ) -> Self {
+        let declared = declared
+            .iter()
+            .filter_map(|d| d.resolve(params).map(|p| (d.kind(), p)))
+            .collect();
+        Grants { plugin: plugin.into(), action: action.into(), declared, policy }
+    }
+
+    /// Grants that allow nothing (used for `describe`).
+    pub fn none(plugin: &str, policy: Arc<Policy>) -> Self {
+        Grants { plugin: plugin.into(), action: String::new(), declared: Vec::new(), policy }
+    }
+
+    /// The first thing every host function calls.
+    pub fn check(&self, request: &Request) -> Result<(), String> {
+        let subject = match request {
+            Request::Exec(argv) => pattern::Subject::Argv(argv),
+            Request::Http { url, .. } => pattern::Subject::Text(url),
+            Request::ReadFile(s) | Request::Resolve(s) | Request::Connect(s) => {
+                pattern::Subject::Text(s)
+            }
+        };
+        let kind = request.kind();
+        let declared = self.declared.iter().any(|(k, p)| *k == kind && p.matches(&subject));
+        if !declared {
+            return Err(format!(
+                "{kind} `{}` was not declared by {} action `{}`; a plugin may only use the capabilities its manifest declares (see `triage plugins`)",
+                request.display(),
+                self.plugin,
+                self.action
+            ));
+        }
+        if !self.policy.allows(kind, &subject) {
+            return Err(format!(
+                "{kind} `{}` is not allowed by the policy ({}); to allow it, add `{}` under `allow:` in {}",
+                request.display(),
+                self.policy.origin(),
+                request.policy_entry(),
+                self.policy.suggested_path()
+            ));
+        }
+        Ok(())
+    }
+}

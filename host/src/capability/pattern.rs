@@ -1,0 +1,271 @@
+//! Glob patterns for capabilities.
+//!
+//! In text patterns (URLs, paths, hosts) `*` matches any run of characters except `/` and
+//! `**` matches anything. In argv patterns each element is a text pattern on its own
+//! (where `*` matches anything within the element), and an element that is exactly `**`
+//! matches all remaining arguments. `{param}` is replaced by the value of that call
+//! parameter *as a literal*: a `*` inside a value never acts as a wildcard.
+
+use serde_json::Value;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Token {
+    Literal(String),
+    /// `*`
+    Star,
+    /// `**`
+    DoubleStar,
+    /// `{name}`, before substitution.
+    Param(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pattern {
+    Text(Vec<Token>),
+    Argv(Vec<ArgPattern>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArgPattern {
+    Rest,
+    One(Vec<Token>),
+}
+
+/// What a request is matched as.
+pub enum Subject<'a> {
+    Text(&'a str),
+    Argv(&'a [String]),
+}
+
+fn tokenize(pattern: &str) -> Vec<Token> {
+    let mut tokens = Vec::new();
+    let mut literal = String::new();
+    let mut chars = pattern.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '*' => {
+                if !literal.is_empty() {
+                    tokens.push(Token::Literal(std::mem::take(&mut literal)));
+                }
+                if chars.peek() == Some(&'*') {
+                    chars.next();
+                    tokens.push(Token::DoubleStar);
+                } else {
+                    tokens.push(Token::Star);
+                }
+            }
+            '{' => {
+                let mut name = String::new();
+                let mut closed = false;
+                for n in chars.by_ref() {
+                    if n == '}' {
+                        closed = true;
+                        break;
+                    }
+                    name.push(n);
+                }
+                let is_ident = !name.is_empty()
+                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+                if closed && is_ident {
+                    if !literal.is_empty() {
+                        tokens.push(Token::Literal(std::mem::take(&mut literal)));
+                    }
+                    tokens.push(Token::Param(name));
+                } else {
+                    literal.push('{');
+                    literal.push_str(&name);
+                    if closed {
+                        literal.push('}');
+                    }
+                }
+            }
+            _ => literal.push(c),
+        }
+    }
+    if !literal.is_empty() {
+        tokens.push(Token::Literal(literal));
+    }
+    tokens
+}
+
+impl Pattern {
+    pub fn text(pattern: &str) -> Self {
+        Pattern::Text(tokenize(pattern))
+    }
+
+    pub fn argv(pattern: &[String]) -> Self {
+        Pattern::Argv(
+            pattern
+                .iter()
+                .map(|a| if a == "**" { ArgPattern::Rest } else { ArgPattern::One(tokenize(a)) })
+                .collect(),
+        )
+    }
+
+    /// Substitutes `{param}` tokens. `None` when a named param is absent or null: such a
+    /// pattern cannot describe any call.
+    pub fn substitute(&self, params: &Value) -> Option<Pattern> {
+        fn subst(tokens: &[Token], params: &Value) -> Option<Vec<Token>> {
+            tokens
+                .iter()
+                .map(|t| match t {
+                    Token::Param(name) => {
+                        let value = params.get(name)?;
+                        let text = match value {
+                            Value::Null => return None,
+                            Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        };
+                        Some(Token::Literal(text))
+                    }
+                    other => Some(other.clone()),
+                })
+                .collect()
+        }
+        Some(match self {
+            Pattern::Text(t) => Pattern::Text(subst(t, params)?),
+            Pattern::Argv(args) => Pattern::Argv(
+                args.iter()
+                    .map(|a| match a {
+                        ArgPattern::Rest => Some(ArgPattern::Rest),
+                        ArgPattern::One(t) => subst(t, params).map(ArgPattern::One),
+                    })
+                    .collect::<Option<_>>()?,
+            ),
+        })
+    }
+
+    pub fn matches(&self, subject: &Subject) -> bool {
+        match (self, subject) {
+            (Pattern::Text(tokens), Subject::Text(s)) => glob(tokens, s, true),
+            (Pattern::Argv(args), Subject::Argv(argv)) => match_argv(args, argv),
+            _ => false,
+        }
+    }
+
+    /// The pattern written back out (after substitution), for display.
+    pub fn display(&self) -> String {
+        fn join(tokens: &[Token]) -> String {
+            tokens
+                .iter()
+                .map(|t| match t {
+                    Token::Literal(s) => s.clone(),
+                    Token::Star => "*".into(),
+                    Token::DoubleStar => "**".into(),
+                    Token::Param(p) => format!("{{{p}}}"),
+                })
+                .collect()
+        }
+        match self {
+            Pattern::Text(t) => join(t),
+            Pattern::Argv(args) => args
+                .iter()
+                .map(|a| match a {
+                    ArgPattern::Rest => "**".to_string(),
+                    ArgPattern::One(t) => super::shell_quote(&join(t)),
+                })
+                .collect::<Vec<_>>()
+                .join(" "),
+        }
+    }
+}
+
+fn match_argv(args: &[ArgPattern], argv: &[String]) -> bool {
+    match args.split_first() {
+        None => argv.is_empty(),
+        Some((ArgPattern::Rest, _)) => true,
+        Some((ArgPattern::One(tokens), rest)) => match argv.split_first() {
+            Some((first, more)) => glob(tokens, first, false) && match_argv(rest, more),
+            None => false,
+        },
+    }
+}
+
+/// Matches `text` against tokens. With `slash_stops`, `*` does not cross `/`.
+/// Iterative backtracking over the last star keeps this linear for typical patterns.
+fn glob(tokens: &[Token], text: &str, slash_stops: bool) -> bool {
+    fn go(tokens: &[Token], text: &str, slash_stops: bool, budget: &mut u32) -> bool {
+        if *budget == 0 {
+            return false;
+        }
+        *budget -= 1;
+        match tokens.split_first() {
+            None => text.is_empty(),
+            Some((Token::Literal(lit), rest)) => {
+                text.starts_with(lit.as_str()) && go(rest, &text[lit.len()..], slash_stops, budget)
+            }
+            Some((Token::Param(_), _)) => false,
+            Some((star @ (Token::Star | Token::DoubleStar), rest)) => {
+                let crosses = matches!(star, Token::DoubleStar) || !slash_stops;
+                let mut end = 0;
+                loop {
+                    if go(rest, &text[end..], slash_stops, budget) {
+                        return true;
+                    }
+                    let Some(c) = text[end..].chars().next() else { return false };
+                    if c == '/' && !crosses {
+                        return false;
+                    }
+                    end += c.len_utf8();
+                }
+            }
+        }
+    }
+    // A hostile pattern/text pair cannot make this exponential: past the budget, no match.
+    let mut budget = 100_000;
+    go(tokens, text, slash_stops, &mut budget)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn argv(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn text_star_stops_at_slash_double_star_does_not() {
+        let p = Pattern::text("http://localhost:*/**");
+        assert!(p.matches(&Subject::Text("http://localhost:15000/config_dump")));
+        assert!(!p.matches(&Subject::Text("http://localhost:15000")));
+        let p = Pattern::text("/var/log/*");
+        assert!(p.matches(&Subject::Text("/var/log/syslog")));
+        assert!(!p.matches(&Subject::Text("/var/log/envoy/envoy.log")));
+        assert!(Pattern::text("/var/log/**").matches(&Subject::Text("/var/log/envoy/envoy.log")));
+    }
+
+    #[test]
+    fn argv_rest_and_element_globs() {
+        let p = Pattern::argv(&argv(&["iptables", "-t", "*", "-S"]));
+        assert!(p.matches(&Subject::Argv(&argv(&["iptables", "-t", "nat", "-S"]))));
+        assert!(!p.matches(&Subject::Argv(&argv(&["iptables", "-t", "nat", "-S", "-F"]))));
+        let p = Pattern::argv(&argv(&["kubectl", "get", "**"]));
+        assert!(p.matches(&Subject::Argv(&argv(&["kubectl", "get"]))));
+        assert!(p.matches(&Subject::Argv(&argv(&["kubectl", "get", "pods", "-o", "json"]))));
+        assert!(!p.matches(&Subject::Argv(&argv(&["kubectl", "delete", "pods"]))));
+    }
+
+    #[test]
+    fn params_substitute_as_literals() {
+        let p = Pattern::text("{admin_url}/config_dump**");
+        let q = p.substitute(&json!({"admin_url": "http://localhost:15000"})).unwrap();
+        assert!(q.matches(&Subject::Text("http://localhost:15000/config_dump?resource=x")));
+        assert!(!q.matches(&Subject::Text("http://localhost:15001/config_dump")));
+        // A star in a value is a literal star, not a wildcard.
+        let q = p.substitute(&json!({"admin_url": "http://*"})).unwrap();
+        assert!(!q.matches(&Subject::Text("http://evil/config_dump")));
+        assert!(p.substitute(&json!({})).is_none());
+        let p = Pattern::argv(&argv(&["kubectl", "logs", "{pod}", "--tail", "{tail}"]));
+        let q = p.substitute(&json!({"pod": "a", "tail": 50})).unwrap();
+        assert!(q.matches(&Subject::Argv(&argv(&["kubectl", "logs", "a", "--tail", "50"]))));
+    }
+
+    #[test]
+    fn pathological_patterns_terminate() {
+        let p = Pattern::text(&"*a".repeat(30));
+        let text = "a".repeat(5000) + "b";
+        assert!(!p.matches(&Subject::Text(&text)));
+    }
+}

@@ -1,0 +1,120 @@
+//! Finding runbooks by id: the user's directories and TRIAGE_PATH first, then the ones
+//! built into the binary. A user runbook with a built-in's id shadows it, with a warning.
+
+use crate::builtin;
+use crate::runtime::{ActionSpec, Runtime};
+use std::path::{Path, PathBuf};
+
+/// Where a runbook's text comes from.
+#[derive(Debug, Clone)]
+pub enum RunbookSource {
+    Builtin(&'static builtin::BuiltinRunbook),
+    File(PathBuf),
+}
+
+impl RunbookSource {
+    pub fn origin(&self) -> String {
+        match self {
+            RunbookSource::Builtin(b) => format!("built-in:{}", b.path),
+            RunbookSource::File(p) => p.display().to_string(),
+        }
+    }
+
+    pub fn text(&self) -> std::io::Result<String> {
+        match self {
+            RunbookSource::Builtin(b) => Ok(b.source.to_string()),
+            RunbookSource::File(p) => std::fs::read_to_string(p),
+        }
+    }
+}
+
+/// Directories searched for user runbooks, in order of precedence (first wins).
+pub fn user_dirs() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::env::var_os("TRIAGE_PATH")
+        .map(|v| std::env::split_paths(&v).collect())
+        .unwrap_or_default();
+    dirs.extend(crate::paths::user_runbook_dirs());
+    dirs
+}
+
+/// `<dir>/<id>.yaml` or `<dir>/<id>/runbook.yaml`.
+fn find_in(dir: &Path, id: &str) -> Option<PathBuf> {
+    [dir.join(format!("{id}.yaml")), dir.join(id).join("runbook.yaml")].into_iter().find(|p| p.is_file())
+}
+
+/// Resolves `triage run ARG`: a path when it names a file, else an id.
+pub fn resolve(arg: &str, warnings: &mut Vec<String>) -> Result<RunbookSource, String> {
+    let as_path = Path::new(arg);
+    if as_path.is_file() {
+        return Ok(RunbookSource::File(as_path.to_path_buf()));
+    }
+    if arg.contains('/') || arg.ends_with(".yaml") || arg.ends_with(".yml") {
+        return Err(format!("{arg}: no such runbook file"));
+    }
+    let builtin = builtin::RUNBOOKS.iter().find(|b| b.id == arg);
+    for dir in user_dirs() {
+        if let Some(p) = find_in(&dir, arg) {
+            if builtin.is_some() {
+                warnings.push(format!("runbook `{arg}` from {} shadows the built-in one", p.display()));
+            }
+            return Ok(RunbookSource::File(p));
+        }
+    }
+    match builtin {
+        Some(b) => Ok(RunbookSource::Builtin(b)),
+        None => {
+            let ids: Vec<&str> = builtin::RUNBOOKS.iter().map(|b| b.id).collect();
+            Err(format!(
+                "unknown runbook `{arg}`{}; `triage list` shows the runbooks",
+                crate::runbook::validate::suggest(arg, ids.into_iter())
+            ))
+        }
+    }
+}
+
+/// Every runbook: (id, source), user ones first, shadowed built-ins marked.
+pub fn all() -> Vec<(String, RunbookSource, bool)> {
+    let mut out: Vec<(String, RunbookSource, bool)> = Vec::new();
+    for dir in user_dirs() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let mut files: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        files.sort();
+        for p in files {
+            let (id, file) = if p.extension().is_some_and(|x| x == "yaml") {
+                (p.file_stem().unwrap_or_default().to_string_lossy().into_owned(), p.clone())
+            } else if p.join("runbook.yaml").is_file() {
+                (p.file_name().unwrap_or_default().to_string_lossy().into_owned(), p.join("runbook.yaml"))
+            } else {
+                continue;
+            };
+            if !out.iter().any(|(i, _, _)| *i == id) {
+                out.push((id, RunbookSource::File(file), false));
+            }
+        }
+    }
+    for b in builtin::RUNBOOKS {
+        let shadowed = out.iter().any(|(i, _, _)| i == b.id);
+        out.push((b.id.to_string(), RunbookSource::Builtin(b), shadowed));
+    }
+    out
+}
+
+impl crate::runbook::validate::PluginCatalog for Runtime {
+    fn action_spec(&self, plugin: &str, action: &str) -> Result<&ActionSpec, String> {
+        let Some(p) = self.plugin(plugin) else {
+            let names: Vec<String> = self.plugins().map(|p| p.manifest.name.clone()).collect();
+            return Err(format!(
+                "unknown plugin `{plugin}`{} (`triage plugins` lists them)",
+                crate::runbook::validate::suggest(plugin, names.iter().map(String::as_str))
+            ));
+        };
+        p.manifest.action(action).ok_or_else(|| {
+            let names: Vec<&str> = p.manifest.actions.iter().map(|a| a.name.as_str()).collect();
+            format!(
+                "plugin `{plugin}` has no action `{action}`{} (it has: {})",
+                crate::runbook::validate::suggest(action, names.iter().copied()),
+                names.join(", ")
+            )
+        })
+    }
+}

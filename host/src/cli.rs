@@ -1,0 +1,354 @@
+//! The `triage` command line. Every error ends as one line on stderr and an exit code:
+//! 0 nothing at or above --fail-on, 1 such findings, 2 invalid runbook, input or
+//! arguments, 3 the run itself failed.
+
+use crate::capability::Policy;
+use crate::catalog;
+use crate::engine::{self, RunOptions, inputs};
+use crate::report::{self, Report};
+use crate::runbook::{self, Severity};
+use crate::runtime::{Runtime, RuntimeOptions};
+use crate::target::{Target, bundle::BundleTarget, local::LocalTarget, record::RecordingTarget};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+#[derive(Parser, Debug)]
+#[command(name = "triage", version, about = "Runs troubleshooting runbooks whose probes are sandboxed WebAssembly plugins")]
+pub struct Cli {
+    /// Also load the *.wasm plugins in DIR (repeatable; later ones shadow earlier ones).
+    #[arg(long = "plugins", value_name = "DIR", global = true)]
+    plugin_dirs: Vec<PathBuf>,
+    /// The operator policy (default: ~/.config/triage/policy.yaml if present, else the built-in one).
+    #[arg(long, value_name = "FILE", global = true)]
+    policy: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a runbook (a built-in or user runbook id, or a path to a YAML file).
+    Run(RunArgs),
+    /// List the runbooks: the user's, then the built-in ones.
+    List,
+    /// Check runbooks without running them (all of them when no file is given).
+    Lint {
+        files: Vec<PathBuf>,
+    },
+    /// List the plugins, their actions and the capabilities each action asks for.
+    Plugins,
+}
+
+#[derive(clap::Args, Debug)]
+struct RunArgs {
+    runbook: String,
+    /// Replay a recorded bundle instead of probing this machine.
+    #[arg(long, value_name = "DIR", conflicts_with = "target")]
+    bundle: Option<PathBuf>,
+    /// Where to probe: `local` (this machine).
+    #[arg(long, default_value = "local")]
+    target: Option<String>,
+    /// Record every capability call and answer into a new bundle directory.
+    #[arg(long, value_name = "DIR")]
+    record: Option<PathBuf>,
+    /// A runbook input, NAME=VALUE (repeatable; lists are comma-separated).
+    #[arg(long = "input", short = 'i', value_name = "NAME=VALUE", value_parser = inputs::parse_pair)]
+    inputs: Vec<(String, String)>,
+    /// The answer to an ask step, STEP=VALUE (repeatable).
+    #[arg(long = "answer", short = 'a', value_name = "STEP=VALUE", value_parser = inputs::parse_pair)]
+    answers: Vec<(String, String)>,
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
+    /// The lowest severity that makes the exit code 1.
+    #[arg(long, value_enum, default_value_t = FailOn::Error)]
+    fail_on: FailOn,
+    /// Include every step's facts in the JSON report.
+    #[arg(long)]
+    facts: bool,
+    /// Also write the report to FILE (atomically), in the chosen format.
+    #[arg(long, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq)]
+enum Format {
+    Human,
+    Json,
+    Markdown,
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum)]
+enum FailOn {
+    Error,
+    Warning,
+    Info,
+    Never,
+}
+
+impl FailOn {
+    fn severity(self) -> Option<Severity> {
+        match self {
+            FailOn::Error => Some(Severity::Error),
+            FailOn::Warning => Some(Severity::Warning),
+            FailOn::Info => Some(Severity::Info),
+            FailOn::Never => None,
+        }
+    }
+}
+
+/// A failure with its exit code.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: i32,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn usage(message: impl Into<String>) -> Self {
+        Failure { code: 2, message: message.into() }
+    }
+    pub fn run(message: impl Into<String>) -> Self {
+        Failure { code: 3, message: message.into() }
+    }
+}
+
+type CliResult = Result<i32, Failure>;
+
+pub fn main() -> i32 {
+    // A bug must still end as one line, not a backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        eprintln!("error: internal error: {msg}{at} (this is a bug in triage)");
+    }));
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let result = std::panic::catch_unwind(|| dispatch(cli));
+    match result {
+        Ok(Ok(code)) => code,
+        Ok(Err(f)) => {
+            for line in f.message.lines() {
+                eprintln!("error: {line}");
+            }
+            f.code
+        }
+        Err(_) => 3,
+    }
+}
+
+fn dispatch(cli: Cli) -> CliResult {
+    match &cli.command {
+        Command::Run(args) => cmd_run(&cli, args),
+        Command::List => cmd_list(),
+        Command::Lint { files } => cmd_lint(&cli, files),
+        Command::Plugins => cmd_plugins(&cli),
+    }
+}
+
+fn load_runtime(cli: &Cli) -> Result<Runtime, Failure> {
+    let mut plugin_dirs = Vec::new();
+    if let Some(user) = crate::paths::user_plugin_dir().filter(|d| d.is_dir()) {
+        plugin_dirs.push(user);
+    }
+    for dir in &cli.plugin_dirs {
+        if !dir.is_dir() {
+            return Err(Failure::usage(format!("{}: --plugins needs a directory", dir.display())));
+        }
+        plugin_dirs.push(dir.clone());
+    }
+    let runtime = Runtime::new(RuntimeOptions { cache_dir: crate::paths::cache_dir(), builtin: true, plugin_dirs })
+        .map_err(|e| Failure::usage(format!("{e:#}")))?;
+    for w in &runtime.warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok(runtime)
+}
+
+fn load_policy(cli: &Cli) -> Result<Policy, Failure> {
+    if let Some(path) = &cli.policy {
+        return Policy::load(path).map_err(|e| Failure::usage(e.to_string()));
+    }
+    match crate::paths::policy_file().filter(|p| p.is_file()) {
+        Some(path) => Policy::load(&path).map_err(|e| Failure::usage(e.to_string())),
+        None => Ok(Policy::builtin()),
+    }
+}
+
+fn tokio_runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::run(format!("cannot start the async runtime: {e}")))
+}
+
+fn cmd_run(cli: &Cli, args: &RunArgs) -> CliResult {
+    let runtime = load_runtime(cli)?;
+    let mut warnings = Vec::new();
+    let source = catalog::resolve(&args.runbook, &mut warnings).map_err(Failure::usage)?;
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
+    let text = source.text().map_err(|e| Failure::usage(format!("{}: {e}", source.origin())))?;
+    let loaded = runbook::load_str(&text, &source.origin(), &runtime).map_err(|e| Failure::usage(e.to_string()))?;
+    let inputs = inputs::resolve(&loaded.runbook, &args.inputs).map_err(Failure::usage)?;
+    let answers: BTreeMap<String, String> = args.answers.iter().cloned().collect();
+    inputs::check_answers(&loaded.runbook, &answers).map_err(Failure::usage)?;
+    let policy = Arc::new(load_policy(cli)?);
+
+    let base: Arc<dyn Target> = match (&args.bundle, args.target.as_deref()) {
+        (Some(dir), _) => Arc::new(BundleTarget::open(dir).map_err(|e| Failure::usage(e.to_string()))?),
+        (None, None | Some("local")) => Arc::new(LocalTarget::new()),
+        (None, Some(other)) => {
+            return Err(Failure::usage(format!("--target {other}: unknown target (this triage knows `local`)")));
+        }
+    };
+    if let Some(dir) = &args.record {
+        if dir.exists() && std::fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(true) {
+            return Err(Failure::usage(format!("{}: already exists; --record needs a new directory", dir.display())));
+        }
+    }
+    let recorder = args.record.as_ref().map(|_| Arc::new(RecordingTarget::new(base.clone())));
+    let target: Arc<dyn Target> = match &recorder {
+        Some(r) => r.clone(),
+        None => base,
+    };
+
+    let progress = progress_bar(args.format);
+    let on_step: Option<Box<dyn Fn(&report::StepReport, &[report::FindingReport]) + Send + Sync>> =
+        progress.clone().map(|bar| {
+            Box::new(move |s: &report::StepReport, _: &[report::FindingReport]| {
+                bar.set_message(format!("{} {}", s.id, s.status.as_str()));
+                bar.tick();
+            }) as _
+        });
+    let options = RunOptions { inputs, answers, target, policy, on_step };
+    let report = tokio_runtime()?.block_on(engine::run(&loaded, &runtime, options));
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+
+    if let (Some(recorder), Some(dir)) = (&recorder, &args.record) {
+        recorder.write(dir).map_err(|e| Failure::run(format!("writing the bundle: {e:#}")))?;
+        eprintln!("recorded {}", dir.display());
+    }
+    let rendered = render(&report, args.format, args.facts, std::io::stdout().is_terminal());
+    print!("{rendered}");
+    if let Some(path) = &args.output {
+        let plain = render(&report, args.format, args.facts, false);
+        write_atomic(path, plain.as_bytes()).map_err(|e| Failure::run(format!("{}: {e}", path.display())))?;
+    }
+    Ok(report.exit_code(args.fail_on.severity()))
+}
+
+fn progress_bar(format: Format) -> Option<indicatif::ProgressBar> {
+    if format != Format::Human || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.enable_steady_tick(std::time::Duration::from_millis(100));
+    Some(bar)
+}
+
+fn render(report: &Report, format: Format, facts: bool, terminal: bool) -> String {
+    match format {
+        Format::Human => report::human::render(report, report::human::use_color(terminal)),
+        Format::Json => report.to_json(facts),
+        Format::Markdown => report::markdown::render(report),
+    }
+}
+
+/// Writes a file via a temporary file in the same directory and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+fn cmd_list() -> CliResult {
+    for (id, source, shadowed) in catalog::all() {
+        let title = source
+            .text()
+            .ok()
+            .and_then(|t| serde_yaml::from_str::<serde_yaml::Value>(&t).ok())
+            .and_then(|v| v.get("title").and_then(|t| t.as_str()).map(str::to_string))
+            .unwrap_or_default();
+        let note = if shadowed { "  (shadowed)" } else { "" };
+        println!("{id:<36} {title}  [{}]{note}", source.origin());
+    }
+    Ok(0)
+}
+
+fn cmd_lint(cli: &Cli, files: &[PathBuf]) -> CliResult {
+    let runtime = load_runtime(cli)?;
+    let sources: Vec<catalog::RunbookSource> = if files.is_empty() {
+        catalog::all().into_iter().filter(|(_, _, shadowed)| !shadowed).map(|(_, s, _)| s).collect()
+    } else {
+        files
+            .iter()
+            .map(|f| {
+                if f.is_dir() {
+                    catalog::RunbookSource::File(f.join("runbook.yaml"))
+                } else {
+                    catalog::RunbookSource::File(f.clone())
+                }
+            })
+            .collect()
+    };
+    let mut errors = 0;
+    for source in &sources {
+        let origin = source.origin();
+        let result = match source.text() {
+            Ok(text) => runbook::load_str(&text, &origin, &runtime).map(|_| ()),
+            Err(e) => Err(runbook::LoadErrors(vec![runbook::LoadError {
+                file: origin.clone(),
+                line: 1,
+                column: 1,
+                message: format!("cannot read: {e}"),
+            }])),
+        };
+        if let Err(e) = result {
+            errors += e.0.len();
+            for err in e.0 {
+                eprintln!("{err}");
+            }
+        }
+    }
+    eprintln!("{} runbook(s) checked, {errors} error(s)", sources.len());
+    Ok(if errors > 0 { 2 } else { 0 })
+}
+
+fn cmd_plugins(cli: &Cli) -> CliResult {
+    let runtime = load_runtime(cli)?;
+    for p in runtime.plugins() {
+        let m = &p.manifest;
+        println!("{} {} ({}) — {}", m.name, m.version, p.origin, m.description);
+        for a in &m.actions {
+            println!("  {:<22} {}", a.name, a.description);
+            for c in &a.capabilities {
+                println!("  {:<22}   {}", "", c.display(None));
+            }
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,344 @@
+//! The engine: runs a loaded runbook's DAG on a target.
+//!
+//! A step starts once all of its needs are done. Independent steps run concurrently (their
+//! plugin calls interleave on this task; capability I/O overlaps). A step whose need did
+//! not pass is skipped with the reason; a step whose `when` is false is skipped; an ask
+//! step takes its answer from `--answer`. After a probe returns facts, each finding's
+//! condition is evaluated and the fired ones are rendered.
+
+pub mod inputs;
+
+use crate::capability::Policy;
+use crate::report::{FindingReport, Report, RunbookInfo, StepReport, StepStatus};
+use crate::runbook::validate::ParamValue;
+use crate::runbook::{LoadedRunbook, Severity, Step};
+use crate::runtime::{Runtime, schema};
+use crate::target::Target;
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use minijinja::Value as JinjaValue;
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub struct RunOptions {
+    /// Already parsed against the runbook's input specs (see [`inputs::resolve`]).
+    pub inputs: Map<String, Value>,
+    pub answers: BTreeMap<String, String>,
+    pub target: Arc<dyn Target>,
+    pub policy: Arc<Policy>,
+    /// Called as each step finishes (progress display, guided mode).
+    pub on_step: Option<Box<dyn Fn(&StepReport, &[FindingReport]) + Send + Sync>>,
+}
+
+struct StepDone {
+    report: StepReport,
+    findings: Vec<FindingReport>,
+    output: Option<Value>,
+}
+
+pub async fn run(loaded: &LoadedRunbook, runtime: &Runtime, options: RunOptions) -> Report {
+    let started_at = std::time::SystemTime::now();
+    let started = Instant::now();
+    let runbook = &loaded.runbook;
+    let steps = &runbook.steps;
+    let mut done: Vec<Option<StepDone>> = (0..steps.len()).map(|_| None).collect();
+    let mut started_steps = vec![false; steps.len()];
+    let mut running = FuturesUnordered::new();
+    let mut outputs: Map<String, Value> = Map::new();
+
+    loop {
+        // Start (or skip) every step whose needs are all done, in topological order.
+        for &i in &loaded.compiled.order {
+            if started_steps[i] {
+                continue;
+            }
+            let step = &steps[i];
+            let needs: Vec<usize> =
+                step.needs.iter().filter_map(|n| steps.iter().position(|s| &s.id == n)).collect();
+            if !needs.iter().all(|&n| done[n].is_some()) {
+                continue;
+            }
+            started_steps[i] = true;
+            let blocked = needs.iter().find_map(|&n| {
+                let d = done[n].as_ref()?;
+                (d.report.status != StepStatus::Passed).then(|| {
+                    let what = match d.report.status {
+                        StepStatus::Failed => "failed",
+                        StepStatus::Errored => "errored",
+                        _ => "was skipped",
+                    };
+                    format!("needs `{}`, which {what}", steps[n].id)
+                })
+            });
+            let context = context(&options, &outputs, &done, steps, None);
+            let skip = match blocked {
+                Some(reason) => Some(Ok(reason)),
+                None => match &step.when {
+                    None => None,
+                    Some(when) => match eval_bool(&loaded.compiled.env, when, &context) {
+                        Ok(true) => None,
+                        Ok(false) => Some(Ok(format!("`when: {when}` is false"))),
+                        Err(e) => Some(Err(format!("when: {e}"))),
+                    },
+                },
+            };
+            match skip {
+                Some(result) => {
+                    let (status, reason) = match result {
+                        Ok(reason) => (StepStatus::Skipped, reason),
+                        Err(e) => (StepStatus::Errored, e),
+                    };
+                    let d = StepDone { report: step_report(step, status, Some(reason), Duration::ZERO), findings: vec![], output: None };
+                    if let Some(cb) = &options.on_step {
+                        cb(&d.report, &d.findings);
+                    }
+                    done[i] = Some(d);
+                }
+                None => running.push(run_step(loaded, runtime, &options, i, context)),
+            }
+        }
+        if started_steps.iter().all(|s| *s) && running.is_empty() {
+            break;
+        }
+        let Some((i, d)) = running.next().await else {
+            // Nothing running and nothing startable: the loop above resolves every step
+            // whose needs are done, so this only happens after every step is done.
+            break;
+        };
+        if let Some(out) = &d.output {
+            outputs.insert(steps[i].id.to_string(), out.clone());
+        }
+        if let Some(cb) = &options.on_step {
+            cb(&d.report, &d.findings);
+        }
+        done[i] = Some(d);
+    }
+
+    let mut step_reports = Vec::new();
+    let mut findings = Vec::new();
+    for d in done.into_iter().flatten() {
+        findings.extend(d.findings);
+        step_reports.push(d.report);
+    }
+    Report::new(
+        RunbookInfo {
+            id: runbook.id.to_string(),
+            title: runbook.title.clone(),
+            source: runbook.source.clone(),
+            origin: loaded.origin.clone(),
+        },
+        options.target.name(),
+        options.inputs.clone(),
+        step_reports,
+        findings,
+        started_at,
+        started.elapsed(),
+    )
+}
+
+fn step_report(step: &Step, status: StepStatus, reason: Option<String>, duration: Duration) -> StepReport {
+    StepReport {
+        id: step.id.to_string(),
+        title: step.title.clone(),
+        status,
+        reason,
+        duration_ms: duration.as_millis() as u64,
+        plugin: step.probe.as_ref().map(|p| format!("{}/{}", p.plugin, p.action)),
+        capabilities: Vec::new(),
+        logs: Vec::new(),
+        output: None,
+    }
+}
+
+/// The variables expressions see.
+fn context(
+    options: &RunOptions,
+    outputs: &Map<String, Value>,
+    done: &[Option<StepDone>],
+    steps: &[Step],
+    current: Option<&Value>,
+) -> Value {
+    let mut step_vars = Map::new();
+    let mut answers = Map::new();
+    for (i, d) in done.iter().enumerate() {
+        if let Some(d) = d {
+            let id = steps[i].id.to_string();
+            let output = outputs.get(&id).cloned().unwrap_or(Value::Null);
+            if steps[i].ask.is_some() {
+                if let Some(a) = output.get("answer") {
+                    answers.insert(id.clone(), a.clone());
+                }
+            }
+            step_vars.insert(id, json!({ "status": d.report.status.as_str(), "output": output }));
+        }
+    }
+    let mut ctx = json!({ "inputs": options.inputs, "steps": step_vars, "answers": answers });
+    if let Some(out) = current {
+        ctx["output"] = out.clone();
+        if let Some(a) = out.get("answer") {
+            ctx["answer"] = a.clone();
+        }
+    }
+    ctx
+}
+
+fn eval(env: &minijinja::Environment<'static>, expr: &str, ctx: &Value) -> Result<JinjaValue, String> {
+    let compiled = env.compile_expression(expr).map_err(|e| e.to_string())?;
+    compiled.eval(JinjaValue::from_serialize(ctx)).map_err(|e| e.to_string())
+}
+
+fn eval_bool(env: &minijinja::Environment<'static>, expr: &str, ctx: &Value) -> Result<bool, String> {
+    eval(env, expr, ctx).map(|v| v.is_true())
+}
+
+fn render(env: &minijinja::Environment<'static>, name: &str, ctx: &Value) -> Result<String, String> {
+    let t = env.get_template(name).map_err(|e| e.to_string())?;
+    t.render(JinjaValue::from_serialize(ctx)).map_err(|e| {
+        let detail = e.detail().map(str::to_string).unwrap_or_else(|| e.to_string());
+        format!("{name}: {detail}")
+    })
+}
+
+fn render_params(env: &minijinja::Environment<'static>, p: &ParamValue, ctx: &Value) -> Result<Value, String> {
+    Ok(match p {
+        ParamValue::Literal(v) => v.clone(),
+        ParamValue::Expression(expr) => {
+            let v = eval(env, expr, ctx)?;
+            if v.is_undefined() {
+                Value::Null
+            } else {
+                serde_json::to_value(&v).map_err(|e| e.to_string())?
+            }
+        }
+        ParamValue::Template(name) => Value::String(render(env, name, ctx)?),
+        ParamValue::Object(fields) => {
+            let mut m = Map::new();
+            for (k, v) in fields {
+                let rendered = render_params(env, v, ctx)?;
+                // An absent value (undefined, or an optional input not given) leaves the
+                // param out, so the plugin's default applies.
+                if !rendered.is_null() {
+                    m.insert(k.clone(), rendered);
+                }
+            }
+            Value::Object(m)
+        }
+        ParamValue::Array(items) => {
+            Value::Array(items.iter().map(|v| render_params(env, v, ctx)).collect::<Result<_, _>>()?)
+        }
+    })
+}
+
+async fn run_step(
+    loaded: &LoadedRunbook,
+    runtime: &Runtime,
+    options: &RunOptions,
+    i: usize,
+    ctx: Value,
+) -> (usize, StepDone) {
+    let step = &loaded.runbook.steps[i];
+    let env = &loaded.compiled.env;
+    let timeout = loaded.compiled.timeouts[i];
+    let started = Instant::now();
+    let errored = |reason: String, report_extra: Option<(Vec<_>, Vec<_>)>| {
+        let mut report = step_report(step, StepStatus::Errored, Some(reason), started.elapsed());
+        if let Some((caps, logs)) = report_extra {
+            report.capabilities = caps;
+            report.logs = logs;
+        }
+        (i, StepDone { report, findings: vec![], output: None })
+    };
+
+    let mut capabilities = Vec::new();
+    let mut logs = Vec::new();
+    let output = if let Some(probe) = &step.probe {
+        let mut params = match loaded.compiled.params[i].as_ref().map(|p| render_params(env, p, &ctx)) {
+            Some(Ok(p)) => p,
+            Some(Err(e)) => return errored(format!("rendering params: {e}"), None),
+            None => json!({}),
+        };
+        let Some(spec) = runtime.plugin(&probe.plugin).and_then(|p| p.manifest.action(&probe.action)) else {
+            return errored(format!("unknown plugin action {}/{}", probe.plugin, probe.action), None);
+        };
+        schema::fill_defaults(&spec.params_schema, &mut params);
+        if let Err(e) = schema::validate(&spec.params_schema, &params, "with") {
+            return errored(format!("params do not match {}/{}: {e}", probe.plugin, probe.action), None);
+        }
+        let call = runtime.call(&probe.plugin, &probe.action, &params, options.target.clone(), options.policy.clone());
+        match tokio::time::timeout(timeout, call).await {
+            Err(_) => return errored(format!("step timed out after {} ms", timeout.as_millis()), None),
+            Ok(outcome) => {
+                capabilities = outcome.journal;
+                logs = outcome.logs;
+                match outcome.result {
+                    Ok(facts) => facts,
+                    Err(failure) => return errored(failure.to_string(), Some((capabilities, logs))),
+                }
+            }
+        }
+    } else if let Some(ask) = &step.ask {
+        match options.answers.get(step.id.as_str()) {
+            Some(answer) => json!({ "answer": answer, "prompt": ask.prompt }),
+            None => {
+                let report = step_report(
+                    step,
+                    StepStatus::Skipped,
+                    Some(format!("not answered (pass --answer {}=<{}>)", step.id, ask.choices.join("|"))),
+                    started.elapsed(),
+                );
+                return (i, StepDone { report, findings: vec![], output: None });
+            }
+        }
+    } else {
+        Value::Null
+    };
+
+    // Findings see this step's output as `output` (and under `steps.<id>` too).
+    let mut ctx = ctx;
+    ctx["output"] = output.clone();
+    if let Some(a) = output.get("answer") {
+        ctx["answer"] = a.clone();
+    }
+    ctx["steps"][step.id.as_str()] = json!({ "status": "running", "output": output });
+    let mut findings = Vec::new();
+    for (j, f) in step.findings.iter().enumerate() {
+        let fired = match eval_bool(env, &f.when, &ctx) {
+            Ok(b) => b,
+            Err(e) => return errored(format!("finding `{}`: when: {e}", f.id), Some((capabilities, logs))),
+        };
+        if !fired {
+            continue;
+        }
+        let base = format!("steps.{i}.findings.{j}");
+        let text = |field: &str, present: bool| -> Result<Option<String>, String> {
+            if present { render(env, &format!("{base}.{field}"), &ctx).map(|s| Some(s.trim().to_string())) } else { Ok(None) }
+        };
+        let rendered = (|| {
+            Ok::<_, String>(FindingReport {
+                id: f.id.to_string(),
+                step: step.id.to_string(),
+                severity: f.severity,
+                title: text("title", true)?.unwrap_or_default(),
+                detail: text("detail", f.detail.is_some())?,
+                fix: text("fix", f.fix.is_some())?,
+                evidence: text("evidence", f.evidence.is_some())?,
+            })
+        })();
+        match rendered {
+            Ok(r) => findings.push(r),
+            Err(e) => return errored(format!("finding `{}`: {e}", f.id), Some((capabilities, logs))),
+        }
+    }
+    let status = if findings.iter().any(|f| f.severity == Severity::Error) {
+        StepStatus::Failed
+    } else {
+        StepStatus::Passed
+    };
+    let mut report = step_report(step, status, None, started.elapsed());
+    report.capabilities = capabilities;
+    report.logs = logs;
+    report.output = Some(output.clone());
+    (i, StepDone { report, findings, output: Some(output) })
+}

@@ -1,0 +1,200 @@
+//! The report of a run, and its renderings: human (colour only on a terminal and without
+//! NO_COLOR), JSON (`triage.report/v1`, the contract bots read) and Markdown.
+
+pub mod human;
+pub mod markdown;
+
+use crate::runbook::Severity;
+use crate::runtime::sandbox::{CapabilityUse, PluginLog};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::time::{Duration, SystemTime};
+
+pub const SCHEMA: &str = "triage.report/v1";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepStatus {
+    Passed,
+    Failed,
+    Skipped,
+    Errored,
+}
+
+impl StepStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepStatus::Passed => "passed",
+            StepStatus::Failed => "failed",
+            StepStatus::Skipped => "skipped",
+            StepStatus::Errored => "errored",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunbookInfo {
+    pub id: String,
+    pub title: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    pub origin: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepReport {
+    pub id: String,
+    pub title: String,
+    pub status: StepStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub duration_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<String>,
+    /// Every capability the step's plugin used (or was refused).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub capabilities: Vec<CapabilityUse>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub logs: Vec<PluginLog>,
+    /// The facts; only serialised with `--facts` (they can be large).
+    #[serde(skip)]
+    pub output: Option<Value>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FindingReport {
+    pub id: String,
+    pub step: String,
+    pub severity: Severity,
+    pub title: String,
+    pub detail: Option<String>,
+    pub fix: Option<String>,
+    pub evidence: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    pub errors: usize,
+    pub warnings: usize,
+    pub infos: usize,
+    pub passed: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    pub errored: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub schema: &'static str,
+    pub runbook: RunbookInfo,
+    pub target: String,
+    pub inputs: Map<String, Value>,
+    /// RFC 3339, UTC.
+    pub started_at: String,
+    pub duration_ms: u64,
+    pub summary: Summary,
+    pub steps: Vec<StepReport>,
+    pub findings: Vec<FindingReport>,
+}
+
+impl Report {
+    pub fn new(
+        runbook: RunbookInfo,
+        target: String,
+        inputs: Map<String, Value>,
+        steps: Vec<StepReport>,
+        findings: Vec<FindingReport>,
+        started_at: SystemTime,
+        duration: Duration,
+    ) -> Self {
+        let mut summary = Summary::default();
+        for f in &findings {
+            match f.severity {
+                Severity::Error => summary.errors += 1,
+                Severity::Warning => summary.warnings += 1,
+                Severity::Info => summary.infos += 1,
+            }
+        }
+        for s in &steps {
+            match s.status {
+                StepStatus::Passed => summary.passed += 1,
+                StepStatus::Failed => summary.failed += 1,
+                StepStatus::Skipped => summary.skipped += 1,
+                StepStatus::Errored => summary.errored += 1,
+            }
+        }
+        Report {
+            schema: SCHEMA,
+            runbook,
+            target,
+            inputs,
+            started_at: rfc3339(started_at),
+            duration_ms: duration.as_millis() as u64,
+            summary,
+            steps,
+            findings,
+        }
+    }
+
+    /// JSON; with `facts`, each step carries its output too.
+    pub fn to_json(&self, facts: bool) -> String {
+        let mut value = serde_json::to_value(self).expect("a report always serialises");
+        if facts {
+            if let Some(steps) = value.get_mut("steps").and_then(Value::as_array_mut) {
+                for (s, report) in steps.iter_mut().zip(&self.steps) {
+                    if let Some(out) = &report.output {
+                        s["output"] = out.clone();
+                    }
+                }
+            }
+        }
+        serde_json::to_string_pretty(&value).expect("a report always serialises") + "\n"
+    }
+
+    /// The exit code: 1 when a finding is at or above `fail_on`, else 3 when a step
+    /// errored (the diagnosis is incomplete), else 0.
+    pub fn exit_code(&self, fail_on: Option<Severity>) -> i32 {
+        if let Some(level) = fail_on {
+            if self.findings.iter().any(|f| f.severity >= level) {
+                return 1;
+            }
+        }
+        if self.summary.errored > 0 { 3 } else { 0 }
+    }
+}
+
+/// Formats a time as RFC 3339 in UTC (civil-from-days, no time-zone database needed).
+pub fn rfc3339(t: SystemTime) -> String {
+    let secs = t.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + if month <= 2 { 1 } else { 0 };
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_known_instants() {
+        assert_eq!(rfc3339(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_610_451_554);
+        assert_eq!(rfc3339(t), "2021-01-12T11:39:14Z");
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400); // leap day
+        assert_eq!(rfc3339(t), "2000-02-29T00:00:00Z");
+    }
+}

@@ -1,0 +1,106 @@
+//! The terminal rendering.
+
+use super::{Report, StepStatus};
+use crate::runbook::Severity;
+use std::fmt::Write;
+
+/// Whether to colour: only on a terminal, and never with NO_COLOR set (https://no-color.org).
+pub fn use_color(is_terminal: bool) -> bool {
+    is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+struct Paint(bool);
+
+impl Paint {
+    fn wrap(&self, code: &str, text: &str) -> String {
+        if self.0 { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() }
+    }
+    fn bold(&self, t: &str) -> String {
+        self.wrap("1", t)
+    }
+    fn dim(&self, t: &str) -> String {
+        self.wrap("2", t)
+    }
+    fn red(&self, t: &str) -> String {
+        self.wrap("31;1", t)
+    }
+    fn yellow(&self, t: &str) -> String {
+        self.wrap("33;1", t)
+    }
+    fn green(&self, t: &str) -> String {
+        self.wrap("32", t)
+    }
+    fn blue(&self, t: &str) -> String {
+        self.wrap("34;1", t)
+    }
+}
+
+pub fn render(report: &Report, color: bool) -> String {
+    let p = Paint(color);
+    let mut out = String::new();
+    let _ = writeln!(out, "{} {}", p.bold(&report.runbook.id), report.runbook.title);
+    if let Some(source) = &report.runbook.source {
+        let _ = writeln!(out, "{}", p.dim(&format!("guide: {source}")));
+    }
+    let _ = writeln!(out, "{}", p.dim(&format!("target: {}", report.target)));
+    let _ = writeln!(out);
+    let width = report.steps.iter().map(|s| s.id.len()).max().unwrap_or(0);
+    for s in &report.steps {
+        let mark = match s.status {
+            StepStatus::Passed => p.green("✓"),
+            StepStatus::Failed => p.red("✗"),
+            StepStatus::Skipped => p.dim("-"),
+            StepStatus::Errored => p.yellow("!"),
+        };
+        let _ = write!(out, "  {mark} {:<width$}  {}", s.id, s.title);
+        if s.status != StepStatus::Skipped {
+            let _ = write!(out, " {}", p.dim(&format!("({} ms)", s.duration_ms)));
+        }
+        let _ = writeln!(out);
+        if let Some(reason) = &s.reason {
+            let label = if s.status == StepStatus::Errored { "error" } else { s.status.as_str() };
+            let _ = writeln!(out, "    {:<width$}  {}", "", p.dim(&format!("{label}: {reason}")));
+        }
+    }
+    if !report.findings.is_empty() {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "{}", p.bold("Findings"));
+        for f in &report.findings {
+            let sev = match f.severity {
+                Severity::Error => p.red("ERROR  "),
+                Severity::Warning => p.yellow("WARNING"),
+                Severity::Info => p.blue("INFO   "),
+            };
+            let _ = writeln!(out, "  {sev} {}  {}", p.bold(&f.id), f.title);
+            for (label, text) in [("detail", &f.detail), ("evidence", &f.evidence), ("fix", &f.fix)] {
+                if let Some(text) = text {
+                    let mut lines = text.lines();
+                    if let Some(first) = lines.next() {
+                        let _ = writeln!(out, "          {} {first}", p.dim(&format!("{label}:")));
+                        for line in lines {
+                            let _ = writeln!(out, "          {:width$} {line}", "", width = label.len() + 1);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let s = &report.summary;
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "{} error{}, {} warning{}, {} info · {} steps: {} passed, {} failed, {} skipped, {} errored · {} ms",
+        s.errors,
+        if s.errors == 1 { "" } else { "s" },
+        s.warnings,
+        if s.warnings == 1 { "" } else { "s" },
+        s.infos,
+        report.steps.len(),
+        s.passed,
+        s.failed,
+        s.skipped,
+        s.errored,
+        report.duration_ms
+    );
+    out
+}

@@ -1,0 +1,215 @@
+//! The runbook's shape. Every struct denies unknown fields, and ids and versions are
+//! checked inside deserialisation, so their errors carry serde_yaml's line and column.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// A runbook: one section of a troubleshooting guide as a DAG of steps.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Runbook {
+    /// Always `triage/v1`.
+    #[serde(rename = "apiVersion")]
+    pub api_version: ApiVersion,
+    /// Stable id (lowercase letters, digits, `-`); `triage run ID` finds it.
+    pub id: Id,
+    pub title: String,
+    /// The section of the guide this runbook follows (its heading).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Values the operator passes with `--input NAME=VALUE`.
+    #[serde(default)]
+    pub inputs: BTreeMap<String, InputSpec>,
+    pub steps: Vec<Step>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(try_from = "String", into = "String")]
+#[schemars(with = "ApiVersionSchema")]
+pub struct ApiVersion;
+
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+enum ApiVersionSchema {
+    #[serde(rename = "triage/v1")]
+    V1,
+}
+
+impl TryFrom<String> for ApiVersion {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        if s == "triage/v1" {
+            Ok(ApiVersion)
+        } else {
+            Err(format!("unsupported apiVersion `{s}`; this triage reads `triage/v1`"))
+        }
+    }
+}
+
+impl From<ApiVersion> for String {
+    fn from(_: ApiVersion) -> String {
+        "triage/v1".into()
+    }
+}
+
+/// An id of a runbook, step or finding: lowercase ASCII letters, digits, `-` and `_`,
+/// starting with a letter. Finding ids are a contract: bots and tests key on them.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(try_from = "String", into = "String")]
+#[schemars(with = "String")]
+pub struct Id(String);
+
+impl TryFrom<String> for Id {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let ok = s.len() <= 64
+            && s.starts_with(|c: char| c.is_ascii_lowercase())
+            && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+        if ok {
+            Ok(Id(s))
+        } else {
+            Err(format!(
+                "invalid id `{s}`: use lowercase letters, digits, `-` and `_`, starting with a letter"
+            ))
+        }
+    }
+}
+
+impl From<Id> for String {
+    fn from(id: Id) -> String {
+        id.0
+    }
+}
+
+impl Id {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Id {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum InputType {
+    #[default]
+    String,
+    Integer,
+    Boolean,
+    /// Comma-separated on the command line.
+    List,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InputSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, rename = "type")]
+    pub kind: InputType,
+    #[serde(default)]
+    pub required: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<Value>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    pub id: Id,
+    pub title: String,
+    /// Why this step matters (guided mode shows it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Steps that must pass before this one starts.
+    #[serde(default)]
+    pub needs: Vec<Id>,
+    /// A minijinja expression; the step is skipped when it is false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<String>,
+    /// e.g. `30s`, `500ms`, `2m`; default 60s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe: Option<ProbeCall>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ask: Option<Ask>,
+    #[serde(default)]
+    pub findings: Vec<FindingSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeCall {
+    pub plugin: String,
+    pub action: String,
+    /// Params; strings may be minijinja templates. A string that is exactly one
+    /// `{{ expression }}` keeps the expression's type (a number stays a number).
+    #[serde(default)]
+    pub with: serde_json::Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Ask {
+    pub prompt: String,
+    pub choices: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Error,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FindingSpec {
+    pub id: Id,
+    /// A minijinja expression over `inputs`, `steps`, `output`, `answers`.
+    pub when: String,
+    pub severity: Severity,
+    /// Templates from here on.
+    pub title: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<String>,
+}
+
+/// Parses `30s`, `500ms`, `2m`, `1h`.
+pub fn parse_duration(s: &str) -> Option<std::time::Duration> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit())?;
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n.parse().ok()?;
+    Some(match unit {
+        "ms" => std::time::Duration::from_millis(n),
+        "s" => std::time::Duration::from_secs(n),
+        "m" => std::time::Duration::from_secs(n * 60),
+        "h" => std::time::Duration::from_secs(n * 3600),
+        _ => return None,
+    })
+}

@@ -1,0 +1,413 @@
+//! The plugin runtime: one wasmtime engine, plugins compiled once and cached on disk, and
+//! a fresh sandboxed store for every call.
+
+pub mod bindings;
+pub mod cache;
+pub mod manifest;
+pub mod sandbox;
+pub mod schema;
+
+use crate::capability::{Grants, Policy};
+use crate::target::Target;
+use bindings::{Plugin, PluginPre, guest};
+use cache::ComponentCache;
+pub use manifest::{ActionSpec, DeclaredCapability, PluginManifest};
+use sandbox::{CallState, CapabilityUse, PluginLog};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine, Store, UpdateDeadline};
+
+/// How often the epoch advances; the unit of the CPU budget.
+const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// The SDK line this host serves: plugins built with another minor version are refused.
+pub const SDK_COMPAT: &str = "0.1.";
+
+/// Limits of every plugin call (the policy file may change them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxLimits {
+    pub memory_bytes: usize,
+    /// Guest CPU time, counted in epoch ticks while guest code runs.
+    pub cpu: Duration,
+    /// Wall-clock time for the whole call, capability calls included.
+    pub wall: Duration,
+    pub output_bytes: usize,
+}
+
+impl Default for SandboxLimits {
+    fn default() -> Self {
+        SandboxLimits {
+            memory_bytes: 256 << 20,
+            cpu: Duration::from_secs(5),
+            wall: Duration::from_secs(30),
+            output_bytes: 16 << 20,
+        }
+    }
+}
+
+/// Where a plugin came from.
+#[derive(Debug, Clone)]
+pub enum PluginOrigin {
+    Builtin,
+    File(PathBuf),
+}
+
+impl std::fmt::Display for PluginOrigin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PluginOrigin::Builtin => write!(f, "built-in"),
+            PluginOrigin::File(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+enum Wasm {
+    Static(&'static [u8]),
+    Owned(Vec<u8>),
+}
+
+impl Wasm {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Wasm::Static(b) => b,
+            Wasm::Owned(b) => b,
+        }
+    }
+}
+
+pub struct LoadedPlugin {
+    pub manifest: PluginManifest,
+    pub origin: PluginOrigin,
+    wasm: Wasm,
+    key: String,
+    pre: tokio::sync::OnceCell<PluginPre<CallState>>,
+}
+
+/// Why a plugin call produced no facts. Each is a step's `errored` reason.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CallFailure {
+    #[error("unknown plugin `{0}`")]
+    UnknownPlugin(String),
+    #[error("{plugin}: {message}")]
+    Probe { plugin: String, kind: &'static str, message: String },
+    #[error("{plugin}: stopped at the CPU deadline ({ms} ms of guest time)")]
+    CpuDeadline { plugin: String, ms: u128 },
+    #[error("{plugin}: stopped at the wall-clock deadline ({ms} ms)")]
+    WallDeadline { plugin: String, ms: u128 },
+    #[error("{plugin}: stopped at the memory cap ({mib} MiB)")]
+    MemoryCap { plugin: String, mib: usize },
+    #[error("{plugin}: trapped: {message}")]
+    Trap { plugin: String, message: String },
+    #[error("{plugin}: output of {bytes} bytes is over the {cap}-byte cap")]
+    OutputTooLarge { plugin: String, bytes: usize, cap: usize },
+    #[error("{plugin}: output is not JSON: {message}")]
+    BadOutput { plugin: String, message: String },
+    #[error("{0}")]
+    Host(String),
+}
+
+pub struct CallOutcome {
+    pub result: Result<Value, CallFailure>,
+    pub journal: Vec<CapabilityUse>,
+    pub logs: Vec<PluginLog>,
+    pub duration: Duration,
+}
+
+pub struct RuntimeOptions {
+    /// Where compiled components and manifests are cached; `None` disables the cache.
+    pub cache_dir: Option<PathBuf>,
+    pub builtin: bool,
+    /// Directories of extra `*.wasm` plugins; later ones shadow earlier ones and built-ins.
+    pub plugin_dirs: Vec<PathBuf>,
+}
+
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<CallState>,
+    cache: ComponentCache,
+    plugins: BTreeMap<String, Arc<LoadedPlugin>>,
+    /// Non-fatal problems found while loading (shadowed plugins), for the CLI to print.
+    pub warnings: Vec<String>,
+}
+
+impl Runtime {
+    pub fn new(options: RuntimeOptions) -> anyhow::Result<Self> {
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        config.wasm_component_model(true);
+        let engine = Engine::new(&config).map_err(wasm_error)?;
+        spawn_epoch_ticker(&engine);
+
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(wasm_error)?;
+        Plugin::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s).map_err(wasm_error)?;
+
+        let cache = ComponentCache::new(options.cache_dir, &engine);
+        let mut runtime = Runtime { engine, linker, cache, plugins: BTreeMap::new(), warnings: Vec::new() };
+        if options.builtin {
+            for builtin in crate::builtin::PLUGINS {
+                runtime.add(Wasm::Static(builtin.wasm), builtin.sha256, PluginOrigin::Builtin)?;
+            }
+        }
+        for dir in &options.plugin_dirs {
+            runtime.load_dir(dir)?;
+        }
+        Ok(runtime)
+    }
+
+    /// Loads every `*.wasm` in a directory (a missing directory is an error only when it
+    /// was asked for explicitly; callers check that).
+    pub fn load_dir(&mut self, dir: &Path) -> anyhow::Result<()> {
+        let entries = std::fs::read_dir(dir)
+            .map_err(|e| anyhow::anyhow!("{}: cannot read plugin directory: {e}", dir.display()))?;
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+            .collect();
+        files.sort();
+        for file in files {
+            self.load_file(&file)?;
+        }
+        Ok(())
+    }
+
+    pub fn load_file(&mut self, file: &Path) -> anyhow::Result<()> {
+        let bytes = std::fs::read(file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+        let hash = cache::sha256_hex(&bytes);
+        self.add(Wasm::Owned(bytes), &hash, PluginOrigin::File(file.to_path_buf()))
+            .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))
+    }
+
+    fn add(&mut self, wasm: Wasm, hash: &str, origin: PluginOrigin) -> anyhow::Result<()> {
+        let key = self.cache.key(hash);
+        let manifest = match self.cache.load_manifest(&key) {
+            Some(m) => m,
+            None => {
+                let component = self.compile(wasm.bytes(), &key)?;
+                let manifest = self.describe(&component)?;
+                self.cache.store_manifest(&key, &manifest);
+                manifest
+            }
+        };
+        if !manifest.sdk_version.starts_with(SDK_COMPAT) {
+            anyhow::bail!(
+                "plugin `{}` was built with triage-sdk {}; this triage serves triage-sdk {SDK_COMPAT}x: rebuild the plugin against it",
+                manifest.name,
+                manifest.sdk_version
+            );
+        }
+        if let Some(previous) = self.plugins.get(&manifest.name) {
+            self.warnings.push(format!(
+                "plugin `{}` from {origin} shadows the one from {}",
+                manifest.name, previous.origin
+            ));
+        }
+        let plugin = LoadedPlugin { manifest, origin, wasm, key, pre: tokio::sync::OnceCell::new() };
+        self.plugins.insert(plugin.manifest.name.clone(), Arc::new(plugin));
+        Ok(())
+    }
+
+    /// Compiles a component, or loads it from the cache when this engine compiled it before.
+    fn compile(&self, bytes: &[u8], key: &str) -> anyhow::Result<Component> {
+        if let Some(component) = self.cache.load_component(&self.engine, key) {
+            return Ok(component);
+        }
+        let component = Component::new(&self.engine, bytes).map_err(|e| {
+            let first = format!("{e:#}");
+            anyhow::anyhow!("not a loadable WebAssembly component ({})", first.lines().next().unwrap_or(""))
+        })?;
+        self.cache.store_component(key, &component);
+        Ok(component)
+    }
+
+    fn describe(&self, component: &Component) -> anyhow::Result<PluginManifest> {
+        let pre = PluginPre::new(self.linker.instantiate_pre(component).map_err(|e| {
+            anyhow::anyhow!("not a triage plugin (does not fit the triage:probe world): {e}")
+        })?)
+        .map_err(wasm_error)?;
+        let policy = Arc::new(Policy::builtin());
+        let state = CallState::new(
+            Grants::none("describe", policy),
+            Arc::new(crate::target::local::LocalTarget::new()),
+            SandboxLimits::default().memory_bytes,
+            (SandboxLimits::default().cpu.as_millis() / EPOCH_TICK.as_millis()) as u64,
+            Duration::from_secs(1),
+        );
+        let mut store = self.store(state);
+        // Loading happens before the async runtime starts doing work, so block here.
+        let manifest = futures::executor::block_on(async {
+            let instance = pre.instantiate_async(&mut store).await?;
+            instance.triage_probe_probe().call_describe(&mut store).await
+        })
+        .map_err(|e| anyhow::anyhow!("describe() failed: {}", first_line(&format!("{e:#}"))))?;
+        PluginManifest::from_wit(manifest).map_err(|e| anyhow::anyhow!("bad manifest: {e}"))
+    }
+
+    fn store(&self, state: CallState) -> Store<CallState> {
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|mut ctx| {
+            let state = ctx.data_mut();
+            state.cpu_ticks += 1;
+            if state.cpu_ticks > state.cpu_tick_budget {
+                state.cpu_exhausted = true;
+                return Err(wasmtime::Error::msg("CPU deadline"));
+            }
+            // Yield so the wall-clock timeout and other steps get a turn.
+            Ok(UpdateDeadline::Yield(1))
+        });
+        store
+    }
+
+    pub fn plugin(&self, name: &str) -> Option<&LoadedPlugin> {
+        self.plugins.get(name).map(|p| p.as_ref())
+    }
+
+    pub fn plugins(&self) -> impl Iterator<Item = &LoadedPlugin> {
+        self.plugins.values().map(|p| p.as_ref())
+    }
+
+    async fn instance_pre(&self, plugin: &LoadedPlugin) -> Result<PluginPre<CallState>, CallFailure> {
+        plugin
+            .pre
+            .get_or_try_init(|| async {
+                let component = self
+                    .compile(plugin.wasm.bytes(), &plugin.key)
+                    .map_err(|e| CallFailure::Host(format!("{}: {e}", plugin.manifest.name)))?;
+                let pre = self
+                    .linker
+                    .instantiate_pre(&component)
+                    .and_then(PluginPre::new)
+                    .map_err(|e| CallFailure::Host(format!("{}: {e}", plugin.manifest.name)))?;
+                Ok(pre)
+            })
+            .await
+            .cloned()
+    }
+
+    /// Warms a plugin: compiles (or loads from the cache) so the first call is fast.
+    pub async fn prepare(&self, name: &str) -> Result<(), CallFailure> {
+        let plugin = self.plugin(name).ok_or_else(|| CallFailure::UnknownPlugin(name.into()))?;
+        self.instance_pre(plugin).await.map(|_| ())
+    }
+
+    /// Runs one action in a fresh sandbox. `params` must already be validated.
+    pub async fn call(
+        &self,
+        plugin_name: &str,
+        action: &str,
+        params: &Value,
+        target: Arc<dyn Target>,
+        policy: Arc<Policy>,
+    ) -> CallOutcome {
+        let started = Instant::now();
+        let fail = |f: CallFailure| CallOutcome {
+            result: Err(f),
+            journal: Vec::new(),
+            logs: Vec::new(),
+            duration: started.elapsed(),
+        };
+        let Some(plugin) = self.plugin(plugin_name) else {
+            return fail(CallFailure::UnknownPlugin(plugin_name.into()));
+        };
+        let declared = plugin.manifest.action(action).map(|a| a.capabilities.as_slice()).unwrap_or(&[]);
+        let limits = policy.limits.clone();
+        let grants = Grants::new(plugin_name, action, declared, params, policy);
+        let pre = match self.instance_pre(plugin).await {
+            Ok(pre) => pre,
+            Err(e) => return fail(e),
+        };
+        let ticks = (limits.cpu.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+        let state = CallState::new(grants, target, limits.memory_bytes, ticks, limits.wall);
+        let mut store = self.store(state);
+        let params_json = params.to_string();
+        let label = format!("{}@{}", plugin.manifest.name, plugin.manifest.version);
+
+        let run = async {
+            let instance = pre.instantiate_async(&mut store).await?;
+            instance.triage_probe_probe().call_run(&mut store, action, &params_json).await
+        };
+        let outcome = tokio::time::timeout(limits.wall, run).await;
+        let state = store.data_mut();
+        let journal = std::mem::take(&mut state.journal);
+        let logs = std::mem::take(&mut state.logs);
+        let result = match outcome {
+            Err(_) => Err(CallFailure::WallDeadline { plugin: label, ms: limits.wall.as_millis() }),
+            Ok(Err(trap)) => Err(classify_trap(&label, &trap, state, &limits)),
+            Ok(Ok(Err(probe_error))) => Err(probe_failure(&label, probe_error)),
+            Ok(Ok(Ok(json))) => {
+                if json.len() > limits.output_bytes {
+                    Err(CallFailure::OutputTooLarge { plugin: label, bytes: json.len(), cap: limits.output_bytes })
+                } else {
+                    serde_json::from_str(&json)
+                        .map_err(|e| CallFailure::BadOutput { plugin: label, message: e.to_string() })
+                }
+            }
+        };
+        CallOutcome { result, journal, logs, duration: started.elapsed() }
+    }
+}
+
+/// wasmtime 48 has its own error type; the CLI's edges speak anyhow.
+fn wasm_error(e: wasmtime::Error) -> anyhow::Error {
+    anyhow::anyhow!("{e:#}")
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or(s)
+}
+
+fn classify_trap(label: &str, trap: &wasmtime::Error, state: &CallState, limits: &SandboxLimits) -> CallFailure {
+    let text = format!("{trap:#}");
+    if state.cpu_exhausted {
+        return CallFailure::CpuDeadline { plugin: label.into(), ms: limits.cpu.as_millis() };
+    }
+    if text.contains("forcing trap when growing memory") || text.contains("memory minimum size") {
+        return CallFailure::MemoryCap { plugin: label.into(), mib: limits.memory_bytes >> 20 };
+    }
+    let message = match trap.downcast_ref::<wasmtime::Trap>() {
+        Some(t) => t.to_string(),
+        None => first_line(&text).to_string(),
+    };
+    CallFailure::Trap { plugin: label.into(), message }
+}
+
+fn probe_failure(label: &str, e: guest::ProbeError) -> CallFailure {
+    let (kind, message) = match e {
+        guest::ProbeError::UnknownAction(m) => ("unknown-action", m),
+        guest::ProbeError::InvalidParams(m) => ("invalid-params", format!("invalid params: {m}")),
+        guest::ProbeError::Capability(c) => {
+            let e = match c {
+                bindings::wit_host::CapabilityError::Denied(m) => crate::target::CapabilityError::Denied(m),
+                bindings::wit_host::CapabilityError::NotCaptured(m) => crate::target::CapabilityError::NotCaptured(m),
+                bindings::wit_host::CapabilityError::Failed(m) => crate::target::CapabilityError::Failed(m),
+                bindings::wit_host::CapabilityError::TimedOut(m) => crate::target::CapabilityError::TimedOut(m),
+            };
+            (e.kind(), e.to_string())
+        }
+        guest::ProbeError::BadInput(m) => ("bad-input", format!("bad input: {m}")),
+        guest::ProbeError::Failed(m) => ("failed", m),
+    };
+    CallFailure::Probe { plugin: label.into(), kind, message }
+}
+
+/// Advances the engine's epoch for as long as the process lives. Guest code checks the
+/// epoch at function entries and loop headers, which is how CPU budgets are enforced.
+fn spawn_epoch_ticker(engine: &Engine) {
+    let engine = engine.weak();
+    std::thread::Builder::new()
+        .name("triage-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = engine.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .expect("spawning the epoch thread");
+}

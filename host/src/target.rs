@@ -1,0 +1,76 @@
+//! Targets: where capabilities are carried out. `local` is this machine; a bundle replays
+//! recorded answers; a recorder wraps another target and writes what it saw as a bundle.
+
+pub mod bundle;
+pub mod local;
+pub mod record;
+
+use async_trait::async_trait;
+use std::time::Duration;
+
+/// What a command printed and how it exited.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecOutput {
+    pub status: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpRequest {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// Why a capability call gave no answer; mirrors the WIT `capability-error`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CapabilityError {
+    #[error("denied: {0}")]
+    Denied(String),
+    #[error("not captured: {0}")]
+    NotCaptured(String),
+    #[error("{0}")]
+    Failed(String),
+    #[error("timed out: {0}")]
+    TimedOut(String),
+}
+
+impl CapabilityError {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CapabilityError::Denied(_) => "denied",
+            CapabilityError::NotCaptured(_) => "not-captured",
+            CapabilityError::Failed(_) => "failed",
+            CapabilityError::TimedOut(_) => "timed-out",
+        }
+    }
+}
+
+pub type CapResult<T> = Result<T, CapabilityError>;
+
+/// How big an answer from a target may be before it is refused. Config dumps of large
+/// meshes run to tens of megabytes; a quarter gigabyte is past anything real.
+pub const MAX_ANSWER_BYTES: usize = 256 << 20;
+
+/// Carries out capability calls somewhere. Every method is already grant-checked by the
+/// caller; a target only does the work (or replays it).
+#[async_trait]
+pub trait Target: Send + Sync {
+    /// A short name for reports: `local`, `bundle:examples/…`, `ssh://…`.
+    fn name(&self) -> String;
+    async fn exec(&self, argv: &[String], timeout: Duration) -> CapResult<ExecOutput>;
+    async fn http(&self, request: &HttpRequest, timeout: Duration) -> CapResult<HttpResponse>;
+    async fn read_file(&self, path: &str, max_bytes: u64) -> CapResult<Vec<u8>>;
+    async fn resolve(&self, host: &str) -> CapResult<Vec<String>>;
+    async fn connect(&self, host: &str, port: u16, timeout: Duration) -> CapResult<u32>;
+    /// Seconds since the Unix epoch on the target (a bundle answers its recording time).
+    fn now(&self) -> i64;
+}

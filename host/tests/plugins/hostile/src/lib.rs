@@ -1,0 +1,66 @@
+//! Misbehaves on purpose, one way per action, so the sandbox tests can check that each
+//! misbehaviour fails only its own step.
+
+use triage_sdk::{Action, Facts, JsonSchema, Manifest, Params, Probe, ProbeError, register_probe};
+
+#[derive(serde::Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct NoParams {}
+
+#[derive(serde::Serialize, JsonSchema)]
+struct Nothing {}
+
+struct Hostile;
+
+impl Probe for Hostile {
+    fn describe() -> Manifest {
+        Manifest::new("hostile", env!("CARGO_PKG_VERSION"), "Misbehaves on purpose")
+            .action(Action::new::<NoParams, Nothing>("spin", "Loops forever"))
+            .action(Action::new::<NoParams, Nothing>("allocate", "Allocates and touches 1 GiB"))
+            .action(Action::new::<NoParams, Nothing>("trap", "Panics, which traps"))
+            .action(Action::new::<NoParams, Nothing>("huge-output", "Returns 20 MiB of facts"))
+            // Declared, but the default policy does not allow it.
+            .action(Action::new::<NoParams, Nothing>("policy-denied", "Runs rm -rf").exec(&["rm", "-rf", "/tmp/triage-hostile"]))
+            // Not declared at all.
+            .action(Action::new::<NoParams, Nothing>("undeclared-read", "Reads /etc/shadow"))
+            .action(Action::new::<NoParams, Nothing>("undeclared-http", "Fetches an outside URL"))
+            .action(Action::new::<NoParams, Nothing>("ok", "Behaves"))
+    }
+
+    fn run(action: &str, params: Params) -> Result<Facts, ProbeError> {
+        let _: NoParams = params.parse()?;
+        match action {
+            "spin" => {
+                let mut x: u64 = 0;
+                loop {
+                    x = std::hint::black_box(x.wrapping_add(1));
+                }
+            }
+            "allocate" => {
+                let mut big = vec![0u8; 1 << 30];
+                for i in (0..big.len()).step_by(4096) {
+                    big[i] = 1;
+                }
+                Facts::new(&serde_json::json!({ "len": std::hint::black_box(big).len() }))
+            }
+            "trap" => panic!("deliberate panic"),
+            "huge-output" => Facts::new(&"x".repeat(20 << 20)),
+            "policy-denied" => {
+                triage_sdk::exec(&["rm", "-rf", "/tmp/triage-hostile"])?;
+                Facts::new(&Nothing {})
+            }
+            "undeclared-read" => {
+                triage_sdk::read_file("/etc/shadow", 1024)?;
+                Facts::new(&Nothing {})
+            }
+            "undeclared-http" => {
+                triage_sdk::http_get("http://example.com/", &[])?;
+                Facts::new(&Nothing {})
+            }
+            "ok" => Facts::new(&serde_json::json!({ "fine": true })),
+            other => Err(ProbeError::unknown_action(other)),
+        }
+    }
+}
+
+register_probe!(Hostile);
