@@ -19,17 +19,24 @@ fn main() {
     for watched in ["plugins", "sdk", "runbooks", "Cargo.toml", "Cargo.lock"] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
-    println!("cargo:rerun-if-changed={}", manifest_dir.join("tests/plugins").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        manifest_dir.join("tests/plugins").display()
+    );
 
     // TRIAGE_ONLY_PLUGINS=a,b limits the built-in plugins to those directories (handy while
     // one plugin is half-written); unset, every plugin is built.
     println!("cargo:rerun-if-env-changed=TRIAGE_ONLY_PLUGINS");
-    let only: Option<Vec<String>> =
-        env::var("TRIAGE_ONLY_PLUGINS").ok().map(|v| v.split(',').map(|s| s.trim().to_string()).collect());
+    let only: Option<Vec<String>> = env::var("TRIAGE_ONLY_PLUGINS")
+        .ok()
+        .map(|v| v.split(',').map(|s| s.trim().to_string()).collect());
     let builtin: Vec<(String, PathBuf)> = crate_dirs(&root.join("plugins"))
         .into_iter()
         .filter(|(_, dir)| {
-            only.as_ref().is_none_or(|o| o.iter().any(|n| dir.file_name().is_some_and(|f| f == n.as_str())))
+            only.as_ref().is_none_or(|o| {
+                o.iter()
+                    .any(|n| dir.file_name().is_some_and(|f| f == n.as_str()))
+            })
         })
         .collect();
     let test_plugins = crate_dirs(&manifest_dir.join("tests/plugins"));
@@ -44,7 +51,10 @@ fn main() {
     for (name, _) in &builtin {
         let wasm = wasm_dir.join(format!("{}.wasm", name.replace('-', "_")));
         let bytes = fs::read(&wasm).unwrap_or_else(|e| panic!("{}: {e}", wasm.display()));
-        let digest: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+        let digest: String = Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         writeln!(
             code,
             "    BuiltinPlugin {{ crate_name: {name:?}, sha256: {digest:?}, wasm: include_bytes!({:?}) }},",
@@ -62,13 +72,22 @@ fn main() {
         let file = format!("{}.wasm", name.replace('-', "_"));
         fs::copy(wasm_dir.join(&file), test_dir.join(&file)).unwrap();
     }
-    writeln!(code, "pub const TEST_PLUGIN_DIR: &str = {:?};", test_dir.display().to_string()).unwrap();
+    writeln!(
+        code,
+        "pub const TEST_PLUGIN_DIR: &str = {:?};",
+        test_dir.display().to_string()
+    )
+    .unwrap();
 
     code.push_str("pub static RUNBOOKS: &[BuiltinRunbook] = &[\n");
     for (id, file) in runbook_files(&root.join("runbooks")) {
-        writeln!(code, "    BuiltinRunbook {{ id: {id:?}, path: {:?}, source: include_str!({:?}) }},",
+        writeln!(
+            code,
+            "    BuiltinRunbook {{ id: {id:?}, path: {:?}, source: include_str!({:?}) }},",
             file.strip_prefix(&root).unwrap().display().to_string(),
-            file.display().to_string()).unwrap();
+            file.display().to_string()
+        )
+        .unwrap();
     }
     code.push_str("];\n");
     fs::write(out_dir.join("builtin.rs"), code).unwrap();
@@ -76,7 +95,9 @@ fn main() {
 
 /// (package name, dir) of every crate directly under `dir`.
 fn crate_dirs(dir: &Path) -> Vec<(String, PathBuf)> {
-    let Ok(entries) = fs::read_dir(dir) else { return Vec::new() };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
     let mut out: Vec<(String, PathBuf)> = entries
         .filter_map(|e| e.ok())
         .map(|e| e.path())
@@ -84,7 +105,14 @@ fn crate_dirs(dir: &Path) -> Vec<(String, PathBuf)> {
             let manifest = fs::read_to_string(p.join("Cargo.toml")).ok()?;
             let name = manifest.lines().find_map(|l| {
                 let l = l.trim();
-                l.strip_prefix("name")?.trim().strip_prefix('=')?.trim().strip_prefix('"')?.split('"').next().map(String::from)
+                l.strip_prefix("name")?
+                    .trim()
+                    .strip_prefix('=')?
+                    .trim()
+                    .strip_prefix('"')?
+                    .split('"')
+                    .next()
+                    .map(String::from)
             })?;
             Some((name, p))
         })
@@ -95,12 +123,19 @@ fn crate_dirs(dir: &Path) -> Vec<(String, PathBuf)> {
 
 /// runbooks/<id>/runbook.yaml
 fn runbook_files(dir: &Path) -> Vec<(String, PathBuf)> {
-    let Ok(entries) = fs::read_dir(dir) else { return Vec::new() };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
     let mut out: Vec<(String, PathBuf)> = entries
         .filter_map(|e| e.ok())
         .map(|e| e.path())
         .filter(|p| p.join("runbook.yaml").is_file())
-        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), p.join("runbook.yaml")))
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                p.join("runbook.yaml"),
+            )
+        })
         .collect();
     out.sort();
     out
@@ -119,7 +154,14 @@ fn build_plugins(root: &Path, target_dir: &Path, packages: &[&(String, PathBuf)]
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(root)
-        .args(["build", "--profile", "plugin", "--target", "wasm32-wasip2", "--target-dir"])
+        .args([
+            "build",
+            "--profile",
+            "plugin",
+            "--target",
+            "wasm32-wasip2",
+            "--target-dir",
+        ])
         .arg(target_dir);
     for (name, _) in packages {
         cmd.args(["-p", name]);
@@ -140,6 +182,8 @@ fn build_plugins(root: &Path, target_dir: &Path, packages: &[&(String, PathBuf)]
     }
     let status = cmd.status().expect("running cargo to build the plugins");
     if !status.success() {
-        panic!("building the plugins for wasm32-wasip2 failed (see above); is the wasm32-wasip2 target installed? rust-toolchain.toml lists it");
+        panic!(
+            "building the plugins for wasm32-wasip2 failed (see above); is the wasm32-wasip2 target installed? rust-toolchain.toml lists it"
+        );
     }
 }

@@ -69,7 +69,10 @@ impl Request {
 
 /// Quotes argv the way a POSIX shell would need it, for display only (never executed).
 pub fn shell_words(argv: &[String]) -> String {
-    argv.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" ")
+    argv.iter()
+        .map(|a| shell_quote(a))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Single-quotes a word for a POSIX shell when it holds anything but safe characters.
@@ -111,12 +114,22 @@ impl Grants {
             .iter()
             .filter_map(|d| d.resolve(params).map(|p| (d.kind(), p)))
             .collect();
-        Grants { plugin: plugin.into(), action: action.into(), declared, policy }
+        Grants {
+            plugin: plugin.into(),
+            action: action.into(),
+            declared,
+            policy,
+        }
     }
 
     /// Grants that allow nothing (used for `describe`).
     pub fn none(plugin: &str, policy: Arc<Policy>) -> Self {
-        Grants { plugin: plugin.into(), action: String::new(), declared: Vec::new(), policy }
+        Grants {
+            plugin: plugin.into(),
+            action: String::new(),
+            declared: Vec::new(),
+            policy,
+        }
     }
 
     /// The first thing every host function calls.
@@ -129,7 +142,10 @@ impl Grants {
             }
         };
         let kind = request.kind();
-        let declared = self.declared.iter().any(|(k, p)| *k == kind && p.matches(&subject));
+        let declared = self
+            .declared
+            .iter()
+            .any(|(k, p)| *k == kind && p.matches(&subject));
         if !declared {
             return Err(format!(
                 "{kind} `{}` was not declared by {} action `{}`; a plugin may only use the capabilities its manifest declares (see `triage plugins`)",

@@ -39,7 +39,12 @@ pub fn user_dirs() -> Vec<PathBuf> {
 
 /// `<dir>/<id>.yaml` or `<dir>/<id>/runbook.yaml`.
 fn find_in(dir: &Path, id: &str) -> Option<PathBuf> {
-    [dir.join(format!("{id}.yaml")), dir.join(id).join("runbook.yaml")].into_iter().find(|p| p.is_file())
+    [
+        dir.join(format!("{id}.yaml")),
+        dir.join(id).join("runbook.yaml"),
+    ]
+    .into_iter()
+    .find(|p| p.is_file())
 }
 
 /// Resolves `triage run ARG`: a path when it names a file, else an id.
@@ -55,7 +60,10 @@ pub fn resolve(arg: &str, warnings: &mut Vec<String>) -> Result<RunbookSource, S
     for dir in user_dirs() {
         if let Some(p) = find_in(&dir, arg) {
             if builtin.is_some() {
-                warnings.push(format!("runbook `{arg}` from {} shadows the built-in one", p.display()));
+                warnings.push(format!(
+                    "runbook `{arg}` from {} shadows the built-in one",
+                    p.display()
+                ));
             }
             return Ok(RunbookSource::File(p));
         }
@@ -76,14 +84,28 @@ pub fn resolve(arg: &str, warnings: &mut Vec<String>) -> Result<RunbookSource, S
 pub fn all() -> Vec<(String, RunbookSource, bool)> {
     let mut out: Vec<(String, RunbookSource, bool)> = Vec::new();
     for dir in user_dirs() {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
         let mut files: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
         files.sort();
         for p in files {
             let (id, file) = if p.extension().is_some_and(|x| x == "yaml") {
-                (p.file_stem().unwrap_or_default().to_string_lossy().into_owned(), p.clone())
+                (
+                    p.file_stem()
+                        .unwrap_or_default()
+                        .to_string_lossy()
+                        .into_owned(),
+                    p.clone(),
+                )
             } else if p.join("runbook.yaml").is_file() {
-                (p.file_name().unwrap_or_default().to_string_lossy().into_owned(), p.join("runbook.yaml"))
+                (
+                    p.file_name()
+                        .unwrap_or_default()
+                        .to_string_lossy()
+                        .into_owned(),
+                    p.join("runbook.yaml"),
+                )
             } else {
                 continue;
             };

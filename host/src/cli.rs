@@ -16,7 +16,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 #[derive(Parser, Debug)]
-#[command(name = "triage", version, about = "Runs troubleshooting runbooks whose probes are sandboxed WebAssembly plugins")]
+#[command(
+    name = "triage",
+    version,
+    about = "Runs troubleshooting runbooks whose probes are sandboxed WebAssembly plugins"
+)]
 pub struct Cli {
     /// Also load the *.wasm plugins in DIR (repeatable; later ones shadow earlier ones).
     #[arg(long = "plugins", value_name = "DIR", global = true)]
@@ -35,9 +39,7 @@ enum Command {
     /// List the runbooks: the user's, then the built-in ones.
     List,
     /// Check runbooks without running them (all of them when no file is given).
-    Lint {
-        files: Vec<PathBuf>,
-    },
+    Lint { files: Vec<PathBuf> },
     /// List the plugins, their actions and the capabilities each action asks for.
     Plugins,
 }
@@ -108,10 +110,16 @@ pub struct Failure {
 
 impl Failure {
     pub fn usage(message: impl Into<String>) -> Self {
-        Failure { code: 2, message: message.into() }
+        Failure {
+            code: 2,
+            message: message.into(),
+        }
     }
     pub fn run(message: impl Into<String>) -> Self {
-        Failure { code: 3, message: message.into() }
+        Failure {
+            code: 3,
+            message: message.into(),
+        }
     }
 }
 
@@ -126,7 +134,10 @@ pub fn main() -> i32 {
             .map(|s| s.to_string())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown panic".into());
-        let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
         eprintln!("error: internal error: {msg}{at} (this is a bug in triage)");
     }));
     let cli = match Cli::try_parse() {
@@ -166,12 +177,19 @@ fn load_runtime(cli: &Cli) -> Result<Runtime, Failure> {
     }
     for dir in &cli.plugin_dirs {
         if !dir.is_dir() {
-            return Err(Failure::usage(format!("{}: --plugins needs a directory", dir.display())));
+            return Err(Failure::usage(format!(
+                "{}: --plugins needs a directory",
+                dir.display()
+            )));
         }
         plugin_dirs.push(dir.clone());
     }
-    let runtime = Runtime::new(RuntimeOptions { cache_dir: crate::paths::cache_dir(), builtin: true, plugin_dirs })
-        .map_err(|e| Failure::usage(format!("{e:#}")))?;
+    let runtime = Runtime::new(RuntimeOptions {
+        cache_dir: crate::paths::cache_dir(),
+        builtin: true,
+        plugin_dirs,
+    })
+    .map_err(|e| Failure::usage(format!("{e:#}")))?;
     for w in &runtime.warnings {
         eprintln!("warning: {w}");
     }
@@ -202,26 +220,43 @@ fn cmd_run(cli: &Cli, args: &RunArgs) -> CliResult {
     for w in warnings {
         eprintln!("warning: {w}");
     }
-    let text = source.text().map_err(|e| Failure::usage(format!("{}: {e}", source.origin())))?;
-    let loaded = runbook::load_str(&text, &source.origin(), &runtime).map_err(|e| Failure::usage(e.to_string()))?;
+    let text = source
+        .text()
+        .map_err(|e| Failure::usage(format!("{}: {e}", source.origin())))?;
+    let loaded = runbook::load_str(&text, &source.origin(), &runtime)
+        .map_err(|e| Failure::usage(e.to_string()))?;
     let inputs = inputs::resolve(&loaded.runbook, &args.inputs).map_err(Failure::usage)?;
     let answers: BTreeMap<String, String> = args.answers.iter().cloned().collect();
     inputs::check_answers(&loaded.runbook, &answers).map_err(Failure::usage)?;
     let policy = Arc::new(load_policy(cli)?);
 
     let base: Arc<dyn Target> = match (&args.bundle, args.target.as_deref()) {
-        (Some(dir), _) => Arc::new(BundleTarget::open(dir).map_err(|e| Failure::usage(e.to_string()))?),
+        (Some(dir), _) => {
+            Arc::new(BundleTarget::open(dir).map_err(|e| Failure::usage(e.to_string()))?)
+        }
         (None, None | Some("local")) => Arc::new(LocalTarget::new()),
         (None, Some(other)) => {
-            return Err(Failure::usage(format!("--target {other}: unknown target (this triage knows `local`)")));
+            return Err(Failure::usage(format!(
+                "--target {other}: unknown target (this triage knows `local`)"
+            )));
         }
     };
     if let Some(dir) = &args.record {
-        if dir.exists() && std::fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(true) {
-            return Err(Failure::usage(format!("{}: already exists; --record needs a new directory", dir.display())));
+        if dir.exists()
+            && std::fs::read_dir(dir)
+                .map(|mut d| d.next().is_some())
+                .unwrap_or(true)
+        {
+            return Err(Failure::usage(format!(
+                "{}: already exists; --record needs a new directory",
+                dir.display()
+            )));
         }
     }
-    let recorder = args.record.as_ref().map(|_| Arc::new(RecordingTarget::new(base.clone())));
+    let recorder = args
+        .record
+        .as_ref()
+        .map(|_| Arc::new(RecordingTarget::new(base.clone())));
     let target: Arc<dyn Target> = match &recorder {
         Some(r) => r.clone(),
         None => base,
@@ -235,21 +270,35 @@ fn cmd_run(cli: &Cli, args: &RunArgs) -> CliResult {
                 bar.tick();
             }) as _
         });
-    let options = RunOptions { inputs, answers, target, policy, on_step };
+    let options = RunOptions {
+        inputs,
+        answers,
+        target,
+        policy,
+        on_step,
+    };
     let report = tokio_runtime()?.block_on(engine::run(&loaded, &runtime, options));
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
 
     if let (Some(recorder), Some(dir)) = (&recorder, &args.record) {
-        recorder.write(dir).map_err(|e| Failure::run(format!("writing the bundle: {e:#}")))?;
+        recorder
+            .write(dir)
+            .map_err(|e| Failure::run(format!("writing the bundle: {e:#}")))?;
         eprintln!("recorded {}", dir.display());
     }
-    let rendered = render(&report, args.format, args.facts, std::io::stdout().is_terminal());
+    let rendered = render(
+        &report,
+        args.format,
+        args.facts,
+        std::io::stdout().is_terminal(),
+    );
     print!("{rendered}");
     if let Some(path) = &args.output {
         let plain = render(&report, args.format, args.facts, false);
-        write_atomic(path, plain.as_bytes()).map_err(|e| Failure::run(format!("{}: {e}", path.display())))?;
+        write_atomic(path, plain.as_bytes())
+            .map_err(|e| Failure::run(format!("{}: {e}", path.display())))?;
     }
     Ok(report.exit_code(args.fail_on.severity()))
 }
@@ -302,7 +351,11 @@ fn cmd_list() -> CliResult {
 fn cmd_lint(cli: &Cli, files: &[PathBuf]) -> CliResult {
     let runtime = load_runtime(cli)?;
     let sources: Vec<catalog::RunbookSource> = if files.is_empty() {
-        catalog::all().into_iter().filter(|(_, _, shadowed)| !shadowed).map(|(_, s, _)| s).collect()
+        catalog::all()
+            .into_iter()
+            .filter(|(_, _, shadowed)| !shadowed)
+            .map(|(_, s, _)| s)
+            .collect()
     } else {
         files
             .iter()
@@ -342,7 +395,10 @@ fn cmd_plugins(cli: &Cli) -> CliResult {
     let runtime = load_runtime(cli)?;
     for p in runtime.plugins() {
         let m = &p.manifest;
-        println!("{} {} ({}) — {}", m.name, m.version, p.origin, m.description);
+        println!(
+            "{} {} ({}) — {}",
+            m.name, m.version, p.origin, m.description
+        );
         for a in &m.actions {
             println!("  {:<22} {}", a.name, a.description);
             for c in &a.capabilities {

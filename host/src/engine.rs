@@ -55,8 +55,11 @@ pub async fn run(loaded: &LoadedRunbook, runtime: &Runtime, options: RunOptions)
                 continue;
             }
             let step = &steps[i];
-            let needs: Vec<usize> =
-                step.needs.iter().filter_map(|n| steps.iter().position(|s| &s.id == n)).collect();
+            let needs: Vec<usize> = step
+                .needs
+                .iter()
+                .filter_map(|n| steps.iter().position(|s| &s.id == n))
+                .collect();
             if !needs.iter().all(|&n| done[n].is_some()) {
                 continue;
             }
@@ -90,7 +93,11 @@ pub async fn run(loaded: &LoadedRunbook, runtime: &Runtime, options: RunOptions)
                         Ok(reason) => (StepStatus::Skipped, reason),
                         Err(e) => (StepStatus::Errored, e),
                     };
-                    let d = StepDone { report: step_report(step, status, Some(reason), Duration::ZERO), findings: vec![], output: None };
+                    let d = StepDone {
+                        report: step_report(step, status, Some(reason), Duration::ZERO),
+                        findings: vec![],
+                        output: None,
+                    };
                     if let Some(cb) = &options.on_step {
                         cb(&d.report, &d.findings);
                     }
@@ -138,14 +145,22 @@ pub async fn run(loaded: &LoadedRunbook, runtime: &Runtime, options: RunOptions)
     )
 }
 
-fn step_report(step: &Step, status: StepStatus, reason: Option<String>, duration: Duration) -> StepReport {
+fn step_report(
+    step: &Step,
+    status: StepStatus,
+    reason: Option<String>,
+    duration: Duration,
+) -> StepReport {
     StepReport {
         id: step.id.to_string(),
         title: step.title.clone(),
         status,
         reason,
         duration_ms: duration.as_millis() as u64,
-        plugin: step.probe.as_ref().map(|p| format!("{}/{}", p.plugin, p.action)),
+        plugin: step
+            .probe
+            .as_ref()
+            .map(|p| format!("{}/{}", p.plugin, p.action)),
         capabilities: Vec::new(),
         logs: Vec::new(),
         output: None,
@@ -171,7 +186,10 @@ fn context(
                     answers.insert(id.clone(), a.clone());
                 }
             }
-            step_vars.insert(id, json!({ "status": d.report.status.as_str(), "output": output }));
+            step_vars.insert(
+                id,
+                json!({ "status": d.report.status.as_str(), "output": output }),
+            );
         }
     }
     let mut ctx = json!({ "inputs": options.inputs, "steps": step_vars, "answers": answers });
@@ -184,24 +202,45 @@ fn context(
     ctx
 }
 
-fn eval(env: &minijinja::Environment<'static>, expr: &str, ctx: &Value) -> Result<JinjaValue, String> {
+fn eval(
+    env: &minijinja::Environment<'static>,
+    expr: &str,
+    ctx: &Value,
+) -> Result<JinjaValue, String> {
     let compiled = env.compile_expression(expr).map_err(|e| e.to_string())?;
-    compiled.eval(JinjaValue::from_serialize(ctx)).map_err(|e| e.to_string())
+    compiled
+        .eval(JinjaValue::from_serialize(ctx))
+        .map_err(|e| e.to_string())
 }
 
-fn eval_bool(env: &minijinja::Environment<'static>, expr: &str, ctx: &Value) -> Result<bool, String> {
+fn eval_bool(
+    env: &minijinja::Environment<'static>,
+    expr: &str,
+    ctx: &Value,
+) -> Result<bool, String> {
     eval(env, expr, ctx).map(|v| v.is_true())
 }
 
-fn render(env: &minijinja::Environment<'static>, name: &str, ctx: &Value) -> Result<String, String> {
+fn render(
+    env: &minijinja::Environment<'static>,
+    name: &str,
+    ctx: &Value,
+) -> Result<String, String> {
     let t = env.get_template(name).map_err(|e| e.to_string())?;
     t.render(JinjaValue::from_serialize(ctx)).map_err(|e| {
-        let detail = e.detail().map(str::to_string).unwrap_or_else(|| e.to_string());
+        let detail = e
+            .detail()
+            .map(str::to_string)
+            .unwrap_or_else(|| e.to_string());
         format!("{name}: {detail}")
     })
 }
 
-fn render_params(env: &minijinja::Environment<'static>, p: &ParamValue, ctx: &Value) -> Result<Value, String> {
+fn render_params(
+    env: &minijinja::Environment<'static>,
+    p: &ParamValue,
+    ctx: &Value,
+) -> Result<Value, String> {
     Ok(match p {
         ParamValue::Literal(v) => v.clone(),
         ParamValue::Expression(expr) => {
@@ -225,9 +264,12 @@ fn render_params(env: &minijinja::Environment<'static>, p: &ParamValue, ctx: &Va
             }
             Value::Object(m)
         }
-        ParamValue::Array(items) => {
-            Value::Array(items.iter().map(|v| render_params(env, v, ctx)).collect::<Result<_, _>>()?)
-        }
+        ParamValue::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|v| render_params(env, v, ctx))
+                .collect::<Result<_, _>>()?,
+        ),
     })
 }
 
@@ -248,33 +290,65 @@ async fn run_step(
             report.capabilities = caps;
             report.logs = logs;
         }
-        (i, StepDone { report, findings: vec![], output: None })
+        (
+            i,
+            StepDone {
+                report,
+                findings: vec![],
+                output: None,
+            },
+        )
     };
 
     let mut capabilities = Vec::new();
     let mut logs = Vec::new();
     let output = if let Some(probe) = &step.probe {
-        let mut params = match loaded.compiled.params[i].as_ref().map(|p| render_params(env, p, &ctx)) {
+        let mut params = match loaded.compiled.params[i]
+            .as_ref()
+            .map(|p| render_params(env, p, &ctx))
+        {
             Some(Ok(p)) => p,
             Some(Err(e)) => return errored(format!("rendering params: {e}"), None),
             None => json!({}),
         };
-        let Some(spec) = runtime.plugin(&probe.plugin).and_then(|p| p.manifest.action(&probe.action)) else {
-            return errored(format!("unknown plugin action {}/{}", probe.plugin, probe.action), None);
+        let Some(spec) = runtime
+            .plugin(&probe.plugin)
+            .and_then(|p| p.manifest.action(&probe.action))
+        else {
+            return errored(
+                format!("unknown plugin action {}/{}", probe.plugin, probe.action),
+                None,
+            );
         };
         schema::fill_defaults(&spec.params_schema, &mut params);
         if let Err(e) = schema::validate(&spec.params_schema, &params, "with") {
-            return errored(format!("params do not match {}/{}: {e}", probe.plugin, probe.action), None);
+            return errored(
+                format!("params do not match {}/{}: {e}", probe.plugin, probe.action),
+                None,
+            );
         }
-        let call = runtime.call(&probe.plugin, &probe.action, &params, options.target.clone(), options.policy.clone());
+        let call = runtime.call(
+            &probe.plugin,
+            &probe.action,
+            &params,
+            options.target.clone(),
+            options.policy.clone(),
+        );
         match tokio::time::timeout(timeout, call).await {
-            Err(_) => return errored(format!("step timed out after {} ms", timeout.as_millis()), None),
+            Err(_) => {
+                return errored(
+                    format!("step timed out after {} ms", timeout.as_millis()),
+                    None,
+                );
+            }
             Ok(outcome) => {
                 capabilities = outcome.journal;
                 logs = outcome.logs;
                 match outcome.result {
                     Ok(facts) => facts,
-                    Err(failure) => return errored(failure.to_string(), Some((capabilities, logs))),
+                    Err(failure) => {
+                        return errored(failure.to_string(), Some((capabilities, logs)));
+                    }
                 }
             }
         }
@@ -285,10 +359,21 @@ async fn run_step(
                 let report = step_report(
                     step,
                     StepStatus::Skipped,
-                    Some(format!("not answered (pass --answer {}=<{}>)", step.id, ask.choices.join("|"))),
+                    Some(format!(
+                        "not answered (pass --answer {}=<{}>)",
+                        step.id,
+                        ask.choices.join("|")
+                    )),
                     started.elapsed(),
                 );
-                return (i, StepDone { report, findings: vec![], output: None });
+                return (
+                    i,
+                    StepDone {
+                        report,
+                        findings: vec![],
+                        output: None,
+                    },
+                );
             }
         }
     } else {
@@ -306,14 +391,23 @@ async fn run_step(
     for (j, f) in step.findings.iter().enumerate() {
         let fired = match eval_bool(env, &f.when, &ctx) {
             Ok(b) => b,
-            Err(e) => return errored(format!("finding `{}`: when: {e}", f.id), Some((capabilities, logs))),
+            Err(e) => {
+                return errored(
+                    format!("finding `{}`: when: {e}", f.id),
+                    Some((capabilities, logs)),
+                );
+            }
         };
         if !fired {
             continue;
         }
         let base = format!("steps.{i}.findings.{j}");
         let text = |field: &str, present: bool| -> Result<Option<String>, String> {
-            if present { render(env, &format!("{base}.{field}"), &ctx).map(|s| Some(s.trim().to_string())) } else { Ok(None) }
+            if present {
+                render(env, &format!("{base}.{field}"), &ctx).map(|s| Some(s.trim().to_string()))
+            } else {
+                Ok(None)
+            }
         };
         let rendered = (|| {
             Ok::<_, String>(FindingReport {
@@ -328,7 +422,12 @@ async fn run_step(
         })();
         match rendered {
             Ok(r) => findings.push(r),
-            Err(e) => return errored(format!("finding `{}`: {e}", f.id), Some((capabilities, logs))),
+            Err(e) => {
+                return errored(
+                    format!("finding `{}`: {e}", f.id),
+                    Some((capabilities, logs)),
+                );
+            }
         }
     }
     let status = if findings.iter().any(|f| f.severity == Severity::Error) {
@@ -340,5 +439,12 @@ async fn run_step(
     report.capabilities = capabilities;
     report.logs = logs;
     report.output = Some(output.clone());
-    (i, StepDone { report, findings, output: Some(output) })
+    (
+        i,
+        StepDone {
+            report,
+            findings,
+            output: Some(output),
+        },
+    )
 }

@@ -26,7 +26,11 @@ pub struct LoadError {
 
 impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file, self.line, self.column, self.message
+        )
     }
 }
 
@@ -70,28 +74,50 @@ pub fn load_str(
     file: &str,
     plugins: &dyn validate::PluginCatalog,
 ) -> Result<LoadedRunbook, LoadErrors> {
-    let at = |line: usize, column: usize, message: String| LoadErrors(vec![LoadError {
-        file: file.to_string(),
-        line,
-        column,
-        message,
-    }]);
+    let at = |line: usize, column: usize, message: String| {
+        LoadErrors(vec![LoadError {
+            file: file.to_string(),
+            line,
+            column,
+            message,
+        }])
+    };
     if text.trim().is_empty() {
-        return Err(at(1, 1, "the file is empty; a runbook starts with `apiVersion: triage/v1`".into()));
+        return Err(at(
+            1,
+            1,
+            "the file is empty; a runbook starts with `apiVersion: triage/v1`".into(),
+        ));
     }
-    let map = SourceMap::build(text).map_err(|(line, col, msg)| at(line, col, format!("invalid YAML: {msg}")))?;
+    let map = SourceMap::build(text)
+        .map_err(|(line, col, msg)| at(line, col, format!("invalid YAML: {msg}")))?;
     let runbook: Runbook = serde_yaml::from_str(text).map_err(|e| {
-        let (line, col) = e.location().map(|l| (l.line(), l.column())).unwrap_or((1, 1));
+        let (line, col) = e
+            .location()
+            .map(|l| (l.line(), l.column()))
+            .unwrap_or((1, 1));
         at(line, col, strip_location(&e.to_string()))
     })?;
     let compiled = validate::validate(&runbook, &map, file, plugins)?;
-    Ok(LoadedRunbook { runbook, origin: file.to_string(), compiled })
+    Ok(LoadedRunbook {
+        runbook,
+        origin: file.to_string(),
+        compiled,
+    })
 }
 
-pub fn load_file(path: &Path, plugins: &dyn validate::PluginCatalog) -> Result<LoadedRunbook, LoadErrors> {
+pub fn load_file(
+    path: &Path,
+    plugins: &dyn validate::PluginCatalog,
+) -> Result<LoadedRunbook, LoadErrors> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| {
-        LoadErrors(vec![LoadError { file: file.clone(), line: 1, column: 1, message: format!("cannot read: {e}") }])
+        LoadErrors(vec![LoadError {
+            file: file.clone(),
+            line: 1,
+            column: 1,
+            message: format!("cannot read: {e}"),
+        }])
     })?;
     load_str(&text, &file, plugins)
 }

@@ -93,7 +93,11 @@ pub enum CallFailure {
     #[error("unknown plugin `{0}`")]
     UnknownPlugin(String),
     #[error("{plugin}: {message}")]
-    Probe { plugin: String, kind: &'static str, message: String },
+    Probe {
+        plugin: String,
+        kind: &'static str,
+        message: String,
+    },
     #[error("{plugin}: stopped at the CPU deadline ({ms} ms of guest time)")]
     CpuDeadline { plugin: String, ms: u128 },
     #[error("{plugin}: stopped at the wall-clock deadline ({ms} ms)")]
@@ -103,7 +107,11 @@ pub enum CallFailure {
     #[error("{plugin}: trapped: {message}")]
     Trap { plugin: String, message: String },
     #[error("{plugin}: output of {bytes} bytes is over the {cap}-byte cap")]
-    OutputTooLarge { plugin: String, bytes: usize, cap: usize },
+    OutputTooLarge {
+        plugin: String,
+        bytes: usize,
+        cap: usize,
+    },
     #[error("{plugin}: output is not JSON: {message}")]
     BadOutput { plugin: String, message: String },
     #[error("{0}")]
@@ -144,13 +152,24 @@ impl Runtime {
 
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(wasm_error)?;
-        Plugin::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s).map_err(wasm_error)?;
+        Plugin::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s)
+            .map_err(wasm_error)?;
 
         let cache = ComponentCache::new(options.cache_dir, &engine);
-        let mut runtime = Runtime { engine, linker, cache, plugins: BTreeMap::new(), warnings: Vec::new() };
+        let mut runtime = Runtime {
+            engine,
+            linker,
+            cache,
+            plugins: BTreeMap::new(),
+            warnings: Vec::new(),
+        };
         if options.builtin {
             for builtin in crate::builtin::PLUGINS {
-                runtime.add(Wasm::Static(builtin.wasm), builtin.sha256, PluginOrigin::Builtin)?;
+                runtime.add(
+                    Wasm::Static(builtin.wasm),
+                    builtin.sha256,
+                    PluginOrigin::Builtin,
+                )?;
             }
         }
         for dir in &options.plugin_dirs {
@@ -178,8 +197,12 @@ impl Runtime {
     pub fn load_file(&mut self, file: &Path) -> anyhow::Result<()> {
         let bytes = std::fs::read(file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
         let hash = cache::sha256_hex(&bytes);
-        self.add(Wasm::Owned(bytes), &hash, PluginOrigin::File(file.to_path_buf()))
-            .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))
+        self.add(
+            Wasm::Owned(bytes),
+            &hash,
+            PluginOrigin::File(file.to_path_buf()),
+        )
+        .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))
     }
 
     fn add(&mut self, wasm: Wasm, hash: &str, origin: PluginOrigin) -> anyhow::Result<()> {
@@ -206,8 +229,15 @@ impl Runtime {
                 manifest.name, previous.origin
             ));
         }
-        let plugin = LoadedPlugin { manifest, origin, wasm, key, pre: tokio::sync::OnceCell::new() };
-        self.plugins.insert(plugin.manifest.name.clone(), Arc::new(plugin));
+        let plugin = LoadedPlugin {
+            manifest,
+            origin,
+            wasm,
+            key,
+            pre: tokio::sync::OnceCell::new(),
+        };
+        self.plugins
+            .insert(plugin.manifest.name.clone(), Arc::new(plugin));
         Ok(())
     }
 
@@ -218,7 +248,10 @@ impl Runtime {
         }
         let component = Component::new(&self.engine, bytes).map_err(|e| {
             let first = format!("{e:#}");
-            anyhow::anyhow!("not a loadable WebAssembly component ({})", first.lines().next().unwrap_or(""))
+            anyhow::anyhow!(
+                "not a loadable WebAssembly component ({})",
+                first.lines().next().unwrap_or("")
+            )
         })?;
         self.cache.store_component(key, &component);
         Ok(component)
@@ -241,7 +274,10 @@ impl Runtime {
         // Loading happens before the async runtime starts doing work, so block here.
         let manifest = futures::executor::block_on(async {
             let instance = pre.instantiate_async(&mut store).await?;
-            instance.triage_probe_probe().call_describe(&mut store).await
+            instance
+                .triage_probe_probe()
+                .call_describe(&mut store)
+                .await
         })
         .map_err(|e| anyhow::anyhow!("describe() failed: {}", first_line(&format!("{e:#}"))))?;
         PluginManifest::from_wit(manifest).map_err(|e| anyhow::anyhow!("bad manifest: {e}"))
@@ -272,7 +308,10 @@ impl Runtime {
         self.plugins.values().map(|p| p.as_ref())
     }
 
-    async fn instance_pre(&self, plugin: &LoadedPlugin) -> Result<PluginPre<CallState>, CallFailure> {
+    async fn instance_pre(
+        &self,
+        plugin: &LoadedPlugin,
+    ) -> Result<PluginPre<CallState>, CallFailure> {
         plugin
             .pre
             .get_or_try_init(|| async {
@@ -292,7 +331,9 @@ impl Runtime {
 
     /// Warms a plugin: compiles (or loads from the cache) so the first call is fast.
     pub async fn prepare(&self, name: &str) -> Result<(), CallFailure> {
-        let plugin = self.plugin(name).ok_or_else(|| CallFailure::UnknownPlugin(name.into()))?;
+        let plugin = self
+            .plugin(name)
+            .ok_or_else(|| CallFailure::UnknownPlugin(name.into()))?;
         self.instance_pre(plugin).await.map(|_| ())
     }
 
@@ -315,7 +356,11 @@ impl Runtime {
         let Some(plugin) = self.plugin(plugin_name) else {
             return fail(CallFailure::UnknownPlugin(plugin_name.into()));
         };
-        let declared = plugin.manifest.action(action).map(|a| a.capabilities.as_slice()).unwrap_or(&[]);
+        let declared = plugin
+            .manifest
+            .action(action)
+            .map(|a| a.capabilities.as_slice())
+            .unwrap_or(&[]);
         let limits = policy.limits.clone();
         let grants = Grants::new(plugin_name, action, declared, params, policy);
         let pre = match self.instance_pre(plugin).await {
@@ -330,26 +375,43 @@ impl Runtime {
 
         let run = async {
             let instance = pre.instantiate_async(&mut store).await?;
-            instance.triage_probe_probe().call_run(&mut store, action, &params_json).await
+            instance
+                .triage_probe_probe()
+                .call_run(&mut store, action, &params_json)
+                .await
         };
         let outcome = tokio::time::timeout(limits.wall, run).await;
         let state = store.data_mut();
         let journal = std::mem::take(&mut state.journal);
         let logs = std::mem::take(&mut state.logs);
         let result = match outcome {
-            Err(_) => Err(CallFailure::WallDeadline { plugin: label, ms: limits.wall.as_millis() }),
+            Err(_) => Err(CallFailure::WallDeadline {
+                plugin: label,
+                ms: limits.wall.as_millis(),
+            }),
             Ok(Err(trap)) => Err(classify_trap(&label, &trap, state, &limits)),
             Ok(Ok(Err(probe_error))) => Err(probe_failure(&label, probe_error)),
             Ok(Ok(Ok(json))) => {
                 if json.len() > limits.output_bytes {
-                    Err(CallFailure::OutputTooLarge { plugin: label, bytes: json.len(), cap: limits.output_bytes })
+                    Err(CallFailure::OutputTooLarge {
+                        plugin: label,
+                        bytes: json.len(),
+                        cap: limits.output_bytes,
+                    })
                 } else {
-                    serde_json::from_str(&json)
-                        .map_err(|e| CallFailure::BadOutput { plugin: label, message: e.to_string() })
+                    serde_json::from_str(&json).map_err(|e| CallFailure::BadOutput {
+                        plugin: label,
+                        message: e.to_string(),
+                    })
                 }
             }
         };
-        CallOutcome { result, journal, logs, duration: started.elapsed() }
+        CallOutcome {
+            result,
+            journal,
+            logs,
+            duration: started.elapsed(),
+        }
     }
 }
 
@@ -362,19 +424,33 @@ fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or(s)
 }
 
-fn classify_trap(label: &str, trap: &wasmtime::Error, state: &CallState, limits: &SandboxLimits) -> CallFailure {
+fn classify_trap(
+    label: &str,
+    trap: &wasmtime::Error,
+    state: &CallState,
+    limits: &SandboxLimits,
+) -> CallFailure {
     let text = format!("{trap:#}");
     if state.cpu_exhausted {
-        return CallFailure::CpuDeadline { plugin: label.into(), ms: limits.cpu.as_millis() };
+        return CallFailure::CpuDeadline {
+            plugin: label.into(),
+            ms: limits.cpu.as_millis(),
+        };
     }
     if text.contains("forcing trap when growing memory") || text.contains("memory minimum size") {
-        return CallFailure::MemoryCap { plugin: label.into(), mib: limits.memory_bytes >> 20 };
+        return CallFailure::MemoryCap {
+            plugin: label.into(),
+            mib: limits.memory_bytes >> 20,
+        };
     }
     let message = match trap.downcast_ref::<wasmtime::Trap>() {
         Some(t) => t.to_string(),
         None => first_line(&text).to_string(),
     };
-    CallFailure::Trap { plugin: label.into(), message }
+    CallFailure::Trap {
+        plugin: label.into(),
+        message,
+    }
 }
 
 fn probe_failure(label: &str, e: guest::ProbeError) -> CallFailure {
@@ -383,17 +459,29 @@ fn probe_failure(label: &str, e: guest::ProbeError) -> CallFailure {
         guest::ProbeError::InvalidParams(m) => ("invalid-params", format!("invalid params: {m}")),
         guest::ProbeError::Capability(c) => {
             let e = match c {
-                bindings::wit_host::CapabilityError::Denied(m) => crate::target::CapabilityError::Denied(m),
-                bindings::wit_host::CapabilityError::NotCaptured(m) => crate::target::CapabilityError::NotCaptured(m),
-                bindings::wit_host::CapabilityError::Failed(m) => crate::target::CapabilityError::Failed(m),
-                bindings::wit_host::CapabilityError::TimedOut(m) => crate::target::CapabilityError::TimedOut(m),
+                bindings::wit_host::CapabilityError::Denied(m) => {
+                    crate::target::CapabilityError::Denied(m)
+                }
+                bindings::wit_host::CapabilityError::NotCaptured(m) => {
+                    crate::target::CapabilityError::NotCaptured(m)
+                }
+                bindings::wit_host::CapabilityError::Failed(m) => {
+                    crate::target::CapabilityError::Failed(m)
+                }
+                bindings::wit_host::CapabilityError::TimedOut(m) => {
+                    crate::target::CapabilityError::TimedOut(m)
+                }
             };
             (e.kind(), e.to_string())
         }
         guest::ProbeError::BadInput(m) => ("bad-input", format!("bad input: {m}")),
         guest::ProbeError::Failed(m) => ("failed", m),
     };
-    CallFailure::Probe { plugin: label.into(), kind, message }
+    CallFailure::Probe {
+        plugin: label.into(),
+        kind,
+        message,
+    }
 }
 
 /// Advances the engine's epoch for as long as the process lives. Guest code checks the

@@ -90,7 +90,11 @@ pub struct HttpResponse {
 pub fn exec(argv: &[&str]) -> Result<ExecOutput, CapabilityError> {
     let argv: Vec<String> = argv.iter().map(|s| s.to_string()).collect();
     wit::exec(&argv)
-        .map(|o| ExecOutput { status: o.status, stdout: o.stdout, stderr: o.stderr })
+        .map(|o| ExecOutput {
+            status: o.status,
+            stdout: o.stdout,
+            stderr: o.stderr,
+        })
         .map_err(CapabilityError::from_wit)
 }
 
@@ -100,7 +104,11 @@ pub fn exec_ok(argv: &[&str]) -> Result<String, CapabilityError> {
     let out = exec(argv)?;
     if out.status != 0 {
         let stderr = out.stderr_text();
-        let first = stderr.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+        let first = stderr
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("")
+            .trim();
         return Err(CapabilityError::Failed(format!(
             "`{}` exited with status {}{}{}",
             argv.join(" "),
@@ -113,14 +121,25 @@ pub fn exec_ok(argv: &[&str]) -> Result<String, CapabilityError> {
 }
 
 /// Sends an HTTP request.
-pub fn http(method: &str, url: &str, headers: &[(&str, &str)]) -> Result<HttpResponse, CapabilityError> {
+pub fn http(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+) -> Result<HttpResponse, CapabilityError> {
     let request = wit::HttpRequest {
         method: method.into(),
         url: url.into(),
-        headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        headers: headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
     };
     wit::http(&request)
-        .map(|r| HttpResponse { status: r.status, headers: r.headers, body: r.body })
+        .map(|r| HttpResponse {
+            status: r.status,
+            headers: r.headers,
+            body: r.body,
+        })
         .map_err(CapabilityError::from_wit)
 }
 
@@ -128,7 +147,10 @@ pub fn http(method: &str, url: &str, headers: &[(&str, &str)]) -> Result<HttpRes
 pub fn http_get(url: &str, headers: &[(&str, &str)]) -> Result<Vec<u8>, CapabilityError> {
     let response = http("GET", url, headers)?;
     if !(200..300).contains(&response.status) {
-        return Err(CapabilityError::Failed(format!("GET {url} answered {}", response.status)));
+        return Err(CapabilityError::Failed(format!(
+            "GET {url} answered {}",
+            response.status
+        )));
     }
     Ok(response.body)
 }

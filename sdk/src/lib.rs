@@ -93,7 +93,11 @@ impl Params {
 
     /// Parses the params into the action's params type.
     pub fn parse<T: serde::de::DeserializeOwned>(&self) -> Result<T, ProbeError> {
-        let text = if self.0.trim().is_empty() { "{}" } else { self.0.as_str() };
+        let text = if self.0.trim().is_empty() {
+            "{}"
+        } else {
+            self.0.as_str()
+        };
         serde_json::from_str(text).map_err(|e| ProbeError::invalid_params(e.to_string()))
     }
 
@@ -192,13 +196,15 @@ pub mod __private {
     }
 
     pub fn run<P: Probe>(action: String, params: String) -> Result<String, wit::ProbeError> {
-        P::run(&action, Params(params)).map(Facts::into_json).map_err(|e| match e {
-            ProbeError::UnknownAction(m) => wit::ProbeError::UnknownAction(m),
-            ProbeError::InvalidParams(m) => wit::ProbeError::InvalidParams(m),
-            ProbeError::Capability(c) => wit::ProbeError::Capability(c.into_wit()),
-            ProbeError::BadInput(m) => wit::ProbeError::BadInput(m),
-            ProbeError::Failed(m) => wit::ProbeError::Failed(m),
-        })
+        P::run(&action, Params(params))
+            .map(Facts::into_json)
+            .map_err(|e| match e {
+                ProbeError::UnknownAction(m) => wit::ProbeError::UnknownAction(m),
+                ProbeError::InvalidParams(m) => wit::ProbeError::InvalidParams(m),
+                ProbeError::Capability(c) => wit::ProbeError::Capability(c.into_wit()),
+                ProbeError::BadInput(m) => wit::ProbeError::BadInput(m),
+                ProbeError::Failed(m) => wit::ProbeError::Failed(m),
+            })
     }
 }
 

@@ -67,8 +67,9 @@ impl Action {
 
     /// May run a command matching this argv pattern.
     pub fn exec(mut self, argv: &[&str]) -> Self {
-        self.capabilities
-            .push(wit::Capability::Exec(argv.iter().map(|s| s.to_string()).collect()));
+        self.capabilities.push(wit::Capability::Exec(
+            argv.iter().map(|s| s.to_string()).collect(),
+        ));
         self
     }
 
@@ -80,19 +81,22 @@ impl Action {
 
     /// May read files matching this path pattern.
     pub fn read_file(mut self, path: &str) -> Self {
-        self.capabilities.push(wit::Capability::ReadFile(path.into()));
+        self.capabilities
+            .push(wit::Capability::ReadFile(path.into()));
         self
     }
 
     /// May resolve host names matching this pattern.
     pub fn resolve(mut self, host: &str) -> Self {
-        self.capabilities.push(wit::Capability::Resolve(host.into()));
+        self.capabilities
+            .push(wit::Capability::Resolve(host.into()));
         self
     }
 
     /// May open TCP connections to "host:port" matching this pattern.
     pub fn connect(mut self, host_port: &str) -> Self {
-        self.capabilities.push(wit::Capability::Connect(host_port.into()));
+        self.capabilities
+            .push(wit::Capability::Connect(host_port.into()));
         self
     }
 

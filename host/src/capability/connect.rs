@@ -5,7 +5,12 @@ use crate::runtime::sandbox::CallState;
 use crate::target::CapabilityError;
 use std::time::Duration;
 
-pub async fn connect(state: &mut CallState, host: String, port: u16, timeout_ms: u32) -> Result<u32, CapabilityError> {
+pub async fn connect(
+    state: &mut CallState,
+    host: String,
+    port: u16,
+    timeout_ms: u32,
+) -> Result<u32, CapabilityError> {
     let request = Request::Connect(format!("{host}:{port}"));
     let started = state.admit(&request)?;
     let timeout = Duration::from_millis(timeout_ms.max(1) as u64).min(state.capability_timeout);

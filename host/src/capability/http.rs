@@ -11,12 +11,18 @@ use crate::target::{self, CapabilityError};
 pub fn canonical_url(raw: &str) -> Result<String, String> {
     let url = reqwest::Url::parse(raw).map_err(|e| format!("bad URL {raw:?}: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("bad URL {raw:?}: only http and https are supported"));
+        return Err(format!(
+            "bad URL {raw:?}: only http and https are supported"
+        ));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(format!("bad URL {raw:?}: credentials in URLs are not allowed"));
+        return Err(format!(
+            "bad URL {raw:?}: credentials in URLs are not allowed"
+        ));
     }
-    let host = url.host_str().ok_or_else(|| format!("bad URL {raw:?}: no host"))?;
+    let host = url
+        .host_str()
+        .ok_or_else(|| format!("bad URL {raw:?}: no host"))?;
     let mut out = format!("{}://{}", url.scheme(), host);
     if let Some(port) = url.port() {
         out.push_str(&format!(":{port}"));
@@ -29,23 +35,43 @@ pub fn canonical_url(raw: &str) -> Result<String, String> {
     Ok(out)
 }
 
-pub async fn http(state: &mut CallState, request: HttpRequest) -> Result<HttpResponse, CapabilityError> {
+pub async fn http(
+    state: &mut CallState,
+    request: HttpRequest,
+) -> Result<HttpResponse, CapabilityError> {
     let method = request.method.to_ascii_uppercase();
     let url = match canonical_url(&request.url) {
         Ok(u) => u,
         Err(e) => {
-            let req = Request::Http { method, url: request.url.clone() };
+            let req = Request::Http {
+                method,
+                url: request.url.clone(),
+            };
             let err = CapabilityError::Denied(e);
             state.record(&req, std::time::Instant::now(), Err::<(), _>(&err));
             return Err(err);
         }
     };
-    let req = Request::Http { method: method.clone(), url: url.clone() };
+    let req = Request::Http {
+        method: method.clone(),
+        url: url.clone(),
+    };
     let started = state.admit(&req)?;
-    let target_request = target::HttpRequest { method, url, headers: request.headers };
-    let result = state.target.http(&target_request, state.capability_timeout).await;
+    let target_request = target::HttpRequest {
+        method,
+        url,
+        headers: request.headers,
+    };
+    let result = state
+        .target
+        .http(&target_request, state.capability_timeout)
+        .await;
     state.record(&req, started, result.as_ref());
-    result.map(|r| HttpResponse { status: r.status, headers: r.headers, body: r.body })
+    result.map(|r| HttpResponse {
+        status: r.status,
+        headers: r.headers,
+        body: r.body,
+    })
 }
 
 #[cfg(test)]
@@ -54,8 +80,14 @@ mod tests {
 
     #[test]
     fn canonical_urls() {
-        assert_eq!(canonical_url("http://localhost:15000/config_dump").unwrap(), "http://localhost:15000/config_dump");
-        assert_eq!(canonical_url("http://localhost:80/x?a=1").unwrap(), "http://localhost/x?a=1");
+        assert_eq!(
+            canonical_url("http://localhost:15000/config_dump").unwrap(),
+            "http://localhost:15000/config_dump"
+        );
+        assert_eq!(
+            canonical_url("http://localhost:80/x?a=1").unwrap(),
+            "http://localhost/x?a=1"
+        );
         assert!(canonical_url("http://localhost:15000@evil.example/").is_err());
         assert!(canonical_url("file:///etc/passwd").is_err());
     }

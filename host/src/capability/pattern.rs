@@ -65,7 +65,9 @@ fn tokenize(pattern: &str) -> Vec<Token> {
                     name.push(n);
                 }
                 let is_ident = !name.is_empty()
-                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
                 if closed && is_ident {
                     if !literal.is_empty() {
                         tokens.push(Token::Literal(std::mem::take(&mut literal)));
@@ -97,7 +99,13 @@ impl Pattern {
         Pattern::Argv(
             pattern
                 .iter()
-                .map(|a| if a == "**" { ArgPattern::Rest } else { ArgPattern::One(tokenize(a)) })
+                .map(|a| {
+                    if a == "**" {
+                        ArgPattern::Rest
+                    } else {
+                        ArgPattern::One(tokenize(a))
+                    }
+                })
                 .collect(),
         )
     }
@@ -162,7 +170,18 @@ impl Pattern {
                 .iter()
                 .map(|a| match a {
                     ArgPattern::Rest => "**".to_string(),
-                    ArgPattern::One(t) => super::shell_quote(&join(t)),
+                    ArgPattern::One(t) => {
+                        let word = join(t);
+                        // Placeholders and globs are shown as written, not shell-quoted.
+                        if word
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "-_./:=,@%+{}*".contains(c))
+                        {
+                            word
+                        } else {
+                            super::shell_quote(&word)
+                        }
+                    }
                 })
                 .collect::<Vec<_>>()
                 .join(" "),
@@ -202,7 +221,9 @@ fn glob(tokens: &[Token], text: &str, slash_stops: bool) -> bool {
                     if go(rest, &text[end..], slash_stops, budget) {
                         return true;
                     }
-                    let Some(c) = text[end..].chars().next() else { return false };
+                    let Some(c) = text[end..].chars().next() else {
+                        return false;
+                    };
                     if c == '/' && !crosses {
                         return false;
                     }
@@ -240,18 +261,26 @@ mod tests {
     fn argv_rest_and_element_globs() {
         let p = Pattern::argv(&argv(&["iptables", "-t", "*", "-S"]));
         assert!(p.matches(&Subject::Argv(&argv(&["iptables", "-t", "nat", "-S"]))));
-        assert!(!p.matches(&Subject::Argv(&argv(&["iptables", "-t", "nat", "-S", "-F"]))));
+        assert!(!p.matches(&Subject::Argv(&argv(&[
+            "iptables", "-t", "nat", "-S", "-F"
+        ]))));
         let p = Pattern::argv(&argv(&["kubectl", "get", "**"]));
         assert!(p.matches(&Subject::Argv(&argv(&["kubectl", "get"]))));
-        assert!(p.matches(&Subject::Argv(&argv(&["kubectl", "get", "pods", "-o", "json"]))));
+        assert!(p.matches(&Subject::Argv(&argv(&[
+            "kubectl", "get", "pods", "-o", "json"
+        ]))));
         assert!(!p.matches(&Subject::Argv(&argv(&["kubectl", "delete", "pods"]))));
     }
 
     #[test]
     fn params_substitute_as_literals() {
         let p = Pattern::text("{admin_url}/config_dump**");
-        let q = p.substitute(&json!({"admin_url": "http://localhost:15000"})).unwrap();
-        assert!(q.matches(&Subject::Text("http://localhost:15000/config_dump?resource=x")));
+        let q = p
+            .substitute(&json!({"admin_url": "http://localhost:15000"}))
+            .unwrap();
+        assert!(q.matches(&Subject::Text(
+            "http://localhost:15000/config_dump?resource=x"
+        )));
         assert!(!q.matches(&Subject::Text("http://localhost:15001/config_dump")));
         // A star in a value is a literal star, not a wildcard.
         let q = p.substitute(&json!({"admin_url": "http://*"})).unwrap();
@@ -259,7 +288,9 @@ mod tests {
         assert!(p.substitute(&json!({})).is_none());
         let p = Pattern::argv(&argv(&["kubectl", "logs", "{pod}", "--tail", "{tail}"]));
         let q = p.substitute(&json!({"pod": "a", "tail": 50})).unwrap();
-        assert!(q.matches(&Subject::Argv(&argv(&["kubectl", "logs", "a", "--tail", "50"]))));
+        assert!(q.matches(&Subject::Argv(&argv(&[
+            "kubectl", "logs", "a", "--tail", "50"
+        ]))));
     }
 
     #[test]

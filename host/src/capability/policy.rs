@@ -110,17 +110,27 @@ impl Policy {
 
     pub fn parse(text: &str, path: &Path) -> anyhow::Result<Self> {
         let file: PolicyFile = if text.trim().is_empty() {
-            PolicyFile { defaults: true, ..Default::default() }
+            PolicyFile {
+                defaults: true,
+                ..Default::default()
+            }
         } else {
             serde_yaml::from_str(text).map_err(|e| {
                 let at = e
                     .location()
                     .map(|l| format!("{}:{}:{}", path.display(), l.line(), l.column()))
                     .unwrap_or_else(|| path.display().to_string());
-                anyhow::anyhow!("{at}: invalid policy: {}", crate::runbook::strip_location(&e.to_string()))
+                anyhow::anyhow!(
+                    "{at}: invalid policy: {}",
+                    crate::runbook::strip_location(&e.to_string())
+                )
             })?
         };
-        let mut policy = if file.defaults { Policy::builtin() } else { Policy::empty("") };
+        let mut policy = if file.defaults {
+            Policy::builtin()
+        } else {
+            Policy::empty("")
+        };
         policy.origin = format!("policy file {}", path.display());
         policy.path = Some(path.to_path_buf());
         policy.add(file.allow);
@@ -142,11 +152,16 @@ impl Policy {
     }
 
     fn add(&mut self, allow: AllowFile) {
-        self.exec.extend(allow.exec.iter().map(|a| Pattern::argv(a)));
-        self.http.extend(allow.http.iter().map(|p| Pattern::text(p)));
-        self.read_file.extend(allow.read_file.iter().map(|p| Pattern::text(p)));
-        self.resolve.extend(allow.resolve.iter().map(|p| Pattern::text(p)));
-        self.connect.extend(allow.connect.iter().map(|p| Pattern::text(p)));
+        self.exec
+            .extend(allow.exec.iter().map(|a| Pattern::argv(a)));
+        self.http
+            .extend(allow.http.iter().map(|p| Pattern::text(p)));
+        self.read_file
+            .extend(allow.read_file.iter().map(|p| Pattern::text(p)));
+        self.resolve
+            .extend(allow.resolve.iter().map(|p| Pattern::text(p)));
+        self.connect
+            .extend(allow.connect.iter().map(|p| Pattern::text(p)));
     }
 
     pub fn allows(&self, kind: &str, subject: &Subject) -> bool {
@@ -188,9 +203,18 @@ mod tests {
     #[test]
     fn builtin_allows_read_only_and_refuses_writes() {
         let p = Policy::builtin();
-        assert!(p.allows("exec", &Subject::Argv(&argv(&["iptables-save", "-t", "nat"]))));
-        assert!(p.allows("exec", &Subject::Argv(&argv(&["iptables", "-t", "nat", "-S"]))));
-        assert!(!p.allows("exec", &Subject::Argv(&argv(&["iptables", "-t", "nat", "-F"]))));
+        assert!(p.allows(
+            "exec",
+            &Subject::Argv(&argv(&["iptables-save", "-t", "nat"]))
+        ));
+        assert!(p.allows(
+            "exec",
+            &Subject::Argv(&argv(&["iptables", "-t", "nat", "-S"]))
+        ));
+        assert!(!p.allows(
+            "exec",
+            &Subject::Argv(&argv(&["iptables", "-t", "nat", "-F"]))
+        ));
         assert!(!p.allows("exec", &Subject::Argv(&argv(&["rm", "-rf", "/"]))));
         assert!(p.allows("http", &Subject::Text("http://localhost:15000/config_dump")));
         assert!(p.allows("http", &Subject::Text("http://127.0.0.1:15000/server_info")));
@@ -201,18 +225,30 @@ mod tests {
 
     #[test]
     fn file_extends_defaults_unless_told_not_to() {
-        let p = Policy::parse("allow:\n  read_file: [\"/etc/envoy/**\"]\n", Path::new("p.yaml")).unwrap();
+        let p = Policy::parse(
+            "allow:\n  read_file: [\"/etc/envoy/**\"]\n",
+            Path::new("p.yaml"),
+        )
+        .unwrap();
         assert!(p.allows("read_file", &Subject::Text("/etc/envoy/bootstrap.yaml")));
         assert!(p.allows("read_file", &Subject::Text("/var/log/x")));
-        let p = Policy::parse("defaults: false\nallow:\n  read_file: [\"/etc/envoy/**\"]\n", Path::new("p.yaml")).unwrap();
+        let p = Policy::parse(
+            "defaults: false\nallow:\n  read_file: [\"/etc/envoy/**\"]\n",
+            Path::new("p.yaml"),
+        )
+        .unwrap();
         assert!(!p.allows("read_file", &Subject::Text("/var/log/x")));
     }
 
     #[test]
     fn bad_policy_names_file_line_and_column() {
-        let err = Policy::parse("allow:\n  exec: 3\n", Path::new("p.yaml")).unwrap_err().to_string();
+        let err = Policy::parse("allow:\n  exec: 3\n", Path::new("p.yaml"))
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("p.yaml:2:"), "{err}");
-        let err = Policy::parse("allwo: {}\n", Path::new("p.yaml")).unwrap_err().to_string();
+        let err = Policy::parse("allwo: {}\n", Path::new("p.yaml"))
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("p.yaml:1:1"), "{err}");
     }
 }

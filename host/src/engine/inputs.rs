@@ -15,7 +15,10 @@ pub fn parse_pair(s: &str) -> Result<(String, String), String> {
 
 /// Turns the given inputs into typed values with defaults applied. Unknown names, bad
 /// values and missing required inputs are errors.
-pub fn resolve(runbook: &Runbook, given: &[(String, String)]) -> Result<Map<String, Value>, String> {
+pub fn resolve(
+    runbook: &Runbook,
+    given: &[(String, String)],
+) -> Result<Map<String, Value>, String> {
     let mut out = Map::new();
     for (name, raw) in given {
         let Some(spec) = runbook.inputs.get(name) else {
@@ -23,7 +26,11 @@ pub fn resolve(runbook: &Runbook, given: &[(String, String)]) -> Result<Map<Stri
             return Err(format!(
                 "runbook `{}` has no input `{name}`{}",
                 runbook.id,
-                if known.is_empty() { String::new() } else { format!(" (it takes: {})", known.join(", ")) }
+                if known.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (it takes: {})", known.join(", "))
+                }
             ));
         };
         let value = match spec.kind {
@@ -39,7 +46,11 @@ pub fn resolve(runbook: &Runbook, given: &[(String, String)]) -> Result<Map<Stri
                 _ => return Err(format!("input `{name}` must be true or false, got `{raw}`")),
             },
             InputType::List => Value::Array(
-                raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| Value::String(s.into())).collect(),
+                raw.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| Value::String(s.into()))
+                    .collect(),
             ),
         };
         out.insert(name.clone(), value);
@@ -54,7 +65,10 @@ pub fn resolve(runbook: &Runbook, given: &[(String, String)]) -> Result<Map<Stri
             return Err(format!(
                 "runbook `{}` needs input `{name}`{}: pass --input {name}=VALUE",
                 runbook.id,
-                spec.description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default()
+                spec.description
+                    .as_deref()
+                    .map(|d| format!(" ({d})"))
+                    .unwrap_or_default()
             ));
         }
     }
@@ -65,10 +79,15 @@ pub fn resolve(runbook: &Runbook, given: &[(String, String)]) -> Result<Map<Stri
 pub fn check_answers(runbook: &Runbook, answers: &BTreeMap<String, String>) -> Result<(), String> {
     for (step_id, answer) in answers {
         let Some(step) = runbook.steps.iter().find(|s| s.id.as_str() == step_id) else {
-            return Err(format!("--answer {step_id}=…: runbook `{}` has no step `{step_id}`", runbook.id));
+            return Err(format!(
+                "--answer {step_id}=…: runbook `{}` has no step `{step_id}`",
+                runbook.id
+            ));
         };
         let Some(ask) = &step.ask else {
-            return Err(format!("--answer {step_id}=…: step `{step_id}` is not an ask step"));
+            return Err(format!(
+                "--answer {step_id}=…: step `{step_id}` is not an ask step"
+            ));
         };
         if !ask.choices.iter().any(|c| c == answer) {
             return Err(format!(

@@ -13,7 +13,11 @@ struct Paint(bool);
 
 impl Paint {
     fn wrap(&self, code: &str, text: &str) -> String {
-        if self.0 { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() }
+        if self.0 {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
     }
     fn bold(&self, t: &str) -> String {
         self.wrap("1", t)
@@ -38,7 +42,12 @@ impl Paint {
 pub fn render(report: &Report, color: bool) -> String {
     let p = Paint(color);
     let mut out = String::new();
-    let _ = writeln!(out, "{} {}", p.bold(&report.runbook.id), report.runbook.title);
+    let _ = writeln!(
+        out,
+        "{} {}",
+        p.bold(&report.runbook.id),
+        report.runbook.title
+    );
     if let Some(source) = &report.runbook.source {
         let _ = writeln!(out, "{}", p.dim(&format!("guide: {source}")));
     }
@@ -58,8 +67,17 @@ pub fn render(report: &Report, color: bool) -> String {
         }
         let _ = writeln!(out);
         if let Some(reason) = &s.reason {
-            let label = if s.status == StepStatus::Errored { "error" } else { s.status.as_str() };
-            let _ = writeln!(out, "    {:<width$}  {}", "", p.dim(&format!("{label}: {reason}")));
+            let label = if s.status == StepStatus::Errored {
+                "error"
+            } else {
+                s.status.as_str()
+            };
+            let _ = writeln!(
+                out,
+                "    {:<width$}  {}",
+                "",
+                p.dim(&format!("{label}: {reason}"))
+            );
         }
     }
     if !report.findings.is_empty() {
@@ -72,13 +90,22 @@ pub fn render(report: &Report, color: bool) -> String {
                 Severity::Info => p.blue("INFO   "),
             };
             let _ = writeln!(out, "  {sev} {}  {}", p.bold(&f.id), f.title);
-            for (label, text) in [("detail", &f.detail), ("evidence", &f.evidence), ("fix", &f.fix)] {
+            for (label, text) in [
+                ("detail", &f.detail),
+                ("evidence", &f.evidence),
+                ("fix", &f.fix),
+            ] {
                 if let Some(text) = text {
                     let mut lines = text.lines();
                     if let Some(first) = lines.next() {
                         let _ = writeln!(out, "          {} {first}", p.dim(&format!("{label}:")));
                         for line in lines {
-                            let _ = writeln!(out, "          {:width$} {line}", "", width = label.len() + 1);
+                            let _ = writeln!(
+                                out,
+                                "          {:width$} {line}",
+                                "",
+                                width = label.len() + 1
+                            );
                         }
                     }
                 }

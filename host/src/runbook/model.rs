@@ -27,8 +27,8 @@ pub struct Runbook {
     pub steps: Vec<Step>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(into = "String")]
 #[schemars(with = "ApiVersionSchema")]
 pub struct ApiVersion;
 
@@ -45,7 +45,9 @@ impl TryFrom<String> for ApiVersion {
         if s == "triage/v1" {
             Ok(ApiVersion)
         } else {
-            Err(format!("unsupported apiVersion `{s}`; this triage reads `triage/v1`"))
+            Err(format!(
+                "unsupported apiVersion `{s}`; this triage reads `triage/v1`"
+            ))
         }
     }
 }
@@ -58,8 +60,8 @@ impl From<ApiVersion> for String {
 
 /// An id of a runbook, step or finding: lowercase ASCII letters, digits, `-` and `_`,
 /// starting with a letter. Finding ids are a contract: bots and tests key on them.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, JsonSchema)]
+#[serde(into = "String")]
 #[schemars(with = "String")]
 pub struct Id(String);
 
@@ -68,7 +70,8 @@ impl TryFrom<String> for Id {
     fn try_from(s: String) -> Result<Self, String> {
         let ok = s.len() <= 64
             && s.starts_with(|c: char| c.is_ascii_lowercase())
-            && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+            && s.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
         if ok {
             Ok(Id(s))
         } else {
@@ -164,7 +167,9 @@ pub struct Ask {
     pub choices: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Info,
@@ -198,6 +203,31 @@ pub struct FindingSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evidence: Option<String>,
 }
+
+/// Deserialises through `TryFrom<String>` inside the string visitor, so that serde_yaml
+/// attaches the value's line and column to the error (it cannot after the fact).
+macro_rules! validated_string {
+    ($t:ty, $expecting:literal) => {
+        impl<'de> Deserialize<'de> for $t {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl serde::de::Visitor<'_> for V {
+                    type Value = $t;
+                    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                        f.write_str($expecting)
+                    }
+                    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<$t, E> {
+                        <$t>::try_from(s.to_string()).map_err(E::custom)
+                    }
+                }
+                d.deserialize_str(V)
+            }
+        }
+    };
+}
+
+validated_string!(Id, "an id");
+validated_string!(ApiVersion, "`triage/v1`");
 
 /// Parses `30s`, `500ms`, `2m`, `1h`.
 pub fn parse_duration(s: &str) -> Option<std::time::Duration> {

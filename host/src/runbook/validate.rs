@@ -42,7 +42,9 @@ pub fn environment() -> minijinja::Environment<'static> {
     let mut env = minijinja::Environment::new();
     // A missing fact is falsy, however deep the lookup: `not output.chains.ISTIO_OUTPUT`.
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
-    env.add_filter("shell_quote", |s: String| crate::capability::shell_quote(&s));
+    env.add_filter("shell_quote", |s: String| {
+        crate::capability::shell_quote(&s)
+    });
     env
 }
 
@@ -58,7 +60,12 @@ struct Checker<'a> {
 impl Checker<'_> {
     fn at(&mut self, path: &str, message: impl Into<String>) {
         let (line, column) = self.map.value(path);
-        self.errors.push(LoadError { file: self.file.into(), line, column, message: message.into() });
+        self.errors.push(LoadError {
+            file: self.file.into(),
+            line,
+            column,
+            message: message.into(),
+        });
     }
 }
 
@@ -68,7 +75,11 @@ pub fn validate(
     file: &str,
     plugins: &dyn PluginCatalog,
 ) -> Result<Compiled, LoadErrors> {
-    let mut c = Checker { map, file, errors: Vec::new() };
+    let mut c = Checker {
+        map,
+        file,
+        errors: Vec::new(),
+    };
     let steps = &runbook.steps;
     if steps.is_empty() {
         c.at("steps", "a runbook needs at least one step");
@@ -80,13 +91,22 @@ pub fn validate(
     for (i, step) in steps.iter().enumerate() {
         if let Some(first) = index.insert(step.id.as_str(), i) {
             index.insert(step.id.as_str(), first);
-            c.at(&format!("steps.{i}.id"), format!("duplicate step id `{}` (first used by steps[{first}])", step.id));
+            c.at(
+                &format!("steps.{i}.id"),
+                format!(
+                    "duplicate step id `{}` (first used by steps[{first}])",
+                    step.id
+                ),
+            );
         }
         for (j, f) in step.findings.iter().enumerate() {
             if let Some(first) = finding_ids.insert(f.id.as_str(), i) {
                 c.at(
                     &format!("steps.{i}.findings.{j}.id"),
-                    format!("duplicate finding id `{}` (already used in step `{}`)", f.id, steps[first].id),
+                    format!(
+                        "duplicate finding id `{}` (already used in step `{}`)",
+                        f.id, steps[first].id
+                    ),
                 );
             }
         }
@@ -99,7 +119,13 @@ pub fn validate(
             if need == &step.id {
                 c.at(&path, format!("step `{}` needs itself", step.id));
             } else if !index.contains_key(need.as_str()) {
-                c.at(&path, format!("unknown step `{need}` in needs{}", suggest(need.as_str(), index.keys().copied())));
+                c.at(
+                    &path,
+                    format!(
+                        "unknown step `{need}` in needs{}",
+                        suggest(need.as_str(), index.keys().copied())
+                    ),
+                );
             }
         }
     }
@@ -108,7 +134,10 @@ pub fn validate(
         Ok(order) => order,
         Err(cycle) => {
             let names: Vec<&str> = cycle.iter().map(|&i| steps[i].id.as_str()).collect();
-            c.at(&format!("steps.{}.needs", cycle[0]), format!("dependency cycle: {}", names.join(" → ")));
+            c.at(
+                &format!("steps.{}.needs", cycle[0]),
+                format!("dependency cycle: {}", names.join(" → ")),
+            );
             (0..steps.len()).collect()
         }
     };
@@ -124,7 +153,10 @@ pub fn validate(
                 InputType::List => d.is_array(),
             };
             if !ok {
-                c.at(&format!("inputs.{name}.default"), format!("default of input `{name}` does not fit its type"));
+                c.at(
+                    &format!("inputs.{name}.default"),
+                    format!("default of input `{name}` does not fit its type"),
+                );
             }
         }
     }
@@ -134,20 +166,37 @@ pub fn validate(
     let mut params = Vec::with_capacity(steps.len());
     for (i, step) in steps.iter().enumerate() {
         let base = format!("steps.{i}");
-        let scope = Scope { runbook, index: &index, ancestors: &ancestors[i], this: i };
+        let scope = Scope {
+            runbook,
+            index: &index,
+            ancestors: &ancestors[i],
+            this: i,
+        };
 
         if step.probe.is_some() && step.ask.is_some() {
-            c.at(&base, format!("step `{}` has both probe and ask; a step does one thing", step.id));
+            c.at(
+                &base,
+                format!(
+                    "step `{}` has both probe and ask; a step does one thing",
+                    step.id
+                ),
+            );
         }
         if let Some(ask) = &step.ask {
             if ask.choices.is_empty() {
-                c.at(&format!("{base}.ask.choices"), "an ask needs at least one choice");
+                c.at(
+                    &format!("{base}.ask.choices"),
+                    "an ask needs at least one choice",
+                );
             }
         }
         timeouts.push(match &step.timeout {
             None => DEFAULT_STEP_TIMEOUT,
             Some(t) => parse_duration(t).unwrap_or_else(|| {
-                c.at(&format!("{base}.timeout"), format!("bad timeout `{t}`: write e.g. 30s, 500ms or 2m"));
+                c.at(
+                    &format!("{base}.timeout"),
+                    format!("bad timeout `{t}`: write e.g. 30s, 500ms or 2m"),
+                );
                 DEFAULT_STEP_TIMEOUT
             }),
         });
@@ -157,7 +206,12 @@ pub fn validate(
         for (j, f) in step.findings.iter().enumerate() {
             let fb = format!("{base}.findings.{j}");
             check_expression(&mut c, &env, &format!("{fb}.when"), &f.when, &scope);
-            let texts = [("title", Some(&f.title)), ("detail", f.detail.as_ref()), ("fix", f.fix.as_ref()), ("evidence", f.evidence.as_ref())];
+            let texts = [
+                ("title", Some(&f.title)),
+                ("detail", f.detail.as_ref()),
+                ("fix", f.fix.as_ref()),
+                ("evidence", f.evidence.as_ref()),
+            ];
             for (field, text) in texts {
                 if let Some(text) = text {
                     add_template(&mut c, &mut env, &format!("{fb}.{field}"), text, &scope);
@@ -166,10 +220,20 @@ pub fn validate(
         }
         params.push(step.probe.as_ref().map(|probe| {
             let with_path = format!("{base}.probe.with");
-            let compiled = compile_params(&mut c, &mut env, &with_path, &Value::Object(probe.with.clone()), &scope);
+            let compiled = compile_params(
+                &mut c,
+                &mut env,
+                &with_path,
+                &Value::Object(probe.with.clone()),
+                &scope,
+            );
             match plugins.action_spec(&probe.plugin, &probe.action) {
                 Err(why) => {
-                    let field = if why.starts_with("unknown plugin") { "plugin" } else { "action" };
+                    let field = if why.starts_with("unknown plugin") {
+                        "plugin"
+                    } else {
+                        "action"
+                    };
                     c.at(&format!("{base}.probe.{field}"), why);
                 }
                 Ok(spec) => check_params(&mut c, &with_path, &probe.with, spec),
@@ -179,7 +243,12 @@ pub fn validate(
     }
 
     if c.errors.is_empty() {
-        Ok(Compiled { env, order, timeouts, params })
+        Ok(Compiled {
+            env,
+            order,
+            timeouts,
+            params,
+        })
     } else {
         c.errors.sort_by_key(|e| (e.line, e.column));
         Err(LoadErrors(c.errors))
@@ -205,7 +274,13 @@ fn check_references(c: &mut Checker, path: &str, names: HashSet<String>, scope: 
             "inputs" => {
                 if let Some(input) = second {
                     if !scope.runbook.inputs.contains_key(input) {
-                        c.at(path, format!("unknown input `{input}`{}", suggest(input, scope.runbook.inputs.keys().map(String::as_str))));
+                        c.at(
+                            path,
+                            format!(
+                                "unknown input `{input}`{}",
+                                suggest(input, scope.runbook.inputs.keys().map(String::as_str))
+                            ),
+                        );
                     }
                 }
             }
@@ -225,7 +300,13 @@ fn check_references(c: &mut Checker, path: &str, names: HashSet<String>, scope: 
                 }
             }
             r if ROOTS.contains(&r) => {}
-            other => c.at(path, format!("unknown variable `{other}`; expressions see {}", ROOTS.join(", "))),
+            other => c.at(
+                path,
+                format!(
+                    "unknown variable `{other}`; expressions see {}",
+                    ROOTS.join(", ")
+                ),
+            ),
         }
     }
 }
@@ -238,17 +319,32 @@ fn minijinja_message(e: &minijinja::Error) -> String {
     }
 }
 
-fn check_expression(c: &mut Checker, env: &minijinja::Environment<'static>, path: &str, expr: &str, scope: &Scope) {
+fn check_expression(
+    c: &mut Checker,
+    env: &minijinja::Environment<'static>,
+    path: &str,
+    expr: &str,
+    scope: &Scope,
+) {
     match env.compile_expression(expr) {
         Ok(e) => {
             let vars = e.undeclared_variables(true);
             check_references(c, path, vars, scope);
         }
-        Err(e) => c.at(path, format!("bad expression `{expr}`: {}", minijinja_message(&e))),
+        Err(e) => c.at(
+            path,
+            format!("bad expression `{expr}`: {}", minijinja_message(&e)),
+        ),
     }
 }
 
-fn add_template(c: &mut Checker, env: &mut minijinja::Environment<'static>, name: &str, text: &str, scope: &Scope) {
+fn add_template(
+    c: &mut Checker,
+    env: &mut minijinja::Environment<'static>,
+    name: &str,
+    text: &str,
+    scope: &Scope,
+) {
     match env.add_template_owned(name.to_string(), text.to_string()) {
         Ok(()) => {
             if let Ok(t) = env.get_template(name) {
@@ -292,10 +388,20 @@ fn compile_params(
             }
         },
         Value::Object(m) => ParamValue::Object(
-            m.iter().map(|(k, v)| (k.clone(), compile_params(c, env, &format!("{path}.{k}"), v, scope))).collect(),
+            m.iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        compile_params(c, env, &format!("{path}.{k}"), v, scope),
+                    )
+                })
+                .collect(),
         ),
         Value::Array(a) => ParamValue::Array(
-            a.iter().enumerate().map(|(i, v)| compile_params(c, env, &format!("{path}.{i}"), v, scope)).collect(),
+            a.iter()
+                .enumerate()
+                .map(|(i, v)| compile_params(c, env, &format!("{path}.{i}"), v, scope))
+                .collect(),
         ),
         other => ParamValue::Literal(other.clone()),
     }
@@ -312,7 +418,12 @@ fn contains_template(v: &Value) -> bool {
 
 /// Checks the literal params now; templated ones can only be checked when rendered, but
 /// their names must still be known params.
-fn check_params(c: &mut Checker, path: &str, with: &serde_json::Map<String, Value>, spec: &ActionSpec) {
+fn check_params(
+    c: &mut Checker,
+    path: &str,
+    with: &serde_json::Map<String, Value>,
+    spec: &ActionSpec,
+) {
     let mut schema = spec.params_schema.clone();
     let mut literal = serde_json::Map::new();
     let mut templated = Vec::new();
@@ -335,7 +446,10 @@ fn check_params(c: &mut Checker, path: &str, with: &serde_json::Map<String, Valu
     }
     if let Err(e) = schema::validate(&schema, &Value::Object(literal), "with") {
         // Point at the offending param when the message names one.
-        let key = e.strip_prefix("with.").and_then(|rest| rest.split([':', '.', '[']).next()).unwrap_or("");
+        let key = e
+            .strip_prefix("with.")
+            .and_then(|rest| rest.split([':', '.', '[']).next())
+            .unwrap_or("");
         let at = if key.is_empty() || !with.contains_key(key) {
             match e.find("unknown param `") {
                 Some(i) => {
@@ -347,22 +461,34 @@ fn check_params(c: &mut Checker, path: &str, with: &serde_json::Map<String, Valu
         } else {
             format!("{path}.{key}")
         };
-        c.at(&at, format!("params do not match action `{}`: {e}", spec.name));
+        c.at(
+            &at,
+            format!("params do not match action `{}`: {e}", spec.name),
+        );
     }
 }
 
 /// Kahn's algorithm in file order, so independent steps keep the order they were written
 /// in. On a cycle, returns the circle found by walking needs from a step left over.
-fn topological_order(steps: &[Step], index: &HashMap<&str, usize>) -> Result<Vec<usize>, Vec<usize>> {
+fn topological_order(
+    steps: &[Step],
+    index: &HashMap<&str, usize>,
+) -> Result<Vec<usize>, Vec<usize>> {
     let needs: Vec<Vec<usize>> = steps
         .iter()
-        .map(|s| s.needs.iter().filter_map(|n| index.get(n.as_str()).copied()).collect())
+        .map(|s| {
+            s.needs
+                .iter()
+                .filter_map(|n| index.get(n.as_str()).copied())
+                .collect()
+        })
         .collect();
     let mut done = vec![false; steps.len()];
     let mut order = Vec::with_capacity(steps.len());
     loop {
-        let ready: Vec<usize> =
-            (0..steps.len()).filter(|&i| !done[i] && needs[i].iter().all(|&n| done[n] || n == i)).collect();
+        let ready: Vec<usize> = (0..steps.len())
+            .filter(|&i| !done[i] && needs[i].iter().all(|&n| done[n] || n == i))
+            .collect();
         if ready.is_empty() {
             break;
         }
@@ -379,7 +505,9 @@ fn topological_order(steps: &[Step], index: &HashMap<&str, usize>) -> Result<Vec
     let mut path = vec![start];
     let mut current = start;
     loop {
-        let Some(&next) = needs[current].iter().find(|&&n| !done[n]) else { return Err(path) };
+        let Some(&next) = needs[current].iter().find(|&&n| !done[n]) else {
+            return Err(path);
+        };
         if let Some(pos) = path.iter().position(|&p| p == next) {
             let mut circle = path[pos..].to_vec();
             circle.push(next);

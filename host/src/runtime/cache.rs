@@ -27,11 +27,18 @@ impl ComponentCache {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
         env!("CARGO_PKG_VERSION").hash(&mut hasher);
-        ComponentCache { dir, engine_fingerprint: format!("{:016x}", hasher.finish()) }
+        ComponentCache {
+            dir,
+            engine_fingerprint: format!("{:016x}", hasher.finish()),
+        }
     }
 
     pub fn key(&self, wasm_sha256: &str) -> String {
-        format!("{}-{}", &wasm_sha256[..wasm_sha256.len().min(32)], self.engine_fingerprint)
+        format!(
+            "{}-{}",
+            &wasm_sha256[..wasm_sha256.len().min(32)],
+            self.engine_fingerprint
+        )
     }
 
     fn path(&self, key: &str, ext: &str) -> Option<PathBuf> {
@@ -44,7 +51,10 @@ impl ComponentCache {
     }
 
     pub fn store_manifest(&self, key: &str, manifest: &PluginManifest) {
-        if let (Some(path), Ok(bytes)) = (self.path(key, "manifest.json"), serde_json::to_vec(manifest)) {
+        if let (Some(path), Ok(bytes)) = (
+            self.path(key, "manifest.json"),
+            serde_json::to_vec(manifest),
+        ) {
             write_atomic(path, &bytes);
         }
     }

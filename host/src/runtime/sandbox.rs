@@ -93,13 +93,22 @@ impl CallState {
         match self.grants.check(request) {
             Ok(()) => Ok(Instant::now()),
             Err(why) => {
-                self.record::<()>(request, Instant::now(), Err(&CapabilityError::Denied(why.clone())));
+                self.record::<()>(
+                    request,
+                    Instant::now(),
+                    Err(&CapabilityError::Denied(why.clone())),
+                );
                 Err(CapabilityError::Denied(why))
             }
         }
     }
 
-    pub(crate) fn record<T>(&mut self, request: &Request, started: Instant, result: Result<T, &CapabilityError>) {
+    pub(crate) fn record<T>(
+        &mut self,
+        request: &Request,
+        started: Instant,
+        result: Result<T, &CapabilityError>,
+    ) {
         let (outcome, detail) = match result {
             Ok(_) => ("ok".to_string(), None),
             Err(e) => (e.kind().to_string(), Some(e.to_string())),
@@ -124,16 +133,25 @@ impl CallState {
                 message.truncate(cut);
                 message.push('…');
             }
-            self.logs.push(PluginLog { level: level.into(), message });
+            self.logs.push(PluginLog {
+                level: level.into(),
+                message,
+            });
         } else if self.logs.len() == MAX_LOG_LINES {
-            self.logs.push(PluginLog { level: "warn".into(), message: "further log lines dropped".into() });
+            self.logs.push(PluginLog {
+                level: "warn".into(),
+                message: "further log lines dropped".into(),
+            });
         }
     }
 }
 
 impl WasiView for CallState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -158,15 +176,21 @@ impl wit_host::Host for CallState {
     }
 
     async fn read_file(&mut self, path: String, max_bytes: u64) -> HostResult<Vec<u8>> {
-        Ok(capability::read_file::read_file(self, path, max_bytes).await.map_err(to_wit))
+        Ok(capability::read_file::read_file(self, path, max_bytes)
+            .await
+            .map_err(to_wit))
     }
 
     async fn resolve(&mut self, host: String) -> HostResult<Vec<String>> {
-        Ok(capability::resolve::resolve(self, host).await.map_err(to_wit))
+        Ok(capability::resolve::resolve(self, host)
+            .await
+            .map_err(to_wit))
     }
 
     async fn connect(&mut self, host: String, port: u16, timeout_ms: u32) -> HostResult<u32> {
-        Ok(capability::connect::connect(self, host, port, timeout_ms).await.map_err(to_wit))
+        Ok(capability::connect::connect(self, host, port, timeout_ms)
+            .await
+            .map_err(to_wit))
     }
 
     async fn log(&mut self, level: wit_host::LogLevel, message: String) -> wasmtime::Result<()> {

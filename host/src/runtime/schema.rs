@@ -9,8 +9,10 @@ use serde_json::{Map, Value};
 
 /// Fills the top-level `default`s of `schema` into `params` for properties it leaves out.
 pub fn fill_defaults(schema: &Value, params: &mut Value) {
-    let (Some(props), Some(obj)) = (schema.get("properties").and_then(Value::as_object), params.as_object_mut())
-    else {
+    let (Some(props), Some(obj)) = (
+        schema.get("properties").and_then(Value::as_object),
+        params.as_object_mut(),
+    ) else {
         return;
     };
     for (name, prop) in props {
@@ -34,13 +36,21 @@ pub fn validate(schema: &Value, value: &Value, path: &str) -> Result<(), String>
             _ => vec![],
         };
         if !allowed.is_empty() && !allowed.iter().any(|t| type_matches(t, value)) {
-            return Err(format!("{path}: expected {}, got {}", allowed.join(" or "), describe(value)));
+            return Err(format!(
+                "{path}: expected {}, got {}",
+                allowed.join(" or "),
+                describe(value)
+            ));
         }
     }
     if let Some(options) = schema.get("enum").and_then(Value::as_array) {
         if !options.contains(value) {
             let shown: Vec<String> = options.iter().map(|o| o.to_string()).collect();
-            return Err(format!("{path}: {} is not one of {}", value, shown.join(", ")));
+            return Err(format!(
+                "{path}: {} is not one of {}",
+                value,
+                shown.join(", ")
+            ));
         }
     }
     if let Some(c) = schema.get("const") {
@@ -50,10 +60,37 @@ pub fn validate(schema: &Value, value: &Value, path: &str) -> Result<(), String>
     }
     for key in ["anyOf", "oneOf"] {
         if let Some(alternatives) = schema.get(key).and_then(Value::as_array) {
-            let errors: Vec<String> =
-                alternatives.iter().filter_map(|s| validate(s, value, path).err()).collect();
+            // schemars writes a documented enum as oneOf [{const: a}, {const: b}, …].
+            let consts: Option<Vec<&Value>> = alternatives
+                .iter()
+                .map(|a| {
+                    a.get("const").or_else(|| {
+                        a.get("enum")
+                            .and_then(|e| e.as_array())
+                            .and_then(|e| (e.len() == 1).then(|| &e[0]))
+                    })
+                })
+                .collect();
+            if let Some(consts) = consts.filter(|c| !c.is_empty()) {
+                if !consts.contains(&value) {
+                    let shown: Vec<String> = consts.iter().map(|c| c.to_string()).collect();
+                    return Err(format!(
+                        "{path}: {} is not one of {}",
+                        value,
+                        shown.join(", ")
+                    ));
+                }
+                continue;
+            }
+            let errors: Vec<String> = alternatives
+                .iter()
+                .filter_map(|s| validate(s, value, path).err())
+                .collect();
             if errors.len() == alternatives.len() && !alternatives.is_empty() {
-                return Err(errors.into_iter().next().unwrap_or_else(|| format!("{path}: no alternative matches")));
+                return Err(errors
+                    .into_iter()
+                    .next()
+                    .unwrap_or_else(|| format!("{path}: no alternative matches")));
             }
         }
     }
@@ -80,7 +117,11 @@ pub fn validate(schema: &Value, value: &Value, path: &str) -> Result<(), String>
     Ok(())
 }
 
-fn validate_object(schema: &Map<String, Value>, obj: &Map<String, Value>, path: &str) -> Result<(), String> {
+fn validate_object(
+    schema: &Map<String, Value>,
+    obj: &Map<String, Value>,
+    path: &str,
+) -> Result<(), String> {
     let props = schema.get("properties").and_then(Value::as_object);
     if let Some(required) = schema.get("required").and_then(Value::as_array) {
         for name in required.iter().filter_map(Value::as_str) {
@@ -94,10 +135,16 @@ fn validate_object(schema: &Map<String, Value>, obj: &Map<String, Value>, path: 
             Some(prop) => validate(prop, v, &format!("{path}.{name}"))?,
             None => {
                 if schema.get("additionalProperties") == Some(&Value::Bool(false)) {
-                    let known: Vec<&str> = props.map(|p| p.keys().map(String::as_str).collect()).unwrap_or_default();
+                    let known: Vec<&str> = props
+                        .map(|p| p.keys().map(String::as_str).collect())
+                        .unwrap_or_default();
                     return Err(format!(
                         "{path}: unknown param `{name}`{}",
-                        if known.is_empty() { String::new() } else { format!(" (expected one of: {})", known.join(", ")) }
+                        if known.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" (expected one of: {})", known.join(", "))
+                        }
                     ));
                 }
             }
@@ -158,9 +205,19 @@ mod tests {
         assert!(e.contains("missing required `table`"), "{e}");
         let e = validate(&schema(), &json!({"table": "nat", "port": "x"}), "with").unwrap_err();
         assert_eq!(e, "with.port: expected integer or null, got string \"x\"");
-        let e = validate(&schema(), &json!({"table": "nat", "ports": [1, "a"]}), "with").unwrap_err();
+        let e = validate(
+            &schema(),
+            &json!({"table": "nat", "ports": [1, "a"]}),
+            "with",
+        )
+        .unwrap_err();
         assert!(e.starts_with("with.ports[1]"), "{e}");
-        let e = validate(&schema(), &json!({"table": "nat", "command": "list"}), "with").unwrap_err();
+        let e = validate(
+            &schema(),
+            &json!({"table": "nat", "command": "list"}),
+            "with",
+        )
+        .unwrap_err();
         assert!(e.contains("not one of"), "{e}");
         let e = validate(&schema(), &json!({"table": "nat", "port": 70000}), "with").unwrap_err();
         assert!(e.contains("maximum"), "{e}");

@@ -24,6 +24,7 @@ impl Probe for Hostile {
             // Not declared at all.
             .action(Action::new::<NoParams, Nothing>("undeclared-read", "Reads /etc/shadow"))
             .action(Action::new::<NoParams, Nothing>("undeclared-http", "Fetches an outside URL"))
+            .action(Action::new::<NoParams, Nothing>("slow-exec", "Waits on a command that sleeps for a minute").exec(&["sleep", "60"]))
             .action(Action::new::<NoParams, Nothing>("ok", "Behaves"))
     }
 
@@ -55,6 +56,10 @@ impl Probe for Hostile {
             }
             "undeclared-http" => {
                 triage_sdk::http_get("http://example.com/", &[])?;
+                Facts::new(&Nothing {})
+            }
+            "slow-exec" => {
+                triage_sdk::exec(&["sleep", "60"])?;
                 Facts::new(&Nothing {})
             }
             "ok" => Facts::new(&serde_json::json!({ "fine": true })),

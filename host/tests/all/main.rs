@@ -1,0 +1,94 @@
+//! The integration tests: one binary (one link of wasmtime), modules by subject. Every test
+//! drives the real `triage` binary with the real plugins, built once by build.rs.
+
+mod cli;
+mod lint;
+mod netns;
+mod record_replay;
+mod sandbox;
+mod scenarios;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+pub fn data(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(rel)
+}
+
+/// `triage` with a cache shared by the whole test run and user dirs that hold nothing,
+/// so no file of the person running the tests changes the outcome.
+pub fn triage() -> Command {
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_triage"));
+    cmd.env("TRIAGE_CACHE_DIR", tmp.join("component-cache"))
+        .env("XDG_CONFIG_HOME", tmp.join("empty-config"))
+        .env("XDG_DATA_HOME", tmp.join("empty-data"))
+        .env_remove("TRIAGE_PATH")
+        .env("NO_COLOR", "1")
+        .current_dir(root());
+    cmd
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+}
+
+pub fn run(cmd: &mut Command) -> Run {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().expect("running triage");
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    }
+}
+
+/// Finding ids of a JSON report, in order.
+pub fn finding_ids(report: &serde_json::Value) -> Vec<String> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The step with this id in a JSON report.
+pub fn step<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == id)
+        .unwrap_or_else(|| panic!("no step {id} in {report:#}"))
+}
+
+pub fn test_plugin_dir() -> &'static str {
+    triage::builtin::TEST_PLUGIN_DIR
+}
