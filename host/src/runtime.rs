@@ -207,12 +207,22 @@ impl Runtime {
 
     fn add(&mut self, wasm: Wasm, hash: &str, origin: PluginOrigin) -> anyhow::Result<()> {
         let key = self.cache.key(hash);
+        let pre = tokio::sync::OnceCell::new();
         let manifest = match self.cache.load_manifest(&key) {
             Some(m) => m,
             None => {
                 let component = self.compile(wasm.bytes(), &key)?;
-                let manifest = self.describe(&component)?;
+                let instance_pre =
+                    PluginPre::new(self.linker.instantiate_pre(&component).map_err(|e| {
+                        anyhow::anyhow!(
+                            "not a triage plugin (does not fit the triage:probe world): {e}"
+                        )
+                    })?)
+                    .map_err(wasm_error)?;
+                let manifest = self.describe(&instance_pre)?;
                 self.cache.store_manifest(&key, &manifest);
+                // Keep what was just compiled: the first call must not compile again.
+                let _ = pre.set(instance_pre);
                 manifest
             }
         };
@@ -234,7 +244,7 @@ impl Runtime {
             origin,
             wasm,
             key,
-            pre: tokio::sync::OnceCell::new(),
+            pre,
         };
         self.plugins
             .insert(plugin.manifest.name.clone(), Arc::new(plugin));
@@ -257,11 +267,7 @@ impl Runtime {
         Ok(component)
     }
 
-    fn describe(&self, component: &Component) -> anyhow::Result<PluginManifest> {
-        let pre = PluginPre::new(self.linker.instantiate_pre(component).map_err(|e| {
-            anyhow::anyhow!("not a triage plugin (does not fit the triage:probe world): {e}")
-        })?)
-        .map_err(wasm_error)?;
+    fn describe(&self, pre: &PluginPre<CallState>) -> anyhow::Result<PluginManifest> {
         let policy = Arc::new(Policy::builtin());
         let state = CallState::new(
             Grants::none("describe", policy),

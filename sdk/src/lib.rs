@@ -213,6 +213,7 @@ pub mod __private {
 macro_rules! register_probe {
     ($probe:ty) => {
         #[doc(hidden)]
+        #[allow(dead_code)]
         struct __TriageProbeExport;
 
         impl $crate::__private::Guest for __TriageProbeExport {
@@ -230,6 +231,9 @@ macro_rules! register_probe {
             }
         }
 
+        // Only a wasm build exports the entry points: natively (a plugin's unit tests) the
+        // component-model export names are not valid linker symbols.
+        #[cfg(target_arch = "wasm32")]
         $crate::bindings::__export_plugin!(__TriageProbeExport);
     };
 }

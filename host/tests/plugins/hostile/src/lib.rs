@@ -14,18 +14,49 @@ struct Hostile;
 
 impl Probe for Hostile {
     fn describe() -> Manifest {
-        Manifest::new("hostile", env!("CARGO_PKG_VERSION"), "Misbehaves on purpose")
-            .action(Action::new::<NoParams, Nothing>("spin", "Loops forever"))
-            .action(Action::new::<NoParams, Nothing>("allocate", "Allocates and touches 1 GiB"))
-            .action(Action::new::<NoParams, Nothing>("trap", "Panics, which traps"))
-            .action(Action::new::<NoParams, Nothing>("huge-output", "Returns 20 MiB of facts"))
-            // Declared, but the default policy does not allow it.
-            .action(Action::new::<NoParams, Nothing>("policy-denied", "Runs rm -rf").exec(&["rm", "-rf", "/tmp/triage-hostile"]))
-            // Not declared at all.
-            .action(Action::new::<NoParams, Nothing>("undeclared-read", "Reads /etc/shadow"))
-            .action(Action::new::<NoParams, Nothing>("undeclared-http", "Fetches an outside URL"))
-            .action(Action::new::<NoParams, Nothing>("slow-exec", "Waits on a command that sleeps for a minute").exec(&["sleep", "60"]))
-            .action(Action::new::<NoParams, Nothing>("ok", "Behaves"))
+        Manifest::new(
+            "hostile",
+            env!("CARGO_PKG_VERSION"),
+            "Misbehaves on purpose",
+        )
+        .action(Action::new::<NoParams, Nothing>("spin", "Loops forever"))
+        .action(Action::new::<NoParams, Nothing>(
+            "allocate",
+            "Allocates and touches 1 GiB",
+        ))
+        .action(Action::new::<NoParams, Nothing>(
+            "trap",
+            "Panics, which traps",
+        ))
+        .action(Action::new::<NoParams, Nothing>(
+            "huge-output",
+            "Returns 20 MiB of facts",
+        ))
+        // Declared, but the default policy does not allow it.
+        .action(
+            Action::new::<NoParams, Nothing>("policy-denied", "Runs rm -rf").exec(&[
+                "rm",
+                "-rf",
+                "/tmp/triage-hostile",
+            ]),
+        )
+        // Not declared at all.
+        .action(Action::new::<NoParams, Nothing>(
+            "undeclared-read",
+            "Reads /etc/shadow",
+        ))
+        .action(Action::new::<NoParams, Nothing>(
+            "undeclared-http",
+            "Fetches an outside URL",
+        ))
+        .action(
+            Action::new::<NoParams, Nothing>(
+                "slow-exec",
+                "Waits on a command that sleeps for a minute",
+            )
+            .exec(&["sleep", "60"]),
+        )
+        .action(Action::new::<NoParams, Nothing>("ok", "Behaves"))
     }
 
     fn run(action: &str, params: Params) -> Result<Facts, ProbeError> {

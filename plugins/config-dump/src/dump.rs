@@ -1,0 +1,678 @@
+//! The admin `/config_dump` document.
+//!
+//! Dumps run to tens of megabytes, so they are deserialised straight into structs that keep
+//! only what the facts need; everything else is skipped by serde without being built
+//! (never a `serde_json::Value` of the dump). Each entry of `configs` is one of the
+//! `envoy.admin.v{2,3}.*ConfigDump` messages; their field names do not collide, so a single
+//! struct with the union of the fields we want reads all of them, whatever the `@type`.
+
+use crate::bootstrap::{BootstrapFacts, BootstrapWire, TrafficDirectorFacts, traffic_director};
+use crate::wire::{Count, MAX_INPUT_BYTES, ParseError, check_input, json_error, lenient_u32};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use triage_sdk::JsonSchema;
+
+/// Optional questions asked of the dump.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Query {
+    /// A service VIP to look for in the listeners' filter chains.
+    pub vip: Option<IpAddr>,
+    /// The service port to go with `vip`.
+    pub port: Option<u16>,
+    /// Ports the workload serves; each should have an `inbound|…` filter chain.
+    pub serving_ports: Option<Vec<u16>>,
+}
+
+/// Facts from a config dump.
+#[derive(Debug, Clone, Serialize, JsonSchema, PartialEq)]
+pub struct ConfigFacts {
+    /// Whether xDS delivered anything: a dynamic (active or warming) listener, cluster,
+    /// route configuration or secret.
+    pub has_dynamic_resources: bool,
+    /// Active listeners received over xDS (LDS).
+    pub dynamic_listener_count: usize,
+    /// Listeners received over xDS that are still warming.
+    pub warming_listener_count: usize,
+    /// Listeners defined in the bootstrap.
+    pub static_listener_count: usize,
+    /// Active clusters received over xDS (CDS).
+    pub dynamic_cluster_count: usize,
+    /// Clusters received over xDS that are still warming.
+    pub warming_cluster_count: usize,
+    /// Clusters defined in the bootstrap.
+    pub static_cluster_count: usize,
+    /// Route configurations received over xDS (RDS).
+    pub dynamic_route_count: usize,
+    /// Route configurations defined statically (inline in a listener or the bootstrap).
+    pub static_route_count: usize,
+    /// Secrets received over xDS (SDS), active or warming.
+    pub dynamic_secret_count: usize,
+    /// Active listeners, dynamic and static, in dump order.
+    pub listeners: Vec<ListenerFacts>,
+    /// Listeners whose last xDS update Envoy rejected, with Envoy's reason (e.g. an access
+    /// log path it could not open). Envoy ≥ 1.18 records these.
+    pub listener_errors: Vec<ListenerError>,
+    /// Every route configuration name: referenced by a listener (RDS or inline) or present
+    /// in the routes dump. Sorted, without duplicates.
+    pub route_config_names: Vec<String>,
+    /// Every file access log path in the listeners and their network filters. Sorted,
+    /// without duplicates.
+    pub access_log_paths: Vec<String>,
+    /// The node and its xDS server, from the bootstrap section.
+    pub bootstrap: BootstrapFacts,
+    /// Traffic Director settings from the node metadata and node id.
+    pub traffic_director: TrafficDirectorFacts,
+    /// The `vip` param, echoed; null when not given.
+    pub vip: Option<String>,
+    /// The `port` param, echoed; null when not given.
+    pub port: Option<u16>,
+    /// The first listener and filter chain for `vip` (and `port`): a chain whose prefix
+    /// ranges contain the VIP and whose destination_port is `port` or unset, or else a
+    /// listener bound to the VIP itself (on `port`). Null when none or no `vip` given.
+    pub vip_listener: Option<VipMatch>,
+    /// Whether `vip_listener` was found; null when no `vip` was given.
+    pub vip_in_listeners: Option<bool>,
+    /// Destination ports of filter chains routing to an `inbound|…` route configuration
+    /// (Traffic Director's inbound interception, e.g. `inbound|default_inbound_config-80`);
+    /// a chain without destination_port contributes its listener's port. Sorted, unique.
+    pub inbound_listener_ports: Vec<u16>,
+    /// The `serving_ports` with no port in `inbound_listener_ports`; null when no
+    /// `serving_ports` were given.
+    pub inbound_listener_missing_ports: Option<Vec<u16>>,
+}
+
+/// One active listener.
+#[derive(Debug, Clone, Serialize, JsonSchema, PartialEq)]
+pub struct ListenerFacts {
+    /// Listener name (static listeners may have none).
+    pub name: Option<String>,
+    /// Whether it came over xDS (false: from the bootstrap).
+    pub dynamic: bool,
+    /// Bound address (socket address, pipe path, or internal listener name).
+    pub address: Option<String>,
+    /// Bound port; null for pipes and internal listeners.
+    pub port: Option<u16>,
+    /// Filter chains, the default chain (if any) last.
+    pub filter_chains: Vec<FilterChainFacts>,
+    /// File access log paths of the listener and its network filters.
+    pub access_log_paths: Vec<String>,
+}
+
+/// One filter chain of a listener.
+#[derive(Debug, Clone, Serialize, JsonSchema, PartialEq)]
+pub struct FilterChainFacts {
+    /// Chain name, when set.
+    pub name: Option<String>,
+    /// Whether this is the listener's default_filter_chain.
+    pub is_default: bool,
+    /// Destination CIDRs matched, e.g. `10.7.240.20/32`.
+    pub prefix_ranges: Vec<String>,
+    /// Destination port matched; null means any.
+    pub destination_port: Option<u16>,
+    /// SNI names matched.
+    pub server_names: Vec<String>,
+    /// Route configurations used by the chain's filters (RDS name or inline name).
+    pub route_config_names: Vec<String>,
+    /// Network filter names, in order (the `@type` when a filter has no name).
+    pub filters: Vec<String>,
+}
+
+/// A listener rejected by Envoy.
+#[derive(Debug, Clone, Serialize, JsonSchema, PartialEq)]
+pub struct ListenerError {
+    /// Listener name.
+    pub name: Option<String>,
+    /// Envoy's reason.
+    pub details: Option<String>,
+}
+
+/// Where a VIP was found.
+#[derive(Debug, Clone, Serialize, JsonSchema, PartialEq)]
+pub struct VipMatch {
+    /// Listener name.
+    pub listener: Option<String>,
+    /// Listener address.
+    pub address: Option<String>,
+    /// Listener port.
+    pub port: Option<u16>,
+    /// `prefix_range` (a filter chain matches the VIP) or `listener_address` (the listener
+    /// is bound to the VIP).
+    pub matched_by: String,
+    /// The matching filter chain (for `listener_address`, the first chain for the port).
+    pub filter_chain: Option<FilterChainFacts>,
+}
+
+// ---- wire types: only the fields the facts need ----
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct DumpWire {
+    configs: Option<Vec<ConfigEntry>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ConfigEntry {
+    bootstrap: Option<BootstrapWire>,
+    #[serde(alias = "staticListeners")]
+    static_listeners: Vec<ListenerHolder>,
+    #[serde(alias = "dynamicListeners")]
+    dynamic_listeners: Vec<DynamicListener>,
+    /// Envoy < 1.13.
+    #[serde(alias = "dynamicActiveListeners")]
+    dynamic_active_listeners: Vec<ListenerHolder>,
+    #[serde(alias = "dynamicWarmingListeners")]
+    dynamic_warming_listeners: Count,
+    #[serde(alias = "staticClusters")]
+    static_clusters: Count,
+    #[serde(alias = "dynamicActiveClusters")]
+    dynamic_active_clusters: Count,
+    #[serde(alias = "dynamicWarmingClusters")]
+    dynamic_warming_clusters: Count,
+    #[serde(alias = "staticRouteConfigs")]
+    static_route_configs: Vec<RouteConfigHolder>,
+    #[serde(alias = "dynamicRouteConfigs")]
+    dynamic_route_configs: Vec<RouteConfigHolder>,
+    #[serde(alias = "dynamicActiveSecrets")]
+    dynamic_active_secrets: Count,
+    #[serde(alias = "dynamicWarmingSecrets")]
+    dynamic_warming_secrets: Count,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct DynamicListener {
+    name: Option<String>,
+    #[serde(alias = "activeState")]
+    active_state: Option<ListenerHolder>,
+    #[serde(alias = "warmingState")]
+    warming_state: Option<serde::de::IgnoredAny>,
+    #[serde(alias = "errorState")]
+    error_state: Option<UpdateFailure>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct UpdateFailure {
+    details: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ListenerHolder {
+    listener: Option<Listener>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RouteConfigHolder {
+    #[serde(alias = "routeConfig")]
+    route_config: Option<Named>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Named {
+    name: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Listener {
+    name: Option<String>,
+    address: Option<Address>,
+    #[serde(alias = "filterChains")]
+    filter_chains: Vec<FilterChain>,
+    #[serde(alias = "defaultFilterChain")]
+    default_filter_chain: Option<FilterChain>,
+    #[serde(alias = "accessLog")]
+    access_log: Vec<AccessLog>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Address {
+    #[serde(alias = "socketAddress")]
+    socket_address: Option<SocketAddress>,
+    pipe: Option<Pipe>,
+    #[serde(alias = "envoyInternalAddress")]
+    envoy_internal_address: Option<InternalAddress>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct SocketAddress {
+    address: Option<String>,
+    #[serde(alias = "portValue", deserialize_with = "lenient_u32")]
+    port_value: Option<u32>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Pipe {
+    path: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct InternalAddress {
+    #[serde(alias = "serverListenerName")]
+    server_listener_name: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct FilterChain {
+    name: Option<String>,
+    #[serde(alias = "filterChainMatch")]
+    filter_chain_match: Option<FilterChainMatch>,
+    filters: Vec<Filter>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct FilterChainMatch {
+    #[serde(alias = "prefixRanges")]
+    prefix_ranges: Vec<CidrRange>,
+    #[serde(alias = "destinationPort", deserialize_with = "lenient_u32")]
+    destination_port: Option<u32>,
+    #[serde(alias = "serverNames")]
+    server_names: Vec<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct CidrRange {
+    #[serde(alias = "addressPrefix")]
+    address_prefix: Option<String>,
+    #[serde(alias = "prefixLen", deserialize_with = "lenient_u32")]
+    prefix_len: Option<u32>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Filter {
+    name: Option<String>,
+    #[serde(alias = "typedConfig")]
+    typed_config: Option<NetworkFilterConfig>,
+    /// Pre-v3 untyped config (a Struct) has the same field names.
+    config: Option<NetworkFilterConfig>,
+}
+
+/// The parts of a network filter's config the facts use; they are the
+/// HttpConnectionManager's, but any filter with the same fields contributes.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct NetworkFilterConfig {
+    #[serde(rename = "@type")]
+    type_url: Option<String>,
+    rds: Option<Rds>,
+    #[serde(alias = "routeConfig")]
+    route_config: Option<Named>,
+    #[serde(alias = "accessLog")]
+    access_log: Vec<AccessLog>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Rds {
+    #[serde(alias = "routeConfigName")]
+    route_config_name: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct AccessLog {
+    #[serde(alias = "typedConfig")]
+    typed_config: Option<FileAccessLog>,
+    config: Option<FileAccessLog>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct FileAccessLog {
+    path: Option<String>,
+}
+
+// ---- from wire to facts ----
+
+/// Parses a `/config_dump` body. Dumps holding only some sections (routes only, listeners
+/// only, endpoints) are fine: what is missing counts as zero.
+pub fn parse_config_dump(bytes: &[u8], query: &Query) -> Result<ConfigFacts, ParseError> {
+    parse_config_dump_limited(bytes, query, MAX_INPUT_BYTES)
+}
+
+/// [`parse_config_dump`] with a custom size limit.
+pub fn parse_config_dump_limited(
+    bytes: &[u8],
+    query: &Query,
+    limit: usize,
+) -> Result<ConfigFacts, ParseError> {
+    let bytes = check_input("the config dump", bytes, limit)?;
+    let wire: DumpWire =
+        serde_json::from_slice(bytes).map_err(|e| json_error("the config dump", &e))?;
+    let configs = wire.configs.ok_or_else(|| {
+        ParseError("the config dump has no `configs` array; is this Envoy's /config_dump?".into())
+    })?;
+    Ok(build_facts(configs, query))
+}
+
+fn build_facts(configs: Vec<ConfigEntry>, query: &Query) -> ConfigFacts {
+    let mut listeners = Vec::new();
+    let mut listener_errors = Vec::new();
+    let mut route_names = BTreeSet::new();
+    let mut counts = Counts::default();
+    let mut bootstrap: Option<BootstrapWire> = None;
+
+    for entry in configs {
+        if entry.bootstrap.is_some() && bootstrap.is_none() {
+            bootstrap = entry.bootstrap;
+        }
+        for dynamic in entry.dynamic_listeners {
+            if dynamic.warming_state.is_some() {
+                counts.warming_listeners += 1;
+            }
+            if let Some(error) = dynamic.error_state {
+                listener_errors.push(ListenerError {
+                    name: dynamic.name.clone(),
+                    details: error.details,
+                });
+            }
+            if let Some(listener) = dynamic.active_state.and_then(|s| s.listener) {
+                counts.dynamic_listeners += 1;
+                listeners.push(listener_facts(listener, true));
+            }
+        }
+        for holder in entry.dynamic_active_listeners {
+            if let Some(listener) = holder.listener {
+                counts.dynamic_listeners += 1;
+                listeners.push(listener_facts(listener, true));
+            }
+        }
+        counts.warming_listeners += entry.dynamic_warming_listeners.0;
+        for holder in entry.static_listeners {
+            if let Some(listener) = holder.listener {
+                counts.static_listeners += 1;
+                listeners.push(listener_facts(listener, false));
+            }
+        }
+        counts.static_clusters += entry.static_clusters.0;
+        counts.dynamic_clusters += entry.dynamic_active_clusters.0;
+        counts.warming_clusters += entry.dynamic_warming_clusters.0;
+        counts.static_routes += entry.static_route_configs.len();
+        counts.dynamic_routes += entry.dynamic_route_configs.len();
+        let routes = entry
+            .static_route_configs
+            .into_iter()
+            .chain(entry.dynamic_route_configs);
+        route_names.extend(routes.filter_map(|r| r.route_config?.name));
+        counts.dynamic_secrets += entry.dynamic_active_secrets.0 + entry.dynamic_warming_secrets.0;
+    }
+
+    let mut access_logs = BTreeSet::new();
+    let mut inbound_ports = BTreeSet::new();
+    for listener in &listeners {
+        access_logs.extend(listener.access_log_paths.iter().cloned());
+        for chain in &listener.filter_chains {
+            route_names.extend(chain.route_config_names.iter().cloned());
+            if chain
+                .route_config_names
+                .iter()
+                .any(|n| n.starts_with("inbound|"))
+            {
+                inbound_ports.extend(chain.destination_port.or(listener.port));
+            }
+        }
+    }
+
+    let vip_listener = query
+        .vip
+        .and_then(|vip| find_vip(&listeners, vip, query.port));
+    let bootstrap_facts = bootstrap
+        .as_ref()
+        .map(BootstrapWire::facts)
+        .unwrap_or_default();
+    let traffic_director = traffic_director(
+        bootstrap_facts.node_id.as_deref(),
+        Some(&bootstrap_facts.node_metadata),
+        bootstrap_facts.xds_server.as_deref(),
+    );
+    let inbound_listener_ports: Vec<u16> = inbound_ports.into_iter().collect();
+    ConfigFacts {
+        has_dynamic_resources: counts.dynamic_listeners
+            + counts.warming_listeners
+            + counts.dynamic_clusters
+            + counts.warming_clusters
+            + counts.dynamic_routes
+            + counts.dynamic_secrets
+            > 0,
+        dynamic_listener_count: counts.dynamic_listeners,
+        warming_listener_count: counts.warming_listeners,
+        static_listener_count: counts.static_listeners,
+        dynamic_cluster_count: counts.dynamic_clusters,
+        warming_cluster_count: counts.warming_clusters,
+        static_cluster_count: counts.static_clusters,
+        dynamic_route_count: counts.dynamic_routes,
+        static_route_count: counts.static_routes,
+        dynamic_secret_count: counts.dynamic_secrets,
+        listener_errors,
+        route_config_names: route_names.into_iter().collect(),
+        access_log_paths: access_logs.into_iter().collect(),
+        bootstrap: bootstrap_facts,
+        traffic_director,
+        vip: query.vip.map(|v| v.to_string()),
+        port: query.port,
+        vip_in_listeners: query.vip.map(|_| vip_listener.is_some()),
+        vip_listener,
+        inbound_listener_missing_ports: query.serving_ports.as_ref().map(|ports| {
+            let mut missing: Vec<u16> = ports
+                .iter()
+                .copied()
+                .filter(|p| inbound_listener_ports.binary_search(p).is_err())
+                .collect();
+            missing.sort_unstable();
+            missing.dedup();
+            missing
+        }),
+        inbound_listener_ports,
+        listeners,
+    }
+}
+
+#[derive(Default)]
+struct Counts {
+    dynamic_listeners: usize,
+    warming_listeners: usize,
+    static_listeners: usize,
+    dynamic_clusters: usize,
+    warming_clusters: usize,
+    static_clusters: usize,
+    dynamic_routes: usize,
+    static_routes: usize,
+    dynamic_secrets: usize,
+}
+
+fn listener_facts(listener: Listener, dynamic: bool) -> ListenerFacts {
+    let (address, port) = match listener.address {
+        Some(Address {
+            socket_address: Some(s),
+            ..
+        }) => (s.address, s.port_value.and_then(|p| u16::try_from(p).ok())),
+        Some(Address { pipe: Some(p), .. }) => (p.path, None),
+        Some(Address {
+            envoy_internal_address: Some(i),
+            ..
+        }) => (i.server_listener_name, None),
+        _ => (None, None),
+    };
+    let mut access_logs = BTreeSet::new();
+    access_logs.extend(
+        listener
+            .access_log
+            .into_iter()
+            .filter_map(AccessLog::into_path),
+    );
+    let chains = listener.filter_chains.into_iter().map(|c| (c, false));
+    let default_chain = listener.default_filter_chain.map(|c| (c, true));
+    let filter_chains = chains
+        .chain(default_chain)
+        .map(|(chain, is_default)| chain_facts(chain, is_default, &mut access_logs))
+        .collect();
+    ListenerFacts {
+        name: listener.name,
+        dynamic,
+        address,
+        port,
+        filter_chains,
+        access_log_paths: access_logs.into_iter().collect(),
+    }
+}
+
+fn chain_facts(
+    chain: FilterChain,
+    is_default: bool,
+    access_logs: &mut BTreeSet<String>,
+) -> FilterChainFacts {
+    let matcher = chain.filter_chain_match.unwrap_or_default();
+    let mut route_config_names = Vec::new();
+    let mut filters = Vec::with_capacity(chain.filters.len());
+    for filter in chain.filters {
+        let config = filter.typed_config.or(filter.config);
+        let name = filter.name.or_else(|| {
+            let url = config.as_ref()?.type_url.as_deref()?;
+            Some(url.rsplit('/').next().unwrap_or(url).to_owned())
+        });
+        filters.push(name.unwrap_or_default());
+        let Some(config) = config else { continue };
+        let names = [
+            config.rds.and_then(|r| r.route_config_name),
+            config.route_config.and_then(|r| r.name),
+        ];
+        for name in names.into_iter().flatten() {
+            if !route_config_names.contains(&name) {
+                route_config_names.push(name);
+            }
+        }
+        access_logs.extend(
+            config
+                .access_log
+                .into_iter()
+                .filter_map(AccessLog::into_path),
+        );
+    }
+    FilterChainFacts {
+        name: chain.name,
+        is_default,
+        prefix_ranges: matcher
+            .prefix_ranges
+            .into_iter()
+            .filter_map(|r| {
+                Some(format!(
+                    "{}/{}",
+                    r.address_prefix?,
+                    r.prefix_len.unwrap_or(0)
+                ))
+            })
+            .collect(),
+        destination_port: matcher.destination_port.and_then(|p| u16::try_from(p).ok()),
+        server_names: matcher.server_names,
+        route_config_names,
+        filters,
+    }
+}
+
+impl AccessLog {
+    /// Only file loggers have a top-level `path`; stdout, gRPC and OpenTelemetry ones do not.
+    fn into_path(self) -> Option<String> {
+        self.typed_config
+            .or(self.config)?
+            .path
+            .filter(|p| !p.is_empty())
+    }
+}
+
+fn find_vip(listeners: &[ListenerFacts], vip: IpAddr, port: Option<u16>) -> Option<VipMatch> {
+    let port_ok =
+        |chain_port: Option<u16>| chain_port.is_none() || port.is_none() || chain_port == port;
+    let by_prefix = listeners.iter().find_map(|listener| {
+        let chain = listener.filter_chains.iter().find(|chain| {
+            port_ok(chain.destination_port)
+                && chain.prefix_ranges.iter().any(|r| cidr_contains(r, vip))
+        })?;
+        Some(vip_match(listener, "prefix_range", Some(chain.clone())))
+    });
+    by_prefix.or_else(|| {
+        let listener = listeners.iter().find(|l| {
+            l.address.as_deref().and_then(|a| a.parse::<IpAddr>().ok()) == Some(vip)
+                && port_ok(l.port)
+        })?;
+        let chain = listener
+            .filter_chains
+            .iter()
+            .find(|c| port_ok(c.destination_port))
+            .cloned();
+        Some(vip_match(listener, "listener_address", chain))
+    })
+}
+
+fn vip_match(
+    listener: &ListenerFacts,
+    matched_by: &str,
+    filter_chain: Option<FilterChainFacts>,
+) -> VipMatch {
+    VipMatch {
+        listener: listener.name.clone(),
+        address: listener.address.clone(),
+        port: listener.port,
+        matched_by: matched_by.to_owned(),
+        filter_chain,
+    }
+}
+
+/// Whether `cidr` (`addr/len`) holds `ip`. A `/0` range is ignored: it matches everything,
+/// so it says nothing about whether this particular VIP was configured.
+pub fn cidr_contains(cidr: &str, ip: IpAddr) -> bool {
+    let Some((addr, len)) = cidr.split_once('/') else {
+        return false;
+    };
+    let (Ok(addr), Ok(len)) = (addr.parse::<IpAddr>(), len.parse::<u32>()) else {
+        return false;
+    };
+    if len == 0 {
+        return false;
+    }
+    match (addr, ip) {
+        (IpAddr::V4(net), IpAddr::V4(ip)) if len <= 32 => {
+            let mask = u32::MAX.checked_shl(32 - len).unwrap_or(0);
+            u32::from(net) & mask == u32::from(ip) & mask
+        }
+        (IpAddr::V6(net), IpAddr::V6(ip)) if len <= 128 => {
+            let mask = u128::MAX.checked_shl(128 - len).unwrap_or(0);
+            u128::from(net) & mask == u128::from(ip) & mask
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse()
+            .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
+    }
+
+    #[test]
+    fn cidr_matching() {
+        assert!(cidr_contains("10.7.240.20/32", ip("10.7.240.20")));
+        assert!(!cidr_contains("10.7.240.20/32", ip("10.7.240.21")));
+        assert!(cidr_contains("10.0.0.0/8", ip("10.200.1.1")));
+        assert!(!cidr_contains("0.0.0.0/0", ip("10.200.1.1")));
+        assert!(cidr_contains("fd00::/8", ip("fd12::1")));
+        assert!(!cidr_contains("10.0.0.0/8", ip("fd12::1")));
+        assert!(!cidr_contains("10.0.0.0/33", ip("10.0.0.1")));
+        assert!(!cidr_contains("garbage", ip("10.0.0.1")));
+    }
+}

@@ -1,0 +1,219 @@
+//! Probe plugin `envoy-logs`: reads an Envoy log (a file on a VM, or `kubectl logs` of the
+//! envoy container on GKE) and reports the error lines the Traffic Director guide names.
+
+pub mod scan;
+
+use serde::{Deserialize, Serialize};
+use triage_sdk::{Action, CapabilityError, Facts, JsonSchema, Manifest, Params, Probe, ProbeError};
+
+use crate::scan::{LogScan, scan_log};
+
+const DEFAULT_LOG_PATH: &str = "/var/log/envoy/envoy.err.log";
+const DEFAULT_MAX_BYTES: u64 = 16 * 1024 * 1024;
+
+fn default_log_path() -> String {
+    DEFAULT_LOG_PATH.to_owned()
+}
+fn default_max_bytes() -> u64 {
+    DEFAULT_MAX_BYTES
+}
+fn default_namespace() -> String {
+    "default".to_owned()
+}
+fn default_container() -> String {
+    "envoy".to_owned()
+}
+fn default_tail() -> u32 {
+    50
+}
+
+/// Params of `file`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FileParams {
+    /// The Envoy error log (LOG_DIR/envoy.err.log with the guide's manual setup).
+    #[serde(default = "default_log_path")]
+    pub path: String,
+    /// Reads at most this many bytes, from the start of the file.
+    #[serde(default = "default_max_bytes")]
+    pub max_bytes: u64,
+}
+
+/// Params of `kubectl`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KubectlParams {
+    /// Namespace of the pod.
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+    /// The pod whose sidecar logs to read.
+    pub pod: String,
+    /// The Envoy container of the pod.
+    #[serde(default = "default_container")]
+    pub container: String,
+    /// How many of the last lines to read.
+    #[serde(default = "default_tail")]
+    pub tail: u32,
+}
+
+/// What `file` and `kubectl` report.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct EnvoyLogFacts {
+    /// Whether the log could be read; false when the file or pod does not exist (then
+    /// `error` says why and the scan facts are empty).
+    pub found: bool,
+    /// Where the log came from: "file" or "kubectl".
+    pub source: String,
+    /// The file read (`file`); null for `kubectl`.
+    pub path: Option<String>,
+    /// The pod read (`kubectl`); null for `file`.
+    pub pod: Option<String>,
+    /// The pod's namespace (`kubectl`).
+    pub namespace: Option<String>,
+    /// The container read (`kubectl`).
+    pub container: Option<String>,
+    /// Why the log could not be read, when `found` is false.
+    pub error: Option<String>,
+    /// Whether `max_bytes` cut the file short (only the start of the file was scanned).
+    pub truncated: bool,
+    /// Lines scanned.
+    pub line_count: u64,
+    /// Log entries scanned (a header line and its continuation lines).
+    pub entry_count: u64,
+    /// Per known error kind seen: count, first/last timestamp, a sample line and the values
+    /// it names (networks, projects, paths, listeners, gRPC codes, streams).
+    pub matches: std::collections::BTreeMap<String, scan::KindMatch>,
+    /// Kinds seen, sorted: `td-config-not-found`, `td-entity-not-found`,
+    /// `access-log-permission-denied`, `xds-stream-closed`, `xds-stream-unavailable`,
+    /// `mysql-server-gone-away`.
+    pub kinds: Vec<String>,
+}
+
+impl EnvoyLogFacts {
+    fn new(source: &str) -> Self {
+        EnvoyLogFacts {
+            found: false,
+            source: source.to_owned(),
+            path: None,
+            pod: None,
+            namespace: None,
+            container: None,
+            error: None,
+            truncated: false,
+            line_count: 0,
+            entry_count: 0,
+            matches: Default::default(),
+            kinds: Vec::new(),
+        }
+    }
+
+    fn with_scan(mut self, scan: LogScan) -> Self {
+        self.found = true;
+        self.line_count = scan.line_count;
+        self.entry_count = scan.entry_count;
+        self.matches = scan.matches;
+        self.kinds = scan.kinds;
+        self
+    }
+
+    /// A missing file or pod is a finding (`envoy-log-not-found`), not a failed step; a
+    /// denied or uncaptured call still is an error.
+    fn or_not_found(self, error: CapabilityError) -> Result<Self, ProbeError> {
+        match error {
+            CapabilityError::Failed(message) => Ok(EnvoyLogFacts {
+                error: Some(message),
+                ..self
+            }),
+            other => Err(ProbeError::Capability(other)),
+        }
+    }
+}
+
+/// The probe; public so native tests can inspect its manifest.
+pub struct EnvoyLogsProbe;
+
+impl Probe for EnvoyLogsProbe {
+    fn describe() -> Manifest {
+        Manifest::new(
+            "envoy-logs",
+            env!("CARGO_PKG_VERSION"),
+            "Scans Envoy logs for the Traffic Director errors the troubleshooting guide names",
+        )
+        .action(
+            Action::new::<FileParams, EnvoyLogFacts>(
+                "file",
+                "Reads an Envoy log file (at most max_bytes, from its start) and scans it",
+            )
+            .read_file("{path}"),
+        )
+        .action(
+            Action::new::<KubectlParams, EnvoyLogFacts>(
+                "kubectl",
+                "Reads the last lines of a pod's envoy container with kubectl logs and scans them",
+            )
+            .exec(&[
+                "kubectl",
+                "logs",
+                "{pod}",
+                "-n",
+                "{namespace}",
+                "-c",
+                "{container}",
+                "--tail",
+                "{tail}",
+            ]),
+        )
+    }
+
+    fn run(action: &str, params: Params) -> Result<Facts, ProbeError> {
+        let facts = match action {
+            "file" => {
+                let p: FileParams = params.parse()?;
+                let facts = EnvoyLogFacts {
+                    path: Some(p.path.clone()),
+                    ..EnvoyLogFacts::new("file")
+                };
+                match triage_sdk::read_file(&p.path, p.max_bytes) {
+                    Ok(bytes) => {
+                        let truncated = bytes.len() as u64 >= p.max_bytes;
+                        let scan = scan_log(&String::from_utf8_lossy(&bytes));
+                        EnvoyLogFacts {
+                            truncated,
+                            ..facts.with_scan(scan)
+                        }
+                    }
+                    Err(e) => facts.or_not_found(e)?,
+                }
+            }
+            "kubectl" => {
+                let p: KubectlParams = params.parse()?;
+                let tail = p.tail.to_string();
+                let facts = EnvoyLogFacts {
+                    pod: Some(p.pod.clone()),
+                    namespace: Some(p.namespace.clone()),
+                    container: Some(p.container.clone()),
+                    ..EnvoyLogFacts::new("kubectl")
+                };
+                let argv = [
+                    "kubectl",
+                    "logs",
+                    &p.pod,
+                    "-n",
+                    &p.namespace,
+                    "-c",
+                    &p.container,
+                    "--tail",
+                    &tail,
+                ];
+                match triage_sdk::exec_ok(&argv) {
+                    Ok(text) => facts.with_scan(scan_log(&text)),
+                    Err(e) => facts.or_not_found(e)?,
+                }
+            }
+            other => return Err(ProbeError::unknown_action(other)),
+        };
+        Facts::new(&facts)
+    }
+}
+
+triage_sdk::register_probe!(EnvoyLogsProbe);

@@ -1,0 +1,363 @@
+use std::path::{Path, PathBuf};
+
+use triage_plugin_envoy_logs::scan::{envoy_header_timestamp, scan_log};
+
+fn data(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn real_fixtures_dir() -> PathBuf {
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/fixtures/real"
+    ))
+}
+
+fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let path = entry.expect("directory entry").path();
+        if path.is_dir() {
+            files_under(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn td_config_not_found_on_a_vm() {
+    let scan = scan_log(&data("vm-td-config-not-found.envoy.err.log"));
+    assert_eq!(scan.line_count, 25);
+    assert_eq!(
+        scan.kinds,
+        [
+            "td-config-not-found",
+            "td-entity-not-found",
+            "xds-stream-closed"
+        ]
+    );
+
+    let config = &scan.matches["td-config-not-found"];
+    assert_eq!(
+        config.count, 5,
+        "four naming the network plus the bare message"
+    );
+    assert_eq!(config.networks, ["my-network"]);
+    assert_eq!(config.projects, ["123456789012"]);
+    assert_eq!(
+        config.streams,
+        ["StreamAggregatedResources", "StreamLoadStats"]
+    );
+    assert_eq!(
+        config.first_timestamp.as_deref(),
+        Some("2021-01-12 11:39:14.399")
+    );
+    assert_eq!(
+        config.last_timestamp.as_deref(),
+        Some("2021-01-12 11:39:21.004")
+    );
+    assert!(
+        config
+            .sample
+            .starts_with("[2021-01-12 11:39:14.399][12][warning][config]")
+    );
+    assert!(config.sample.ends_with("in project \"123456789012\"."));
+
+    let entity = &scan.matches["td-entity-not-found"];
+    assert_eq!(entity.count, 2);
+    assert_eq!(
+        entity.first_timestamp.as_deref(),
+        Some("2021-01-12 11:39:16.870")
+    );
+
+    let closed = &scan.matches["xds-stream-closed"];
+    assert_eq!(closed.count, 7);
+    assert_eq!(closed.codes, [5]);
+    assert!(!scan.matches.contains_key("xds-stream-unavailable"));
+}
+
+#[test]
+fn multi_line_runtime_dump_stays_one_entry() {
+    let scan = scan_log(&data("vm-td-config-not-found.envoy.err.log"));
+    // 25 lines, of which the six indented runtime-layer lines continue one entry.
+    assert_eq!(scan.entry_count, 19);
+}
+
+#[test]
+fn access_log_permission_denied_with_one_and_two_listeners() {
+    let scan = scan_log(&data("vm-listener-rejected-access-log.envoy.err.log"));
+    assert_eq!(scan.kinds, ["access-log-permission-denied"]);
+    let denied = &scan.matches["access-log-permission-denied"];
+    assert_eq!(denied.count, 2);
+    assert_eq!(
+        denied.paths,
+        ["/var/log/envoy.log", "/var/log/envoy/access.log"]
+    );
+    assert_eq!(
+        denied.listeners,
+        ["TRAFFICDIRECTOR_INTERCEPTION_PORT", "td-inbound-80"]
+    );
+    assert_eq!(
+        denied.first_timestamp.as_deref(),
+        Some("2021-01-12 12:02:41.002")
+    );
+    assert_eq!(
+        denied.last_timestamp.as_deref(),
+        Some("2021-01-12 12:03:11.219")
+    );
+}
+
+#[test]
+fn the_guides_wrapped_lines() {
+    let scan = scan_log(&data("guide-rendered-lines.txt"));
+    assert_eq!(
+        scan.kinds,
+        [
+            "access-log-permission-denied",
+            "mysql-server-gone-away",
+            "td-config-not-found",
+            "td-entity-not-found",
+            "xds-stream-closed",
+        ]
+    );
+    let config = &scan.matches["td-config-not-found"];
+    assert_eq!(config.count, 3);
+    assert_eq!(config.networks, ["VPC_NAME"]);
+    assert_eq!(config.projects, ["PROJECT_NUMBER"]);
+    assert_eq!(config.first_timestamp, None);
+    assert_eq!(
+        config.sample,
+        "warning envoy config StreamAggregatedResources gRPC config stream closed: 5, Traffic \
+         Director configuration was not found for network \"VPC_NAME\" in project \"PROJECT_NUMBER\"."
+    );
+    assert_eq!(scan.matches["td-entity-not-found"].count, 2);
+    let closed = &scan.matches["xds-stream-closed"];
+    assert_eq!(closed.count, 4);
+    assert_eq!(
+        closed.streams,
+        ["StreamAggregatedResources", "StreamLoadStats"]
+    );
+    let denied = &scan.matches["access-log-permission-denied"];
+    assert_eq!(denied.count, 1);
+    assert_eq!(denied.paths, ["/var/log/envoy.log"]);
+    assert_eq!(denied.listeners, ["TRAFFICDIRECTOR_INTERCEPTION_PORT"]);
+    assert_eq!(scan.matches["mysql-server-gone-away"].count, 1);
+}
+
+#[test]
+fn unavailable_control_plane_old_and_new_envoy_wording() {
+    let scan = scan_log(&data("gke-sidecar-unreachable.kubectl-logs.txt"));
+    assert_eq!(scan.kinds, ["xds-stream-closed", "xds-stream-unavailable"]);
+    let closed = &scan.matches["xds-stream-closed"];
+    assert_eq!(closed.count, 5);
+    assert_eq!(closed.codes, [14, 13]);
+    let unavailable = &scan.matches["xds-stream-unavailable"];
+    assert_eq!(unavailable.count, 4);
+    assert_eq!(unavailable.codes, [14]);
+    assert_eq!(
+        unavailable.streams,
+        ["StreamAggregatedResources", "StreamLoadStats"]
+    );
+    assert_eq!(
+        unavailable.first_timestamp.as_deref(),
+        Some("2021-03-02 08:15:15.873")
+    );
+    assert_eq!(
+        unavailable.last_timestamp.as_deref(),
+        Some("2023-06-20 10:01:02.331")
+    );
+}
+
+#[test]
+fn istio_format_sidecar_logs_from_gke() {
+    let scan = scan_log(&data("gke-td-sidecar-istio-format.kubectl-logs.txt"));
+    assert_eq!(scan.entry_count, 5);
+    assert_eq!(
+        scan.kinds,
+        [
+            "access-log-permission-denied",
+            "td-config-not-found",
+            "td-entity-not-found",
+            "xds-stream-closed"
+        ]
+    );
+    let config = &scan.matches["td-config-not-found"];
+    assert_eq!(config.count, 2);
+    assert_eq!(config.networks, ["gke-vpc"]);
+    assert_eq!(
+        config.first_timestamp.as_deref(),
+        Some("2021-03-02T08:15:15.873533Z")
+    );
+    assert_eq!(
+        config.last_timestamp.as_deref(),
+        Some("2021-03-02T08:15:16.004117Z")
+    );
+    let denied = &scan.matches["access-log-permission-denied"];
+    assert_eq!(denied.paths, ["/var/log/envoy/access.log"]);
+    assert_eq!(denied.listeners, ["TRAFFICDIRECTOR_INTERCEPTION_PORT"]);
+    assert_eq!(scan.matches["xds-stream-closed"].count, 3);
+}
+
+#[test]
+fn mysql_gone_away_in_an_application_log() {
+    let scan = scan_log(&data("app-mysql-gone-away.log"));
+    assert_eq!(scan.kinds, ["mysql-server-gone-away"]);
+    assert_eq!(scan.matches["mysql-server-gone-away"].count, 2);
+    let gone = &scan.matches["mysql-server-gone-away"];
+    assert_eq!(
+        gone.first_timestamp.as_deref(),
+        Some("2021-01-12 13:20:31,557")
+    );
+    assert_eq!(
+        gone.last_timestamp.as_deref(),
+        Some("2021-01-12 13:21:01,570")
+    );
+}
+
+#[test]
+fn header_timestamps() {
+    assert_eq!(
+        envoy_header_timestamp("[2021-01-12 11:39:14.399][12][warning][config] x"),
+        Some("2021-01-12 11:39:14.399")
+    );
+    assert_eq!(
+        envoy_header_timestamp("[2021-01-12 11:39:14][12]"),
+        Some("2021-01-12 11:39:14")
+    );
+    assert_eq!(envoy_header_timestamp("[2021-01-12 11:39:14.][12]"), None);
+    assert_eq!(envoy_header_timestamp("[12][warning]"), None);
+    assert_eq!(envoy_header_timestamp("[2021-01-12 11:39"), None);
+    assert_eq!(envoy_header_timestamp("[é2021-01-12 11:39:14]"), None);
+    assert_eq!(envoy_header_timestamp(""), None);
+    assert_eq!(
+        envoy_header_timestamp("2021-03-02T08:15:15.873533Z\twarning\tenvoy config\tx"),
+        Some("2021-03-02T08:15:15.873533Z")
+    );
+    assert_eq!(
+        envoy_header_timestamp("2021-03-02T08:15:15Z warning"),
+        Some("2021-03-02T08:15:15Z")
+    );
+    assert_eq!(
+        envoy_header_timestamp("2021-03-02T08:15:15.873533Zwarning"),
+        None
+    );
+    assert_eq!(
+        envoy_header_timestamp("2021-03-02T08:15:15"),
+        None,
+        "a bare date-time is not a header"
+    );
+    assert_eq!(envoy_header_timestamp("2021-03-02"), None);
+}
+
+#[test]
+fn real_fixtures_hold_no_envoy_error_lines() {
+    // None of the real files is an Envoy log; scanning them proves the matcher does not
+    // fire on config dumps, bootstraps or iptables rules that mention the same words.
+    let mut files = Vec::new();
+    files_under(&real_fixtures_dir(), &mut files);
+    assert!(
+        files.len() >= 40,
+        "expected the real fixtures, found {}",
+        files.len()
+    );
+    for file in files {
+        let bytes = std::fs::read(&file).expect("readable fixture");
+        let text = String::from_utf8_lossy(&bytes);
+        let scan = scan_log(&text);
+        assert_eq!(
+            scan.line_count,
+            text.lines().count() as u64,
+            "{}",
+            file.display()
+        );
+        assert!(
+            scan.kinds.is_empty(),
+            "{}: {:?}",
+            file.display(),
+            scan.kinds
+        );
+    }
+}
+
+#[test]
+fn empty_and_blank_input() {
+    let scan = scan_log("");
+    assert_eq!(scan.line_count, 0);
+    assert_eq!(scan.entry_count, 0);
+    assert!(scan.kinds.is_empty());
+    let scan = scan_log("\n\n   \n");
+    assert_eq!(scan.line_count, 3);
+    assert!(scan.kinds.is_empty());
+}
+
+#[test]
+fn truncated_lines_do_not_panic() {
+    let full = data("vm-listener-rejected-access-log.envoy.err.log")
+        + &data("vm-td-config-not-found.envoy.err.log")
+        + &data("gke-sidecar-unreachable.kubectl-logs.txt");
+    for end in 0..full.len() {
+        if let Some(prefix) = full.get(..end) {
+            let _ = scan_log(prefix);
+        }
+    }
+    let cut = "[2021-01-12 11:39:14.399][12][warning][config] StreamAggregatedResources gRPC config \
+               stream closed: 5, Traffic Director configuration was not found for network \"my-net";
+    let scan = scan_log(cut);
+    let config = &scan.matches["td-config-not-found"];
+    assert!(
+        config.networks.is_empty(),
+        "an unterminated quote names no network"
+    );
+    assert_eq!(scan.matches["xds-stream-closed"].codes, [5]);
+    let scan = scan_log("x gRPC config stream closed: 99999999999999999999, overflow");
+    assert!(
+        scan.kinds.is_empty(),
+        "a code that does not fit is not a code"
+    );
+    let scan = scan_log("unable to open file '/var/log/envoy.log");
+    assert!(scan.kinds.is_empty());
+}
+
+#[test]
+fn binary_input_does_not_panic() {
+    let mut bytes: Vec<u8> = (0..=255u8).cycle().take(64 * 1024).collect();
+    bytes.extend_from_slice(
+        b"\n[2021-01-12 11:39:14.399][1][warning][config] Requested entity was not found.\n",
+    );
+    let text = String::from_utf8_lossy(&bytes);
+    let scan = scan_log(&text);
+    assert_eq!(scan.matches["td-entity-not-found"].count, 1);
+}
+
+#[test]
+fn enormous_input_keeps_facts_bounded() {
+    let mut log = String::new();
+    for i in 0..20_000 {
+        log.push_str(&format!(
+            "[2021-01-12 11:39:14.399][12][warning][config] [source/common/config/grpc_stream.h:101] \
+             StreamAggregatedResources gRPC config stream closed: 5, Traffic Director configuration \
+             was not found for network \"net-{i}\" in project \"{i}\".\n"
+        ));
+    }
+    let scan = scan_log(&log);
+    let config = &scan.matches["td-config-not-found"];
+    assert_eq!(config.count, 20_000);
+    assert_eq!(config.networks.len(), 32, "distinct values are capped");
+    assert!(config.sample.chars().count() <= 500);
+
+    let one_huge_line = "A".repeat(5 * 1024 * 1024) + " MySQL server has gone away";
+    let scan = scan_log(&one_huge_line);
+    assert_eq!(scan.line_count, 1);
+    assert!(
+        scan.kinds.is_empty(),
+        "matching stops at the entry size cap"
+    );
+
+    let header_then_junk = "[2021-01-12 11:39:14.399][1][info][main] start\n".to_owned()
+        + &"continuation\n".repeat(1000);
+    let scan = scan_log(&header_then_junk);
+    assert!(scan.entry_count > 30, "one header cannot swallow the file");
+}

@@ -1,0 +1,201 @@
+//! Each action's params and the gcloud argv they turn into. `describe` declares the same
+//! argv built from `{param}` placeholders, so what is declared is exactly what runs.
+
+use serde::Deserialize;
+use triage_sdk::{JsonSchema, ProbeError};
+
+/// Placeholder for `describe`.
+pub const PROJECT: &str = "{project}";
+
+/// `gcloud ARGS… [--project P]`.
+pub fn gcloud(args: &[&str], project: Option<&str>) -> Vec<String> {
+    let mut argv: Vec<String> = std::iter::once("gcloud")
+        .chain(args.iter().copied())
+        .map(str::to_string)
+        .collect();
+    if let Some(project) = project {
+        argv.extend(["--project".to_string(), project.to_string()]);
+    }
+    argv
+}
+
+pub fn forwarding_rules_argv(project: Option<&str>) -> Vec<String> {
+    gcloud(
+        &["compute", "forwarding-rules", "list", "--format=json"],
+        project,
+    )
+}
+
+pub fn services_argv(project: Option<&str>) -> Vec<String> {
+    gcloud(&["services", "list", "--enabled", "--format=json"], project)
+}
+
+pub fn instance_argv(instance: &str, zone: &str, project: Option<&str>) -> Vec<String> {
+    gcloud(
+        &[
+            "compute",
+            "instances",
+            "describe",
+            instance,
+            "--zone",
+            zone,
+            "--format=json",
+        ],
+        project,
+    )
+}
+
+pub fn serial_argv(instance: &str, zone: &str, project: Option<&str>) -> Vec<String> {
+    gcloud(
+        &[
+            "compute",
+            "instances",
+            "get-serial-port-output",
+            instance,
+            "--zone",
+            zone,
+            "--port",
+            "1",
+        ],
+        project,
+    )
+}
+
+pub fn firewall_argv(project: Option<&str>) -> Vec<String> {
+    gcloud(
+        &["compute", "firewall-rules", "list", "--format=json"],
+        project,
+    )
+}
+
+/// Where a cluster is: `--zone Z` or `--region R`.
+#[derive(Clone, Copy)]
+pub enum Location<'a> {
+    Zone(&'a str),
+    Region(&'a str),
+}
+
+impl Location<'_> {
+    /// Both forms, with placeholders, for `describe`.
+    pub const PATTERNS: [Location<'static>; 2] =
+        [Location::Zone("{zone}"), Location::Region("{region}")];
+}
+
+pub fn cluster_argv(cluster: &str, location: Location, project: Option<&str>) -> Vec<String> {
+    let (flag, value) = match location {
+        Location::Zone(z) => ("--zone", z),
+        Location::Region(r) => ("--region", r),
+    };
+    gcloud(
+        &[
+            "container",
+            "clusters",
+            "describe",
+            cluster,
+            flag,
+            value,
+            "--format=json",
+        ],
+        project,
+    )
+}
+
+pub fn iam_argv(project: &str) -> Vec<String> {
+    gcloud(
+        &["projects", "get-iam-policy", project, "--format=json"],
+        None,
+    )
+}
+
+/// Params of `forwarding-rules`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ForwardingRulesParams {
+    /// Project ID; gcloud's configured project when unset.
+    #[serde(default)]
+    pub project: Option<String>,
+    /// VPC network (name or URL) to look for an INTERNAL_SELF_MANAGED rule in.
+    #[serde(default)]
+    pub network: Option<String>,
+}
+
+/// Params of `services`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectParams {
+    /// Project ID; gcloud's configured project when unset.
+    #[serde(default)]
+    pub project: Option<String>,
+}
+
+/// Params of `instance` and `serial-output`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceParams {
+    /// VM name.
+    pub instance: String,
+    /// The VM's zone, e.g. "us-central1-a".
+    pub zone: String,
+    /// Project ID; gcloud's configured project when unset.
+    #[serde(default)]
+    pub project: Option<String>,
+}
+
+/// Params of `firewall-rules`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FirewallParams {
+    /// Project ID; gcloud's configured project when unset.
+    #[serde(default)]
+    pub project: Option<String>,
+    /// TCP port that must be allowed in, e.g. 9443 for the sidecar injector webhook.
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// Where the traffic comes from, e.g. the GKE control plane's range "172.16.0.0/28".
+    #[serde(default)]
+    pub source_range: Option<String>,
+    /// Only rules of this network (name or URL) count.
+    #[serde(default)]
+    pub network: Option<String>,
+}
+
+/// Params of `cluster`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterParams {
+    /// GKE cluster name.
+    pub cluster: String,
+    /// Zone of a zonal cluster (give `zone` or `region`).
+    #[serde(default)]
+    pub zone: Option<String>,
+    /// Region of a regional cluster (give `zone` or `region`).
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Project ID; gcloud's configured project when unset.
+    #[serde(default)]
+    pub project: Option<String>,
+}
+
+impl ClusterParams {
+    pub fn location(&self) -> Result<Location<'_>, ProbeError> {
+        match (&self.zone, &self.region) {
+            (Some(zone), None) => Ok(Location::Zone(zone)),
+            (None, Some(region)) => Ok(Location::Region(region)),
+            _ => Err(ProbeError::invalid_params(
+                "give exactly one of `zone` and `region`",
+            )),
+        }
+    }
+}
+
+/// Params of `iam-policy`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IamParams {
+    /// Project ID.
+    pub project: String,
+    /// Member to check, e.g. "serviceAccount:123456789012-compute@developer.gserviceaccount.com"
+    /// (the type prefix may be left out).
+    #[serde(default)]
+    pub member: Option<String>,
+}

@@ -1,0 +1,203 @@
+//! Probe plugin: Google Cloud resources through `gcloud … --format=json`, for the guide's
+//! checks outside the VM: the Traffic Director API, forwarding rules, VM scopes and
+//! metadata, the serial console, firewall rules, private GKE clusters and IAM roles.
+
+pub mod cluster;
+mod commands;
+pub mod firewall;
+pub mod forwarding_rules;
+pub mod iam;
+pub mod instance;
+pub mod json;
+pub mod serial;
+pub mod service_proxy;
+pub mod services;
+
+use commands::{
+    ClusterParams, FirewallParams, ForwardingRulesParams, IamParams, InstanceParams, Location,
+    PROJECT, ProjectParams, cluster_argv, firewall_argv, forwarding_rules_argv, iam_argv,
+    instance_argv, serial_argv, services_argv,
+};
+use triage_sdk::register_probe;
+use triage_sdk::{Action, Facts, Manifest, Params, Probe, ProbeError};
+
+/// Declares `argv_for(project)` both without and with `--project {project}`.
+fn with_project(mut action: Action, argv_for: impl Fn(Option<&str>) -> Vec<String>) -> Action {
+    for project in [None, Some(PROJECT)] {
+        let argv = argv_for(project);
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        action = action.exec(&argv);
+    }
+    action
+}
+
+fn run_gcloud(argv: &[String]) -> Result<String, ProbeError> {
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    Ok(triage_sdk::exec_ok(&argv)?)
+}
+
+fn bad_input(e: json::ParseError) -> ProbeError {
+    ProbeError::bad_input(e.0)
+}
+
+/// The probe; public so native tests can call `describe` and `run`.
+pub struct GcloudProbe;
+
+impl Probe for GcloudProbe {
+    fn describe() -> Manifest {
+        let mut cluster = Action::new::<ClusterParams, cluster::ClusterFacts>(
+            "cluster",
+            "A GKE cluster: private nodes, the control plane's range, network",
+        );
+        for location in Location::PATTERNS {
+            cluster = with_project(cluster, |project| {
+                cluster_argv("{cluster}", location, project)
+            });
+        }
+        Manifest::new(
+            "gcloud",
+            env!("CARGO_PKG_VERSION"),
+            "Google Cloud forwarding rules, enabled APIs, VMs, serial output, firewall rules, GKE clusters and IAM via gcloud --format=json",
+        )
+        .action(with_project(
+            Action::new::<ForwardingRulesParams, forwarding_rules::ForwardingRulesFacts>(
+                "forwarding-rules",
+                "Forwarding rules, and whether an INTERNAL_SELF_MANAGED one (Traffic Director's) exists in a network",
+            ),
+            forwarding_rules_argv,
+        ))
+        .action(with_project(
+            Action::new::<ProjectParams, services::ServicesFacts>(
+                "services",
+                "Enabled APIs, and whether the Traffic Director API is one",
+            ),
+            services_argv,
+        ))
+        .action(with_project(
+            Action::new::<InstanceParams, instance::InstanceFacts>(
+                "instance",
+                "A VM's service account scopes, metadata (gce-service-proxy parsed) and network",
+            ),
+            |project| instance_argv("{instance}", "{zone}", project),
+        ))
+        .action(with_project(
+            Action::new::<InstanceParams, serial::SerialFacts>(
+                "serial-output",
+                "Service proxy and Envoy bootstrap errors on a VM's serial console",
+            ),
+            |project| serial_argv("{instance}", "{zone}", project),
+        ))
+        .action(with_project(
+            Action::new::<FirewallParams, firewall::FirewallFacts>(
+                "firewall-rules",
+                "Firewall rules, and whether one lets TCP to a port in from a source range",
+            ),
+            firewall_argv,
+        ))
+        .action(cluster)
+        .action(
+            Action::new::<IamParams, iam::IamFacts>(
+                "iam-policy",
+                "A project's IAM bindings, and whether a member holds a Traffic Director client role",
+            )
+            .exec(&iam_argv(PROJECT).iter().map(String::as_str).collect::<Vec<_>>()),
+        )
+    }
+
+    fn run(action: &str, params: Params) -> Result<Facts, ProbeError> {
+        match action {
+            "forwarding-rules" => {
+                let p: ForwardingRulesParams = params.parse()?;
+                let text = run_gcloud(&forwarding_rules_argv(p.project.as_deref()))?;
+                let facts = forwarding_rules::parse_forwarding_rules(&text, p.network.as_deref());
+                Facts::new(&facts.map_err(bad_input)?)
+            }
+            "services" => {
+                let p: ProjectParams = params.parse()?;
+                let text = run_gcloud(&services_argv(p.project.as_deref()))?;
+                Facts::new(&services::parse_services(&text).map_err(bad_input)?)
+            }
+            "instance" => {
+                let p: InstanceParams = params.parse()?;
+                let text = run_gcloud(&instance_argv(&p.instance, &p.zone, p.project.as_deref()))?;
+                Facts::new(&instance::parse_instance(&text).map_err(bad_input)?)
+            }
+            "serial-output" => {
+                let p: InstanceParams = params.parse()?;
+                let text = run_gcloud(&serial_argv(&p.instance, &p.zone, p.project.as_deref()))?;
+                Facts::new(&serial::parse_serial_output(&text))
+            }
+            "firewall-rules" => {
+                let p: FirewallParams = params.parse()?;
+                let text = run_gcloud(&firewall_argv(p.project.as_deref()))?;
+                let query = firewall::FirewallQuery {
+                    port: p.port,
+                    source_range: p.source_range.as_deref(),
+                    network: p.network.as_deref(),
+                };
+                Facts::new(&firewall::parse_firewall_rules(&text, &query).map_err(bad_input)?)
+            }
+            "cluster" => {
+                let p: ClusterParams = params.parse()?;
+                let text = run_gcloud(&cluster_argv(
+                    &p.cluster,
+                    p.location()?,
+                    p.project.as_deref(),
+                ))?;
+                Facts::new(&cluster::parse_cluster(&text).map_err(bad_input)?)
+            }
+            "iam-policy" => {
+                let p: IamParams = params.parse()?;
+                let text = run_gcloud(&iam_argv(&p.project))?;
+                Facts::new(&iam::parse_iam_policy(&text, p.member.as_deref()).map_err(bad_input)?)
+            }
+            other => Err(ProbeError::unknown_action(other)),
+        }
+    }
+}
+
+register_probe!(GcloudProbe);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_declares_every_command_with_and_without_project() {
+        let manifest = format!("{:?}", GcloudProbe::describe());
+        for needle in [
+            r#"["gcloud", "compute", "forwarding-rules", "list", "--format=json"]"#,
+            r#"["gcloud", "compute", "forwarding-rules", "list", "--format=json", "--project", "{project}"]"#,
+            r#"["gcloud", "services", "list", "--enabled", "--format=json", "--project", "{project}"]"#,
+            r#"["gcloud", "compute", "instances", "describe", "{instance}", "--zone", "{zone}", "--format=json"]"#,
+            r#"["gcloud", "compute", "instances", "get-serial-port-output", "{instance}", "--zone", "{zone}", "--port", "1"]"#,
+            r#"["gcloud", "container", "clusters", "describe", "{cluster}", "--region", "{region}", "--format=json", "--project", "{project}"]"#,
+            r#"["gcloud", "projects", "get-iam-policy", "{project}", "--format=json"]"#,
+        ] {
+            assert!(manifest.contains(needle), "missing {needle}");
+        }
+    }
+
+    #[test]
+    fn bad_params_are_refused_before_running_anything() {
+        assert!(matches!(
+            GcloudProbe::run("nope", Params::from_json("{}")),
+            Err(ProbeError::UnknownAction(_))
+        ));
+        let both = Params::from_json(r#"{"cluster":"c","zone":"z","region":"r"}"#);
+        assert!(matches!(
+            GcloudProbe::run("cluster", both),
+            Err(ProbeError::InvalidParams(_))
+        ));
+        let neither = Params::from_json(r#"{"cluster":"c"}"#);
+        assert!(matches!(
+            GcloudProbe::run("cluster", neither),
+            Err(ProbeError::InvalidParams(_))
+        ));
+        let no_project = Params::from_json("{}");
+        assert!(matches!(
+            GcloudProbe::run("iam-policy", no_project),
+            Err(ProbeError::InvalidParams(_))
+        ));
+    }
+}

@@ -1,0 +1,190 @@
+//! Probe plugin `host`: facts about the machine Envoy runs on — the Envoy process and its
+//! UID, the Envoy binary's version, a file's owner and mode (the access log), and whether
+//! Traffic Director's API resolves and accepts connections.
+
+pub mod error;
+pub mod network;
+pub mod processes;
+pub mod stat;
+pub mod version;
+
+pub use error::ParseError;
+
+use serde::Deserialize;
+use triage_sdk::{Action, CapabilityError, Facts, JsonSchema, Manifest, Params, Probe, ProbeError};
+
+use crate::network::{DnsFacts, TcpFacts, dns_facts, tcp_facts};
+use crate::processes::{PS_ARGV, ProcessFacts, parse_ps};
+use crate::stat::{FileStatFacts, STAT_FORMAT, file_stat_facts};
+use crate::version::{EnvoyVersionFacts, envoy_version_facts, parse_version};
+
+const TRAFFIC_DIRECTOR_HOST: &str = "trafficdirector.googleapis.com";
+
+fn default_binary() -> String {
+    "/usr/local/bin/envoy".to_owned()
+}
+fn default_min_version() -> String {
+    "1.9.1".to_owned()
+}
+fn default_host() -> String {
+    TRAFFIC_DIRECTOR_HOST.to_owned()
+}
+fn default_port() -> u16 {
+    443
+}
+fn default_timeout_ms() -> u32 {
+    3000
+}
+
+/// Params of `processes`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessesParams {}
+
+/// Params of `envoy-version`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnvoyVersionParams {
+    /// The Envoy binary.
+    #[serde(default = "default_binary")]
+    pub binary: String,
+    /// The oldest acceptable version, "X.Y.Z" (the guide: 1.9.1).
+    #[serde(default = "default_min_version")]
+    pub min_version: String,
+}
+
+/// Params of `file-stat`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FileStatParams {
+    /// The file or directory to examine (e.g. the access log path).
+    pub path: String,
+    /// The UID to judge write access for (e.g. the Envoy process's UID).
+    #[serde(default)]
+    pub user_uid: Option<u32>,
+}
+
+/// Params of `dns`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DnsParams {
+    /// The name to resolve.
+    #[serde(default = "default_host")]
+    pub host: String,
+}
+
+/// Params of `tcp`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TcpParams {
+    /// The host to connect to.
+    #[serde(default = "default_host")]
+    pub host: String,
+    /// The port.
+    #[serde(default = "default_port")]
+    pub port: u16,
+    /// Give up after this many milliseconds.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u32,
+}
+
+/// The probe; public so native tests can inspect its manifest.
+pub struct HostProbe;
+
+impl Probe for HostProbe {
+    fn describe() -> Manifest {
+        Manifest::new(
+            "host",
+            env!("CARGO_PKG_VERSION"),
+            "The Envoy process, the Envoy binary's version, file ownership and mode, and DNS and \
+             TCP reachability of Traffic Director",
+        )
+        .action(
+            Action::new::<ProcessesParams, ProcessFacts>(
+                "processes",
+                "Lists processes with ps and finds Envoy and the UID it runs as",
+            )
+            .exec(&PS_ARGV),
+        )
+        .action(
+            Action::new::<EnvoyVersionParams, EnvoyVersionFacts>(
+                "envoy-version",
+                "Runs `envoy --version` and compares the version with a minimum",
+            )
+            .exec(&["{binary}", "--version"]),
+        )
+        .action(
+            Action::new::<FileStatParams, FileStatFacts>(
+                "file-stat",
+                "Owner, group, mode and type of a file, and whether a UID may write it",
+            )
+            .exec(&["stat", "-c", STAT_FORMAT, "{path}"]),
+        )
+        .action(Action::new::<DnsParams, DnsFacts>("dns", "Resolves a host name").resolve("{host}"))
+        .action(
+            Action::new::<TcpParams, TcpFacts>("tcp", "Opens a TCP connection to host:port")
+                .connect("{host}:{port}"),
+        )
+    }
+
+    fn run(action: &str, params: Params) -> Result<Facts, ProbeError> {
+        match action {
+            "processes" => {
+                let _: ProcessesParams = params.parse()?;
+                let text = triage_sdk::exec_ok(&PS_ARGV)?;
+                Facts::new(&parse_ps(&text).map_err(|e| ProbeError::bad_input(e.0))?)
+            }
+            "envoy-version" => {
+                let p: EnvoyVersionParams = params.parse()?;
+                let minimum = parse_version(p.min_version.trim()).ok_or_else(|| {
+                    ProbeError::invalid_params(format!(
+                        "min_version must be X.Y.Z, got {:?}",
+                        p.min_version
+                    ))
+                })?;
+                let output = run_version(&p.binary);
+                Facts::new(&envoy_version_facts(&p.binary, output, minimum)?)
+            }
+            "file-stat" => {
+                let p: FileStatParams = params.parse()?;
+                let output = triage_sdk::exec_ok(&["stat", "-c", STAT_FORMAT, &p.path]);
+                Facts::new(&file_stat_facts(&p.path, output, p.user_uid)?)
+            }
+            "dns" => {
+                let p: DnsParams = params.parse()?;
+                Facts::new(&dns_facts(&p.host, triage_sdk::resolve(&p.host))?)
+            }
+            "tcp" => {
+                let p: TcpParams = params.parse()?;
+                let result = triage_sdk::connect(&p.host, p.port, p.timeout_ms);
+                Facts::new(&tcp_facts(&p.host, p.port, result)?)
+            }
+            other => Err(ProbeError::unknown_action(other)),
+        }
+    }
+}
+
+/// Envoy prints its version on stdout; stderr is the fallback for builds that log it there.
+fn run_version(binary: &str) -> Result<String, CapabilityError> {
+    let output = triage_sdk::exec(&[binary, "--version"])?;
+    if output.status != 0 {
+        let stderr = output.stderr_text();
+        let first = stderr
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or_default();
+        return Err(CapabilityError::Failed(format!(
+            "`{binary} --version` exited with status {}: {first}",
+            output.status
+        )));
+    }
+    let stdout = output.stdout_text();
+    Ok(if stdout.trim().is_empty() {
+        output.stderr_text()
+    } else {
+        stdout
+    })
+}
+
+triage_sdk::register_probe!(HostProbe);

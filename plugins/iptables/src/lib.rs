@@ -1,0 +1,192 @@
+//! Probe: netfilter rules from `iptables-save`, `iptables -S` and `iptables -L`, parsed into
+//! one model, with an evaluator that says whether traffic would reach the proxy.
+
+mod addr;
+mod eval;
+mod facts;
+mod ip6;
+mod listing;
+mod model;
+mod parse;
+mod rule;
+mod services;
+mod tokenize;
+
+pub use eval::PathStep;
+pub use facts::{ChainFacts, Inbound, Outbound, Query, RulesFacts, ServingPort, parse_rules};
+pub use ip6::{Ip6tablesStatus, status_from_run, status_not_started};
+pub use model::{MarkMatch, Rule};
+pub use parse::ParseError;
+
+use serde::{Deserialize, Serialize};
+use triage_sdk::{Action, CapabilityError, Facts, JsonSchema, Manifest, Params, Probe, ProbeError};
+
+/// A netfilter table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TableName {
+    #[default]
+    Nat,
+    Filter,
+    Mangle,
+    Raw,
+    Security,
+}
+
+impl TableName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TableName::Nat => "nat",
+            TableName::Filter => "filter",
+            TableName::Mangle => "mangle",
+            TableName::Raw => "raw",
+            TableName::Security => "security",
+        }
+    }
+}
+
+/// Which command prints the rules.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RulesCommand {
+    /// `iptables-save -t TABLE`
+    #[default]
+    Save,
+    /// `iptables -t TABLE -S`
+    Spec,
+    /// `iptables -t TABLE -L -n -v` (`-v` prints the interface columns; without them
+    /// Istio's `-o lo` rules read as "return everything")
+    List,
+}
+
+fn default_table() -> TableName {
+    TableName::Nat
+}
+
+fn default_command() -> RulesCommand {
+    RulesCommand::Save
+}
+
+/// Params of `rules`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RulesParams {
+    /// The table to read.
+    #[serde(default = "default_table")]
+    pub table: TableName,
+    /// The command that prints it: `save`, `spec` or `list`.
+    #[serde(default = "default_command")]
+    pub command: RulesCommand,
+    /// Read the IPv6 rules (ip6tables-save / ip6tables) instead.
+    #[serde(default)]
+    pub ipv6: bool,
+    /// A service VIP to check interception for, e.g. `10.0.0.1`.
+    #[serde(default)]
+    pub vip: Option<String>,
+    /// The VIP's port; without it the check uses a port no rule names.
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// The uid the proxy runs as, to check it is excluded from interception.
+    #[serde(default)]
+    pub proxy_uid: Option<u32>,
+    /// Ports the workload serves, to check inbound interception and drops for each.
+    #[serde(default)]
+    pub serving_ports: Vec<u16>,
+}
+
+impl RulesParams {
+    pub fn argv(&self) -> Vec<&'static str> {
+        let table = self.table.as_str();
+        match (self.command, self.ipv6) {
+            (RulesCommand::Save, false) => vec!["iptables-save", "-t", table],
+            (RulesCommand::Save, true) => vec!["ip6tables-save", "-t", table],
+            (RulesCommand::Spec, false) => vec!["iptables", "-t", table, "-S"],
+            (RulesCommand::Spec, true) => vec!["ip6tables", "-t", table, "-S"],
+            (RulesCommand::List, false) => vec!["iptables", "-t", table, "-L", "-n", "-v"],
+            (RulesCommand::List, true) => vec!["ip6tables", "-t", table, "-L", "-n", "-v"],
+        }
+    }
+
+    pub fn query(&self) -> Result<Query, ProbeError> {
+        let vip = match self.vip.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+            None => None,
+            Some(text) => {
+                let address = text.split_once('/').map_or(text, |(a, _)| a);
+                let address = address.trim_start_matches('[').trim_end_matches(']');
+                Some(address.parse().map_err(|_| {
+                    ProbeError::invalid_params(format!("vip `{text}` is not an IP address"))
+                })?)
+            }
+        };
+        Ok(Query {
+            table: self.table.as_str().into(),
+            ipv6: self.ipv6,
+            vip,
+            port: self.port,
+            proxy_uid: self.proxy_uid,
+            serving_ports: self.serving_ports.clone(),
+        })
+    }
+}
+
+/// Params of `ip6tables`: none.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Ip6tablesParams {}
+
+/// The plugin.
+pub struct IptablesProbe;
+
+impl Probe for IptablesProbe {
+    fn describe() -> Manifest {
+        Manifest::new(
+            "iptables",
+            env!("CARGO_PKG_VERSION"),
+            "Netfilter rules (iptables-save, iptables -S, iptables -L) as facts: chains, owner exclusions, and whether outbound, VIP and inbound traffic is redirected to the proxy",
+        )
+        .action(
+            Action::new::<RulesParams, RulesFacts>(
+                "rules",
+                "Reads one table's rules and says what they intercept: chains, uid exclusions, outbound mode, a VIP's path, inbound ports",
+            )
+            .exec(&["iptables-save", "-t", "{table}"])
+            .exec(&["ip6tables-save", "-t", "{table}"])
+            .exec(&["iptables", "-t", "{table}", "-S"])
+            .exec(&["ip6tables", "-t", "{table}", "-S"])
+            .exec(&["iptables", "-t", "{table}", "-L", "-n", "-v"])
+            .exec(&["ip6tables", "-t", "{table}", "-L", "-n", "-v"]),
+        )
+        .action(
+            Action::new::<Ip6tablesParams, Ip6tablesStatus>(
+                "ip6tables",
+                "Checks that ip6tables' nat table works (it fails until a reboot on some console-created VMs)",
+            )
+            .exec(&["ip6tables", "-t", "nat", "-S"]),
+        )
+    }
+
+    fn run(action: &str, params: Params) -> Result<Facts, ProbeError> {
+        match action {
+            "rules" => {
+                let p: RulesParams = params.parse()?;
+                let query = p.query()?;
+                let text = triage_sdk::exec_ok(&p.argv())?;
+                let facts =
+                    parse_rules(&text, &query).map_err(|e| ProbeError::bad_input(e.to_string()))?;
+                Facts::new(&facts)
+            }
+            "ip6tables" => {
+                let _: Ip6tablesParams = params.parse()?;
+                let status = match triage_sdk::exec(&["ip6tables", "-t", "nat", "-S"]) {
+                    Ok(out) => status_from_run(out.status, &out.stdout_text(), &out.stderr_text()),
+                    Err(CapabilityError::Failed(message)) => status_not_started(&message),
+                    Err(other) => return Err(other.into()),
+                };
+                Facts::new(&status)
+            }
+            other => Err(ProbeError::unknown_action(other)),
+        }
+    }
+}
+
+triage_sdk::register_probe!(IptablesProbe);

@@ -1,0 +1,220 @@
+//! Probe plugin: Kubernetes objects through `kubectl … -o json`, for the guide's GKE
+//! sections (pods not starting after auto-injection, connection refused after setup,
+//! server-first protocols, Envoy logs).
+
+mod commands;
+pub mod configmap;
+pub mod events;
+pub mod json;
+pub mod logs;
+pub mod pods;
+mod scan;
+pub mod webhook_failure;
+pub mod webhooks;
+pub mod workloads;
+
+use commands::{
+    CONTEXT, ConfigMapParams, DeploymentParams, EventsParams, ListParams, LogsParams, PodParams,
+    Selector, WebhooksParams, events_argv, get_argv, list_argv, logs_argv, webhooks_argv,
+};
+use triage_sdk::register_probe;
+use triage_sdk::{Action, Facts, Manifest, Params, Probe, ProbeError};
+
+/// Declares `argv_for(context)` both without and with a trailing `--context {context}`.
+fn with_context(mut action: Action, argv_for: impl Fn(Option<&str>) -> Vec<String>) -> Action {
+    for context in [None, Some(CONTEXT)] {
+        let argv = argv_for(context);
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        action = action.exec(&argv);
+    }
+    action
+}
+
+fn list_action<O: triage_sdk::JsonSchema>(
+    name: &str,
+    resource: &'static str,
+    description: &str,
+) -> Action {
+    let mut action = Action::new::<ListParams, O>(name, description);
+    for selector in Selector::PATTERNS {
+        action = with_context(action, |context| {
+            list_argv(resource, context, "{namespace}", selector)
+        });
+    }
+    action
+}
+
+fn run_kubectl(argv: &[String]) -> Result<String, ProbeError> {
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    Ok(triage_sdk::exec_ok(&argv)?)
+}
+
+fn bad_input(e: json::ParseError) -> ProbeError {
+    ProbeError::bad_input(e.0)
+}
+
+/// The probe; public so native tests can call `describe` and `run`.
+pub struct KubectlProbe;
+
+impl Probe for KubectlProbe {
+    fn describe() -> Manifest {
+        Manifest::new(
+            "kubectl",
+            env!("CARGO_PKG_VERSION"),
+            "Kubernetes pods, workloads, events, logs, the sidecar injector's ConfigMap and webhooks, via kubectl -o json",
+        )
+        .action(list_action::<pods::PodsFacts>(
+            "pods",
+            "pods",
+            "Pods with readiness, containers, the Envoy sidecar (container or native sidecar) and its discovery address, and excluded outbound ports",
+        ))
+        .action(with_context(
+            Action::new::<PodParams, pods::PodFacts>("pod", "One pod, with the same facts as `pods`"),
+            |context| get_argv("pod", context, "{pod}", "{namespace}"),
+        ))
+        .action(list_action::<workloads::WorkloadsFacts>(
+            "deployments",
+            "deployments",
+            "Deployments: desired, ready and available replicas",
+        ))
+        .action(with_context(
+            Action::new::<DeploymentParams, workloads::WorkloadFacts>(
+                "deployment",
+                "One Deployment: desired, ready and available replicas, conditions",
+            ),
+            |context| get_argv("deployment", context, "{deployment}", "{namespace}"),
+        ))
+        .action(list_action::<workloads::WorkloadsFacts>(
+            "replicasets",
+            "replicasets",
+            "ReplicaSets: replicas and the ReplicaFailure condition, with webhook failures parsed from it",
+        ))
+        .action(with_context(
+            with_context(
+                Action::new::<EventsParams, events::EventsFacts>(
+                    "events",
+                    "Events of a namespace or all namespaces, with failed admission webhook calls parsed from the messages",
+                ),
+                |context| events_argv(context, Some("{namespace}")),
+            ),
+            |context| events_argv(context, None),
+        ))
+        .action(with_context(
+            Action::new::<LogsParams, logs::LogFacts>("logs", "The last lines of a container's log, unclassified"),
+            |context| logs_argv(context, "{pod}", "{namespace}", "{container}", "{tail}"),
+        ))
+        .action(with_context(
+            Action::new::<ConfigMapParams, configmap::ConfigMapFacts>(
+                "configmap",
+                "A ConfigMap's keys and the sidecar injector settings in it: discovery address, network, project",
+            ),
+            |context| get_argv("configmap", context, "{name}", "{namespace}"),
+        ))
+        .action(with_context(
+            Action::new::<WebhooksParams, webhooks::WebhooksFacts>(
+                "webhooks",
+                "Mutating webhook configurations and which sidecar injectors (Istio, Traffic Director) are registered",
+            ),
+            webhooks_argv,
+        ))
+    }
+
+    fn run(action: &str, params: Params) -> Result<Facts, ProbeError> {
+        match action {
+            "pods" => {
+                let p: ListParams = params.parse()?;
+                let text = run_kubectl(&p.argv("pods")?)?;
+                Facts::new(&pods::parse_pods(&text).map_err(bad_input)?)
+            }
+            "pod" => {
+                let p: PodParams = params.parse()?;
+                let text =
+                    run_kubectl(&get_argv("pod", p.context.as_deref(), &p.pod, &p.namespace))?;
+                Facts::new(&pods::parse_pod(&text).map_err(bad_input)?)
+            }
+            "deployments" | "replicasets" => {
+                let p: ListParams = params.parse()?;
+                let text = run_kubectl(&p.argv(action)?)?;
+                Facts::new(&workloads::parse_workloads(&text).map_err(bad_input)?)
+            }
+            "deployment" => {
+                let p: DeploymentParams = params.parse()?;
+                let argv = get_argv(
+                    "deployment",
+                    p.context.as_deref(),
+                    &p.deployment,
+                    &p.namespace,
+                );
+                Facts::new(&workloads::parse_workload(&run_kubectl(&argv)?).map_err(bad_input)?)
+            }
+            "events" => {
+                let p: EventsParams = params.parse()?;
+                let namespace = (!p.all_namespaces).then_some(p.namespace.as_str());
+                let text = run_kubectl(&events_argv(p.context.as_deref(), namespace))?;
+                Facts::new(&events::parse_events(&text).map_err(bad_input)?)
+            }
+            "logs" => {
+                let p: LogsParams = params.parse()?;
+                let tail = p.tail.to_string();
+                let argv = logs_argv(
+                    p.context.as_deref(),
+                    &p.pod,
+                    &p.namespace,
+                    &p.container,
+                    &tail,
+                );
+                Facts::new(&logs::parse_logs(&run_kubectl(&argv)?))
+            }
+            "configmap" => {
+                let p: ConfigMapParams = params.parse()?;
+                let argv = get_argv("configmap", p.context.as_deref(), &p.name, &p.namespace);
+                Facts::new(&configmap::parse_configmap(&run_kubectl(&argv)?).map_err(bad_input)?)
+            }
+            "webhooks" => {
+                let p: WebhooksParams = params.parse()?;
+                let text = run_kubectl(&webhooks_argv(p.context.as_deref()))?;
+                Facts::new(&webhooks::parse_webhooks(&text).map_err(bad_input)?)
+            }
+            other => Err(ProbeError::unknown_action(other)),
+        }
+    }
+}
+
+register_probe!(KubectlProbe);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_declares_every_command_with_and_without_context() {
+        let manifest = format!("{:?}", KubectlProbe::describe());
+        for needle in [
+            r#"["kubectl", "get", "pods", "-n", "{namespace}", "-l", "app={app}", "-o", "json"]"#,
+            r#"["kubectl", "get", "pods", "-n", "{namespace}", "-l", "{selector}", "-o", "json", "--context", "{context}"]"#,
+            r#"["kubectl", "get", "events", "--all-namespaces", "-o", "json"]"#,
+            r#"["kubectl", "logs", "{pod}", "-n", "{namespace}", "-c", "{container}", "--tail", "{tail}"]"#,
+            r#"["kubectl", "get", "mutatingwebhookconfigurations", "-o", "json", "--context", "{context}"]"#,
+        ] {
+            assert!(manifest.contains(needle), "missing {needle}");
+        }
+    }
+
+    #[test]
+    fn unknown_action_and_bad_params_are_refused() {
+        assert!(matches!(
+            KubectlProbe::run("nope", Params::from_json("{}")),
+            Err(ProbeError::UnknownAction(_))
+        ));
+        let both = Params::from_json(r#"{"selector":"app=a","app":"a"}"#);
+        assert!(matches!(
+            KubectlProbe::run("pods", both),
+            Err(ProbeError::InvalidParams(_))
+        ));
+        let unknown = Params::from_json(r#"{"namespce":"x"}"#);
+        assert!(matches!(
+            KubectlProbe::run("pods", unknown),
+            Err(ProbeError::InvalidParams(_))
+        ));
+    }
+}
