@@ -1,0 +1,296 @@
+//! Bundles: recorded capability calls and their answers, replayed as a target.
+//!
+//! A bundle is a directory holding `bundle.yaml` and side files for large or binary answers:
+//!
+//! ```yaml
+//! target: vm-1                 # free text: where it was recorded
+//! recorded_at: 1700000000      # Unix seconds; `now` answers this when replaying
+//! calls:
+//!   - exec: [iptables-save, -t, nat]
+//!     status: 0
+//!     stdout_file: iptables-nat.txt
+//!   - http: {method: GET, url: "http://localhost:15000/config_dump"}
+//!     status: 200
+//!     body_file: config_dump.json
+//!   - read: /var/log/envoy/envoy.err.log
+//!     body: "..."
+//!   - resolve: trafficdirector.googleapis.com
+//!     addresses: [142.250.1.95]
+//!   - connect: "trafficdirector.googleapis.com:443"
+//!     elapsed_ms: 12
+//!   - exec: [ip6tables, -t, nat, -S]
+//!     error: {failed: "cannot run `ip6tables`: No such file or directory"}
+//! ```
+//!
+//! A call the bundle does not hold fails with "not captured", never silently.
+
+use super::*;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::{Component, Path, PathBuf};
+
+pub const BUNDLE_FILE: &str = "bundle.yaml";
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct BundleFile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded_at: Option<i64>,
+    #[serde(default)]
+    pub calls: Vec<RecordedCall>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(deny_unknown_fields)]
+pub struct HttpKey {
+    #[serde(default = "get")]
+    pub method: String,
+    pub url: String,
+}
+
+fn get() -> String {
+    "GET".into()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum RecordedError {
+    Failed(String),
+    TimedOut(String),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RecordedCall {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exec: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpKey>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolve: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect: Option<String>,
+
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdout: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdout_file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stderr: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stderr_file: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<(String, String)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub addresses: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub elapsed_ms: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<RecordedError>,
+}
+
+/// What identifies a call in a bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum CallKey {
+    Exec(Vec<String>),
+    Http(String, String),
+    Read(String),
+    Resolve(String),
+    Connect(String),
+}
+
+impl CallKey {
+    fn describe(&self) -> String {
+        match self {
+            CallKey::Exec(argv) => format!("exec {}", crate::capability::shell_words(argv)),
+            CallKey::Http(m, u) => format!("http {m} {u}"),
+            CallKey::Read(p) => format!("read {p}"),
+            CallKey::Resolve(h) => format!("resolve {h}"),
+            CallKey::Connect(hp) => format!("connect {hp}"),
+        }
+    }
+}
+
+impl RecordedCall {
+    fn key(&self) -> Result<CallKey, String> {
+        let keys = [
+            self.exec.is_some(),
+            self.http.is_some(),
+            self.read.is_some(),
+            self.resolve.is_some(),
+            self.connect.is_some(),
+        ];
+        if keys.iter().filter(|k| **k).count() != 1 {
+            return Err("each call needs exactly one of exec, http, read, resolve, connect".into());
+        }
+        Ok(if let Some(a) = &self.exec {
+            if a.is_empty() {
+                return Err("exec needs at least the program name".into());
+            }
+            CallKey::Exec(a.clone())
+        } else if let Some(h) = &self.http {
+            CallKey::Http(h.method.to_ascii_uppercase(), h.url.clone())
+        } else if let Some(p) = &self.read {
+            CallKey::Read(p.clone())
+        } else if let Some(h) = &self.resolve {
+            CallKey::Resolve(h.clone())
+        } else {
+            CallKey::Connect(self.connect.clone().unwrap_or_default())
+        })
+    }
+}
+
+/// Why a bundle could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    #[error("{0}: not a bundle directory (no {BUNDLE_FILE} in it)")]
+    NoBundleFile(String),
+    #[error("{0}: {1}")]
+    Invalid(String, String),
+}
+
+/// Replays a bundle.
+pub struct BundleTarget {
+    dir: PathBuf,
+    name: String,
+    recorded_at: i64,
+    calls: HashMap<CallKey, RecordedCall>,
+}
+
+impl BundleTarget {
+    pub fn open(dir: &Path) -> Result<Self, BundleError> {
+        let file = dir.join(BUNDLE_FILE);
+        if !file.is_file() {
+            return Err(BundleError::NoBundleFile(dir.display().to_string()));
+        }
+        let text = std::fs::read_to_string(&file)
+            .map_err(|e| BundleError::Invalid(file.display().to_string(), e.to_string()))?;
+        let parsed: BundleFile = serde_yaml::from_str(&text).map_err(|e| {
+            let at = match e.location() {
+                Some(l) => format!("{}:{}:{}", file.display(), l.line(), l.column()),
+                None => file.display().to_string(),
+            };
+            BundleError::Invalid(at, crate::runbook::strip_location(&e.to_string()))
+        })?;
+        let mut calls = HashMap::new();
+        for (i, call) in parsed.calls.into_iter().enumerate() {
+            let key = call.key().map_err(|m| {
+                BundleError::Invalid(file.display().to_string(), format!("calls[{i}]: {m}"))
+            })?;
+            for side in [&call.stdout_file, &call.stderr_file, &call.body_file]
+                .into_iter()
+                .flatten()
+            {
+                if !is_inside(side) {
+                    return Err(BundleError::Invalid(
+                        file.display().to_string(),
+                        format!(
+                            "calls[{i}]: side file `{side}` must be a relative path inside the bundle"
+                        ),
+                    ));
+                }
+            }
+            // The first answer recorded for a call is the one replayed.
+            calls.entry(key).or_insert(call);
+        }
+        let name = parsed
+            .target
+            .map(|t| format!("bundle:{} ({t})", dir.display()))
+            .unwrap_or_else(|| format!("bundle:{}", dir.display()));
+        Ok(BundleTarget {
+            dir: dir.to_path_buf(),
+            name,
+            recorded_at: parsed.recorded_at.unwrap_or(0),
+            calls,
+        })
+    }
+
+    fn lookup(&self, key: CallKey) -> CapResult<&RecordedCall> {
+        let call = self.calls.get(&key).ok_or_else(|| {
+            CapabilityError::NotCaptured(format!(
+                "{} is not in {}",
+                key.describe(),
+                self.dir.display()
+            ))
+        })?;
+        match &call.error {
+            Some(RecordedError::Failed(m)) => Err(CapabilityError::Failed(m.clone())),
+            Some(RecordedError::TimedOut(m)) => Err(CapabilityError::TimedOut(m.clone())),
+            None => Ok(call),
+        }
+    }
+
+    async fn content(&self, inline: &Option<String>, file: &Option<String>) -> CapResult<Vec<u8>> {
+        if let Some(f) = file {
+            let path = self.dir.join(f);
+            return tokio::fs::read(&path).await.map_err(|e| {
+                CapabilityError::Failed(format!("bundle side file {}: {e}", path.display()))
+            });
+        }
+        Ok(inline.clone().unwrap_or_default().into_bytes())
+    }
+}
+
+fn is_inside(relative: &str) -> bool {
+    let p = Path::new(relative);
+    !relative.is_empty() && p.components().all(|c| matches!(c, Component::Normal(_)))
+}
+
+#[async_trait]
+impl Target for BundleTarget {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    async fn exec(&self, argv: &[String], _timeout: Duration) -> CapResult<ExecOutput> {
+        let call = self.lookup(CallKey::Exec(argv.to_vec()))?;
+        Ok(ExecOutput {
+            status: call.status.unwrap_or(0),
+            stdout: self.content(&call.stdout, &call.stdout_file).await?,
+            stderr: self.content(&call.stderr, &call.stderr_file).await?,
+        })
+    }
+
+    async fn http(&self, request: &HttpRequest, _timeout: Duration) -> CapResult<HttpResponse> {
+        let call = self.lookup(CallKey::Http(
+            request.method.to_ascii_uppercase(),
+            request.url.clone(),
+        ))?;
+        Ok(HttpResponse {
+            status: call.status.map(|s| s as u16).unwrap_or(200),
+            headers: call.headers.clone(),
+            body: self.content(&call.body, &call.body_file).await?,
+        })
+    }
+
+    async fn read_file(&self, path: &str, max_bytes: u64) -> CapResult<Vec<u8>> {
+        let call = self.lookup(CallKey::Read(path.to_string()))?;
+        let mut body = self.content(&call.body, &call.body_file).await?;
+        body.truncate(max_bytes.min(usize::MAX as u64) as usize);
+        Ok(body)
+    }
+
+    async fn resolve(&self, host: &str) -> CapResult<Vec<String>> {
+        let call = self.lookup(CallKey::Resolve(host.to_string()))?;
+        Ok(call.addresses.clone().unwrap_or_default())
+    }
+
+    async fn connect(&self, host: &str, port: u16, _timeout: Duration) -> CapResult<u32> {
+        let call = self.lookup(CallKey::Connect(format!("{host}:{port}")))?;
+        Ok(call.elapsed_ms.unwrap_or(0))
+    }
+
+    fn now(&self) -> i64 {
+        self.recorded_at
+    }
+}

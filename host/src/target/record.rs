@@ -1,0 +1,248 @@
+//! Recording: a target wrapper that remembers every answer and writes them as a bundle.
+
+use super::bundle::{BUNDLE_FILE, BundleFile, HttpKey, RecordedCall, RecordedError};
+use super::*;
+use std::path::Path;
+use std::sync::Mutex;
+
+/// Answers up to this size that are valid UTF-8 stay inline in bundle.yaml; the rest go to
+/// side files, which keeps the YAML readable and binary answers intact.
+const INLINE_LIMIT: usize = 4096;
+
+pub struct RecordingTarget {
+    inner: Arc<dyn Target>,
+    calls: Mutex<Vec<(RecordedCall, Vec<(SideSlot, Vec<u8>)>)>>,
+    started_at: i64,
+}
+
+use std::sync::Arc;
+
+#[derive(Clone, Copy)]
+enum SideSlot {
+    Stdout,
+    Stderr,
+    Body,
+}
+
+impl RecordingTarget {
+    pub fn new(inner: Arc<dyn Target>) -> Self {
+        let started_at = inner.now();
+        RecordingTarget {
+            inner,
+            calls: Mutex::new(Vec::new()),
+            started_at,
+        }
+    }
+
+    fn push(&self, call: RecordedCall, blobs: Vec<(SideSlot, Vec<u8>)>) {
+        let mut calls = self.calls.lock().expect("recording lock");
+        calls.push((call, blobs));
+    }
+
+    /// Writes the bundle atomically: everything goes to a temporary directory beside
+    /// `dir`, which is renamed into place only when complete. An existing non-empty
+    /// directory is never overwritten.
+    pub fn write(&self, dir: &Path) -> anyhow::Result<()> {
+        if dir.exists() {
+            let empty = std::fs::read_dir(dir)
+                .map(|mut d| d.next().is_none())
+                .unwrap_or(false);
+            if !empty {
+                anyhow::bail!(
+                    "{}: already exists; choose a new directory for the recording",
+                    dir.display()
+                );
+            }
+        }
+        let parent = match dir.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => std::path::PathBuf::from("."),
+        };
+        std::fs::create_dir_all(&parent)?;
+        let tmp = tempfile::Builder::new()
+            .prefix(".triage-bundle-")
+            .tempdir_in(&parent)?;
+        let calls = self.calls.lock().expect("recording lock");
+        let mut file = BundleFile {
+            target: Some(self.inner.name()),
+            recorded_at: Some(self.started_at),
+            calls: Vec::new(),
+        };
+        for (index, (call, blobs)) in calls.iter().enumerate() {
+            let original = call;
+            let mut call = call.clone();
+            for (slot, bytes) in blobs {
+                let inline = bytes.len() <= INLINE_LIMIT
+                    && std::str::from_utf8(bytes).is_ok_and(|s| !s.contains('\r'));
+                let (inline_field, file_field, suffix) = match slot {
+                    SideSlot::Stdout => (&mut call.stdout, &mut call.stdout_file, "stdout"),
+                    SideSlot::Stderr => (&mut call.stderr, &mut call.stderr_file, "stderr"),
+                    SideSlot::Body => (&mut call.body, &mut call.body_file, "body"),
+                };
+                if bytes.is_empty() {
+                    continue;
+                }
+                let name = format!("{:03}-{}.{suffix}", index + 1, slug(&original));
+                if inline {
+                    *inline_field = Some(String::from_utf8_lossy(bytes).into_owned());
+                } else {
+                    std::fs::write(tmp.path().join(&name), bytes)?;
+                    *file_field = Some(name);
+                }
+            }
+            file.calls.push(call);
+        }
+        let yaml = serde_yaml::to_string(&file)?;
+        std::fs::write(tmp.path().join(BUNDLE_FILE), yaml)?;
+        let tmp = tmp.keep();
+        if dir.exists() {
+            std::fs::remove_dir(dir)?;
+        }
+        std::fs::rename(&tmp, dir).inspect_err(|_| {
+            let _ = std::fs::remove_dir_all(&tmp);
+        })?;
+        Ok(())
+    }
+}
+
+fn slug(call: &RecordedCall) -> String {
+    let raw = if let Some(argv) = &call.exec {
+        argv.join("-")
+    } else if let Some(h) = &call.http {
+        h.url.rsplit('/').next().unwrap_or("http").to_string()
+    } else if let Some(p) = &call.read {
+        p.rsplit('/').next().unwrap_or("file").to_string()
+    } else {
+        "call".into()
+    };
+    let mut s: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    s.truncate(40);
+    s
+}
+
+fn error_of(e: &CapabilityError) -> Option<RecordedError> {
+    match e {
+        CapabilityError::Failed(m) => Some(RecordedError::Failed(m.clone())),
+        CapabilityError::TimedOut(m) => Some(RecordedError::TimedOut(m.clone())),
+        // A denial happens before the target is asked and is not an answer of the target;
+        // not-captured only arises when replaying.
+        CapabilityError::Denied(_) | CapabilityError::NotCaptured(_) => None,
+    }
+}
+
+#[async_trait]
+impl Target for RecordingTarget {
+    fn name(&self) -> String {
+        self.inner.name()
+    }
+
+    async fn exec(&self, argv: &[String], timeout: Duration) -> CapResult<ExecOutput> {
+        let result = self.inner.exec(argv, timeout).await;
+        let mut call = RecordedCall {
+            exec: Some(argv.to_vec()),
+            ..Default::default()
+        };
+        match &result {
+            Ok(out) => {
+                call.status = Some(out.status);
+                self.push(
+                    call,
+                    vec![
+                        (SideSlot::Stdout, out.stdout.clone()),
+                        (SideSlot::Stderr, out.stderr.clone()),
+                    ],
+                );
+            }
+            Err(e) => {
+                if let Some(err) = error_of(e) {
+                    call.error = Some(err);
+                    self.push(call, vec![]);
+                }
+            }
+        }
+        result
+    }
+
+    async fn http(&self, request: &HttpRequest, timeout: Duration) -> CapResult<HttpResponse> {
+        let result = self.inner.http(request, timeout).await;
+        let mut call = RecordedCall {
+            http: Some(HttpKey {
+                method: request.method.clone(),
+                url: request.url.clone(),
+            }),
+            ..Default::default()
+        };
+        match &result {
+            Ok(r) => {
+                call.status = Some(r.status as i32);
+                self.push(call, vec![(SideSlot::Body, r.body.clone())]);
+            }
+            Err(e) => {
+                if let Some(err) = error_of(e) {
+                    call.error = Some(err);
+                    self.push(call, vec![]);
+                }
+            }
+        }
+        result
+    }
+
+    async fn read_file(&self, path: &str, max_bytes: u64) -> CapResult<Vec<u8>> {
+        let result = self.inner.read_file(path, max_bytes).await;
+        let mut call = RecordedCall {
+            read: Some(path.to_string()),
+            ..Default::default()
+        };
+        match &result {
+            Ok(body) => self.push(call, vec![(SideSlot::Body, body.clone())]),
+            Err(e) => {
+                if let Some(err) = error_of(e) {
+                    call.error = Some(err);
+                    self.push(call, vec![]);
+                }
+            }
+        }
+        result
+    }
+
+    async fn resolve(&self, host: &str) -> CapResult<Vec<String>> {
+        let result = self.inner.resolve(host).await;
+        let mut call = RecordedCall {
+            resolve: Some(host.to_string()),
+            ..Default::default()
+        };
+        match &result {
+            Ok(addrs) => call.addresses = Some(addrs.clone()),
+            Err(e) => call.error = error_of(e),
+        }
+        self.push(call, vec![]);
+        result
+    }
+
+    async fn connect(&self, host: &str, port: u16, timeout: Duration) -> CapResult<u32> {
+        let result = self.inner.connect(host, port, timeout).await;
+        let mut call = RecordedCall {
+            connect: Some(format!("{host}:{port}")),
+            ..Default::default()
+        };
+        match &result {
+            Ok(ms) => call.elapsed_ms = Some(*ms),
+            Err(e) => call.error = error_of(e),
+        }
+        self.push(call, vec![]);
+        result
+    }
+
+    fn now(&self) -> i64 {
+        self.inner.now()
+    }
+}
