@@ -83,8 +83,9 @@ fn main() {
     for (id, file) in runbook_files(&root.join("runbooks")) {
         writeln!(
             code,
-            "    BuiltinRunbook {{ id: {id:?}, path: {:?}, source: include_str!({:?}) }},",
+            "    BuiltinRunbook {{ id: {id:?}, path: {:?}, file: {:?}, source: include_str!({:?}) }},",
             file.strip_prefix(&root).unwrap().display().to_string(),
+            file.display().to_string(),
             file.display().to_string()
         )
         .unwrap();

@@ -14,6 +14,8 @@ pub struct BuiltinRunbook {
     pub id: &'static str,
     /// Path relative to the repository, for error messages.
     pub path: &'static str,
+    /// Where the file was when triage was built; its scenario tests are beside it.
+    pub file: &'static str,
     pub source: &'static str,
 }
 

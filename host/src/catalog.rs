@@ -20,6 +20,15 @@ impl RunbookSource {
         }
     }
 
+    /// The runbook's file on disk (for a built-in, where it was at build time), beside
+    /// which its `tests/` live.
+    pub fn file(&self) -> PathBuf {
+        match self {
+            RunbookSource::Builtin(b) => PathBuf::from(b.file),
+            RunbookSource::File(p) => p.clone(),
+        }
+    }
+
     pub fn text(&self) -> std::io::Result<String> {
         match self {
             RunbookSource::Builtin(b) => Ok(b.source.to_string()),
@@ -28,11 +37,18 @@ impl RunbookSource {
     }
 }
 
-/// Directories searched for user runbooks, in order of precedence (first wins).
+/// Directories searched for user runbooks, in order of precedence (first wins):
+/// TRIAGE_PATH, the config file's `runbook_paths`, then the user's config and data dirs.
+/// (A config file that does not parse is reported by the CLI before this is called.)
 pub fn user_dirs() -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::env::var_os("TRIAGE_PATH")
         .map(|v| std::env::split_paths(&v).collect())
         .unwrap_or_default();
+    dirs.extend(
+        crate::paths::user_config()
+            .map(|c| c.runbook_paths)
+            .unwrap_or_default(),
+    );
     dirs.extend(crate::paths::user_runbook_dirs());
     dirs
 }
@@ -52,6 +68,9 @@ pub fn resolve(arg: &str, warnings: &mut Vec<String>) -> Result<RunbookSource, S
     let as_path = Path::new(arg);
     if as_path.is_file() {
         return Ok(RunbookSource::File(as_path.to_path_buf()));
+    }
+    if as_path.join("runbook.yaml").is_file() {
+        return Ok(RunbookSource::File(as_path.join("runbook.yaml")));
     }
     if arg.contains('/') || arg.ends_with(".yaml") || arg.ends_with(".yml") {
         return Err(format!("{arg}: no such runbook file"));

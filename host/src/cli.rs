@@ -42,6 +42,30 @@ enum Command {
     Lint { files: Vec<PathBuf> },
     /// List the plugins, their actions and the capabilities each action asks for.
     Plugins,
+    /// Run runbooks' scenario tests (all runbooks when none is given): each case replays its
+    /// bundle and must fire exactly the findings it expects.
+    Test { runbooks: Vec<String> },
+    /// Detect what can be probed (Envoy admin port, metadata server, Kubernetes), run every
+    /// runbook that applies with the same inputs, and merge their reports.
+    Doctor(DoctorArgs),
+    /// Print the JSON Schema of runbooks (for editors: see the README's modeline).
+    Schema,
+    /// Draw a runbook's DAG, with the conditions on the edges.
+    Graph {
+        runbook: String,
+        #[arg(long, value_enum, default_value_t = GraphFormatArg::Mermaid)]
+        format: GraphFormatArg,
+    },
+    /// Scaffold a runbook (with a passing test) or a plugin crate (that builds).
+    New {
+        #[arg(value_enum)]
+        kind: NewKind,
+        /// The runbook id or plugin name.
+        name: String,
+        /// Where to create it (default: the current directory).
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -75,11 +99,39 @@ struct RunArgs {
     output: Option<PathBuf>,
 }
 
+#[derive(clap::Args, Debug)]
+struct DoctorArgs {
+    /// Replay a recorded bundle instead of probing this machine.
+    #[arg(long, value_name = "DIR")]
+    bundle: Option<PathBuf>,
+    /// Inputs, NAME=VALUE; each runbook takes the ones it declares.
+    #[arg(long = "input", short = 'i', value_name = "NAME=VALUE", value_parser = inputs::parse_pair)]
+    inputs: Vec<(String, String)>,
+    #[arg(long = "answer", short = 'a', value_name = "STEP=VALUE", value_parser = inputs::parse_pair)]
+    answers: Vec<(String, String)>,
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
+    #[arg(long, value_enum, default_value_t = FailOn::Error)]
+    fail_on: FailOn,
+}
+
 #[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq)]
 enum Format {
     Human,
     Json,
     Markdown,
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum)]
+enum GraphFormatArg {
+    Mermaid,
+    Dot,
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum)]
+enum NewKind {
+    Runbook,
+    Plugin,
 }
 
 #[derive(Copy, Clone, Debug, ValueEnum)]
@@ -162,11 +214,28 @@ pub fn main() -> i32 {
 }
 
 fn dispatch(cli: Cli) -> CliResult {
+    crate::paths::user_config().map_err(Failure::usage)?;
     match &cli.command {
         Command::Run(args) => cmd_run(&cli, args),
         Command::List => cmd_list(),
         Command::Lint { files } => cmd_lint(&cli, files),
         Command::Plugins => cmd_plugins(&cli),
+        Command::Test { runbooks } => cmd_test(&cli, runbooks),
+        Command::Doctor(args) => cmd_doctor(&cli, args),
+        Command::Schema => {
+            print!("{}", crate::authoring::runbook_schema());
+            Ok(0)
+        }
+        Command::Graph { runbook, format } => cmd_graph(&cli, runbook, *format),
+        Command::New { kind, name, dir } => {
+            let made = match kind {
+                NewKind::Runbook => crate::authoring::new_runbook(name, dir),
+                NewKind::Plugin => crate::authoring::new_plugin(name, dir),
+            }
+            .map_err(Failure::usage)?;
+            println!("created {}", made.display());
+            Ok(0)
+        }
     }
 }
 
@@ -174,6 +243,18 @@ fn load_runtime(cli: &Cli) -> Result<Runtime, Failure> {
     let mut plugin_dirs = Vec::new();
     if let Some(user) = crate::paths::user_plugin_dir().filter(|d| d.is_dir()) {
         plugin_dirs.push(user);
+    }
+    for dir in crate::paths::user_config()
+        .map_err(Failure::usage)?
+        .plugin_paths
+    {
+        if !dir.is_dir() {
+            return Err(Failure::usage(format!(
+                "{}: plugin_paths in the config file needs a directory",
+                dir.display()
+            )));
+        }
+        plugin_dirs.push(dir);
     }
     for dir in &cli.plugin_dirs {
         if !dir.is_dir() {
@@ -372,7 +453,7 @@ fn cmd_lint(cli: &Cli, files: &[PathBuf]) -> CliResult {
     for source in &sources {
         let origin = source.origin();
         let result = match source.text() {
-            Ok(text) => runbook::load_str(&text, &origin, &runtime).map(|_| ()),
+            Ok(text) => runbook::load_str(&text, &origin, &runtime),
             Err(e) => Err(runbook::LoadErrors(vec![runbook::LoadError {
                 file: origin.clone(),
                 line: 1,
@@ -380,15 +461,128 @@ fn cmd_lint(cli: &Cli, files: &[PathBuf]) -> CliResult {
                 message: format!("cannot read: {e}"),
             }])),
         };
-        if let Err(e) = result {
-            errors += e.0.len();
-            for err in e.0 {
-                eprintln!("{err}");
+        match result {
+            Err(e) => {
+                errors += e.0.len();
+                for err in e.0 {
+                    eprintln!("{err}");
+                }
             }
+            Ok(loaded) => match crate::testing::cases(&source.file()) {
+                Err(e) => {
+                    errors += 1;
+                    eprintln!("{e}");
+                }
+                Ok(cases) => {
+                    for case in &cases {
+                        for problem in crate::testing::check_case(&loaded, case) {
+                            errors += 1;
+                            eprintln!("{problem}");
+                        }
+                    }
+                }
+            },
         }
     }
     eprintln!("{} runbook(s) checked, {errors} error(s)", sources.len());
     Ok(if errors > 0 { 2 } else { 0 })
+}
+
+fn cmd_test(cli: &Cli, ids: &[String]) -> CliResult {
+    let runtime = load_runtime(cli)?;
+    let policy = Arc::new(load_policy(cli)?);
+    let sources: Vec<catalog::RunbookSource> = if ids.is_empty() {
+        catalog::all()
+            .into_iter()
+            .filter(|(_, _, shadowed)| !shadowed)
+            .map(|(_, s, _)| s)
+            .collect()
+    } else {
+        let mut warnings = Vec::new();
+        let resolved = ids
+            .iter()
+            .map(|id| catalog::resolve(id, &mut warnings))
+            .collect::<Result<Vec<_>, _>>();
+        for w in warnings {
+            eprintln!("warning: {w}");
+        }
+        resolved.map_err(Failure::usage)?
+    };
+    let rt = tokio_runtime()?;
+    let (mut passed, mut failed) = (0, 0);
+    for source in &sources {
+        let origin = source.origin();
+        let text = source
+            .text()
+            .map_err(|e| Failure::usage(format!("{origin}: {e}")))?;
+        let loaded = runbook::load_str(&text, &origin, &runtime)
+            .map_err(|e| Failure::usage(e.to_string()))?;
+        let cases = crate::testing::cases(&source.file()).map_err(Failure::usage)?;
+        for case in &cases {
+            let outcome = rt.block_on(crate::testing::run_case(
+                &loaded,
+                &runtime,
+                case,
+                policy.clone(),
+            ));
+            let name = format!("{}/{}", loaded.runbook.id, case.name);
+            if outcome.passed {
+                passed += 1;
+                println!("PASS {name}");
+            } else {
+                failed += 1;
+                println!("FAIL {name}: {}", outcome.message);
+            }
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    Ok(if failed > 0 { 1 } else { 0 })
+}
+
+fn cmd_doctor(cli: &Cli, args: &DoctorArgs) -> CliResult {
+    let runtime = load_runtime(cli)?;
+    let policy = Arc::new(load_policy(cli)?);
+    let target: Arc<dyn Target> = match &args.bundle {
+        Some(dir) => Arc::new(BundleTarget::open(dir).map_err(|e| Failure::usage(e.to_string()))?),
+        None => Arc::new(LocalTarget::new()),
+    };
+    let answers: BTreeMap<String, String> = args.answers.iter().cloned().collect();
+    let report = tokio_runtime()?
+        .block_on(crate::doctor::run(
+            &runtime,
+            target,
+            policy,
+            &args.inputs,
+            &answers,
+        ))
+        .map_err(Failure::usage)?;
+    let text = match args.format {
+        Format::Json => report.to_json(),
+        Format::Markdown => report.to_text(true, false),
+        Format::Human => report.to_text(
+            false,
+            report::human::use_color(std::io::stdout().is_terminal()),
+        ),
+    };
+    print!("{text}");
+    Ok(report.exit_code(args.fail_on.severity()))
+}
+
+fn cmd_graph(cli: &Cli, id: &str, format: GraphFormatArg) -> CliResult {
+    let runtime = load_runtime(cli)?;
+    let mut warnings = Vec::new();
+    let source = catalog::resolve(id, &mut warnings).map_err(Failure::usage)?;
+    let text = source
+        .text()
+        .map_err(|e| Failure::usage(format!("{}: {e}", source.origin())))?;
+    let loaded = runbook::load_str(&text, &source.origin(), &runtime)
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    let format = match format {
+        GraphFormatArg::Mermaid => crate::authoring::GraphFormat::Mermaid,
+        GraphFormatArg::Dot => crate::authoring::GraphFormat::Dot,
+    };
+    print!("{}", crate::authoring::graph(&loaded.runbook, format));
+    Ok(0)
 }
 
 fn cmd_plugins(cli: &Cli) -> CliResult {

@@ -55,12 +55,11 @@ pub async fn run(loaded: &LoadedRunbook, runtime: &Runtime, options: RunOptions)
                 continue;
             }
             let step = &steps[i];
-            let needs: Vec<usize> = step
-                .needs
-                .iter()
-                .filter_map(|n| steps.iter().position(|s| &s.id == n))
-                .collect();
-            if !needs.iter().all(|&n| done[n].is_some()) {
+            let index_of = |n: &crate::runbook::Id| steps.iter().position(|s| &s.id == n);
+            let needs: Vec<usize> = step.needs.iter().filter_map(index_of).collect();
+            // `after` only orders: those steps must be done, whatever their status.
+            let after: Vec<usize> = step.after.iter().filter_map(index_of).collect();
+            if !needs.iter().chain(&after).all(|&n| done[n].is_some()) {
                 continue;
             }
             started_steps[i] = true;

@@ -5,15 +5,19 @@
 //! - [`runtime`]: wasmtime, the plugin cache, and the per-call sandbox
 //! - [`capability`]: what plugins may ask for, and the grant check
 //! - [`target`]: where capabilities are carried out (local, bundle replay, recording)
+//! - [`testing`]: scenario tests of runbooks on recorded bundles (`triage test`)
 //! - [`cli`]: the `triage` command
 
+pub mod authoring;
 pub mod builtin;
 pub mod capability;
 pub mod catalog;
 pub mod cli;
+pub mod doctor;
 pub mod engine;
 pub mod paths;
 pub mod report;
 pub mod runbook;
 pub mod runtime;
 pub mod target;
+pub mod testing;

@@ -36,3 +36,41 @@ pub fn user_runbook_dirs() -> Vec<PathBuf> {
     }
     out
 }
+
+/// `~/.config/triage/config.yaml`: extra places to look for runbooks and plugins.
+///
+/// ```yaml
+/// runbook_paths: [/srv/team-runbooks]
+/// plugin_paths: [/srv/team-plugins]
+/// ```
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    #[serde(default)]
+    pub runbook_paths: Vec<PathBuf>,
+    #[serde(default)]
+    pub plugin_paths: Vec<PathBuf>,
+}
+
+pub fn config_file() -> Option<PathBuf> {
+    dirs().map(|d| d.config_dir().join("config.yaml"))
+}
+
+/// The user's config file, or the empty config when there is none. A file that does not
+/// parse is an error naming its line and column.
+pub fn user_config() -> Result<UserConfig, String> {
+    let Some(path) = config_file().filter(|p| p.is_file()) else {
+        return Ok(UserConfig::default());
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if text.trim().is_empty() {
+        return Ok(UserConfig::default());
+    }
+    serde_yaml::from_str(&text).map_err(|e| {
+        let at = e
+            .location()
+            .map(|l| format!("{}:{}:{}", path.display(), l.line(), l.column()))
+            .unwrap_or_else(|| path.display().to_string());
+        format!("{at}: {}", crate::runbook::strip_location(&e.to_string()))
+    })
+}

@@ -50,6 +50,7 @@
 
 mod capability;
 mod manifest;
+pub mod parse;
 
 pub use capability::{
     CapabilityError, ExecOutput, HttpResponse, LogLevel, connect, exec, exec_ok, http, http_get,

@@ -135,6 +135,11 @@ pub struct Step {
     /// Steps that must pass before this one starts.
     #[serde(default)]
     pub needs: Vec<Id>,
+    /// Steps that must be done first, whatever became of them (passed, failed, skipped or
+    /// errored). This joins alternative branches: a step `after: [gke, vm]` reads
+    /// `steps.gke.output` or `steps.vm.output`, whichever ran.
+    #[serde(default)]
+    pub after: Vec<Id>,
     /// A minijinja expression; the step is skipped when it is false.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub when: Option<String>,

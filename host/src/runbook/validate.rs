@@ -112,20 +112,17 @@ pub fn validate(
         }
     }
 
-    // Needs: known, not self.
+    // Needs and after: known, not self.
     for (i, step) in steps.iter().enumerate() {
-        for (k, need) in step.needs.iter().enumerate() {
-            let path = format!("steps.{i}.needs.{k}");
-            if need == &step.id {
-                c.at(&path, format!("step `{}` needs itself", step.id));
-            } else if !index.contains_key(need.as_str()) {
-                c.at(
-                    &path,
-                    format!(
-                        "unknown step `{need}` in needs{}",
-                        suggest(need.as_str(), index.keys().copied())
-                    ),
-                );
+        for (field, list) in [("needs", &step.needs), ("after", &step.after)] {
+            for (k, need) in list.iter().enumerate() {
+                let path = format!("steps.{i}.{field}.{k}");
+                if need == &step.id {
+                    c.at(&path, format!("step `{}` {field} itself", step.id));
+                } else if !index.contains_key(need.as_str()) {
+                    let hint = suggest(need.as_str(), index.keys().copied());
+                    c.at(&path, format!("unknown step `{need}` in {field}{hint}"));
+                }
             }
         }
     }
@@ -290,7 +287,7 @@ fn check_references(c: &mut Checker, path: &str, names: HashSet<String>, scope: 
                         None => c.at(path, format!("unknown step `{step}` in `{name}`{}", suggest(step, scope.index.keys().copied()))),
                         Some(&i) if i != scope.this && !scope.ancestors.contains(&i) => c.at(
                             path,
-                            format!("`{root}.{step}` is used but `{step}` is not among the needs of step `{}` (add it to needs)", scope.runbook.steps[scope.this].id),
+                            format!("`{root}.{step}` is used but `{step}` is not among the needs of step `{}` (add it to needs, or to after)", scope.runbook.steps[scope.this].id),
                         ),
                         Some(&i) if root == "answers" && scope.runbook.steps[i].ask.is_none() => {
                             c.at(path, format!("`answers.{step}`: step `{step}` is not an ask step"))
@@ -479,6 +476,7 @@ fn topological_order(
         .map(|s| {
             s.needs
                 .iter()
+                .chain(&s.after)
                 .filter_map(|n| index.get(n.as_str()).copied())
                 .collect()
         })
@@ -525,7 +523,7 @@ fn ancestors(steps: &[Step], index: &HashMap<&str, usize>) -> Vec<BTreeSet<usize
             let mut seen = BTreeSet::new();
             let mut todo = vec![i];
             while let Some(s) = todo.pop() {
-                for n in &steps[s].needs {
+                for n in steps[s].needs.iter().chain(&steps[s].after) {
                     if let Some(&j) = index.get(n.as_str()) {
                         if seen.insert(j) {
                             todo.push(j);

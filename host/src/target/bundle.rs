@@ -54,11 +54,14 @@ fn get() -> String {
     "GET".into()
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
-pub enum RecordedError {
-    Failed(String),
-    TimedOut(String),
+/// A recorded failure: `{failed: "…"}` or `{timed_out: "…"}`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RecordedError {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timed_out: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -187,6 +190,14 @@ impl BundleTarget {
             let key = call.key().map_err(|m| {
                 BundleError::Invalid(file.display().to_string(), format!("calls[{i}]: {m}"))
             })?;
+            if let Some(e) = &call.error {
+                if e.failed.is_some() == e.timed_out.is_some() {
+                    return Err(BundleError::Invalid(
+                        file.display().to_string(),
+                        format!("calls[{i}]: error needs exactly one of failed, timed_out"),
+                    ));
+                }
+            }
             for side in [&call.stdout_file, &call.stderr_file, &call.body_file]
                 .into_iter()
                 .flatten()
@@ -224,8 +235,12 @@ impl BundleTarget {
             ))
         })?;
         match &call.error {
-            Some(RecordedError::Failed(m)) => Err(CapabilityError::Failed(m.clone())),
-            Some(RecordedError::TimedOut(m)) => Err(CapabilityError::TimedOut(m.clone())),
+            Some(RecordedError {
+                timed_out: Some(m), ..
+            }) => Err(CapabilityError::TimedOut(m.clone())),
+            Some(RecordedError { failed, .. }) => Err(CapabilityError::Failed(
+                failed.clone().unwrap_or_else(|| "failed".into()),
+            )),
             None => Ok(call),
         }
     }

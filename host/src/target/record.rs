@@ -131,8 +131,14 @@ fn slug(call: &RecordedCall) -> String {
 
 fn error_of(e: &CapabilityError) -> Option<RecordedError> {
     match e {
-        CapabilityError::Failed(m) => Some(RecordedError::Failed(m.clone())),
-        CapabilityError::TimedOut(m) => Some(RecordedError::TimedOut(m.clone())),
+        CapabilityError::Failed(m) => Some(RecordedError {
+            failed: Some(m.clone()),
+            timed_out: None,
+        }),
+        CapabilityError::TimedOut(m) => Some(RecordedError {
+            failed: None,
+            timed_out: Some(m.clone()),
+        }),
         // A denial happens before the target is asked and is not an answer of the target;
         // not-captured only arises when replaying.
         CapabilityError::Denied(_) | CapabilityError::NotCaptured(_) => None,

@@ -1,9 +1,11 @@
 //! The integration tests: one binary (one link of wasmtime), modules by subject. Every test
 //! drives the real `triage` binary with the real plugins, built once by build.rs.
 
+mod authoring;
 mod cli;
 mod lint;
 mod netns;
+mod plugins_live;
 mod record_replay;
 mod sandbox;
 mod scenarios;
@@ -76,6 +78,15 @@ pub fn finding_ids(report: &serde_json::Value) -> Vec<String> {
         .unwrap()
         .iter()
         .map(|f| f["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The finding ids of a report among `ids` (live runs also see what this machine runs,
+/// e.g. whether an Envoy process exists, which a test about interception must not depend on).
+pub fn findings_among(report: &serde_json::Value, ids: &[&str]) -> Vec<String> {
+    finding_ids(report)
+        .into_iter()
+        .filter(|f| ids.contains(&f.as_str()))
         .collect()
 }
 

@@ -9,16 +9,7 @@ use crate::timestamp::parse_heartbeat;
 use crate::version::envoy_version_number;
 
 /// Output that is not guest attributes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParseError(pub String);
-
-impl std::fmt::Display for ParseError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for ParseError {}
+pub use triage_sdk::parse::ParseError;
 
 /// The namespace the service proxy's bootstrap scripts and agent write to.
 pub const NAMESPACE: &str = "gce-service-proxy";

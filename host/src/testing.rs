@@ -1,0 +1,243 @@
+//! Scenario tests of runbooks: `triage test`.
+//!
+//! A runbook's cases live beside it: `runbooks/<id>/tests/<case>/case.yaml`, with the bundle
+//! the case replays in the same directory (or at `bundle:`, relative to the case):
+//!
+//! ```yaml
+//! description: the VM's nat table has no interception rules
+//! inputs: {vip: 10.0.0.1}
+//! answers: {created-from-console: "yes"}
+//! findings: [interception-missing]      # exactly these fire (order does not matter)
+//! steps: {vip-interception: skipped}    # optional: statuses some steps must end with
+//! ```
+
+use crate::engine::{self, RunOptions, inputs};
+use crate::report::Report;
+use crate::runbook::LoadedRunbook;
+use crate::runtime::Runtime;
+use crate::target::bundle::BundleTarget;
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub const CASE_FILE: &str = "case.yaml";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseSpec {
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The bundle to replay, relative to the case directory; default: the case directory.
+    #[serde(default)]
+    pub bundle: Option<PathBuf>,
+    #[serde(default)]
+    pub inputs: BTreeMap<String, Value>,
+    #[serde(default)]
+    pub answers: BTreeMap<String, String>,
+    pub findings: Vec<String>,
+    #[serde(default)]
+    pub steps: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Case {
+    pub name: String,
+    pub dir: PathBuf,
+    pub spec: CaseSpec,
+}
+
+impl Case {
+    pub fn bundle_dir(&self) -> PathBuf {
+        match &self.spec.bundle {
+            Some(b) => self.dir.join(b),
+            None => self.dir.clone(),
+        }
+    }
+
+    pub fn input_pairs(&self) -> Vec<(String, String)> {
+        self.spec
+            .inputs
+            .iter()
+            .map(|(k, v)| {
+                let text = match v {
+                    Value::String(s) => s.clone(),
+                    Value::Array(items) => items
+                        .iter()
+                        .map(|i| {
+                            i.as_str()
+                                .map(str::to_string)
+                                .unwrap_or_else(|| i.to_string())
+                        })
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    other => other.to_string(),
+                };
+                (k.clone(), text)
+            })
+            .collect()
+    }
+}
+
+/// The cases of the runbook whose file is `runbook_file`, sorted by name. Errors name the file.
+pub fn cases(runbook_file: &Path) -> Result<Vec<Case>, String> {
+    let Some(dir) = runbook_file.parent() else {
+        return Ok(Vec::new());
+    };
+    let tests = dir.join("tests");
+    let Ok(entries) = std::fs::read_dir(&tests) else {
+        return Ok(Vec::new());
+    };
+    let mut dirs: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    let mut out = Vec::new();
+    for case_dir in dirs {
+        let file = case_dir.join(CASE_FILE);
+        let text =
+            std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+        let spec: CaseSpec = serde_yaml::from_str(&text).map_err(|e| {
+            let at = e
+                .location()
+                .map(|l| format!("{}:{}:{}", file.display(), l.line(), l.column()))
+                .unwrap_or_else(|| file.display().to_string());
+            format!("{at}: {}", crate::runbook::strip_location(&e.to_string()))
+        })?;
+        let name = case_dir
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        out.push(Case {
+            name,
+            dir: case_dir,
+            spec,
+        });
+    }
+    Ok(out)
+}
+
+/// What `triage lint` checks in a case without running it: finding ids and step ids exist,
+/// inputs and answers fit the runbook, the bundle opens.
+pub fn check_case(loaded: &LoadedRunbook, case: &Case) -> Vec<String> {
+    let rb = &loaded.runbook;
+    let file = case.dir.join(CASE_FILE).display().to_string();
+    let mut problems = Vec::new();
+    let known: BTreeSet<&str> = rb
+        .steps
+        .iter()
+        .flat_map(|s| s.findings.iter().map(|f| f.id.as_str()))
+        .collect();
+    for id in &case.spec.findings {
+        if !known.contains(id.as_str()) {
+            problems.push(format!(
+                "{file}: expects finding `{id}`, which runbook `{}` does not have{}",
+                rb.id,
+                crate::runbook::validate::suggest(id, known.iter().copied())
+            ));
+        }
+    }
+    for (step, status) in &case.spec.steps {
+        if !rb.steps.iter().any(|s| s.id.as_str() == step) {
+            problems.push(format!("{file}: no step `{step}` in runbook `{}`", rb.id));
+        }
+        if !["passed", "failed", "skipped", "errored"].contains(&status.as_str()) {
+            problems.push(format!(
+                "{file}: step `{step}`: `{status}` is not passed, failed, skipped or errored"
+            ));
+        }
+    }
+    if let Err(e) = inputs::resolve(rb, &case.input_pairs()) {
+        problems.push(format!("{file}: {e}"));
+    }
+    if let Err(e) = inputs::check_answers(rb, &case.spec.answers) {
+        problems.push(format!("{file}: {e}"));
+    }
+    if let Err(e) = BundleTarget::open(&case.bundle_dir()) {
+        problems.push(format!("{file}: {e}"));
+    }
+    problems
+}
+
+pub struct Outcome {
+    pub passed: bool,
+    /// Why it failed, one line.
+    pub message: String,
+    pub report: Option<Report>,
+}
+
+/// Replays one case and compares what fired with what it expects.
+pub async fn run_case(
+    loaded: &LoadedRunbook,
+    runtime: &Runtime,
+    case: &Case,
+    policy: Arc<crate::capability::Policy>,
+) -> Outcome {
+    let fail = |m: String| Outcome {
+        passed: false,
+        message: m,
+        report: None,
+    };
+    let problems = check_case(loaded, case);
+    if let Some(first) = problems.into_iter().next() {
+        return fail(first);
+    }
+    let target = match BundleTarget::open(&case.bundle_dir()) {
+        Ok(t) => Arc::new(t),
+        Err(e) => return fail(e.to_string()),
+    };
+    let resolved = match inputs::resolve(&loaded.runbook, &case.input_pairs()) {
+        Ok(i) => i,
+        Err(e) => return fail(e),
+    };
+    let options = RunOptions {
+        inputs: resolved,
+        answers: case.spec.answers.clone(),
+        target,
+        policy,
+        on_step: None,
+    };
+    let report = engine::run(loaded, runtime, options).await;
+    let fired: BTreeSet<&str> = report.findings.iter().map(|f| f.id.as_str()).collect();
+    let expected: BTreeSet<&str> = case.spec.findings.iter().map(String::as_str).collect();
+    let mut why = Vec::new();
+    if fired != expected {
+        let missing: Vec<&str> = expected.difference(&fired).copied().collect();
+        let extra: Vec<&str> = fired.difference(&expected).copied().collect();
+        if !missing.is_empty() {
+            why.push(format!("did not fire [{}]", missing.join(", ")));
+        }
+        if !extra.is_empty() {
+            why.push(format!("also fired [{}]", extra.join(", ")));
+        }
+    }
+    for (step, want) in &case.spec.steps {
+        if let Some(s) = report.steps.iter().find(|s| &s.id == step) {
+            if s.status.as_str() != want {
+                why.push(format!(
+                    "step `{step}` {} ({}), expected {want}",
+                    s.status.as_str(),
+                    s.reason.as_deref().unwrap_or("")
+                ));
+            }
+        }
+    }
+    // A case that expects no error may not hide one in an errored step.
+    for s in &report.steps {
+        if s.status == crate::report::StepStatus::Errored && !case.spec.steps.contains_key(&s.id) {
+            why.push(format!(
+                "step `{}` errored: {}",
+                s.id,
+                s.reason.as_deref().unwrap_or("")
+            ));
+        }
+    }
+    Outcome {
+        passed: why.is_empty(),
+        message: why.join("; "),
+        report: Some(report),
+    }
+}

@@ -1,0 +1,355 @@
+//! Tools for runbook authors: `triage test`, `schema`, `graph`, `new`, and golden reports.
+
+use super::*;
+
+/// Set TRIAGE_BLESS=1 to rewrite golden files from the current output.
+fn golden(name: &str, actual: &str) {
+    let path = data(&format!("golden/{name}"));
+    if std::env::var_os("TRIAGE_BLESS").is_some() {
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (run with TRIAGE_BLESS=1 to create it)",
+            path.display()
+        )
+    });
+    assert_eq!(
+        actual,
+        expected,
+        "{} differs (TRIAGE_BLESS=1 rewrites it)",
+        path.display()
+    );
+}
+
+/// Durations change from run to run: `123 ms` becomes `N ms`.
+fn without_durations(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i].is_ascii_digit() && (i == 0 || !chars[i - 1].is_ascii_alphanumeric()) {
+            let start = i;
+            while i < chars.len() && chars[i].is_ascii_digit() {
+                i += 1;
+            }
+            let rest: String = chars[i..chars.len().min(i + 3)].iter().collect();
+            if rest == " ms" {
+                out.push('N');
+            } else {
+                out.extend(&chars[start..i]);
+            }
+            continue;
+        }
+        out.push(chars[i]);
+        i += 1;
+    }
+    out
+}
+
+#[test]
+fn golden_reports() {
+    let cases = [
+        ("interception-missing", vec!["vip=10.0.0.1"]),
+        ("interception-in-place", vec!["vip=10.0.0.2", "port=80"]),
+    ];
+    for (bundle, inputs) in cases {
+        for (format, ext) in [("human", "txt"), ("markdown", "md")] {
+            let mut cmd = triage();
+            cmd.args(["run", "service-unreachable", "--format", format, "--bundle"])
+                // Relative to the repository (the cwd), so the report is the same in any clone.
+                .arg(format!("examples/service-unreachable/{bundle}"));
+            for i in &inputs {
+                cmd.args(["--input", i]);
+            }
+            let out = run(&mut cmd);
+            assert_eq!(out.code, 1, "{}", out.stderr);
+            golden(
+                &format!("service-unreachable-{bundle}.{ext}"),
+                &without_durations(&out.stdout),
+            );
+        }
+    }
+}
+
+#[test]
+fn triage_test_runs_every_builtin_case() {
+    let out = run(triage().arg("test"));
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let last = out.stdout.lines().last().unwrap_or("");
+    assert!(last.ends_with(" passed, 0 failed"), "{last}");
+    let passed: usize = last.split(' ').next().unwrap().parse().unwrap();
+    let cases = std::fs::read_dir(root().join("runbooks"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_dir(e.unwrap().path().join("tests")).ok())
+        .map(|d| d.count())
+        .sum::<usize>();
+    assert_eq!(passed, cases, "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("PASS service-unreachable/interception-missing")
+    );
+}
+
+#[test]
+fn triage_test_reports_a_failing_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(triage()
+        .args(["new", "runbook", "demo-check", "--dir"])
+        .arg(dir.path()));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // Claim the healthy case fires the finding: the test must say it did not.
+    let case = dir.path().join("demo-check/tests/envoy-running/case.yaml");
+    std::fs::write(&case, "findings: [envoy-not-running]\n").unwrap();
+    let out = run(triage().arg("test").arg(dir.path().join("demo-check")));
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stdout
+            .contains("FAIL demo-check/envoy-running: did not fire [envoy-not-running]"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.ends_with("1 passed, 1 failed\n"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn lint_checks_test_cases() {
+    let dir = tempfile::tempdir().unwrap();
+    run(triage()
+        .args(["new", "runbook", "demo-check", "--dir"])
+        .arg(dir.path()));
+    let case = dir.path().join("demo-check/tests/envoy-stopped/case.yaml");
+    std::fs::write(&case, "findings: [envoy-not-runing]\n").unwrap();
+    let out = run(triage().arg("lint").arg(dir.path().join("demo-check")));
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("expects finding `envoy-not-runing`, which runbook `demo-check` does not have (did you mean `envoy-not-running`?)"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn scaffolded_runbook_lints_and_passes_its_tests() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(triage()
+        .args(["new", "runbook", "my-check", "--dir"])
+        .arg(dir.path()));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let rb = dir.path().join("my-check");
+    assert_eq!(run(triage().arg("lint").arg(&rb)).code, 0);
+    let out = run(triage().arg("test").arg(&rb));
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    assert!(out.stdout.ends_with("2 passed, 0 failed\n"));
+    // Not overwritten the second time.
+    let again = run(triage()
+        .args(["new", "runbook", "my-check", "--dir"])
+        .arg(dir.path()));
+    assert_eq!(again.code, 2);
+    assert!(again.stderr.contains("already exists"));
+}
+
+#[test]
+fn scaffolded_plugin_builds_and_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(triage()
+        .args(["new", "plugin", "uptime-probe", "--dir"])
+        .arg(dir.path()));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let krate = dir.path().join("uptime-probe");
+    // Its own target dir, kept between runs so only the first build pays for serde & co.
+    let target = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("scaffold-target");
+    let status = std::process::Command::new(env!("CARGO"))
+        .args(["build", "--release", "--target", "wasm32-wasip2", "--quiet"])
+        .current_dir(&krate)
+        .env("CARGO_TARGET_DIR", &target)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let plugins = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        target.join("wasm32-wasip2/release/triage_plugin_uptime_probe.wasm"),
+        plugins.path().join("uptime-probe.wasm"),
+    )
+    .unwrap();
+    let out = run(triage().arg("--plugins").arg(plugins.path()).arg("plugins"));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("uptime-probe 0.1.0"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("read_file /proc/uptime"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn schema_is_derived_from_the_loader_types_and_committed() {
+    let out = run(triage().arg("schema"));
+    assert_eq!(out.code, 0);
+    let schema: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(schema["title"], "Runbook");
+    assert!(schema["properties"]["steps"].is_object());
+    assert_eq!(
+        schema["additionalProperties"], false,
+        "deny_unknown_fields shows in the schema"
+    );
+    // The copy the runbooks' modeline points at must be current.
+    let committed = std::fs::read_to_string(root().join("runbooks/runbook.schema.json")).unwrap();
+    assert_eq!(
+        committed, out.stdout,
+        "runbooks/runbook.schema.json is stale: triage schema > runbooks/runbook.schema.json"
+    );
+}
+
+#[test]
+fn graph_draws_conditions_on_edges() {
+    let out = run(triage().args(["graph", "service-unreachable"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.starts_with("flowchart TD\n"));
+    assert!(
+        out.stdout
+            .contains("interception -->|\"inputs.vip\"| vip_interception"),
+        "{}",
+        out.stdout
+    );
+    let dot = run(triage().args(["graph", "service-unreachable", "--format", "dot"]));
+    assert!(
+        dot.stdout
+            .contains("\"interception\" -> \"vip-interception\" [label=\"inputs.vip\"];"),
+        "{}",
+        dot.stdout
+    );
+}
+
+#[test]
+fn user_runbooks_shadow_builtins_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    run(triage()
+        .args(["new", "runbook", "service-unreachable", "--dir"])
+        .arg(dir.path()));
+    // From TRIAGE_PATH …
+    let out = run(triage().env("TRIAGE_PATH", dir.path()).args(["list"]));
+    assert!(out.stdout.contains("(shadowed)"), "{}", out.stdout);
+    let bundle = dir.path().join("service-unreachable/tests/envoy-stopped");
+    let out = run(triage()
+        .env("TRIAGE_PATH", dir.path())
+        .args(["run", "service-unreachable", "--format", "json", "--bundle"])
+        .arg(&bundle));
+    assert!(
+        out.stderr
+            .contains("warning: runbook `service-unreachable` from"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("shadows the built-in one"));
+    assert_eq!(finding_ids(&out.json()), vec!["envoy-not-running"]);
+    // … and from the config file's runbook_paths.
+    let config = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(config.path().join("triage")).unwrap();
+    std::fs::write(
+        config.path().join("triage/config.yaml"),
+        format!("runbook_paths: [{:?}]\n", dir.path()),
+    )
+    .unwrap();
+    let out = run(triage()
+        .env("XDG_CONFIG_HOME", config.path())
+        .args(["run", "service-unreachable", "--format", "json", "--bundle"])
+        .arg(&bundle));
+    assert_eq!(
+        finding_ids(&out.json()),
+        vec!["envoy-not-running"],
+        "{}",
+        out.stderr
+    );
+    // A config file that does not parse is an error with its position.
+    std::fs::write(
+        config.path().join("triage/config.yaml"),
+        "runbook_path: []\n",
+    )
+    .unwrap();
+    let out = run(triage().env("XDG_CONFIG_HOME", config.path()).arg("list"));
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr
+            .contains("config.yaml:1:1: unknown field `runbook_path`"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// DESIGN.md's table "The guide, section by section": (runbook id, finding ids).
+fn design_table() -> Vec<(String, Vec<String>)> {
+    let design = root().parent().unwrap().join("shared/DESIGN.md");
+    let text =
+        std::fs::read_to_string(&design).unwrap_or_else(|e| panic!("{}: {e}", design.display()));
+    let table = text
+        .split("## The guide, section by section")
+        .nth(1)
+        .expect("the table's heading");
+    table
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| runbook id") && !l.starts_with("|---"))
+        .map(|l| {
+            // The checks column may hold a `|` of its own (`inbound|…`): take the id from the
+            // first cell and the findings from the last.
+            let cells: Vec<&str> = l.trim_end_matches('|').split('|').map(str::trim).collect();
+            let findings = cells[cells.len() - 1]
+                .split(',')
+                .filter_map(|f| f.split_whitespace().next())
+                .map(str::to_string)
+                .collect();
+            (cells[1].to_string(), findings)
+        })
+        .collect()
+}
+
+#[test]
+fn every_finding_of_the_design_exists_and_fires_in_a_scenario() {
+    let table = design_table();
+    assert_eq!(table.len(), 16, "{table:?}");
+    let mut problems = Vec::new();
+    for (runbook, findings) in &table {
+        let dir = root().join("runbooks").join(runbook);
+        let Ok(text) = std::fs::read_to_string(dir.join("runbook.yaml")) else {
+            problems.push(format!("runbook `{runbook}` is missing"));
+            continue;
+        };
+        let yaml: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+        let declared: Vec<String> = yaml["steps"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .flat_map(|s| s["findings"].as_sequence().cloned().unwrap_or_default())
+            .map(|f| f["id"].as_str().unwrap().to_string())
+            .collect();
+        let mut fired = Vec::new();
+        for case in std::fs::read_dir(dir.join("tests")).into_iter().flatten() {
+            let case: serde_yaml::Value = serde_yaml::from_str(
+                &std::fs::read_to_string(case.unwrap().path().join("case.yaml")).unwrap(),
+            )
+            .unwrap();
+            fired.extend(
+                case["findings"]
+                    .as_sequence()
+                    .unwrap()
+                    .iter()
+                    .map(|f| f.as_str().unwrap().to_string()),
+            );
+        }
+        for f in findings {
+            if !declared.contains(f) {
+                problems.push(format!("{runbook}: finding `{f}` is not in the runbook"));
+            } else if !fired.contains(f) {
+                problems.push(format!("{runbook}: no scenario expects `{f}` to fire"));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "\n{}", problems.join("\n"));
+}

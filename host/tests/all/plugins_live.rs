@@ -1,0 +1,1 @@
+//! Plugins through the real host, live where this machine can serve it (in progress).
