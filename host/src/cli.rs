@@ -322,17 +322,16 @@ fn cmd_run(cli: &Cli, args: &RunArgs) -> CliResult {
             )));
         }
     };
-    if let Some(dir) = &args.record {
-        if dir.exists()
-            && std::fs::read_dir(dir)
-                .map(|mut d| d.next().is_some())
-                .unwrap_or(true)
-        {
-            return Err(Failure::usage(format!(
-                "{}: already exists; --record needs a new directory",
-                dir.display()
-            )));
-        }
+    if let Some(dir) = &args.record
+        && dir.exists()
+        && std::fs::read_dir(dir)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true)
+    {
+        return Err(Failure::usage(format!(
+            "{}: already exists; --record needs a new directory",
+            dir.display()
+        )));
     }
     let recorder = args
         .record
@@ -344,13 +343,12 @@ fn cmd_run(cli: &Cli, args: &RunArgs) -> CliResult {
     };
 
     let progress = progress_bar(args.format);
-    let on_step: Option<Box<dyn Fn(&report::StepReport, &[report::FindingReport]) + Send + Sync>> =
-        progress.clone().map(|bar| {
-            Box::new(move |s: &report::StepReport, _: &[report::FindingReport]| {
-                bar.set_message(format!("{} {}", s.id, s.status.as_str()));
-                bar.tick();
-            }) as _
-        });
+    let on_step: Option<engine::StepCallback> = progress.clone().map(|bar| {
+        Box::new(move |s: &report::StepReport, _: &[report::FindingReport]| {
+            bar.set_message(format!("{} {}", s.id, s.status.as_str()));
+            bar.tick();
+        }) as _
+    });
     let options = RunOptions {
         inputs,
         answers,

@@ -22,6 +22,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Called as each step finishes, with its report and the findings it fired.
+pub type StepCallback = Box<dyn Fn(&StepReport, &[FindingReport]) + Send + Sync>;
+
 pub struct RunOptions {
     /// Already parsed against the runbook's input specs (see [`inputs::resolve`]).
     pub inputs: Map<String, Value>,
@@ -29,7 +32,7 @@ pub struct RunOptions {
     pub target: Arc<dyn Target>,
     pub policy: Arc<Policy>,
     /// Called as each step finishes (progress display, guided mode).
-    pub on_step: Option<Box<dyn Fn(&StepReport, &[FindingReport]) + Send + Sync>>,
+    pub on_step: Option<StepCallback>,
 }
 
 struct StepDone {
@@ -180,10 +183,10 @@ fn context(
         if let Some(d) = d {
             let id = steps[i].id.to_string();
             let output = outputs.get(&id).cloned().unwrap_or(Value::Null);
-            if steps[i].ask.is_some() {
-                if let Some(a) = output.get("answer") {
-                    answers.insert(id.clone(), a.clone());
-                }
+            if steps[i].ask.is_some()
+                && let Some(a) = output.get("answer")
+            {
+                answers.insert(id.clone(), a.clone());
             }
             step_vars.insert(
                 id,

@@ -139,12 +139,10 @@ impl Report {
     /// JSON; with `facts`, each step carries its output too.
     pub fn to_json(&self, facts: bool) -> String {
         let mut value = serde_json::to_value(self).expect("a report always serialises");
-        if facts {
-            if let Some(steps) = value.get_mut("steps").and_then(Value::as_array_mut) {
-                for (s, report) in steps.iter_mut().zip(&self.steps) {
-                    if let Some(out) = &report.output {
-                        s["output"] = out.clone();
-                    }
+        if facts && let Some(steps) = value.get_mut("steps").and_then(Value::as_array_mut) {
+            for (s, report) in steps.iter_mut().zip(&self.steps) {
+                if let Some(out) = &report.output {
+                    s["output"] = out.clone();
                 }
             }
         }
@@ -154,10 +152,10 @@ impl Report {
     /// The exit code: 1 when a finding is at or above `fail_on`, else 3 when a step
     /// errored (the diagnosis is incomplete), else 0.
     pub fn exit_code(&self, fail_on: Option<Severity>) -> i32 {
-        if let Some(level) = fail_on {
-            if self.findings.iter().any(|f| f.severity >= level) {
-                return 1;
-            }
+        if let Some(level) = fail_on
+            && self.findings.iter().any(|f| f.severity >= level)
+        {
+            return 1;
         }
         if self.summary.errored > 0 { 3 } else { 0 }
     }

@@ -215,14 +215,14 @@ pub async fn run_case(
         }
     }
     for (step, want) in &case.spec.steps {
-        if let Some(s) = report.steps.iter().find(|s| &s.id == step) {
-            if s.status.as_str() != want {
-                why.push(format!(
-                    "step `{step}` {} ({}), expected {want}",
-                    s.status.as_str(),
-                    s.reason.as_deref().unwrap_or("")
-                ));
-            }
+        if let Some(s) = report.steps.iter().find(|s| &s.id == step)
+            && s.status.as_str() != want
+        {
+            why.push(format!(
+                "step `{step}` {} ({}), expected {want}",
+                s.status.as_str(),
+                s.reason.as_deref().unwrap_or("")
+            ));
         }
     }
     // A case that expects no error may not hide one in an errored step.

@@ -179,13 +179,13 @@ pub fn validate(
                 ),
             );
         }
-        if let Some(ask) = &step.ask {
-            if ask.choices.is_empty() {
-                c.at(
-                    &format!("{base}.ask.choices"),
-                    "an ask needs at least one choice",
-                );
-            }
+        if let Some(ask) = &step.ask
+            && ask.choices.is_empty()
+        {
+            c.at(
+                &format!("{base}.ask.choices"),
+                "an ask needs at least one choice",
+            );
         }
         timeouts.push(match &step.timeout {
             None => DEFAULT_STEP_TIMEOUT,
@@ -269,16 +269,16 @@ fn check_references(c: &mut Checker, path: &str, names: HashSet<String>, scope: 
         let second = parts.next();
         match root {
             "inputs" => {
-                if let Some(input) = second {
-                    if !scope.runbook.inputs.contains_key(input) {
-                        c.at(
-                            path,
-                            format!(
-                                "unknown input `{input}`{}",
-                                suggest(input, scope.runbook.inputs.keys().map(String::as_str))
-                            ),
-                        );
-                    }
+                if let Some(input) = second
+                    && !scope.runbook.inputs.contains_key(input)
+                {
+                    c.at(
+                        path,
+                        format!(
+                            "unknown input `{input}`{}",
+                            suggest(input, scope.runbook.inputs.keys().map(String::as_str))
+                        ),
+                    );
                 }
             }
             "steps" | "answers" => {
@@ -524,10 +524,10 @@ fn ancestors(steps: &[Step], index: &HashMap<&str, usize>) -> Vec<BTreeSet<usize
             let mut todo = vec![i];
             while let Some(s) = todo.pop() {
                 for n in steps[s].needs.iter().chain(&steps[s].after) {
-                    if let Some(&j) = index.get(n.as_str()) {
-                        if seen.insert(j) {
-                            todo.push(j);
-                        }
+                    if let Some(&j) = index.get(n.as_str())
+                        && seen.insert(j)
+                    {
+                        todo.push(j);
                     }
                 }
             }

@@ -16,10 +16,10 @@ pub fn fill_defaults(schema: &Value, params: &mut Value) {
         return;
     };
     for (name, prop) in props {
-        if !obj.contains_key(name) {
-            if let Some(default) = prop.get("default") {
-                obj.insert(name.clone(), default.clone());
-            }
+        if !obj.contains_key(name)
+            && let Some(default) = prop.get("default")
+        {
+            obj.insert(name.clone(), default.clone());
         }
     }
 }
@@ -43,20 +43,20 @@ pub fn validate(schema: &Value, value: &Value, path: &str) -> Result<(), String>
             ));
         }
     }
-    if let Some(options) = schema.get("enum").and_then(Value::as_array) {
-        if !options.contains(value) {
-            let shown: Vec<String> = options.iter().map(|o| o.to_string()).collect();
-            return Err(format!(
-                "{path}: {} is not one of {}",
-                value,
-                shown.join(", ")
-            ));
-        }
+    if let Some(options) = schema.get("enum").and_then(Value::as_array)
+        && !options.contains(value)
+    {
+        let shown: Vec<String> = options.iter().map(|o| o.to_string()).collect();
+        return Err(format!(
+            "{path}: {} is not one of {}",
+            value,
+            shown.join(", ")
+        ));
     }
-    if let Some(c) = schema.get("const") {
-        if c != value {
-            return Err(format!("{path}: expected {c}"));
-        }
+    if let Some(c) = schema.get("const")
+        && c != value
+    {
+        return Err(format!("{path}: expected {c}"));
     }
     for key in ["anyOf", "oneOf"] {
         if let Some(alternatives) = schema.get(key).and_then(Value::as_array) {
@@ -95,15 +95,15 @@ pub fn validate(schema: &Value, value: &Value, path: &str) -> Result<(), String>
         }
     }
     if let Some(n) = value.as_f64() {
-        if let Some(min) = schema.get("minimum").and_then(Value::as_f64) {
-            if n < min {
-                return Err(format!("{path}: {n} is below the minimum {min}"));
-            }
+        if let Some(min) = schema.get("minimum").and_then(Value::as_f64)
+            && n < min
+        {
+            return Err(format!("{path}: {n} is below the minimum {min}"));
         }
-        if let Some(max) = schema.get("maximum").and_then(Value::as_f64) {
-            if n > max {
-                return Err(format!("{path}: {n} is above the maximum {max}"));
-            }
+        if let Some(max) = schema.get("maximum").and_then(Value::as_f64)
+            && n > max
+        {
+            return Err(format!("{path}: {n} is above the maximum {max}"));
         }
     }
     if let Value::Object(obj) = value {

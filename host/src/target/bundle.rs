@@ -190,13 +190,13 @@ impl BundleTarget {
             let key = call.key().map_err(|m| {
                 BundleError::Invalid(file.display().to_string(), format!("calls[{i}]: {m}"))
             })?;
-            if let Some(e) = &call.error {
-                if e.failed.is_some() == e.timed_out.is_some() {
-                    return Err(BundleError::Invalid(
-                        file.display().to_string(),
-                        format!("calls[{i}]: error needs exactly one of failed, timed_out"),
-                    ));
-                }
+            if let Some(e) = &call.error
+                && e.failed.is_some() == e.timed_out.is_some()
+            {
+                return Err(BundleError::Invalid(
+                    file.display().to_string(),
+                    format!("calls[{i}]: error needs exactly one of failed, timed_out"),
+                ));
             }
             for side in [&call.stdout_file, &call.stderr_file, &call.body_file]
                 .into_iter()

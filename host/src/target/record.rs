@@ -11,11 +11,14 @@ const INLINE_LIMIT: usize = 4096;
 
 pub struct RecordingTarget {
     inner: Arc<dyn Target>,
-    calls: Mutex<Vec<(RecordedCall, Vec<(SideSlot, Vec<u8>)>)>>,
+    calls: Mutex<Vec<Recorded>>,
     started_at: i64,
 }
 
 use std::sync::Arc;
+
+/// One call as recorded, with the answers that may go to side files.
+type Recorded = (RecordedCall, Vec<(SideSlot, Vec<u8>)>);
 
 #[derive(Clone, Copy)]
 enum SideSlot {
@@ -82,7 +85,7 @@ impl RecordingTarget {
                 if bytes.is_empty() {
                     continue;
                 }
-                let name = format!("{:03}-{}.{suffix}", index + 1, slug(&original));
+                let name = format!("{:03}-{}.{suffix}", index + 1, slug(original));
                 if inline {
                     *inline_field = Some(String::from_utf8_lossy(bytes).into_owned());
                 } else {

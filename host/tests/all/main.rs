@@ -3,6 +3,7 @@
 
 mod authoring;
 mod cli;
+mod doctor;
 mod lint;
 mod netns;
 mod plugins_live;

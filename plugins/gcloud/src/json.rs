@@ -1,6 +1,5 @@
 //! Turning gcloud's JSON into typed values, with errors a runbook reader can act on.
 
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 pub use triage_sdk::parse::{ParseError, nullable};
