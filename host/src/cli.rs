@@ -74,7 +74,8 @@ struct RunArgs {
     /// Replay a recorded bundle instead of probing this machine.
     #[arg(long, value_name = "DIR", conflicts_with = "target")]
     bundle: Option<PathBuf>,
-    /// Where to probe: `local` (this machine).
+    /// Where to probe: `local` (this machine), `ssh://[user@]host[:port]`,
+    /// `gcloud://INSTANCE?zone=Z[&project=P]` or `kubectl://[namespace/]pod[/container]`.
     #[arg(long, default_value = "local")]
     target: Option<String>,
     /// Record every capability call and answer into a new bundle directory.
@@ -316,10 +317,8 @@ fn cmd_run(cli: &Cli, args: &RunArgs) -> CliResult {
             Arc::new(BundleTarget::open(dir).map_err(|e| Failure::usage(e.to_string()))?)
         }
         (None, None | Some("local")) => Arc::new(LocalTarget::new()),
-        (None, Some(other)) => {
-            return Err(Failure::usage(format!(
-                "--target {other}: unknown target (this triage knows `local`)"
-            )));
+        (None, Some(spec)) => {
+            Arc::new(crate::target::remote::RemoteTarget::new(spec).map_err(Failure::usage)?)
         }
     };
     if let Some(dir) = &args.record

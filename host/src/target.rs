@@ -4,6 +4,7 @@
 pub mod bundle;
 pub mod local;
 pub mod record;
+pub mod remote;
 
 use async_trait::async_trait;
 use std::time::Duration;

@@ -10,6 +10,7 @@ mod plugins_live;
 mod record_replay;
 mod sandbox;
 mod scenarios;
+mod ssh;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -61,7 +61,13 @@ impl Netns {
 
     /// `triage ARGS` inside the namespace.
     pub fn triage(&self, args: &[&str]) -> Run {
-        let cmd = triage();
+        self.triage_with_env(args, &[])
+    }
+
+    /// `triage ARGS` inside the namespace, with extra environment variables.
+    pub fn triage_with_env(&self, args: &[&str], extra: &[(&str, &str)]) -> Run {
+        let mut cmd = triage();
+        cmd.envs(extra.iter().copied());
         let program = cmd.get_program().to_owned();
         let envs: Vec<_> = cmd
             .get_envs()

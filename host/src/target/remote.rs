@@ -1,0 +1,456 @@
+//! Remote targets: capabilities carried out on another machine through a transport the
+//! operator already uses — `ssh`, `gcloud compute ssh`, or `kubectl exec`.
+//!
+//! - `ssh://[user@]host[:port]` runs `ssh -o BatchMode=yes … host -- CMD`. ssh joins its
+//!   arguments into one string for the remote shell, so every argument is single-quoted
+//!   here: a value from a runbook can never become shell syntax. `TRIAGE_SSH_CONFIG=FILE`
+//!   adds `-F FILE` (keys, known hosts, jump hosts).
+//! - `gcloud://INSTANCE?zone=Z[&project=P]` runs `gcloud compute ssh INSTANCE --zone Z
+//!   [--project P] --command CMD`, quoted the same way.
+//! - `kubectl://[namespace/]pod[/container]` runs `kubectl exec -n NS POD [-c C] -- ARGV`:
+//!   a real argv, no shell at all.
+//!
+//! The other capabilities are carried out *on the target* with standard tools: `http` with
+//! `curl`, `read-file` with `head -c`, `resolve` with `getent ahosts`, `connect` with
+//! bash's `/dev/tcp`. Guided mode says so before each step.
+
+use super::*;
+use crate::capability::shell_quote;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transport {
+    Ssh {
+        user: Option<String>,
+        host: String,
+        port: Option<u16>,
+    },
+    Gcloud {
+        instance: String,
+        zone: String,
+        project: Option<String>,
+    },
+    Kubectl {
+        namespace: String,
+        pod: String,
+        container: Option<String>,
+    },
+}
+
+pub struct RemoteTarget {
+    transport: Transport,
+    spec: String,
+    local: local::LocalTarget,
+}
+
+fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && !s.starts_with('-')
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.:[]".contains(c))
+}
+
+impl Transport {
+    /// Parses a `--target` value. Names may not start with `-` (they would read as options).
+    pub fn parse(spec: &str) -> Result<Transport, String> {
+        let bad = |why: &str| format!("--target {spec}: {why}");
+        if let Some(rest) = spec.strip_prefix("ssh://") {
+            let (user, hostport) = match rest.split_once('@') {
+                Some((u, h)) => (Some(u.to_string()), h),
+                None => (None, rest),
+            };
+            let (host, port) = match hostport.rsplit_once(':') {
+                Some((h, p)) if !h.ends_with(']') || hostport.starts_with('[') => (
+                    h.to_string(),
+                    Some(
+                        p.parse::<u16>()
+                            .map_err(|_| bad("the port is not a number"))?,
+                    ),
+                ),
+                _ => (hostport.to_string(), None),
+            };
+            let host = host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string();
+            if !valid_name(&host) || user.as_deref().is_some_and(|u| !valid_name(u)) {
+                return Err(bad("expected ssh://[user@]host[:port]"));
+            }
+            return Ok(Transport::Ssh { user, host, port });
+        }
+        if let Some(rest) = spec.strip_prefix("gcloud://") {
+            let (instance, query) = rest.split_once('?').unwrap_or((rest, ""));
+            let mut zone = None;
+            let mut project = None;
+            for pair in query.split('&').filter(|p| !p.is_empty()) {
+                match pair.split_once('=') {
+                    Some(("zone", z)) => zone = Some(z.to_string()),
+                    Some(("project", p)) => project = Some(p.to_string()),
+                    _ => return Err(bad("gcloud targets take zone= and project=")),
+                }
+            }
+            let zone =
+                zone.ok_or_else(|| bad("expected gcloud://INSTANCE?zone=ZONE[&project=P]"))?;
+            if !valid_name(instance)
+                || !valid_name(&zone)
+                || project.as_deref().is_some_and(|p| !valid_name(p))
+            {
+                return Err(bad("expected gcloud://INSTANCE?zone=ZONE[&project=P]"));
+            }
+            return Ok(Transport::Gcloud {
+                instance: instance.into(),
+                zone,
+                project,
+            });
+        }
+        if let Some(rest) = spec.strip_prefix("kubectl://") {
+            let parts: Vec<&str> = rest.split('/').collect();
+            let (namespace, pod, container) = match parts.as_slice() {
+                [pod] => ("default", *pod, None),
+                [ns, pod] => (*ns, *pod, None),
+                [ns, pod, c] => (*ns, *pod, Some(c.to_string())),
+                _ => return Err(bad("expected kubectl://[namespace/]pod[/container]")),
+            };
+            if !valid_name(namespace)
+                || !valid_name(pod)
+                || container.as_deref().is_some_and(|c| !valid_name(c))
+            {
+                return Err(bad("expected kubectl://[namespace/]pod[/container]"));
+            }
+            return Ok(Transport::Kubectl {
+                namespace: namespace.into(),
+                pod: pod.into(),
+                container,
+            });
+        }
+        Err(bad(
+            "unknown target; use local, ssh://…, gcloud://… or kubectl://…",
+        ))
+    }
+
+    /// The local argv that runs `argv` on the target.
+    pub fn wrap(&self, argv: &[String]) -> Vec<String> {
+        let quoted = || {
+            argv.iter()
+                .map(|a| shell_quote(a))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let mut out: Vec<String> = Vec::new();
+        match self {
+            Transport::Ssh { user, host, port } => {
+                out.extend(
+                    ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10"].map(String::from),
+                );
+                if let Some(config) = std::env::var_os("TRIAGE_SSH_CONFIG") {
+                    out.push("-F".into());
+                    out.push(config.to_string_lossy().into_owned());
+                }
+                if let Some(p) = port {
+                    out.extend(["-p".to_string(), p.to_string()]);
+                }
+                if let Some(u) = user {
+                    out.extend(["-l".to_string(), u.clone()]);
+                }
+                out.extend([host.clone(), "--".into(), quoted()]);
+            }
+            Transport::Gcloud {
+                instance,
+                zone,
+                project,
+            } => {
+                out.extend(["gcloud", "compute", "ssh"].map(String::from));
+                out.push(instance.clone());
+                out.extend(["--zone".to_string(), zone.clone()]);
+                if let Some(p) = project {
+                    out.extend(["--project".to_string(), p.clone()]);
+                }
+                out.extend(["--quiet".to_string(), "--command".to_string(), quoted()]);
+            }
+            Transport::Kubectl {
+                namespace,
+                pod,
+                container,
+            } => {
+                out.extend(["kubectl", "exec", "-n"].map(String::from));
+                out.push(namespace.clone());
+                out.push(pod.clone());
+                if let Some(c) = container {
+                    out.extend(["-c".to_string(), c.clone()]);
+                }
+                out.push("--".into());
+                out.extend(argv.iter().cloned());
+            }
+        }
+        out
+    }
+}
+
+impl RemoteTarget {
+    pub fn new(spec: &str) -> Result<Self, String> {
+        Ok(RemoteTarget {
+            transport: Transport::parse(spec)?,
+            spec: spec.to_string(),
+            local: local::LocalTarget::new(),
+        })
+    }
+
+    /// Runs argv on the target; a transport failure (ssh exit 255, kubectl can't reach the
+    /// pod) is a failed capability, not the command's answer.
+    async fn remote(&self, argv: &[String], timeout: Duration) -> CapResult<ExecOutput> {
+        let out = self.local.exec(&self.transport.wrap(argv), timeout).await?;
+        if matches!(self.transport, Transport::Ssh { .. }) && out.status == 255 {
+            let why = String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+                .to_string();
+            return Err(CapabilityError::Failed(format!(
+                "ssh to {} failed: {why}",
+                self.spec
+            )));
+        }
+        Ok(out)
+    }
+}
+
+fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+/// Splits `curl -i` output into status, headers and body (skipping `100 Continue`s).
+fn parse_curl_response(raw: &[u8]) -> Option<HttpResponse> {
+    let mut rest = raw;
+    loop {
+        let end = rest.windows(4).position(|w| w == b"\r\n\r\n")?;
+        let head = String::from_utf8_lossy(&rest[..end]).into_owned();
+        let body = &rest[end + 4..];
+        let mut lines = head.lines();
+        let status: u16 = lines.next()?.split_whitespace().nth(1)?.parse().ok()?;
+        if status == 100 {
+            rest = body;
+            continue;
+        }
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        return Some(HttpResponse {
+            status,
+            headers,
+            body: body.to_vec(),
+        });
+    }
+}
+
+#[async_trait]
+impl Target for RemoteTarget {
+    fn name(&self) -> String {
+        self.spec.clone()
+    }
+
+    async fn exec(&self, argv: &[String], timeout: Duration) -> CapResult<ExecOutput> {
+        self.remote(argv, timeout).await
+    }
+
+    async fn http(&self, request: &HttpRequest, timeout: Duration) -> CapResult<HttpResponse> {
+        let secs = timeout.as_secs().max(1).to_string();
+        let mut argv = strings(&[
+            "curl",
+            "-sS",
+            "-i",
+            "--max-time",
+            &secs,
+            "-X",
+            &request.method,
+        ]);
+        for (k, v) in &request.headers {
+            argv.push("-H".into());
+            argv.push(format!("{k}: {v}"));
+        }
+        argv.push("--".into());
+        argv.push(request.url.clone());
+        let out = self.remote(&argv, timeout).await?;
+        if out.status != 0 {
+            let why = String::from_utf8_lossy(&out.stderr).trim().to_string();
+            return Err(CapabilityError::Failed(format!(
+                "{} {} on {}: {why}",
+                request.method, request.url, self.spec
+            )));
+        }
+        parse_curl_response(&out.stdout).ok_or_else(|| {
+            CapabilityError::Failed(format!("{}: curl's answer has no HTTP head", request.url))
+        })
+    }
+
+    async fn read_file(&self, path: &str, max_bytes: u64) -> CapResult<Vec<u8>> {
+        let n = max_bytes.min(MAX_ANSWER_BYTES as u64).to_string();
+        let out = self
+            .remote(
+                &strings(&["head", "-c", &n, "--", path]),
+                Duration::from_secs(60),
+            )
+            .await?;
+        if out.status != 0 {
+            let why = String::from_utf8_lossy(&out.stderr).trim().to_string();
+            return Err(CapabilityError::Failed(format!("{path}: {why}")));
+        }
+        Ok(out.stdout)
+    }
+
+    async fn resolve(&self, host: &str) -> CapResult<Vec<String>> {
+        let out = self
+            .remote(
+                &strings(&["getent", "ahosts", host]),
+                Duration::from_secs(30),
+            )
+            .await?;
+        if out.status != 0 {
+            return Err(CapabilityError::Failed(format!(
+                "cannot resolve {host} on {}",
+                self.spec
+            )));
+        }
+        let mut addrs: Vec<String> = Vec::new();
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            if let Some(a) = line.split_whitespace().next() {
+                if !addrs.iter().any(|x| x == a) {
+                    addrs.push(a.to_string());
+                }
+            }
+        }
+        Ok(addrs)
+    }
+
+    async fn connect(&self, host: &str, port: u16, timeout: Duration) -> CapResult<u32> {
+        let secs = timeout.as_secs().max(1).to_string();
+        // Host and port reach bash as $1 and $2, never inside the script text.
+        let script = "exec 3<>\"/dev/tcp/$1/$2\"";
+        let argv = strings(&[
+            "timeout",
+            &secs,
+            "bash",
+            "-c",
+            script,
+            "connect",
+            host,
+            &port.to_string(),
+        ]);
+        let start = std::time::Instant::now();
+        let out = self
+            .remote(&argv, timeout + Duration::from_secs(15))
+            .await?;
+        match out.status {
+            0 => Ok(start.elapsed().as_millis().min(u32::MAX as u128) as u32),
+            124 => Err(CapabilityError::TimedOut(format!(
+                "connect {host}:{port} from {}",
+                self.spec
+            ))),
+            _ => Err(CapabilityError::Failed(format!(
+                "connect {host}:{port} from {}: {}",
+                self.spec,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))),
+        }
+    }
+
+    /// The local clock: targets are expected to keep time (NTP), and asking costs a round trip.
+    fn now(&self) -> i64 {
+        self.local.now()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(v: &[&str]) -> Vec<String> {
+        strings(v)
+    }
+
+    #[test]
+    fn ssh_quotes_every_argument() {
+        let t = Transport::parse("ssh://root@10.0.0.5:2222").unwrap();
+        let wrapped = t.wrap(&argv(&["stat", "-c", "%U|%a", "/var/log/x; rm -rf /"]));
+        assert_eq!(
+            &wrapped[..5],
+            ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]
+        );
+        assert!(wrapped.windows(2).any(|w| w == ["-p", "2222"]));
+        assert!(wrapped.windows(2).any(|w| w == ["-l", "root"]));
+        assert_eq!(
+            wrapped.last().unwrap(),
+            "stat -c '%U|%a' '/var/log/x; rm -rf /'"
+        );
+    }
+
+    #[test]
+    fn gcloud_and_kubectl_argv() {
+        let t = Transport::parse("gcloud://vm-1?zone=europe-west1-b&project=p-1").unwrap();
+        assert_eq!(
+            t.wrap(&argv(&["iptables", "-t", "nat", "-S"])),
+            argv(&[
+                "gcloud",
+                "compute",
+                "ssh",
+                "vm-1",
+                "--zone",
+                "europe-west1-b",
+                "--project",
+                "p-1",
+                "--quiet",
+                "--command",
+                "iptables -t nat -S"
+            ])
+        );
+        let t = Transport::parse("kubectl://shop/web-1/envoy").unwrap();
+        assert_eq!(
+            t.wrap(&argv(&["cat", "/etc/envoy/envoy.yaml"])),
+            argv(&[
+                "kubectl",
+                "exec",
+                "-n",
+                "shop",
+                "web-1",
+                "-c",
+                "envoy",
+                "--",
+                "cat",
+                "/etc/envoy/envoy.yaml"
+            ])
+        );
+        let t = Transport::parse("kubectl://web-1").unwrap();
+        assert_eq!(
+            t.wrap(&argv(&["ps"]))[..5],
+            argv(&["kubectl", "exec", "-n", "default", "web-1"])[..]
+        );
+    }
+
+    #[test]
+    fn bad_targets_are_refused() {
+        for bad in [
+            "ssh://",
+            "ssh://-oProxyCommand=x",
+            "ssh://h:notaport",
+            "gcloud://vm",
+            "gcloud://vm?zone=a&evil=1",
+            "kubectl://a/b/c/d",
+            "kubectl://-n",
+            "ftp://x",
+        ] {
+            assert!(Transport::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn curl_heads_parse() {
+        let raw = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\n\r\nnope";
+        let r = parse_curl_response(raw).unwrap();
+        assert_eq!(r.status, 404);
+        assert_eq!(r.body, b"nope");
+        assert_eq!(
+            r.headers[0],
+            ("content-type".to_string(), "text/plain".to_string())
+        );
+        assert!(parse_curl_response(b"garbage").is_none());
+    }
+}
