@@ -78,6 +78,16 @@ struct RunArgs {
     /// `gcloud://INSTANCE?zone=Z[&project=P]` or `kubectl://[namespace/]pod[/container]`.
     #[arg(long, default_value = "local")]
     target: Option<String>,
+    /// Run on every target listed in FILE (one a line: local, ssh://…, gcloud://…,
+    /// kubectl://…, or a bundle directory) and print an aggregate report.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["bundle", "record"])]
+    targets: Option<PathBuf>,
+    /// With --targets: how many targets run at once.
+    #[arg(long, default_value_t = 8)]
+    jobs: usize,
+    /// With --targets: how long one target may take, e.g. 120s or 5m.
+    #[arg(long, default_value = "5m", value_parser = parse_duration_arg)]
+    target_timeout: std::time::Duration,
     /// Record every capability call and answer into a new bundle directory.
     #[arg(long, value_name = "DIR")]
     record: Option<PathBuf>,
@@ -177,6 +187,10 @@ impl Failure {
 }
 
 type CliResult = Result<i32, Failure>;
+
+fn parse_duration_arg(s: &str) -> Result<std::time::Duration, String> {
+    runbook::parse_duration(s).ok_or_else(|| format!("`{s}`: write e.g. 30s, 500ms or 5m"))
+}
 
 pub fn main() -> i32 {
     // A bug must still end as one line, not a backtrace.
@@ -311,6 +325,9 @@ fn cmd_run(cli: &Cli, args: &RunArgs) -> CliResult {
     let answers: BTreeMap<String, String> = args.answers.iter().cloned().collect();
     inputs::check_answers(&loaded.runbook, &answers).map_err(Failure::usage)?;
     let policy = Arc::new(load_policy(cli)?);
+    if let Some(file) = &args.targets {
+        return run_fleet(runtime, loaded, inputs, answers, policy, file, args);
+    }
 
     let base: Arc<dyn Target> = match (&args.bundle, args.target.as_deref()) {
         (Some(dir), _) => {
@@ -379,6 +396,63 @@ fn cmd_run(cli: &Cli, args: &RunArgs) -> CliResult {
             .map_err(|e| Failure::run(format!("{}: {e}", path.display())))?;
     }
     Ok(report.exit_code(args.fail_on.severity()))
+}
+
+fn run_fleet(
+    runtime: Runtime,
+    loaded: runbook::LoadedRunbook,
+    inputs: serde_json::Map<String, serde_json::Value>,
+    answers: BTreeMap<String, String>,
+    policy: Arc<crate::capability::Policy>,
+    file: &Path,
+    args: &RunArgs,
+) -> CliResult {
+    let specs = crate::fleet::read_targets_file(file).map_err(Failure::usage)?;
+    let progress = progress_bar(args.format);
+    let on_target: Option<Box<dyn Fn(usize, usize, usize) + Send + Sync>> =
+        progress.clone().map(|bar| {
+            Box::new(move |done: usize, failing: usize, total: usize| {
+                bar.set_message(format!(
+                    "{done}/{total} targets done, {failing} failing, {} running",
+                    total - done
+                ));
+            }) as _
+        });
+    let options = crate::fleet::FleetOptions {
+        inputs,
+        answers,
+        policy,
+        jobs: args.jobs,
+        deadline: args.target_timeout,
+        fail_on: args.fail_on.severity(),
+        keep_reports: args.format == Format::Json,
+        on_target,
+    };
+    // Targets run as tasks on both cores; plugin calls yield, so a slow target never holds one.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::run(format!("cannot start the async runtime: {e}")))?;
+    let report = rt.block_on(crate::fleet::run(
+        Arc::new(loaded),
+        Arc::new(runtime),
+        specs,
+        options,
+    ));
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+    let text = match args.format {
+        Format::Json => report.to_json(),
+        Format::Markdown => report.to_text(true),
+        Format::Human => report.to_text(false),
+    };
+    print!("{text}");
+    if let Some(path) = &args.output {
+        write_atomic(path, text.as_bytes())
+            .map_err(|e| Failure::run(format!("{}: {e}", path.display())))?;
+    }
+    Ok(report.exit_code())
 }
 
 fn progress_bar(format: Format) -> Option<indicatif::ProgressBar> {

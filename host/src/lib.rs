@@ -15,6 +15,7 @@ pub mod catalog;
 pub mod cli;
 pub mod doctor;
 pub mod engine;
+pub mod fleet;
 pub mod paths;
 pub mod report;
 pub mod runbook;

@@ -4,6 +4,7 @@
 mod authoring;
 mod cli;
 mod doctor;
+mod fleet;
 mod lint;
 mod netns;
 mod plugins_live;

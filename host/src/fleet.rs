@@ -1,0 +1,406 @@
+//! Fleet runs: one runbook on many targets at once, with bounded concurrency and a deadline
+//! per target, and an aggregate report: per target what fired, and across the fleet each
+//! finding id with the targets it fired on. One unreachable or hanging target never blocks
+//! the others: each runs in its own task under its own deadline.
+
+use crate::capability::Policy;
+use crate::engine::{self, RunOptions};
+use crate::report::Report;
+use crate::runbook::{LoadedRunbook, Severity};
+use crate::runtime::Runtime;
+use crate::target::Target;
+use crate::target::bundle::BundleTarget;
+use crate::target::local::LocalTarget;
+use crate::target::remote::RemoteTarget;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Reads a targets file: one target a line (`local`, `ssh://…`, `gcloud://…`,
+/// `kubectl://…`, or a bundle directory, optionally written `bundle:DIR`, relative to the
+/// file); blank lines and `#` comments are skipped.
+pub fn read_targets_file(path: &Path) -> Result<Vec<String>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let line = line.split(" #").next().unwrap_or("").trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if line == "local" || line.contains("://") {
+            out.push(line.to_string());
+        } else {
+            let dir = line.strip_prefix("bundle:").unwrap_or(line);
+            out.push(format!("bundle:{}", base.join(dir).display()));
+        }
+    }
+    if out.is_empty() {
+        return Err(format!("{}: no targets in it", path.display()));
+    }
+    Ok(out)
+}
+
+/// Opens one target from its spec. Failures are the target's, not the fleet's.
+pub fn open_target(spec: &str) -> Result<Arc<dyn Target>, String> {
+    if spec == "local" {
+        return Ok(Arc::new(LocalTarget::new()));
+    }
+    if let Some(dir) = spec.strip_prefix("bundle:") {
+        return BundleTarget::open(Path::new(dir))
+            .map(|t| Arc::new(t) as Arc<dyn Target>)
+            .map_err(|e| e.to_string());
+    }
+    RemoteTarget::new(spec).map(|t| Arc::new(t) as Arc<dyn Target>)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TargetStatus {
+    /// Ran; nothing at or above --fail-on fired.
+    Ok,
+    /// Ran; findings at or above --fail-on fired.
+    Failing,
+    /// Ran, but a step errored (the diagnosis is incomplete).
+    Incomplete,
+    /// Could not be opened (bad spec, missing bundle).
+    Unreachable,
+    /// Ran past its deadline.
+    TimedOut,
+}
+
+impl TargetStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetStatus::Ok => "ok",
+            TargetStatus::Failing => "failing",
+            TargetStatus::Incomplete => "incomplete",
+            TargetStatus::Unreachable => "unreachable",
+            TargetStatus::TimedOut => "timed-out",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetFinding {
+    pub id: String,
+    pub severity: Severity,
+    pub title: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetResult {
+    pub target: String,
+    pub status: TargetStatus,
+    pub duration_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub findings: Vec<TargetFinding>,
+    /// The whole report of that target (`--format json` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<Report>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FindingAcrossFleet {
+    pub severity: Severity,
+    pub title: String,
+    pub targets: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FleetSummary {
+    pub targets: usize,
+    pub ok: usize,
+    pub failing: usize,
+    pub incomplete: usize,
+    pub unreachable: usize,
+    pub timed_out: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FleetReport {
+    pub schema: &'static str,
+    pub runbook: String,
+    pub duration_ms: u64,
+    pub summary: FleetSummary,
+    /// Each finding id that fired anywhere, with the targets it fired on.
+    pub findings: BTreeMap<String, FindingAcrossFleet>,
+    pub targets: Vec<TargetResult>,
+}
+
+pub struct FleetOptions {
+    pub inputs: Map<String, Value>,
+    pub answers: BTreeMap<String, String>,
+    pub policy: Arc<Policy>,
+    pub jobs: usize,
+    pub deadline: Duration,
+    pub fail_on: Option<Severity>,
+    /// Keep each target's whole report (for JSON).
+    pub keep_reports: bool,
+    /// Called after each target finishes with (done, failing, total).
+    pub on_target: Option<Box<dyn Fn(usize, usize, usize) + Send + Sync>>,
+}
+
+pub async fn run(
+    loaded: Arc<LoadedRunbook>,
+    runtime: Arc<Runtime>,
+    specs: Vec<String>,
+    options: FleetOptions,
+) -> FleetReport {
+    let started = Instant::now();
+    let total = specs.len();
+    let permits = Arc::new(tokio::sync::Semaphore::new(options.jobs.max(1)));
+    let options = Arc::new(options);
+    let mut tasks = tokio::task::JoinSet::new();
+    for (index, spec) in specs.into_iter().enumerate() {
+        let (loaded, runtime, permits, options) = (
+            loaded.clone(),
+            runtime.clone(),
+            permits.clone(),
+            options.clone(),
+        );
+        tasks.spawn(async move {
+            let _permit = permits
+                .acquire_owned()
+                .await
+                .expect("the semaphore is never closed");
+            (index, run_one(&loaded, &runtime, spec, &options).await)
+        });
+    }
+    let mut results: Vec<Option<TargetResult>> = (0..total).map(|_| None).collect();
+    let (mut done, mut failing) = (0, 0);
+    while let Some(joined) = tasks.join_next().await {
+        let Ok((index, result)) = joined else {
+            continue;
+        };
+        done += 1;
+        if result.status != TargetStatus::Ok {
+            failing += 1;
+        }
+        if let Some(cb) = &options.on_target {
+            cb(done, failing, total);
+        }
+        results[index] = Some(result);
+    }
+    let targets: Vec<TargetResult> = results.into_iter().flatten().collect();
+    let mut summary = FleetSummary {
+        targets: targets.len(),
+        ..Default::default()
+    };
+    let mut findings: BTreeMap<String, FindingAcrossFleet> = BTreeMap::new();
+    for t in &targets {
+        match t.status {
+            TargetStatus::Ok => summary.ok += 1,
+            TargetStatus::Failing => summary.failing += 1,
+            TargetStatus::Incomplete => summary.incomplete += 1,
+            TargetStatus::Unreachable => summary.unreachable += 1,
+            TargetStatus::TimedOut => summary.timed_out += 1,
+        }
+        for f in &t.findings {
+            let entry = findings
+                .entry(f.id.clone())
+                .or_insert_with(|| FindingAcrossFleet {
+                    severity: f.severity,
+                    title: f.title.clone(),
+                    targets: Vec::new(),
+                });
+            if !entry.targets.contains(&t.target) {
+                entry.targets.push(t.target.clone());
+            }
+        }
+    }
+    FleetReport {
+        schema: "triage.fleet/v1",
+        runbook: loaded.runbook.id.to_string(),
+        duration_ms: started.elapsed().as_millis() as u64,
+        summary,
+        findings,
+        targets,
+    }
+}
+
+async fn run_one(
+    loaded: &LoadedRunbook,
+    runtime: &Runtime,
+    spec: String,
+    options: &FleetOptions,
+) -> TargetResult {
+    let started = Instant::now();
+    let target = match open_target(&spec) {
+        Ok(t) => t,
+        Err(e) => {
+            return TargetResult {
+                target: spec,
+                status: TargetStatus::Unreachable,
+                duration_ms: 0,
+                error: Some(e),
+                findings: vec![],
+                report: None,
+            };
+        }
+    };
+    let run = engine::run(
+        loaded,
+        runtime,
+        RunOptions {
+            inputs: options.inputs.clone(),
+            answers: options.answers.clone(),
+            target,
+            policy: options.policy.clone(),
+            on_step: None,
+        },
+    );
+    let duration = |s: Instant| s.elapsed().as_millis() as u64;
+    match tokio::time::timeout(options.deadline, run).await {
+        Err(_) => TargetResult {
+            target: spec,
+            status: TargetStatus::TimedOut,
+            duration_ms: duration(started),
+            error: Some(format!("no result within {} s", options.deadline.as_secs())),
+            findings: vec![],
+            report: None,
+        },
+        Ok(report) => {
+            let status = match report.exit_code(options.fail_on) {
+                0 => TargetStatus::Ok,
+                1 => TargetStatus::Failing,
+                _ => TargetStatus::Incomplete,
+            };
+            let findings = report
+                .findings
+                .iter()
+                .map(|f| TargetFinding {
+                    id: f.id.clone(),
+                    severity: f.severity,
+                    title: f.title.clone(),
+                })
+                .collect();
+            let error = (status == TargetStatus::Incomplete).then(|| {
+                report
+                    .steps
+                    .iter()
+                    .filter_map(|s| {
+                        s.reason
+                            .as_ref()
+                            .filter(|_| s.status == crate::report::StepStatus::Errored)
+                    })
+                    .next()
+                    .cloned()
+                    .unwrap_or_default()
+            });
+            TargetResult {
+                target: spec,
+                status,
+                duration_ms: duration(started),
+                error,
+                findings,
+                report: options.keep_reports.then_some(report),
+            }
+        }
+    }
+}
+
+impl FleetReport {
+    pub fn exit_code(&self) -> i32 {
+        if self.summary.failing > 0 {
+            1
+        } else if self.summary.incomplete + self.summary.unreachable + self.summary.timed_out > 0 {
+            3
+        } else {
+            0
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a report serialises") + "\n"
+    }
+
+    /// Text for a terminal (`markdown = false`) or a ticket.
+    pub fn to_text(&self, markdown: bool) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
+        let s = &self.summary;
+        let line = format!(
+            "{} targets: {} ok, {} failing, {} incomplete, {} unreachable, {} timed out · {} ms",
+            s.targets, s.ok, s.failing, s.incomplete, s.unreachable, s.timed_out, self.duration_ms
+        );
+        if markdown {
+            let _ = writeln!(
+                out,
+                "# {} on {} targets\n\n{line}\n",
+                self.runbook, s.targets
+            );
+            if !self.findings.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "## Findings across the fleet\n\n| finding | severity | targets |\n|---|---|---|"
+                );
+                for (id, f) in &self.findings {
+                    let _ = writeln!(
+                        out,
+                        "| `{id}` {} | {} | {} |",
+                        f.title.replace('|', "\\|"),
+                        f.severity.as_str(),
+                        f.targets.len()
+                    );
+                }
+                out.push('\n');
+            }
+            let _ = writeln!(
+                out,
+                "## Targets\n\n| target | status | findings |\n|---|---|---|"
+            );
+            for t in &self.targets {
+                let ids: Vec<&str> = t.findings.iter().map(|f| f.id.as_str()).collect();
+                let note = t.error.clone().unwrap_or_else(|| ids.join(", "));
+                let _ = writeln!(
+                    out,
+                    "| `{}` | {} | {} |",
+                    t.target,
+                    t.status.as_str(),
+                    note.replace('|', "\\|")
+                );
+            }
+        } else {
+            for t in &self.targets {
+                let mark = match t.status {
+                    TargetStatus::Ok => "✓",
+                    TargetStatus::Failing => "✗",
+                    _ => "!",
+                };
+                let ids: Vec<&str> = t.findings.iter().map(|f| f.id.as_str()).collect();
+                let note = match &t.error {
+                    Some(e) => e.clone(),
+                    None if ids.is_empty() => "no findings".into(),
+                    None => ids.join(", "),
+                };
+                let _ = writeln!(out, "  {mark} {}  {note}", t.target);
+            }
+            if !self.findings.is_empty() {
+                let _ = writeln!(out, "\nAcross the fleet:");
+                for (id, f) in &self.findings {
+                    let shown: Vec<&str> = f.targets.iter().take(5).map(String::as_str).collect();
+                    let more = f.targets.len().saturating_sub(shown.len());
+                    let _ = writeln!(
+                        out,
+                        "  {} {id} on {} target(s): {}{}",
+                        f.severity.as_str(),
+                        f.targets.len(),
+                        shown.join(", "),
+                        if more > 0 {
+                            format!(" and {more} more")
+                        } else {
+                            String::new()
+                        }
+                    );
+                }
+            }
+            let _ = writeln!(out, "\n{line}");
+        }
+        out
+    }
+}

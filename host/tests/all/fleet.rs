@@ -1,0 +1,113 @@
+//! One runbook on many targets: bounded concurrency, a deadline per target, an aggregate
+//! report; an unreachable or hanging target never blocks the others.
+
+use super::*;
+use std::time::{Duration, Instant};
+
+#[test]
+fn fleet_of_bundles_with_an_unreachable_and_a_hanging_target() {
+    // A TCP listener that accepts and never says a word: ssh waits for a banner forever.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let _keep = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in silent.incoming().take(20) {
+            held.push(conn);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let targets = dir.path().join("targets.txt");
+    let examples = root().join("examples/service-unreachable");
+    std::fs::write(
+        &targets,
+        format!(
+            "# a healthy VM, a broken one, a bundle that is not there, one that hangs\n{}\nbundle:{}\nmissing-bundle\nssh://127.0.0.1:{port}\n",
+            examples.join("interception-in-place").display(),
+            examples.join("interception-missing").display(),
+        ),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let out = run(triage()
+        .args([
+            "run",
+            "service-unreachable",
+            "--format",
+            "json",
+            "--input",
+            "vip=10.0.0.1",
+            "--jobs",
+            "2",
+            "--target-timeout",
+            "2s",
+            "--targets",
+        ])
+        .arg(&targets));
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "the hanging target held the fleet"
+    );
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let report = out.json();
+    assert_eq!(report["schema"], "triage.fleet/v1");
+    let s = &report["summary"];
+    assert_eq!(
+        (
+            s["targets"].as_u64(),
+            s["ok"].as_u64(),
+            s["failing"].as_u64()
+        ),
+        (Some(4), Some(1), Some(1)),
+        "{report:#}"
+    );
+    assert_eq!(s["unreachable"], 1);
+    assert_eq!(s["timed_out"], 1, "{report:#}");
+    let statuses: Vec<&str> = report["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["ok", "failing", "unreachable", "timed-out"]);
+    let across = &report["findings"]["interception-missing"]["targets"];
+    assert_eq!(across.as_array().unwrap().len(), 1);
+    assert!(
+        across[0]
+            .as_str()
+            .unwrap()
+            .ends_with("interception-missing")
+    );
+    // Each target keeps its whole report in JSON.
+    assert_eq!(report["targets"][1]["report"]["schema"], "triage.report/v1");
+
+    let md = run(triage()
+        .args([
+            "run",
+            "service-unreachable",
+            "--format",
+            "markdown",
+            "--target-timeout",
+            "2s",
+            "--targets",
+        ])
+        .arg(&targets));
+    assert!(
+        md.stdout.contains(
+            "| `interception-missing` No traffic interception in the nat table | error | 1 |"
+        ),
+        "{}",
+        md.stdout
+    );
+}
+
+#[test]
+fn an_empty_targets_file_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let targets = dir.path().join("targets.txt");
+    std::fs::write(&targets, "# nothing\n\n").unwrap();
+    let out = run(triage()
+        .args(["run", "service-unreachable", "--targets"])
+        .arg(&targets));
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("no targets in it"), "{}", out.stderr);
+}
