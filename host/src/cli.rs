@@ -36,6 +36,8 @@ pub struct Cli {
 enum Command {
     /// Run a runbook (a built-in or user runbook id, or a path to a YAML file).
     Run(RunArgs),
+    /// Walk through a runbook step by step in the terminal (`run --interactive`).
+    Guide(RunArgs),
     /// List the runbooks: the user's, then the built-in ones.
     List,
     /// Check runbooks without running them (all of them when no file is given).
@@ -68,9 +70,15 @@ enum Command {
     },
 }
 
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Debug, Clone)]
 struct RunArgs {
     runbook: String,
+    /// Guided mode: show each step and what it will touch, and ask before running it.
+    #[arg(long)]
+    interactive: bool,
+    /// Guided mode: where the session's report is saved (JSON and Markdown).
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    save_dir: PathBuf,
     /// Replay a recorded bundle instead of probing this machine.
     #[arg(long, value_name = "DIR", conflicts_with = "target")]
     bundle: Option<PathBuf>,
@@ -232,6 +240,11 @@ fn dispatch(cli: Cli) -> CliResult {
     crate::paths::user_config().map_err(Failure::usage)?;
     match &cli.command {
         Command::Run(args) => cmd_run(&cli, args),
+        Command::Guide(args) => {
+            let mut args = args.clone();
+            args.interactive = true;
+            cmd_run(&cli, &args)
+        }
         Command::List => cmd_list(),
         Command::Lint { files } => cmd_lint(&cli, files),
         Command::Plugins => cmd_plugins(&cli),
@@ -321,7 +334,16 @@ fn cmd_run(cli: &Cli, args: &RunArgs) -> CliResult {
         .map_err(|e| Failure::usage(format!("{}: {e}", source.origin())))?;
     let loaded = runbook::load_str(&text, &source.origin(), &runtime)
         .map_err(|e| Failure::usage(e.to_string()))?;
-    let inputs = inputs::resolve(&loaded.runbook, &args.inputs).map_err(Failure::usage)?;
+    let mut given = args.inputs.clone();
+    if args.interactive {
+        if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+            return Err(Failure::usage(
+                "guided mode needs a terminal; use `triage run` in scripts",
+            ));
+        }
+        crate::guided::ask_missing_inputs(&loaded, &mut given).map_err(Failure::run)?;
+    }
+    let inputs = inputs::resolve(&loaded.runbook, &given).map_err(Failure::usage)?;
     let answers: BTreeMap<String, String> = args.answers.iter().cloned().collect();
     inputs::check_answers(&loaded.runbook, &answers).map_err(Failure::usage)?;
     let policy = Arc::new(load_policy(cli)?);
@@ -358,19 +380,31 @@ fn cmd_run(cli: &Cli, args: &RunArgs) -> CliResult {
         None => base,
     };
 
-    let progress = progress_bar(args.format);
-    let on_step: Option<engine::StepCallback> = progress.clone().map(|bar| {
+    let mut interaction = None;
+    let progress = if args.interactive {
+        None
+    } else {
+        progress_bar(args.format)
+    };
+    let mut on_step: Option<engine::StepCallback> = progress.clone().map(|bar| {
         Box::new(move |s: &report::StepReport, _: &[report::FindingReport]| {
             bar.set_message(format!("{} {}", s.id, s.status.as_str()));
             bar.tick();
         }) as _
     });
+    if args.interactive {
+        crate::guided::print_plan(&loaded, &target.name());
+        let (hooks, printer) = crate::guided::session(target.name());
+        interaction = Some(hooks);
+        on_step = Some(printer);
+    }
     let options = RunOptions {
         inputs,
         answers,
         target,
         policy,
         on_step,
+        interaction,
     };
     let report = tokio_runtime()?.block_on(engine::run(&loaded, &runtime, options));
     if let Some(bar) = progress {
@@ -382,6 +416,22 @@ fn cmd_run(cli: &Cli, args: &RunArgs) -> CliResult {
             .write(dir)
             .map_err(|e| Failure::run(format!("writing the bundle: {e:#}")))?;
         eprintln!("recorded {}", dir.display());
+    }
+    if args.interactive {
+        let stem = format!(
+            "triage-{}-{}",
+            report.runbook.id,
+            report.started_at.replace(':', "")
+        );
+        for (ext, text) in [
+            ("json", report.to_json(true)),
+            ("md", report::markdown::render(&report)),
+        ] {
+            let path = args.save_dir.join(format!("{stem}.{ext}"));
+            write_atomic(&path, text.as_bytes())
+                .map_err(|e| Failure::run(format!("{}: {e}", path.display())))?;
+            println!("saved {}", path.display());
+        }
     }
     let rendered = render(
         &report,

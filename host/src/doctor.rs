@@ -157,6 +157,7 @@ pub async fn run(
             target: target.clone(),
             policy: policy.clone(),
             on_step: None,
+            interaction: None,
         },
     )
     .await;
@@ -233,6 +234,7 @@ pub async fn run(
                 target: target.clone(),
                 policy: policy.clone(),
                 on_step: None,
+                interaction: None,
             },
         )
         .await;

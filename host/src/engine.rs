@@ -25,6 +25,32 @@ use std::time::{Duration, Instant};
 /// Called as each step finishes, with its report and the findings it fired.
 pub type StepCallback = Box<dyn Fn(&StepReport, &[FindingReport]) + Send + Sync>;
 
+/// What guided mode decides before a step runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    Run,
+    Skip,
+    /// End the session: this step and every step not yet started are skipped.
+    Quit,
+}
+
+/// Shown before a step runs: the step, its params, and what it will touch.
+pub struct StepPreview<'a> {
+    pub step: &'a Step,
+    pub params: Option<&'a Value>,
+    /// The capabilities the step's action declared, with its params filled in
+    /// (`exec iptables -t nat -S`), and on which target.
+    pub touches: Vec<String>,
+}
+
+/// Hooks for guided mode; a plain run has none. With hooks, steps run one at a time.
+pub struct Interaction {
+    /// Called before each step that would run.
+    pub gate: Box<dyn Fn(&StepPreview) -> Gate + Send + Sync>,
+    /// Called for an ask step with no `--answer`; `None` leaves it unanswered.
+    pub ask: Box<dyn Fn(&Step, &crate::runbook::Ask) -> Option<String> + Send + Sync>,
+}
+
 pub struct RunOptions {
     /// Already parsed against the runbook's input specs (see [`inputs::resolve`]).
     pub inputs: Map<String, Value>,
@@ -33,6 +59,8 @@ pub struct RunOptions {
     pub policy: Arc<Policy>,
     /// Called as each step finishes (progress display, guided mode).
     pub on_step: Option<StepCallback>,
+    /// Guided mode's hooks (and one step at a time).
+    pub interaction: Option<Interaction>,
 }
 
 struct StepDone {
@@ -48,14 +76,20 @@ pub async fn run(loaded: &LoadedRunbook, runtime: &Runtime, options: RunOptions)
     let steps = &runbook.steps;
     let mut done: Vec<Option<StepDone>> = (0..steps.len()).map(|_| None).collect();
     let mut started_steps = vec![false; steps.len()];
+    // Declared before `running`, whose futures borrow it.
+    let quit = std::sync::atomic::AtomicBool::new(false);
     let mut running = FuturesUnordered::new();
     let mut outputs: Map<String, Value> = Map::new();
+    let sequential = options.interaction.is_some();
 
     loop {
         // Start (or skip) every step whose needs are all done, in topological order.
         for &i in &loaded.compiled.order {
             if started_steps[i] {
                 continue;
+            }
+            if sequential && !running.is_empty() {
+                break;
             }
             let step = &steps[i];
             let index_of = |n: &crate::runbook::Id| steps.iter().position(|s| &s.id == n);
@@ -78,7 +112,9 @@ pub async fn run(loaded: &LoadedRunbook, runtime: &Runtime, options: RunOptions)
                 })
             });
             let context = context(&options, &outputs, &done, steps, None);
+            let ended = quit.load(std::sync::atomic::Ordering::Relaxed);
             let skip = match blocked {
+                _ if ended => Some(Ok("not run: the session was ended".to_string())),
                 Some(reason) => Some(Ok(reason)),
                 None => match &step.when {
                     None => None,
@@ -105,7 +141,7 @@ pub async fn run(loaded: &LoadedRunbook, runtime: &Runtime, options: RunOptions)
                     }
                     done[i] = Some(d);
                 }
-                None => running.push(run_step(loaded, runtime, &options, i, context)),
+                None => running.push(run_step(loaded, runtime, &options, i, context, &quit)),
             }
         }
         if started_steps.iter().all(|s| *s) && running.is_empty() {
@@ -281,13 +317,20 @@ async fn run_step(
     options: &RunOptions,
     i: usize,
     ctx: Value,
+    quit: &std::sync::atomic::AtomicBool,
 ) -> (usize, StepDone) {
     let step = &loaded.runbook.steps[i];
     let env = &loaded.compiled.env;
     let timeout = loaded.compiled.timeouts[i];
-    let started = Instant::now();
+    // Shared with the closures below; guided mode restarts it once the person says run.
+    let started = std::sync::Mutex::new(Instant::now());
     let errored = |reason: String, report_extra: Option<(Vec<_>, Vec<_>)>| {
-        let mut report = step_report(step, StepStatus::Errored, Some(reason), started.elapsed());
+        let mut report = step_report(
+            step,
+            StepStatus::Errored,
+            Some(reason),
+            started.lock().expect("step timer").elapsed(),
+        );
         if let Some((caps, logs)) = report_extra {
             report.capabilities = caps;
             report.logs = logs;
@@ -329,6 +372,45 @@ async fn run_step(
                 None,
             );
         }
+        if let Some(hooks) = &options.interaction {
+            let touches = spec
+                .capabilities
+                .iter()
+                .map(|c| c.display(Some(&params)))
+                .filter(|s| !s.is_empty())
+                .collect();
+            let preview = StepPreview {
+                step,
+                params: Some(&params),
+                touches,
+            };
+            match (hooks.gate)(&preview) {
+                // The step's time starts when the person says run, not while they read.
+                Gate::Run => *started.lock().expect("step timer") = Instant::now(),
+                gate => {
+                    let reason = if gate == Gate::Quit {
+                        quit.store(true, std::sync::atomic::Ordering::Relaxed);
+                        "not run: the session was ended"
+                    } else {
+                        "skipped by the user"
+                    };
+                    let report = step_report(
+                        step,
+                        StepStatus::Skipped,
+                        Some(reason.into()),
+                        started.lock().expect("step timer").elapsed(),
+                    );
+                    return (
+                        i,
+                        StepDone {
+                            report,
+                            findings: vec![],
+                            output: None,
+                        },
+                    );
+                }
+            }
+        }
         let call = runtime.call(
             &probe.plugin,
             &probe.action,
@@ -355,7 +437,14 @@ async fn run_step(
             }
         }
     } else if let Some(ask) = &step.ask {
-        match options.answers.get(step.id.as_str()) {
+        let asked = match options.answers.get(step.id.as_str()) {
+            Some(a) => Some(a.clone()),
+            None => options
+                .interaction
+                .as_ref()
+                .and_then(|h| (h.ask)(step, ask)),
+        };
+        match asked {
             Some(answer) => json!({ "answer": answer, "prompt": ask.prompt }),
             None => {
                 let report = step_report(
@@ -366,7 +455,7 @@ async fn run_step(
                         step.id,
                         ask.choices.join("|")
                     )),
-                    started.elapsed(),
+                    started.lock().expect("step timer").elapsed(),
                 );
                 return (
                     i,
@@ -437,7 +526,12 @@ async fn run_step(
     } else {
         StepStatus::Passed
     };
-    let mut report = step_report(step, status, None, started.elapsed());
+    let mut report = step_report(
+        step,
+        status,
+        None,
+        started.lock().expect("step timer").elapsed(),
+    );
     report.capabilities = capabilities;
     report.logs = logs;
     report.output = Some(output.clone());

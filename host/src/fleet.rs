@@ -252,6 +252,7 @@ async fn run_one(
             target,
             policy: options.policy.clone(),
             on_step: None,
+            interaction: None,
         },
     );
     let duration = |s: Instant| s.elapsed().as_millis() as u64;

@@ -16,6 +16,7 @@ pub mod cli;
 pub mod doctor;
 pub mod engine;
 pub mod fleet;
+pub mod guided;
 pub mod paths;
 pub mod report;
 pub mod runbook;

@@ -199,6 +199,7 @@ pub async fn run_case(
         target,
         policy,
         on_step: None,
+        interaction: None,
     };
     let report = engine::run(loaded, runtime, options).await;
     let fired: BTreeSet<&str> = report.findings.iter().map(|f| f.id.as_str()).collect();

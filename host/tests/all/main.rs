@@ -5,6 +5,7 @@ mod authoring;
 mod cli;
 mod doctor;
 mod fleet;
+mod guided;
 mod lint;
 mod netns;
 mod plugins_live;

@@ -1,0 +1,272 @@
+//! Guided mode, driven as a person would: the real binary in a terminal (tmux), keys sent,
+//! the screen read back, and the saved report checked.
+
+use super::*;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+struct Tmux {
+    session: String,
+}
+
+impl Tmux {
+    fn start(tag: &str, shell_command: &str) -> Option<Tmux> {
+        if Command::new("tmux").arg("-V").output().is_err() {
+            if std::env::var_os("CI").is_some() {
+                panic!("this test needs tmux (.ci/run installs it)");
+            }
+            eprintln!("skipped: needs tmux");
+            return None;
+        }
+        let session = format!("triage-{tag}-{}", std::process::id());
+        let ok = Command::new("tmux")
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                &session,
+                "-x",
+                "200",
+                "-y",
+                "80",
+                shell_command,
+            ])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "tmux new-session");
+        Some(Tmux { session })
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args([
+                "capture-pane",
+                "-p",
+                "-J",
+                "-S",
+                "-200",
+                "-t",
+                &self.session,
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Waits until the screen shows `text` `times` times (or fails with the screen).
+    fn wait_for(&self, text: &str, times: usize) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let screen = self.screen();
+            if screen.matches(text).count() >= times {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "waited for {text:?} ×{times}; the screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        for k in keys {
+            Command::new("tmux")
+                .args(["send-keys", "-t", &self.session, k])
+                .status()
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(150));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.session])
+            .status();
+    }
+}
+
+/// The shell command that runs `triage ARGS` in the pane with the tests' environment.
+fn in_pane(args: &str) -> String {
+    let cmd = triage();
+    let mut env = String::new();
+    for (k, v) in cmd.get_envs() {
+        if let Some(v) = v {
+            env.push_str(&format!(
+                "{}='{}' ",
+                k.to_string_lossy(),
+                v.to_string_lossy()
+            ));
+        }
+    }
+    format!(
+        "cd '{}' && env {env} '{}' {args}; echo \"EXIT=$?\"; sleep 600",
+        root().display(),
+        env!("CARGO_BIN_EXE_triage")
+    )
+}
+
+#[test]
+fn guided_walk_through_a_bundle_with_run_and_skip() {
+    let save = tempfile::tempdir().unwrap();
+    let args = format!(
+        "guide service-unreachable --bundle examples/service-unreachable/interception-missing --input vip=10.0.0.1 --save-dir '{}'",
+        save.path().display()
+    );
+    let Some(t) = Tmux::start("walk", &in_pane(&args)) else {
+        return;
+    };
+    // The plan, then the first step with why it matters and what it will touch.
+    let screen = t.wait_for("Run this step?", 1);
+    assert!(
+        screen.contains(
+            "Guide section: No se puede acceder al servicio configurado con Traffic Director"
+        ),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("Plan:") && screen.contains("4. vip-interception"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("exec ps -eo pid=,uid=,user=,args="),
+        "{screen}"
+    );
+    t.keys(&["Enter"]); // run envoy-process
+    let screen = t.wait_for("Run this step?", 2);
+    assert!(screen.contains("✓ passed [envoy-process]"), "{screen}");
+    assert!(screen.contains("facts: envoy_running=true"), "{screen}");
+    assert!(screen.contains("exec iptables -t nat -S"), "{screen}");
+    t.keys(&["Enter"]); // run interception: the finding and its fix show at once
+    let screen = t.wait_for("Run this step?", 3);
+    assert!(
+        screen.contains("ERROR interception-missing: No traffic interception in the nat table"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("fix: Set up traffic interception again"),
+        "{screen}"
+    );
+    t.keys(&["Down", "Enter"]); // skip dynamic-config
+    let screen = t.wait_for("EXIT=", 1);
+    assert!(
+        screen.contains("skipped: skipped by the user [dynamic-config]"),
+        "{screen}"
+    );
+    assert!(screen.contains("EXIT=1"), "{screen}");
+
+    // The session is saved as JSON and Markdown.
+    let mut saved: Vec<_> = std::fs::read_dir(save.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    saved.sort();
+    assert_eq!(saved.len(), 2, "{saved:?}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&saved[0]).unwrap()).unwrap();
+    assert_eq!(finding_ids(&json), vec!["interception-missing"]);
+    assert_eq!(
+        step(&json, "dynamic-config")["reason"],
+        "skipped by the user"
+    );
+    assert!(
+        std::fs::read_to_string(&saved[1])
+            .unwrap()
+            .contains("`interception-missing`")
+    );
+}
+
+#[test]
+fn guided_ask_step_is_a_real_prompt() {
+    let save = tempfile::tempdir().unwrap();
+    let args = format!(
+        "guide ipv6-modules-missing --bundle runbooks/ipv6-modules-missing/tests/console-vm-modules-missing --save-dir '{}'",
+        save.path().display()
+    );
+    let Some(t) = Tmux::start("ask", &in_pane(&args)) else {
+        return;
+    };
+    // Run the probes until the question comes.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let screen = t.screen();
+        if screen.contains("Was the VM created in the Cloud Console?") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no prompt; the screen:\n{screen}"
+        );
+        if screen.trim_end().ends_with("quit") {
+            t.keys(&["Enter"]);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    t.keys(&["Enter"]); // "yes", the first choice
+    t.wait_for("Was the VM created in the Cloud Console? · yes", 1);
+    let screen = t.wait_for("EXIT=", 1);
+    let json_path = std::fs::read_dir(save.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .unwrap_or_else(|| panic!("no saved report; screen:\n{screen}"));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(json_path).unwrap()).unwrap();
+    assert_eq!(
+        step(&json, "created-from-console")["status"],
+        "passed",
+        "{json:#}"
+    );
+    assert_eq!(
+        finding_ids(&json),
+        vec!["ip6tables-unavailable"],
+        "the answer reached the findings"
+    );
+}
+
+#[test]
+fn guided_quit_ends_the_session() {
+    let save = tempfile::tempdir().unwrap();
+    let args = format!(
+        "guide service-unreachable --bundle examples/service-unreachable/interception-in-place --save-dir '{}'",
+        save.path().display()
+    );
+    let Some(t) = Tmux::start("quit", &in_pane(&args)) else {
+        return;
+    };
+    t.wait_for("Run this step?", 1);
+    t.keys(&["Down", "Down", "Enter"]); // quit at the first step
+    let screen = t.wait_for("EXIT=", 1);
+    assert!(
+        screen.contains("not run: the session was ended [envoy-process]"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("not run: the session was ended [interception]"),
+        "{screen}"
+    );
+    assert_eq!(
+        screen.matches("Run this step?").count(),
+        1,
+        "asked again after quit:\n{screen}"
+    );
+}
+
+#[test]
+fn guided_mode_needs_a_terminal() {
+    let out = run(triage().args([
+        "guide",
+        "service-unreachable",
+        "--bundle",
+        "examples/service-unreachable/interception-missing",
+    ]));
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("guided mode needs a terminal"),
+        "{}",
+        out.stderr
+    );
+}
