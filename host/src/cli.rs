@@ -79,16 +79,18 @@ struct RunArgs {
     /// Guided mode: where the session's report is saved (JSON and Markdown).
     #[arg(long, value_name = "DIR", default_value = ".")]
     save_dir: PathBuf,
-    /// Replay a recorded bundle instead of probing this machine.
-    #[arg(long, value_name = "DIR", conflicts_with = "target")]
-    bundle: Option<PathBuf>,
-    /// Where to probe: `local` (this machine), `ssh://[user@]host[:port]`,
-    /// `gcloud://INSTANCE?zone=Z[&project=P]` or `kubectl://[namespace/]pod[/container]`.
-    #[arg(long, default_value = "local")]
-    target: Option<String>,
+    /// Replay a recorded bundle instead of probing this machine (repeatable: several make
+    /// a fleet run).
+    #[arg(long, value_name = "DIR")]
+    bundle: Vec<PathBuf>,
+    /// Where to probe: `local` (this machine, the default), `ssh://[user@]host[:port]`,
+    /// `gcloud://INSTANCE?zone=Z[&project=P]` or `kubectl://[namespace/]pod[/container]`
+    /// (repeatable: several make a fleet run).
+    #[arg(long)]
+    target: Vec<String>,
     /// Run on every target listed in FILE (one a line: local, ssh://…, gcloud://…,
     /// kubectl://…, or a bundle directory) and print an aggregate report.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["bundle", "record"])]
+    #[arg(long, value_name = "FILE", conflicts_with = "record")]
     targets: Option<PathBuf>,
     /// With --targets: how many targets run at once.
     #[arg(long, default_value_t = 8)]
@@ -347,18 +349,29 @@ fn cmd_run(cli: &Cli, args: &RunArgs) -> CliResult {
     let answers: BTreeMap<String, String> = args.answers.iter().cloned().collect();
     inputs::check_answers(&loaded.runbook, &answers).map_err(Failure::usage)?;
     let policy = Arc::new(load_policy(cli)?);
-    if let Some(file) = &args.targets {
-        return run_fleet(runtime, loaded, inputs, answers, policy, file, args);
+    // Several targets (a file, or more than one --bundle/--target) make a fleet run.
+    let mut specs: Vec<String> = match &args.targets {
+        Some(file) => crate::fleet::read_targets_file(file).map_err(Failure::usage)?,
+        None => Vec::new(),
+    };
+    specs.extend(
+        args.bundle
+            .iter()
+            .map(|b| format!("bundle:{}", b.display())),
+    );
+    specs.extend(args.target.iter().cloned());
+    if args.targets.is_some() || specs.len() > 1 {
+        if args.record.is_some() || args.interactive {
+            return Err(Failure::usage(
+                "--record and guided mode take one target, not a fleet",
+            ));
+        }
+        return run_fleet(runtime, loaded, inputs, answers, policy, specs, args);
     }
 
-    let base: Arc<dyn Target> = match (&args.bundle, args.target.as_deref()) {
-        (Some(dir), _) => {
-            Arc::new(BundleTarget::open(dir).map_err(|e| Failure::usage(e.to_string()))?)
-        }
-        (None, None | Some("local")) => Arc::new(LocalTarget::new()),
-        (None, Some(spec)) => {
-            Arc::new(crate::target::remote::RemoteTarget::new(spec).map_err(Failure::usage)?)
-        }
+    let base: Arc<dyn Target> = match specs.first().map(String::as_str) {
+        None | Some("local") => Arc::new(LocalTarget::new()),
+        Some(spec) => crate::fleet::open_target(spec).map_err(Failure::usage)?,
     };
     if let Some(dir) = &args.record
         && dir.exists()
@@ -454,20 +467,40 @@ fn run_fleet(
     inputs: serde_json::Map<String, serde_json::Value>,
     answers: BTreeMap<String, String>,
     policy: Arc<crate::capability::Policy>,
-    file: &Path,
+    specs: Vec<String>,
     args: &RunArgs,
 ) -> CliResult {
-    let specs = crate::fleet::read_targets_file(file).map_err(Failure::usage)?;
-    let progress = progress_bar(args.format);
+    // On a terminal: one bar per count (done, failing, running), redrawn as targets finish.
+    let total = specs.len() as u64;
+    let bars = (args.format == Format::Human && std::io::stderr().is_terminal()).then(|| {
+        let multi = indicatif::MultiProgress::new();
+        let style = indicatif::ProgressStyle::with_template("{prefix:>8} [{bar:40}] {pos}/{len}")
+            .expect("a valid template")
+            .progress_chars("=> ");
+        let bar = |name: &str| {
+            let b = multi.add(indicatif::ProgressBar::new(total));
+            b.set_style(style.clone());
+            b.set_prefix(name.to_string());
+            b
+        };
+        let (done, failing, running) = (bar("done"), bar("failing"), bar("running"));
+        running.set_position(total.min(args.jobs as u64));
+        (multi, done, failing, running)
+    });
+    let progress = bars
+        .as_ref()
+        .map(|(_, d, f, r)| (d.clone(), f.clone(), r.clone()));
+    let jobs = args.jobs;
     let on_target: Option<Box<dyn Fn(usize, usize, usize) + Send + Sync>> =
-        progress.clone().map(|bar| {
-            Box::new(move |done: usize, failing: usize, total: usize| {
-                bar.set_message(format!(
-                    "{done}/{total} targets done, {failing} failing, {} running",
-                    total - done
-                ));
-            }) as _
-        });
+        progress
+            .clone()
+            .map(|(done_bar, failing_bar, running_bar)| {
+                Box::new(move |done: usize, failing: usize, total: usize| {
+                    done_bar.set_position(done as u64);
+                    failing_bar.set_position(failing as u64);
+                    running_bar.set_position((total - done).min(jobs) as u64);
+                }) as _
+            });
     let options = crate::fleet::FleetOptions {
         inputs,
         answers,
@@ -489,8 +522,10 @@ fn run_fleet(
         specs,
         options,
     ));
-    if let Some(bar) = progress {
-        bar.finish_and_clear();
+    if let Some((done, failing, running)) = progress {
+        for b in [done, failing, running] {
+            b.finish_and_clear();
+        }
     }
     let text = match args.format {
         Format::Json => report.to_json(),

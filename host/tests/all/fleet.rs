@@ -111,3 +111,42 @@ fn an_empty_targets_file_is_a_usage_error() {
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("no targets in it"), "{}", out.stderr);
 }
+
+#[test]
+fn several_bundles_on_the_command_line_make_a_fleet() {
+    let out = run(triage().args([
+        "run",
+        "service-unreachable",
+        "--format",
+        "json",
+        "--bundle",
+        "examples/service-unreachable/interception-in-place",
+        "--bundle",
+        "examples/service-unreachable/interception-missing",
+    ]));
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let report = out.json();
+    assert_eq!(report["schema"], "triage.fleet/v1");
+    assert_eq!(report["summary"]["targets"], 2);
+    assert_eq!(
+        report["findings"]["interception-missing"]["targets"][0],
+        "bundle:examples/service-unreachable/interception-missing"
+    );
+    // A fleet cannot be recorded into one bundle.
+    let out = run(triage().args([
+        "run",
+        "service-unreachable",
+        "--bundle",
+        "a",
+        "--bundle",
+        "b",
+        "--record",
+        "c",
+    ]));
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("take one target, not a fleet"),
+        "{}",
+        out.stderr
+    );
+}
