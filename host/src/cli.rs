@@ -101,17 +101,8 @@ struct RunArgs {
     /// Record every capability call and answer into a new bundle directory.
     #[arg(long, value_name = "DIR")]
     record: Option<PathBuf>,
-    /// A runbook input, NAME=VALUE (repeatable; lists are comma-separated).
-    #[arg(long = "input", short = 'i', value_name = "NAME=VALUE", value_parser = inputs::parse_pair)]
-    inputs: Vec<(String, String)>,
-    /// The answer to an ask step, STEP=VALUE (repeatable).
-    #[arg(long = "answer", short = 'a', value_name = "STEP=VALUE", value_parser = inputs::parse_pair)]
-    answers: Vec<(String, String)>,
-    #[arg(long, value_enum, default_value_t = Format::Human)]
-    format: Format,
-    /// The lowest severity that makes the exit code 1.
-    #[arg(long, value_enum, default_value_t = FailOn::Error)]
-    fail_on: FailOn,
+    #[command(flatten)]
+    given: Given,
     /// Include every step's facts in the JSON report.
     #[arg(long)]
     facts: bool,
@@ -125,13 +116,23 @@ struct DoctorArgs {
     /// Replay a recorded bundle instead of probing this machine.
     #[arg(long, value_name = "DIR")]
     bundle: Option<PathBuf>,
-    /// Inputs, NAME=VALUE; each runbook takes the ones it declares.
+    #[command(flatten)]
+    given: Given,
+}
+
+/// What `run`, `guide` and `doctor` are given besides the target.
+#[derive(clap::Args, Debug, Clone)]
+struct Given {
+    /// A runbook input, NAME=VALUE (repeatable; lists are comma-separated; doctor gives each
+    /// runbook the ones it declares).
     #[arg(long = "input", short = 'i', value_name = "NAME=VALUE", value_parser = inputs::parse_pair)]
     inputs: Vec<(String, String)>,
+    /// The answer to an ask step, STEP=VALUE (repeatable).
     #[arg(long = "answer", short = 'a', value_name = "STEP=VALUE", value_parser = inputs::parse_pair)]
     answers: Vec<(String, String)>,
     #[arg(long, value_enum, default_value_t = Format::Human)]
     format: Format,
+    /// The lowest severity that makes the exit code 1.
     #[arg(long, value_enum, default_value_t = FailOn::Error)]
     fail_on: FailOn,
 }
@@ -336,7 +337,7 @@ fn cmd_run(cli: &Cli, args: &RunArgs) -> CliResult {
         .map_err(|e| Failure::usage(format!("{}: {e}", source.origin())))?;
     let loaded = runbook::load_str(&text, &source.origin(), &runtime)
         .map_err(|e| Failure::usage(e.to_string()))?;
-    let mut given = args.inputs.clone();
+    let mut given = args.given.inputs.clone();
     if args.interactive {
         if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
             return Err(Failure::usage(
@@ -346,7 +347,7 @@ fn cmd_run(cli: &Cli, args: &RunArgs) -> CliResult {
         crate::guided::ask_missing_inputs(&loaded, &mut given).map_err(Failure::run)?;
     }
     let inputs = inputs::resolve(&loaded.runbook, &given).map_err(Failure::usage)?;
-    let answers: BTreeMap<String, String> = args.answers.iter().cloned().collect();
+    let answers: BTreeMap<String, String> = args.given.answers.iter().cloned().collect();
     inputs::check_answers(&loaded.runbook, &answers).map_err(Failure::usage)?;
     let policy = Arc::new(load_policy(cli)?);
     // Several targets (a file, or more than one --bundle/--target) make a fleet run.
@@ -397,7 +398,7 @@ fn cmd_run(cli: &Cli, args: &RunArgs) -> CliResult {
     let progress = if args.interactive {
         None
     } else {
-        progress_bar(args.format)
+        progress_bar(args.given.format)
     };
     let mut on_step: Option<engine::StepCallback> = progress.clone().map(|bar| {
         Box::new(move |s: &report::StepReport, _: &[report::FindingReport]| {
@@ -448,17 +449,17 @@ fn cmd_run(cli: &Cli, args: &RunArgs) -> CliResult {
     }
     let rendered = render(
         &report,
-        args.format,
+        args.given.format,
         args.facts,
         std::io::stdout().is_terminal(),
     );
     print!("{rendered}");
     if let Some(path) = &args.output {
-        let plain = render(&report, args.format, args.facts, false);
+        let plain = render(&report, args.given.format, args.facts, false);
         write_atomic(path, plain.as_bytes())
             .map_err(|e| Failure::run(format!("{}: {e}", path.display())))?;
     }
-    Ok(report.exit_code(args.fail_on.severity()))
+    Ok(report.exit_code(args.given.fail_on.severity()))
 }
 
 fn run_fleet(
@@ -472,7 +473,7 @@ fn run_fleet(
 ) -> CliResult {
     // On a terminal: one bar per count (done, failing, running), redrawn as targets finish.
     let total = specs.len() as u64;
-    let bars = (args.format == Format::Human && std::io::stderr().is_terminal()).then(|| {
+    let bars = (args.given.format == Format::Human && std::io::stderr().is_terminal()).then(|| {
         let multi = indicatif::MultiProgress::new();
         let style = indicatif::ProgressStyle::with_template("{prefix:>8} [{bar:40}] {pos}/{len}")
             .expect("a valid template")
@@ -507,8 +508,8 @@ fn run_fleet(
         policy,
         jobs: args.jobs,
         deadline: args.target_timeout,
-        fail_on: args.fail_on.severity(),
-        keep_reports: args.format == Format::Json,
+        fail_on: args.given.fail_on.severity(),
+        keep_reports: args.given.format == Format::Json,
         on_target,
     };
     // Targets run as tasks on both cores; plugin calls yield, so a slow target never holds one.
@@ -527,7 +528,7 @@ fn run_fleet(
             b.finish_and_clear();
         }
     }
-    let text = match args.format {
+    let text = match args.given.format {
         Format::Json => report.to_json(),
         Format::Markdown => report.to_text(true),
         Format::Human => report.to_text(false),
@@ -702,17 +703,17 @@ fn cmd_doctor(cli: &Cli, args: &DoctorArgs) -> CliResult {
         Some(dir) => Arc::new(BundleTarget::open(dir).map_err(|e| Failure::usage(e.to_string()))?),
         None => Arc::new(LocalTarget::new()),
     };
-    let answers: BTreeMap<String, String> = args.answers.iter().cloned().collect();
+    let answers: BTreeMap<String, String> = args.given.answers.iter().cloned().collect();
     let report = tokio_runtime()?
         .block_on(crate::doctor::run(
             &runtime,
             target,
             policy,
-            &args.inputs,
+            &args.given.inputs,
             &answers,
         ))
         .map_err(Failure::usage)?;
-    let text = match args.format {
+    let text = match args.given.format {
         Format::Json => report.to_json(),
         Format::Markdown => report.to_text(true, false),
         Format::Human => report.to_text(
@@ -721,7 +722,7 @@ fn cmd_doctor(cli: &Cli, args: &DoctorArgs) -> CliResult {
         ),
     };
     print!("{text}");
-    Ok(report.exit_code(args.fail_on.severity()))
+    Ok(report.exit_code(args.given.fail_on.severity()))
 }
 
 fn cmd_graph(cli: &Cli, id: &str, format: GraphFormatArg) -> CliResult {

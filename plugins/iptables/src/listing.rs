@@ -1,7 +1,7 @@
 //! Rows of `iptables -L` (with or without `-n`, `-v`, `--line-numbers`).
 
 use crate::addr::{format_address_list, parse_address_list};
-use crate::model::{MarkMatch, OwnerMatch, PortMatch, Rule, format_port_range, parse_port_ranges};
+use crate::model::{MarkMatch, PortMatch, Rule, format_port_range, parse_port_ranges};
 
 /// The column names of a `target prot opt source destination` header line.
 pub fn header_columns(line: &str) -> Option<Vec<String>> {
@@ -207,19 +207,7 @@ fn parse_extras(rule: &mut Rule, tokens: &[&str]) {
                     }
                     if let Some(&value) = tokens.get(at) {
                         at += 1;
-                        let uid = kind == "UID";
-                        if uid && rule.uid_owner.is_none() {
-                            rule.uid_owner = Some(value.to_string());
-                            rule.uid_owner_negated = negated;
-                        } else if !uid && rule.gid_owner.is_none() {
-                            rule.gid_owner = Some(value.to_string());
-                            rule.gid_owner_negated = negated;
-                        }
-                        rule.owner_matches.push(OwnerMatch {
-                            uid,
-                            negated,
-                            value: value.to_string(),
-                        });
+                        rule.add_owner_match(kind == "UID", negated, value);
                     }
                 } else {
                     rule.unknown_options.push(format!("owner {kind}"));

@@ -118,6 +118,25 @@ pub(crate) struct OwnerMatch {
     pub value: String,
 }
 
+impl Rule {
+    /// Records an owner match, as `-m owner --uid-owner` or `-L`'s `owner UID match` write
+    /// it. The first uid and gid also fill the rule's summary fields.
+    pub(crate) fn add_owner_match(&mut self, uid: bool, negated: bool, value: &str) {
+        if uid && self.uid_owner.is_none() {
+            self.uid_owner = Some(value.to_string());
+            self.uid_owner_negated = negated;
+        } else if !uid && self.gid_owner.is_none() {
+            self.gid_owner = Some(value.to_string());
+            self.gid_owner_negated = negated;
+        }
+        self.owner_matches.push(OwnerMatch {
+            uid,
+            negated,
+            value: value.to_string(),
+        });
+    }
+}
+
 impl OwnerMatch {
     /// The numeric range the value names, or `None` for a user or group name.
     pub fn range(&self) -> Option<(u32, u32)> {

@@ -1,7 +1,7 @@
 //! Turns the arguments of one `-A CHAIN ...` rule into a [`Rule`].
 
 use crate::addr::{format_address_list, parse_address_list};
-use crate::model::{MarkMatch, OwnerMatch, PortMatch, Rule, format_port_range, parse_port_ranges};
+use crate::model::{MarkMatch, PortMatch, Rule, format_port_range, parse_port_ranges};
 
 struct Cursor<'a> {
     args: &'a [String],
@@ -142,20 +142,7 @@ pub fn parse_rule_args(chain: &str, args: &[String], raw: &str) -> Rule {
             },
             "--uid-owner" | "--gid-owner" => match cursor.value() {
                 Some((v, n)) => {
-                    let uid = opt == "--uid-owner";
-                    let negated = negate ^ n;
-                    if uid && rule.uid_owner.is_none() {
-                        rule.uid_owner = Some(v.to_string());
-                        rule.uid_owner_negated = negated;
-                    } else if !uid && rule.gid_owner.is_none() {
-                        rule.gid_owner = Some(v.to_string());
-                        rule.gid_owner_negated = negated;
-                    }
-                    rule.owner_matches.push(OwnerMatch {
-                        uid,
-                        negated,
-                        value: v.to_string(),
-                    });
+                    rule.add_owner_match(opt == "--uid-owner", negate ^ n, v);
                 }
                 None => missing_value = true,
             },
