@@ -1,6 +1,9 @@
 //! Misbehaves on purpose, one way per action, so the sandbox tests can check that each
 //! misbehaviour fails only its own step.
 
+// Natively (cargo test --workspace) nothing is exported, so nothing here is used.
+#![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+
 use triage_sdk::{Action, Facts, JsonSchema, Manifest, Params, Probe, ProbeError, register_probe};
 
 #[derive(serde::Deserialize, JsonSchema)]
