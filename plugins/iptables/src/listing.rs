@@ -1,7 +1,7 @@
 //! Rows of `iptables -L` (with or without `-n`, `-v`, `--line-numbers`).
 
 use crate::addr::{format_address_list, parse_address_list};
-use crate::model::{MarkMatch, PortMatch, Rule, format_port_range, parse_port_ranges};
+use crate::model::{MarkMatch, Rule};
 
 /// The column names of a `target prot opt source destination` header line.
 pub fn header_columns(line: &str) -> Option<Vec<String>> {
@@ -337,25 +337,7 @@ fn push_ports(rule: &mut Rule, destination: bool, value: &str, negate: bool) {
         Some(v) => (!negate, v),
         None => (negate, value),
     };
-    let ranges = parse_port_ranges(value);
-    let written: Vec<String> = value
-        .split(',')
-        .filter(|p| !p.is_empty())
-        .zip(ranges.iter())
-        .map(|(w, r)| format_port_range(r, w))
-        .collect();
-    if destination {
-        rule.dports.extend(written);
-        rule.dports_negated |= negated;
-    } else {
-        rule.sports.extend(written);
-        rule.sports_negated |= negated;
-    }
-    rule.port_matches.push(PortMatch {
-        destination,
-        negated,
-        ranges,
-    });
+    rule.add_port_match(destination, negated, value);
 }
 
 #[cfg(test)]

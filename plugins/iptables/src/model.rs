@@ -121,6 +121,29 @@ pub(crate) struct OwnerMatch {
 impl Rule {
     /// Records an owner match, as `-m owner --uid-owner` or `-L`'s `owner UID match` write
     /// it. The first uid and gid also fill the rule's summary fields.
+    /// Records a port match written as `80`, `3000:5000` or `80,443` (as `--dport(s)` or
+    /// `-L`'s `dpt:`/`dpts:` write it), keeping both the text and the parsed ranges.
+    pub(crate) fn add_port_match(&mut self, destination: bool, negated: bool, text: &str) {
+        let ranges = parse_port_ranges(text);
+        let written = text
+            .split(',')
+            .filter(|p| !p.is_empty())
+            .zip(ranges.iter())
+            .map(|(w, r)| format_port_range(r, w));
+        if destination {
+            self.dports.extend(written);
+            self.dports_negated |= negated;
+        } else {
+            self.sports.extend(written);
+            self.sports_negated |= negated;
+        }
+        self.port_matches.push(PortMatch {
+            destination,
+            negated,
+            ranges,
+        });
+    }
+
     pub(crate) fn add_owner_match(&mut self, uid: bool, negated: bool, value: &str) {
         if uid && self.uid_owner.is_none() {
             self.uid_owner = Some(value.to_string());

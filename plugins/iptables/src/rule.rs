@@ -1,7 +1,7 @@
 //! Turns the arguments of one `-A CHAIN ...` rule into a [`Rule`].
 
 use crate::addr::{format_address_list, parse_address_list};
-use crate::model::{MarkMatch, PortMatch, Rule, format_port_range, parse_port_ranges};
+use crate::model::{MarkMatch, Rule};
 
 struct Cursor<'a> {
     args: &'a [String],
@@ -116,27 +116,7 @@ pub fn parse_rule_args(chain: &str, args: &[String], raw: &str) -> Rule {
             | "--sports"
             | "--source-ports" => match cursor.value() {
                 Some((v, n)) => {
-                    let destination = opt.starts_with("--d");
-                    let ranges = parse_port_ranges(v);
-                    let written: Vec<String> = v
-                        .split(',')
-                        .filter(|p| !p.is_empty())
-                        .zip(ranges.iter())
-                        .map(|(w, r)| format_port_range(r, w))
-                        .collect();
-                    let negated = negate ^ n;
-                    if destination {
-                        rule.dports.extend(written);
-                        rule.dports_negated |= negated;
-                    } else {
-                        rule.sports.extend(written);
-                        rule.sports_negated |= negated;
-                    }
-                    rule.port_matches.push(PortMatch {
-                        destination,
-                        negated,
-                        ranges,
-                    });
+                    rule.add_port_match(opt.starts_with("--d"), negate ^ n, v);
                 }
                 None => missing_value = true,
             },
