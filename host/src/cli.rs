@@ -58,6 +58,8 @@ enum Command {
         #[arg(long, value_enum, default_value_t = GraphFormatArg::Mermaid)]
         format: GraphFormatArg,
     },
+    /// Serve the HTTP API and the Slack slash command for chat bots (see docs/serve.md).
+    Serve(ServeArgs),
     /// Scaffold a runbook (with a passing test) or a plugin crate (that builds).
     New {
         #[arg(value_enum)]
@@ -109,6 +111,21 @@ struct RunArgs {
     /// Also write the report to FILE (atomically), in the chosen format.
     #[arg(long, value_name = "FILE")]
     output: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+struct ServeArgs {
+    /// The server's config: tokens, Slack secret, named targets, limits (default:
+    /// ~/.config/triage/server.yaml).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Where to listen, HOST:PORT (overrides the config's `listen`; port 0 picks a free one).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// The run history, a SQLite file (default: the config's `db`, else
+    /// ~/.local/share/triage/runs.sqlite3).
+    #[arg(long, value_name = "FILE")]
+    db: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -253,6 +270,7 @@ fn dispatch(cli: Cli) -> CliResult {
         Command::Plugins => cmd_plugins(&cli),
         Command::Test { runbooks } => cmd_test(&cli, runbooks),
         Command::Doctor(args) => cmd_doctor(&cli, args),
+        Command::Serve(args) => cmd_serve(&cli, args),
         Command::Schema => {
             print!("{}", crate::authoring::runbook_schema());
             Ok(0)
@@ -570,6 +588,48 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
+}
+
+fn cmd_serve(cli: &Cli, args: &ServeArgs) -> CliResult {
+    let path = args
+        .config
+        .clone()
+        .or_else(crate::paths::server_config_file)
+        .ok_or_else(|| Failure::usage("no home directory; pass --config FILE"))?;
+    if args.config.is_none() && !path.is_file() {
+        return Err(Failure::usage(format!(
+            "{}: no server config; write one (see docs/serve.md) or pass --config FILE",
+            path.display()
+        )));
+    }
+    let config = crate::serve::config::ServerConfig::load(&path).map_err(Failure::usage)?;
+    let db = args
+        .db
+        .clone()
+        .or_else(|| config.db.clone())
+        .or_else(crate::paths::history_db)
+        .ok_or_else(|| Failure::usage("no home directory; pass --db FILE"))?;
+    let runtime = load_runtime(cli)?;
+    let policy = load_policy(cli)?;
+    let runbooks = crate::serve::load_runbooks(&config, &runtime).map_err(Failure::usage)?;
+    let (store, interrupted) = crate::serve::store::Store::open(&db).map_err(Failure::usage)?;
+    if interrupted > 0 {
+        eprintln!(
+            "marked {interrupted} run(s) interrupted: they were in flight when the server last stopped"
+        );
+    }
+    crate::serve::serve(
+        runtime,
+        policy,
+        crate::serve::ServeOptions {
+            config,
+            runbooks,
+            store,
+            listen: args.listen.clone(),
+            db,
+        },
+    )
+    .map_err(Failure::run)
 }
 
 fn cmd_list() -> CliResult {

@@ -31,17 +31,22 @@ pub fn read_targets_file(path: &Path) -> Result<Vec<String>, String> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        if line == "local" || line.contains("://") {
-            out.push(line.to_string());
-        } else {
-            let dir = line.strip_prefix("bundle:").unwrap_or(line);
-            out.push(format!("bundle:{}", base.join(dir).display()));
-        }
+        out.push(normalize_spec(line, base));
     }
     if out.is_empty() {
         return Err(format!("{}: no targets in it", path.display()));
     }
     Ok(out)
+}
+
+/// A target spec as written in a file: `local` and `scheme://…` stay as they are; anything
+/// else is a bundle directory (optionally written `bundle:DIR`) relative to `base`.
+pub fn normalize_spec(spec: &str, base: &Path) -> String {
+    if spec == "local" || spec.contains("://") {
+        return spec.to_string();
+    }
+    let dir = spec.strip_prefix("bundle:").unwrap_or(spec);
+    format!("bundle:{}", base.join(dir).display())
 }
 
 /// Opens one target from its spec. Failures are the target's, not the fleet's.

@@ -6,6 +6,7 @@
 //! - [`capability`]: what plugins may ask for, and the grant check
 //! - [`target`]: where capabilities are carried out (local, bundle replay, recording)
 //! - [`testing`]: scenario tests of runbooks on recorded bundles (`triage test`)
+//! - [`serve`]: `triage serve`, the HTTP API and Slack command for chat bots
 //! - [`cli`]: the `triage` command
 
 pub mod authoring;
@@ -21,5 +22,6 @@ pub mod paths;
 pub mod report;
 pub mod runbook;
 pub mod runtime;
+pub mod serve;
 pub mod target;
 pub mod testing;

@@ -1,7 +1,8 @@
 //! The user's directories (XDG on Linux, via the directories crate).
 //!
-//! - config: `~/.config/triage/` holds `policy.yaml` and `runbooks/`
-//! - data: `~/.local/share/triage/` holds `plugins/*.wasm` and `runbooks/`
+//! - config: `~/.config/triage/` holds `policy.yaml`, `config.yaml`, `server.yaml` and `runbooks/`
+//! - data: `~/.local/share/triage/` holds `plugins/*.wasm`, `runbooks/` and `runs.sqlite3`
+//!   (the server's run history)
 //! - cache: `~/.cache/triage/components/` holds compiled plugins
 //!
 //! `TRIAGE_CACHE_DIR` overrides the cache location (tests and benchmarks use it).
@@ -26,6 +27,16 @@ pub fn policy_file() -> Option<PathBuf> {
 
 pub fn user_plugin_dir() -> Option<PathBuf> {
     dirs().map(|d| d.data_dir().join("plugins"))
+}
+
+/// `triage serve`'s config file.
+pub fn server_config_file() -> Option<PathBuf> {
+    dirs().map(|d| d.config_dir().join("server.yaml"))
+}
+
+/// `triage serve`'s run history.
+pub fn history_db() -> Option<PathBuf> {
+    dirs().map(|d| d.data_dir().join("runs.sqlite3"))
 }
 
 pub fn user_runbook_dirs() -> Vec<PathBuf> {

@@ -3,6 +3,7 @@
 
 pub mod human;
 pub mod markdown;
+pub mod slack;
 
 use crate::runbook::Severity;
 use crate::runtime::sandbox::{CapabilityUse, PluginLog};

@@ -12,6 +12,7 @@ mod plugins_live;
 mod record_replay;
 mod sandbox;
 mod scenarios;
+mod serve;
 mod ssh;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,218 @@
+//! `triage serve`: an HTTP API and a Slack slash command for chat bots, with a run history.
+//!
+//! - [`config`]: the config file (tokens, Slack secret, named targets, limits)
+//! - [`runs`]: admission (bounded queue), execution (bounded concurrency, deadline), events
+//! - [`store`]: the SQLite run history
+//! - [`api`]: the /v1 handlers and the OpenAPI document
+//! - [`slack`]: the signed slash command and the result poster
+//! - [`auth`]: bearer tokens and Slack signatures
+//!
+//! A caller names a runbook and a target from the config; it never passes a command, a path
+//! or a URL of its own, so what the server can touch is fixed by whoever wrote its config.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod runs;
+pub mod slack;
+pub mod store;
+
+use crate::capability::Policy;
+use crate::runbook::LoadedRunbook;
+use crate::runtime::Runtime;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use config::ServerConfig;
+use runs::{RunStatus, Runs};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What every handler sees.
+pub struct App {
+    pub config: ServerConfig,
+    pub runs: Arc<Runs>,
+    /// For posting Slack results.
+    pub http: reqwest::Client,
+}
+
+pub struct ServeOptions {
+    pub config: ServerConfig,
+    /// From [`load_runbooks`].
+    pub runbooks: BTreeMap<String, Arc<LoadedRunbook>>,
+    /// From [`store::Store::open`].
+    pub store: store::Store,
+    /// Overrides the config's `listen`.
+    pub listen: Option<String>,
+    /// The history file (the config's `db`, else `~/.local/share/triage/runs.sqlite3`), for
+    /// the start-up line.
+    pub db: PathBuf,
+}
+
+pub fn router(app: Arc<App>) -> Router {
+    let v1 = Router::new()
+        .route("/v1/runs", post(api::create_run).get(api::list_runs))
+        .route("/v1/runs/{id}", get(api::get_run))
+        .route("/v1/runs/{id}/events", get(api::run_events))
+        .route("/v1/runbooks", get(api::list_runbooks))
+        .route("/v1/targets", get(api::list_targets))
+        .route_layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            api::require_token,
+        ));
+    Router::new()
+        .merge(v1)
+        .route("/v1/openapi.json", get(api::openapi))
+        .route("/healthz", get(api::healthz))
+        .route("/slack/commands", post(slack::slack_command))
+        .fallback(|| async {
+            api::error(axum::http::StatusCode::NOT_FOUND, "no such endpoint (see /v1/openapi.json)")
+        })
+        .layer(DefaultBodyLimit::max(app.config.limits.max_body_bytes))
+        .with_state(app)
+}
+
+/// Loads the runbooks a caller may run: the config's allowlist, or every runbook that loads.
+pub fn load_runbooks(
+    config: &ServerConfig,
+    runtime: &Runtime,
+) -> Result<BTreeMap<String, Arc<LoadedRunbook>>, String> {
+    let mut out = BTreeMap::new();
+    let mut warnings = Vec::new();
+    for (id, source, shadowed) in crate::catalog::all() {
+        if shadowed {
+            continue;
+        }
+        let wanted = config.runbooks.as_ref().is_none_or(|ids| ids.contains(&id));
+        if !wanted {
+            continue;
+        }
+        let loaded = source
+            .text()
+            .map_err(|e| format!("{}: {e}", source.origin()))
+            .and_then(|text| {
+                crate::runbook::load_str(&text, &source.origin(), runtime).map_err(|e| e.to_string())
+            });
+        match loaded {
+            Ok(l) => {
+                out.insert(id, Arc::new(l));
+            }
+            // An explicitly allowed runbook must load; others are skipped with a warning.
+            Err(e) if config.runbooks.is_some() => return Err(e),
+            Err(e) => warnings.push(e),
+        }
+    }
+    for w in warnings {
+        eprintln!("warning: skipping a runbook that does not load: {w}");
+    }
+    if let Some(ids) = &config.runbooks
+        && let Some(missing) = ids.iter().find(|id| !out.contains_key(*id))
+    {
+        return Err(format!("runbooks: no runbook `{missing}`"));
+    }
+    Ok(out)
+}
+
+/// Runs the server until SIGINT or SIGTERM, then drains: no new runs, running ones get the
+/// grace period, and whatever is left is marked interrupted in the history.
+pub fn serve(runtime: Runtime, policy: Policy, options: ServeOptions) -> Result<i32, String> {
+    let (runbooks, store) = (options.runbooks, options.store);
+    let config = options.config;
+    let listen = options.listen.unwrap_or_else(|| config.listen.clone());
+    let grace = config.limits.shutdown_grace;
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    tokio.block_on(async move {
+        let runs = Runs::new(
+            Arc::new(store),
+            runbooks,
+            config.targets.clone(),
+            Arc::new(runtime),
+            Arc::new(policy),
+            config.limits.clone(),
+        );
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| format!("HTTP client: {e}"))?;
+        let app = Arc::new(App {
+            config,
+            runs: runs.clone(),
+            http,
+        });
+        let listener = tokio::net::TcpListener::bind(&listen)
+            .await
+            .map_err(|e| format!("listen on {listen}: {e}"))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| format!("listen on {listen}: {e}"))?;
+        println!(
+            "triage serve: listening on http://{addr} ({} runbooks, {} targets, history {})",
+            runs.runbooks.len(),
+            runs.targets.len(),
+            options.db.display()
+        );
+        let _ = std::io::stdout().flush();
+        let draining = runs.clone();
+        let stop = async move {
+            wait_for_signal().await;
+            eprintln!("shutting down: no new runs; waiting up to {} s for running ones", grace.as_secs());
+            // Drain before the listener closes, so callers can still read results meanwhile.
+            let left = draining.shutdown(grace).await;
+            if left > 0 {
+                eprintln!("marked {left} run(s) interrupted");
+            }
+        };
+        let server = axum::serve(listener, router(app)).with_graceful_shutdown(stop);
+        server.await.map_err(|e| format!("server: {e}"))?;
+        eprintln!("stopped");
+        Ok(0)
+    })
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+    else {
+        // Without signal handlers the server runs until killed; the history still survives.
+        return futures::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
+
+/// The kind of a target spec, as `GET /v1/targets` shows it.
+pub fn target_kind(spec: &str) -> &'static str {
+    match spec.split_once("://").map(|(scheme, _)| scheme) {
+        Some("ssh") => "ssh",
+        Some("gcloud") => "gcloud",
+        Some("kubectl") => "kubectl",
+        _ if spec == "local" => "local",
+        _ if spec.starts_with("bundle:") => "bundle",
+        _ => "other",
+    }
+}
+
+/// A stored status back to the enum (unknown text reads as interrupted).
+pub fn parse_status(s: &str) -> RunStatus {
+    [
+        RunStatus::Queued,
+        RunStatus::Running,
+        RunStatus::Ok,
+        RunStatus::Failing,
+        RunStatus::Incomplete,
+        RunStatus::Unreachable,
+        RunStatus::TimedOut,
+    ]
+    .into_iter()
+    .find(|st| st.as_str() == s)
+    .unwrap_or(RunStatus::Interrupted)
+}

@@ -1,0 +1,564 @@
+//! The HTTP API under /v1, and /healthz. Every error is `{"error": "one line"}` with a status
+//! code that says whose fault it is. The OpenAPI document is generated from these types.
+
+use super::App;
+use super::runs::{EventFinding, RunEvent, RunRequest, RunStatus, SubmitError};
+use super::store::RunRecord;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::convert::Infallible;
+use std::sync::Arc;
+use utoipa::{OpenApi, ToSchema};
+
+/// Every error body.
+#[derive(Serialize, ToSchema)]
+pub struct ApiError {
+    /// One line saying what is wrong and, where it helps, what to do.
+    pub error: String,
+}
+
+pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (
+        status,
+        Json(ApiError {
+            error: message.into(),
+        }),
+    )
+        .into_response()
+}
+
+/// Who is calling, as the history records it (`token:NAME`).
+#[derive(Clone)]
+pub struct Caller(pub String);
+
+/// Bearer-token check for everything under /v1 except the OpenAPI document.
+pub async fn require_token(State(app): State<Arc<App>>, mut request: Request, next: Next) -> Response {
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let Some(name) = given.and_then(|g| super::auth::bearer(&app.config.tokens, g.trim())) else {
+        let mut response = error(
+            StatusCode::UNAUTHORIZED,
+            if given.is_none() {
+                "missing `Authorization: Bearer TOKEN`"
+            } else {
+                "the bearer token is not one of the server's tokens"
+            },
+        );
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return response;
+    };
+    let caller = Caller(format!("token:{name}"));
+    request.extensions_mut().insert(caller);
+    next.run(request).await
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RunLinks {
+    /// GET: status and report (JSON).
+    pub run: String,
+    /// GET: the report as Markdown.
+    pub markdown: String,
+    /// GET: progress as server-sent events.
+    pub events: String,
+}
+
+fn links(id: &str) -> RunLinks {
+    RunLinks {
+        run: format!("/v1/runs/{id}"),
+        markdown: format!("/v1/runs/{id}?format=markdown"),
+        events: format!("/v1/runs/{id}/events"),
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RunAccepted {
+    pub id: String,
+    pub status: RunStatus,
+    pub links: RunLinks,
+}
+
+/// Start a runbook on a configured target. The run is queued and starts when a slot is free.
+#[utoipa::path(post, path = "/v1/runs", request_body = RunRequest,
+    responses(
+        (status = 202, description = "Queued", body = RunAccepted,
+            headers(("Location" = String, description = "The run's URL"))),
+        (status = 400, description = "Bad JSON, unknown runbook or target, bad input", body = ApiError),
+        (status = 401, description = "No or wrong bearer token", body = ApiError),
+        (status = 413, description = "Body over the size cap", body = ApiError),
+        (status = 429, description = "Queue full", body = ApiError,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "Shutting down", body = ApiError),
+    ),
+    security(("bearer" = [])))]
+pub async fn create_run(
+    State(app): State<Arc<App>>,
+    axum::Extension(caller): axum::Extension<Caller>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(rejection) => return body_error(rejection),
+    };
+    let request: RunRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("request body: {e}")),
+    };
+    match app.runs.submit(request, caller.0) {
+        Ok((id, _)) => {
+            let mut response = (
+                StatusCode::ACCEPTED,
+                Json(RunAccepted {
+                    status: RunStatus::Queued,
+                    links: links(&id),
+                    id: id.clone(),
+                }),
+            )
+                .into_response();
+            if let Ok(v) = HeaderValue::from_str(&format!("/v1/runs/{id}")) {
+                response.headers_mut().insert(header::LOCATION, v);
+            }
+            response
+        }
+        Err(e) => submit_error(e),
+    }
+}
+
+pub fn body_error(rejection: BytesRejection) -> Response {
+    let status = rejection.status();
+    let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        "the request body is over the server's size cap".to_string()
+    } else {
+        format!("request body: {}", rejection.body_text())
+    };
+    error(status, message)
+}
+
+pub fn submit_error(e: SubmitError) -> Response {
+    let message = e.to_string();
+    match e {
+        SubmitError::Invalid(_) => error(StatusCode::BAD_REQUEST, message),
+        SubmitError::Busy { retry_after } => {
+            let mut r = error(StatusCode::TOO_MANY_REQUESTS, message);
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+            r
+        }
+        SubmitError::ShuttingDown => error(StatusCode::SERVICE_UNAVAILABLE, message),
+        SubmitError::Internal(_) => error(StatusCode::INTERNAL_SERVER_ERROR, message),
+    }
+}
+
+/// A run as the history holds it.
+#[derive(Serialize, ToSchema)]
+pub struct RunView {
+    pub id: String,
+    pub runbook: String,
+    /// The target's name from the server's config.
+    pub target: String,
+    #[schema(value_type = Object)]
+    pub inputs: Value,
+    #[schema(value_type = Object)]
+    pub answers: Value,
+    pub status: String,
+    /// `token:NAME` or `slack:USER`.
+    pub requested_by: String,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    /// As the CLI's: 0 ok, 1 a finding at error severity, 3 a step errored.
+    pub exit_code: Option<i64>,
+    /// Why the run has no report (unreachable, timed out, interrupted).
+    pub error: Option<String>,
+    /// The `triage.report/v1` report, once the run has ended with one (not in lists).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub report: Option<Value>,
+    pub links: RunLinks,
+}
+
+impl RunView {
+    fn from_record(r: RunRecord) -> RunView {
+        RunView {
+            links: links(&r.id),
+            report: r.report.as_deref().and_then(|t| serde_json::from_str(t).ok()),
+            id: r.id,
+            runbook: r.runbook,
+            target: r.target,
+            inputs: r.inputs,
+            answers: r.answers,
+            status: r.status,
+            requested_by: r.requested_by,
+            created_at: r.created_at,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+            exit_code: r.exit_code,
+            error: r.error,
+        }
+    }
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct FormatQuery {
+    /// `json` (the default) or `markdown`.
+    format: Option<String>,
+}
+
+fn find(app: &App, id: &str) -> Result<RunRecord, Response> {
+    match app.runs.store.get(id) {
+        Ok(Some(r)) => Ok(r),
+        Ok(None) => Err(error(StatusCode::NOT_FOUND, format!("no run `{id}`"))),
+        Err(e) => Err(error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the run history: {e}"),
+        )),
+    }
+}
+
+/// A run's status, and its report once it has ended.
+#[utoipa::path(get, path = "/v1/runs/{id}", params(("id" = String, Path), FormatQuery),
+    responses(
+        (status = 200, description = "The run (JSON), or its report as Markdown", body = RunView,
+            content_type = "application/json"),
+        (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 404, body = ApiError),
+    ),
+    security(("bearer" = [])))]
+pub async fn get_run(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    Query(q): Query<FormatQuery>,
+) -> Response {
+    let record = match find(&app, &id) {
+        Ok(r) => r,
+        Err(response) => return response,
+    };
+    match q.format.as_deref() {
+        None | Some("json") => Json(RunView::from_record(record)).into_response(),
+        Some("markdown") => {
+            let text = record.markdown.clone().unwrap_or_else(|| {
+                format!(
+                    "# {} on `{}`\n\nRun `{}`: **{}**{}\n",
+                    record.runbook,
+                    record.target,
+                    record.id,
+                    record.status,
+                    record
+                        .error
+                        .as_deref()
+                        .map(|e| format!(" — {e}"))
+                        .unwrap_or_default()
+                )
+            });
+            (
+                [(header::CONTENT_TYPE, "text/markdown; charset=utf-8")],
+                text,
+            )
+                .into_response()
+        }
+        Some(other) => error(
+            StatusCode::BAD_REQUEST,
+            format!("format `{other}`: use json or markdown"),
+        ),
+    }
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct PageQuery {
+    /// How many runs (1–200, default 20).
+    limit: Option<usize>,
+    /// The `next` cursor of the previous page.
+    before: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RunList {
+    /// Newest first, without reports.
+    pub runs: Vec<RunView>,
+    /// The URL of the next (older) page, if there may be one.
+    pub next: Option<String>,
+}
+
+/// The run history, newest first.
+#[utoipa::path(get, path = "/v1/runs", params(PageQuery),
+    responses((status = 200, body = RunList), (status = 401, body = ApiError)),
+    security(("bearer" = [])))]
+pub async fn list_runs(State(app): State<Arc<App>>, Query(q): Query<PageQuery>) -> Response {
+    let limit = q.limit.unwrap_or(20).clamp(1, 200);
+    match app.runs.store.list(limit, q.before) {
+        Ok(records) => {
+            let next = (records.len() == limit)
+                .then(|| records.last().map(|r| format!("/v1/runs?limit={limit}&before={}", r.seq)))
+                .flatten();
+            Json(RunList {
+                runs: records.into_iter().map(RunView::from_record).collect(),
+                next,
+            })
+            .into_response()
+        }
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the run history: {e}"),
+        ),
+    }
+}
+
+/// A run's progress as server-sent events (`queued`, `started`, one `step` per step,
+/// `finished`); the stream ends after `finished`. A run that has already ended replays its
+/// steps from the history.
+#[utoipa::path(get, path = "/v1/runs/{id}/events", params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "text/event-stream; each event's data is a RunEvent",
+            body = RunEvent, content_type = "text/event-stream"),
+        (status = 401, body = ApiError), (status = 404, body = ApiError),
+    ),
+    security(("bearer" = [])))]
+pub async fn run_events(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
+    let to_sse = |e: RunEvent| {
+        Ok::<_, Infallible>(
+            Event::default()
+                .event(e.name())
+                .json_data(&e)
+                .unwrap_or_default(),
+        )
+    };
+    if let Some(live) = app.runs.live(&id) {
+        let stream = futures::stream::unfold((live, 0usize, false), |(live, from, done)| async move {
+            if done {
+                return None;
+            }
+            let batch = live.next_events(from).await;
+            if batch.is_empty() {
+                return None;
+            }
+            let finished = matches!(batch.last(), Some(RunEvent::Finished { .. }));
+            let next = from + batch.len();
+            Some((futures::stream::iter(batch), (live, next, finished)))
+        })
+        .flatten()
+        .map(to_sse);
+        return Sse::new(stream).keep_alive(KeepAlive::default()).into_response();
+    }
+    let record = match find(&app, &id) {
+        Ok(r) => r,
+        Err(response) => return response,
+    };
+    let events = replayed_events(&record);
+    Sse::new(futures::stream::iter(events).map(to_sse)).into_response()
+}
+
+/// The events of a run that has ended, rebuilt from its stored report.
+fn replayed_events(r: &RunRecord) -> Vec<RunEvent> {
+    let mut events = vec![RunEvent::Queued { run: r.id.clone() }];
+    if let Some(at) = &r.started_at {
+        events.push(RunEvent::Started {
+            run: r.id.clone(),
+            at: at.clone(),
+        });
+    }
+    let report: Option<Value> = r.report.as_deref().and_then(|t| serde_json::from_str(t).ok());
+    if let Some(report) = &report {
+        let findings = report["findings"].as_array().cloned().unwrap_or_default();
+        for s in report["steps"].as_array().into_iter().flatten() {
+            let step = s["id"].as_str().unwrap_or_default();
+            events.push(RunEvent::Step {
+                run: r.id.clone(),
+                step: step.to_string(),
+                title: s["title"].as_str().unwrap_or_default().to_string(),
+                status: s["status"].as_str().unwrap_or_default().to_string(),
+                duration_ms: s["duration_ms"].as_u64().unwrap_or(0),
+                reason: s["reason"].as_str().map(str::to_string),
+                findings: findings
+                    .iter()
+                    .filter(|f| f["step"] == step)
+                    .map(|f| EventFinding {
+                        id: f["id"].as_str().unwrap_or_default().to_string(),
+                        severity: f["severity"].as_str().unwrap_or_default().to_string(),
+                        title: f["title"].as_str().unwrap_or_default().to_string(),
+                    })
+                    .collect(),
+            });
+        }
+    }
+    let status = super::parse_status(&r.status);
+    events.push(RunEvent::Finished {
+        run: r.id.clone(),
+        status,
+        exit_code: r.exit_code.map(|c| c as i32),
+        error: r.error.clone(),
+    });
+    events
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RunbookView {
+    pub id: String,
+    pub title: String,
+    pub description: Option<String>,
+    /// The guide section it follows.
+    pub source: Option<String>,
+    pub inputs: Vec<InputView>,
+    /// Ask steps: the `answers` a run may give, by step id.
+    pub asks: Vec<AskView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct InputView {
+    pub name: String,
+    /// string, integer, boolean or list.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub required: bool,
+    #[schema(value_type = Option<Object>)]
+    pub default: Option<Value>,
+    pub description: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AskView {
+    pub step: String,
+    pub prompt: String,
+    pub choices: Vec<String>,
+}
+
+/// The runbooks a caller may run, with their inputs.
+#[utoipa::path(get, path = "/v1/runbooks",
+    responses((status = 200, body = Vec<RunbookView>), (status = 401, body = ApiError)),
+    security(("bearer" = [])))]
+pub async fn list_runbooks(State(app): State<Arc<App>>) -> Json<Vec<RunbookView>> {
+    Json(
+        app.runs
+            .runbooks
+            .values()
+            .map(|l| {
+                let rb = &l.runbook;
+                RunbookView {
+                    id: rb.id.to_string(),
+                    title: rb.title.clone(),
+                    description: rb.description.clone(),
+                    source: rb.source.clone(),
+                    inputs: rb
+                        .inputs
+                        .iter()
+                        .map(|(name, spec)| InputView {
+                            name: name.clone(),
+                            kind: serde_json::to_value(&spec.kind)
+                                .ok()
+                                .and_then(|v| v.as_str().map(str::to_string))
+                                .unwrap_or_default(),
+                            required: spec.required,
+                            default: spec.default.clone(),
+                            description: spec.description.clone(),
+                        })
+                        .collect(),
+                    asks: rb
+                        .steps
+                        .iter()
+                        .filter_map(|s| {
+                            s.ask.as_ref().map(|a| AskView {
+                                step: s.id.to_string(),
+                                prompt: a.prompt.clone(),
+                                choices: a.choices.clone(),
+                            })
+                        })
+                        .collect(),
+                }
+            })
+            .collect(),
+    )
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TargetView {
+    pub name: String,
+    /// local, bundle, ssh, gcloud or kubectl (the address itself stays on the server).
+    pub kind: String,
+}
+
+/// The targets a caller may name.
+#[utoipa::path(get, path = "/v1/targets",
+    responses((status = 200, body = Vec<TargetView>), (status = 401, body = ApiError)),
+    security(("bearer" = [])))]
+pub async fn list_targets(State(app): State<Arc<App>>) -> Json<Vec<TargetView>> {
+    Json(
+        app.runs
+            .targets
+            .iter()
+            .map(|(name, spec)| TargetView {
+                name: name.clone(),
+                kind: super::target_kind(spec).to_string(),
+            })
+            .collect(),
+    )
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    /// `ok`, or `shutting-down`.
+    pub status: String,
+    pub queued: usize,
+    pub running: usize,
+    pub version: String,
+}
+
+/// Liveness and load; no token needed.
+#[utoipa::path(get, path = "/healthz", responses((status = 200, body = Health)))]
+pub async fn healthz(State(app): State<Arc<App>>) -> Json<Health> {
+    let (queued, running) = app.runs.load();
+    Json(Health {
+        status: if app.runs.is_shutting_down() {
+            "shutting-down"
+        } else {
+            "ok"
+        }
+        .into(),
+        queued,
+        running,
+        version: env!("CARGO_PKG_VERSION").into(),
+    })
+}
+
+struct BearerScheme;
+
+impl utoipa::Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "triage server", description = "Run troubleshooting runbooks from chat bots: start a run on a configured target, follow it, fetch its report."),
+    paths(create_run, get_run, list_runs, run_events, list_runbooks, list_targets, healthz,
+          super::slack::slack_command),
+    components(schemas(RunRequest, RunAccepted, RunView, RunList, RunLinks, RunEvent, EventFinding,
+                       RunStatus, RunbookView, InputView, AskView, TargetView, Health, ApiError)),
+    modifiers(&BearerScheme)
+)]
+pub struct ApiDoc;
+
+/// The OpenAPI 3.1 document of this API.
+pub async fn openapi() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        ApiDoc::openapi().to_pretty_json().unwrap_or_default(),
+    )
+        .into_response()
+}

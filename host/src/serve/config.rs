@@ -1,0 +1,213 @@
+//! The server's config file: who may call it, which targets a bot may name, and the limits.
+//!
+//! ```yaml
+//! listen: 127.0.0.1:7878
+//! tokens:                      # bearer tokens for /v1 (each a name, for the run history)
+//!   - name: ops-bot
+//!     token_env: TRIAGE_OPS_BOT_TOKEN
+//! slack:
+//!   signing_secret_env: SLACK_SIGNING_SECRET
+//! targets:                     # the only targets a caller may name
+//!   demo: examples/service-unreachable/interception-missing   # a bundle, relative to this file
+//!   web-1: ssh://ops@web-1.internal
+//! runbooks: [service-unreachable, inbound-interception]        # optional allowlist
+//! limits:
+//!   max_concurrent_runs: 4
+//!   max_queued_runs: 64
+//!   run_deadline: 5m
+//!   max_body_bytes: 65536
+//!   shutdown_grace: 30s
+//! ```
+//!
+//! Secrets may be written inline (`token:`, `signing_secret:`) or read from the environment
+//! (`token_env:`, `signing_secret_env:`); the environment keeps them out of files in git.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    listen: Option<String>,
+    #[serde(default)]
+    tokens: Vec<RawToken>,
+    slack: Option<RawSlack>,
+    #[serde(default)]
+    targets: BTreeMap<String, String>,
+    runbooks: Option<Vec<String>>,
+    #[serde(default)]
+    limits: RawLimits,
+    db: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawToken {
+    name: String,
+    token: Option<String>,
+    token_env: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSlack {
+    signing_secret: Option<String>,
+    signing_secret_env: Option<String>,
+    /// Where results may be posted; Slack's response URLs by default.
+    response_url_prefixes: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    max_concurrent_runs: Option<usize>,
+    max_queued_runs: Option<usize>,
+    run_deadline: Option<String>,
+    max_body_bytes: Option<usize>,
+    shutdown_grace: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: String,
+    pub tokens: Vec<Token>,
+    pub slack: Option<SlackConfig>,
+    /// Name → target spec (`local`, `bundle:DIR` with DIR made absolute, `ssh://…`, …).
+    pub targets: BTreeMap<String, String>,
+    pub runbooks: Option<Vec<String>>,
+    pub limits: Limits,
+    pub db: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Token {
+    pub name: String,
+    pub secret: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct SlackConfig {
+    pub signing_secret: String,
+    pub response_url_prefixes: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_concurrent_runs: usize,
+    pub max_queued_runs: usize,
+    pub run_deadline: Duration,
+    pub max_body_bytes: usize,
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_concurrent_runs: 4,
+            max_queued_runs: 64,
+            run_deadline: Duration::from_secs(300),
+            max_body_bytes: 64 * 1024,
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7878";
+pub const SLACK_RESPONSE_URL_PREFIX: &str = "https://hooks.slack.com/";
+
+impl ServerConfig {
+    /// Reads and checks the file; every error is one line naming the file (and line:column
+    /// where YAML gives one).
+    pub fn load(path: &Path) -> Result<ServerConfig, String> {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let raw: RawConfig = serde_yaml::from_str(&text).map_err(|e| {
+            let at = e
+                .location()
+                .map(|l| format!("{}:{}:{}", path.display(), l.line(), l.column()))
+                .unwrap_or_else(|| path.display().to_string());
+            format!("{at}: {}", crate::runbook::strip_location(&e.to_string()))
+        })?;
+        let file = path.display();
+        let base = path.parent().unwrap_or(Path::new("."));
+        let secret = |inline: Option<String>, env: Option<String>, what: &str| match (inline, env)
+        {
+            (Some(s), None) => Ok(s),
+            (None, Some(var)) => std::env::var(&var)
+                .map_err(|_| format!("{file}: {what}: the environment variable {var} is not set")),
+            _ => Err(format!(
+                "{file}: {what}: give exactly one of the secret inline or its _env variable"
+            )),
+        };
+        let mut tokens = Vec::new();
+        for t in raw.tokens {
+            let s = secret(t.token, t.token_env, &format!("token `{}`", t.name))?;
+            // Short tokens can be guessed; the compare is constant-time, the space must be big.
+            if s.len() < 16 {
+                return Err(format!(
+                    "{file}: token `{}` is shorter than 16 characters",
+                    t.name
+                ));
+            }
+            tokens.push(Token {
+                name: t.name,
+                secret: s,
+            });
+        }
+        let slack = match raw.slack {
+            None => None,
+            Some(s) => Some(SlackConfig {
+                signing_secret: secret(s.signing_secret, s.signing_secret_env, "slack")?,
+                response_url_prefixes: s
+                    .response_url_prefixes
+                    .unwrap_or_else(|| vec![SLACK_RESPONSE_URL_PREFIX.to_string()]),
+            }),
+        };
+        if tokens.is_empty() && slack.is_none() {
+            return Err(format!(
+                "{file}: no `tokens:` and no `slack:`; nobody could call the server"
+            ));
+        }
+        if raw.targets.is_empty() {
+            return Err(format!(
+                "{file}: no `targets:`; name at least one target a caller may run on"
+            ));
+        }
+        let mut targets = BTreeMap::new();
+        for (name, spec) in raw.targets {
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+                return Err(format!(
+                    "{file}: target name `{name}`: use letters, digits, `-`, `_` and `.`"
+                ));
+            }
+            let spec = crate::fleet::normalize_spec(spec.trim(), base);
+            crate::fleet::open_target(&spec)
+                .map_err(|e| format!("{file}: target `{name}`: {e}"))?;
+            targets.insert(name, spec);
+        }
+        let d = Limits::default();
+        let duration = |v: Option<String>, default: Duration, what: &str| match v {
+            None => Ok(default),
+            Some(s) => crate::runbook::parse_duration(&s)
+                .ok_or_else(|| format!("{file}: limits.{what}: `{s}`: write e.g. 30s or 5m")),
+        };
+        let limits = Limits {
+            max_concurrent_runs: raw.limits.max_concurrent_runs.unwrap_or(d.max_concurrent_runs).max(1),
+            max_queued_runs: raw.limits.max_queued_runs.unwrap_or(d.max_queued_runs),
+            run_deadline: duration(raw.limits.run_deadline, d.run_deadline, "run_deadline")?,
+            max_body_bytes: raw.limits.max_body_bytes.unwrap_or(d.max_body_bytes).max(1024),
+            shutdown_grace: duration(raw.limits.shutdown_grace, d.shutdown_grace, "shutdown_grace")?,
+        };
+        Ok(ServerConfig {
+            listen: raw.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_string()),
+            tokens,
+            slack,
+            targets,
+            runbooks: raw.runbooks,
+            limits,
+            db: raw.db.map(|p| base.join(p)),
+        })
+    }
+}

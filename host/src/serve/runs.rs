@@ -1,0 +1,619 @@
+//! The run manager: admits runs (bounded queue), runs them (bounded concurrency, a deadline
+//! each), records every change in the history, and keeps an event log per live run for
+//! `GET /v1/runs/{id}/events` and for the Slack poster.
+
+use super::config::Limits;
+use super::store::{NewRun, Outcome, Store};
+use crate::capability::Policy;
+use crate::engine::{self, RunOptions, inputs};
+use crate::report::{FindingReport, Report, StepReport, rfc3339};
+use crate::runbook::{LoadedRunbook, Severity};
+use crate::runtime::Runtime;
+use futures::FutureExt;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::{Semaphore, watch};
+
+/// Where a run is. The last five are ends; `ok`, `failing` and `incomplete` come with a report
+/// and mean what the CLI's exit codes 0, 1 and 3 mean.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunStatus {
+    Queued,
+    Running,
+    /// Nothing at error severity fired.
+    Ok,
+    /// A finding at error severity fired.
+    Failing,
+    /// A step errored, so the diagnosis is incomplete.
+    Incomplete,
+    /// The target could not be opened.
+    Unreachable,
+    /// The run passed the server's per-run deadline.
+    TimedOut,
+    /// The server stopped before the run ended.
+    Interrupted,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Queued => "queued",
+            RunStatus::Running => "running",
+            RunStatus::Ok => "ok",
+            RunStatus::Failing => "failing",
+            RunStatus::Incomplete => "incomplete",
+            RunStatus::Unreachable => "unreachable",
+            RunStatus::TimedOut => "timed-out",
+            RunStatus::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// What `GET /v1/runs/{id}/events` sends, one server-sent event each (the event name is the
+/// `event` field).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum RunEvent {
+    Queued {
+        run: String,
+    },
+    Started {
+        run: String,
+        at: String,
+    },
+    /// A step ended (passed, failed, skipped or errored) with the findings it fired.
+    Step {
+        run: String,
+        step: String,
+        title: String,
+        status: String,
+        duration_ms: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        findings: Vec<EventFinding>,
+    },
+    /// The last event of every run.
+    Finished {
+        run: String,
+        status: RunStatus,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        exit_code: Option<i32>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+}
+
+impl RunEvent {
+    pub fn name(&self) -> &'static str {
+        match self {
+            RunEvent::Queued { .. } => "queued",
+            RunEvent::Started { .. } => "started",
+            RunEvent::Step { .. } => "step",
+            RunEvent::Finished { .. } => "finished",
+        }
+    }
+
+    pub fn step(run: &str, s: &StepReport, findings: &[FindingReport]) -> RunEvent {
+        RunEvent::Step {
+            run: run.to_string(),
+            step: s.id.clone(),
+            title: s.title.clone(),
+            status: s.status.as_str().to_string(),
+            duration_ms: s.duration_ms,
+            reason: s.reason.clone(),
+            findings: findings
+                .iter()
+                .map(|f| EventFinding {
+                    id: f.id.clone(),
+                    severity: f.severity.as_str().to_string(),
+                    title: f.title.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct EventFinding {
+    pub id: String,
+    pub severity: String,
+    pub title: String,
+}
+
+/// A run in flight: its events so far, and a counter that wakes whoever follows them.
+pub struct LiveRun {
+    events: Mutex<Vec<RunEvent>>,
+    count: watch::Sender<usize>,
+    /// Set by whoever records the run's end first (the run itself, or shutdown).
+    ended: AtomicBool,
+    abort: Mutex<Option<tokio::task::AbortHandle>>,
+    /// The report, once the run has one (the Slack poster renders it).
+    report: Mutex<Option<Arc<Report>>>,
+}
+
+impl LiveRun {
+    fn new() -> Self {
+        LiveRun {
+            events: Mutex::new(Vec::new()),
+            count: watch::Sender::new(0),
+            ended: AtomicBool::new(false),
+            abort: Mutex::new(None),
+            report: Mutex::new(None),
+        }
+    }
+
+    fn push(&self, event: RunEvent) {
+        let mut events = self.events.lock().unwrap_or_else(|p| p.into_inner());
+        events.push(event);
+        self.count.send_replace(events.len());
+    }
+
+    /// Events from index `from` on, once there are any; empty when the run has ended and
+    /// there is nothing past `from`.
+    pub async fn next_events(&self, from: usize) -> Vec<RunEvent> {
+        let mut rx = self.count.subscribe();
+        loop {
+            {
+                let events = self.events.lock().unwrap_or_else(|p| p.into_inner());
+                if events.len() > from {
+                    return events[from..].to_vec();
+                }
+                if matches!(events.last(), Some(RunEvent::Finished { .. })) {
+                    return Vec::new();
+                }
+            }
+            if rx.changed().await.is_err() {
+                return Vec::new();
+            }
+        }
+    }
+
+    /// Waits for the run's end; returns its last event and its report (if it has one).
+    pub async fn finished(&self) -> (RunEvent, Option<Arc<Report>>) {
+        let mut seen = 0;
+        loop {
+            let batch = self.next_events(seen).await;
+            seen += batch.len();
+            if let Some(last @ RunEvent::Finished { .. }) = batch.last() {
+                let report = self.report.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                return (last.clone(), report);
+            }
+            if batch.is_empty() {
+                // Ended without a Finished event cannot happen; do not spin if it does.
+                let events = self.events.lock().unwrap_or_else(|p| p.into_inner());
+                let last = events.last().cloned().expect("a run has events");
+                return (last, None);
+            }
+        }
+    }
+}
+
+/// What a caller asks for. Targets are names from the config file, never specs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunRequest {
+    /// A runbook id (`GET /v1/runbooks`).
+    pub runbook: String,
+    /// A target name from the server's config (`GET /v1/targets`).
+    pub target: String,
+    /// Input values by name: strings, numbers, booleans, or lists of them.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub inputs: Map<String, Value>,
+    /// Answers to ask steps, by step id.
+    #[serde(default)]
+    pub answers: BTreeMap<String, String>,
+}
+
+#[derive(Debug)]
+pub enum SubmitError {
+    /// The request names something that is not there, or gives a bad value (HTTP 400).
+    Invalid(String),
+    /// The queue is full; try again in this many seconds (HTTP 429).
+    Busy { retry_after: u64 },
+    /// The server is shutting down (HTTP 503).
+    ShuttingDown,
+    /// The history could not be written (HTTP 500).
+    Internal(String),
+}
+
+impl std::fmt::Display for SubmitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SubmitError::Invalid(m) | SubmitError::Internal(m) => f.write_str(m),
+            SubmitError::Busy { retry_after } => write!(
+                f,
+                "the run queue is full; try again in {retry_after} s"
+            ),
+            SubmitError::ShuttingDown => f.write_str("the server is shutting down"),
+        }
+    }
+}
+
+pub struct Runs {
+    pub store: Arc<Store>,
+    pub runbooks: BTreeMap<String, Arc<LoadedRunbook>>,
+    /// Name → target spec, from the config file.
+    pub targets: BTreeMap<String, String>,
+    runtime: Arc<Runtime>,
+    policy: Arc<Policy>,
+    pub limits: Limits,
+    permits: Arc<Semaphore>,
+    /// Queued plus running.
+    admitted: AtomicUsize,
+    running: AtomicUsize,
+    live: Mutex<HashMap<String, Arc<LiveRun>>>,
+    shutting_down: watch::Sender<bool>,
+    /// A moving average of run time, for Retry-After.
+    average_run_ms: AtomicU64,
+}
+
+impl Runs {
+    pub fn new(
+        store: Arc<Store>,
+        runbooks: BTreeMap<String, Arc<LoadedRunbook>>,
+        targets: BTreeMap<String, String>,
+        runtime: Arc<Runtime>,
+        policy: Arc<Policy>,
+        limits: Limits,
+    ) -> Arc<Runs> {
+        Arc::new(Runs {
+            store,
+            runbooks,
+            targets,
+            runtime,
+            policy,
+            permits: Arc::new(Semaphore::new(limits.max_concurrent_runs)),
+            limits,
+            admitted: AtomicUsize::new(0),
+            running: AtomicUsize::new(0),
+            live: Mutex::new(HashMap::new()),
+            shutting_down: watch::Sender::new(false),
+            average_run_ms: AtomicU64::new(1000),
+        })
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        *self.shutting_down.borrow()
+    }
+
+    pub fn live(&self, id: &str) -> Option<Arc<LiveRun>> {
+        self.live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .cloned()
+    }
+
+    /// (queued, running) right now.
+    pub fn load(&self) -> (usize, usize) {
+        let admitted = self.admitted.load(Ordering::SeqCst);
+        let running = self.running.load(Ordering::SeqCst);
+        (admitted.saturating_sub(running), running)
+    }
+
+    /// Checks the request, records it as queued and starts it once a slot is free.
+    pub fn submit(
+        self: &Arc<Self>,
+        request: RunRequest,
+        requested_by: String,
+    ) -> Result<(String, Arc<LiveRun>), SubmitError> {
+        if *self.shutting_down.borrow() {
+            return Err(SubmitError::ShuttingDown);
+        }
+        let loaded = self.runbooks.get(&request.runbook).cloned().ok_or_else(|| {
+            SubmitError::Invalid(format!(
+                "no runbook `{}` (GET /v1/runbooks lists them)",
+                request.runbook
+            ))
+        })?;
+        let spec = self.targets.get(&request.target).cloned().ok_or_else(|| {
+            SubmitError::Invalid(format!(
+                "no target `{}` in the server's config (GET /v1/targets lists them)",
+                request.target
+            ))
+        })?;
+        let pairs = input_pairs(&request.inputs).map_err(SubmitError::Invalid)?;
+        let inputs =
+            inputs::resolve(&loaded.runbook, &pairs).map_err(SubmitError::Invalid)?;
+        inputs::check_answers(&loaded.runbook, &request.answers)
+            .map_err(SubmitError::Invalid)?;
+
+        let capacity = self.limits.max_concurrent_runs + self.limits.max_queued_runs;
+        if self
+            .admitted
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < capacity).then_some(n + 1)
+            })
+            .is_err()
+        {
+            return Err(SubmitError::Busy {
+                retry_after: self.retry_after(),
+            });
+        }
+        let id = new_run_id();
+        let answers = serde_json::to_value(&request.answers).unwrap_or_default();
+        let inserted = self.store.insert(&NewRun {
+            id: &id,
+            runbook: &request.runbook,
+            target: &request.target,
+            inputs: &Value::Object(inputs.clone()),
+            answers: &answers,
+            requested_by: &requested_by,
+            created_at: &rfc3339(SystemTime::now()),
+        });
+        if let Err(e) = inserted {
+            self.admitted.fetch_sub(1, Ordering::SeqCst);
+            return Err(SubmitError::Internal(format!("the run history: {e}")));
+        }
+        let live = Arc::new(LiveRun::new());
+        live.push(RunEvent::Queued { run: id.clone() });
+        self.live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.clone(), live.clone());
+        let job = Job {
+            id: id.clone(),
+            loaded,
+            spec,
+            inputs,
+            answers: request.answers,
+            live: live.clone(),
+        };
+        let task = tokio::spawn(self.clone().execute(job));
+        *live.abort.lock().unwrap_or_else(|p| p.into_inner()) = Some(task.abort_handle());
+        Ok((id, live))
+    }
+
+    fn retry_after(&self) -> u64 {
+        let (queued, _) = self.load();
+        let per_run = self.average_run_ms.load(Ordering::Relaxed) as f64 / 1000.0;
+        let wait = per_run * (queued + 1) as f64 / self.limits.max_concurrent_runs as f64;
+        (wait.ceil() as u64).clamp(1, 3600)
+    }
+
+    async fn execute(self: Arc<Self>, job: Job) {
+        let mut shutdown = self.shutting_down.subscribe();
+        let permit = tokio::select! {
+            permit = self.permits.clone().acquire_owned() => permit.expect("never closed"),
+            _ = shutdown.wait_for(|stopping| *stopping) => {
+                self.end(&job, RunStatus::Interrupted, None, Some("the server shut down before the run started".into()));
+                return;
+            }
+        };
+        self.running.fetch_add(1, Ordering::SeqCst);
+        let started = Instant::now();
+        let at = rfc3339(SystemTime::now());
+        if let Err(e) = self.store.set_running(&job.id, &at) {
+            eprintln!("warning: run history: {e}");
+        }
+        job.live.push(RunEvent::Started {
+            run: job.id.clone(),
+            at,
+        });
+        let (status, report, error) = self.run_to_end(&job).await;
+        drop(permit);
+        self.running.fetch_sub(1, Ordering::SeqCst);
+        let ms = started.elapsed().as_millis() as u64;
+        let old = self.average_run_ms.load(Ordering::Relaxed);
+        self.average_run_ms
+            .store((old * 7 + ms) / 8, Ordering::Relaxed);
+        self.end(&job, status, report, error);
+    }
+
+    async fn run_to_end(&self, job: &Job) -> (RunStatus, Option<Report>, Option<String>) {
+        let target = match crate::fleet::open_target(&job.spec) {
+            Ok(t) => t,
+            Err(e) => return (RunStatus::Unreachable, None, Some(e)),
+        };
+        let (id, live) = (job.id.clone(), job.live.clone());
+        let on_step: engine::StepCallback = Box::new(move |s, findings| {
+            live.push(RunEvent::step(&id, s, findings));
+        });
+        let options = RunOptions {
+            inputs: job.inputs.clone(),
+            answers: job.answers.clone(),
+            target,
+            policy: self.policy.clone(),
+            on_step: Some(on_step),
+            interaction: None,
+        };
+        let run = std::panic::AssertUnwindSafe(engine::run(&job.loaded, &self.runtime, options))
+            .catch_unwind();
+        match tokio::time::timeout(self.limits.run_deadline, run).await {
+            Err(_) => (
+                RunStatus::TimedOut,
+                None,
+                Some(format!(
+                    "ran past the server's deadline of {} s",
+                    self.limits.run_deadline.as_secs()
+                )),
+            ),
+            Ok(Err(_)) => (
+                RunStatus::Incomplete,
+                None,
+                Some("internal error while running (a bug in triage)".into()),
+            ),
+            Ok(Ok(report)) => {
+                let status = match report.exit_code(Some(Severity::Error)) {
+                    0 => RunStatus::Ok,
+                    1 => RunStatus::Failing,
+                    _ => RunStatus::Incomplete,
+                };
+                (status, Some(report), None)
+            }
+        }
+    }
+
+    /// Records the run's end once, whoever gets there first (the run or shutdown).
+    fn end(&self, job: &Job, status: RunStatus, report: Option<Report>, error: Option<String>) {
+        end_run(&self.store, &job.id, &job.live, status, report, error);
+        self.live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&job.id);
+        self.admitted.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Stops taking runs, lets running ones finish for up to `grace`, and marks the rest
+    /// interrupted. Queued runs that never started are marked at once.
+    pub async fn shutdown(&self, grace: Duration) -> usize {
+        self.shutting_down.send_replace(true);
+        let deadline = Instant::now() + grace;
+        while self.admitted.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        let left: Vec<(String, Arc<LiveRun>)> = self
+            .live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain()
+            .collect();
+        for (id, live) in &left {
+            if let Some(abort) = live.abort.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                abort.abort();
+            }
+            end_run(
+                &self.store,
+                id,
+                live,
+                RunStatus::Interrupted,
+                None,
+                Some(format!(
+                    "the server shut down; the run did not end within the {} s grace period",
+                    grace.as_secs()
+                )),
+            );
+        }
+        left.len()
+    }
+}
+
+struct Job {
+    id: String,
+    loaded: Arc<LoadedRunbook>,
+    spec: String,
+    inputs: Map<String, Value>,
+    answers: BTreeMap<String, String>,
+    live: Arc<LiveRun>,
+}
+
+fn end_run(
+    store: &Store,
+    id: &str,
+    live: &LiveRun,
+    status: RunStatus,
+    report: Option<Report>,
+    error: Option<String>,
+) {
+    if live.ended.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let exit_code = report.as_ref().map(|r| r.exit_code(Some(Severity::Error)));
+    let json = report.as_ref().map(|r| r.to_json(false));
+    let markdown = report.as_ref().map(crate::report::markdown::render);
+    let written = store.finish(
+        id,
+        &Outcome {
+            status: status.as_str(),
+            finished_at: &rfc3339(SystemTime::now()),
+            exit_code,
+            error: error.as_deref(),
+            report: json.as_deref(),
+            markdown: markdown.as_deref(),
+        },
+    );
+    if let Err(e) = written {
+        eprintln!("warning: run history: run {id}: {e}");
+    }
+    *live.report.lock().unwrap_or_else(|p| p.into_inner()) = report.map(Arc::new);
+    live.push(RunEvent::Finished {
+        run: id.to_string(),
+        status,
+        exit_code,
+        error,
+    });
+}
+
+/// JSON input values as the CLI's NAME=VALUE pairs: lists are comma-joined, as on the
+/// command line, so both paths share one parser and one set of errors.
+fn input_pairs(inputs: &Map<String, Value>) -> Result<Vec<(String, String)>, String> {
+    let scalar = |name: &str, v: &Value| -> Result<String, String> {
+        match v {
+            Value::String(s) => Ok(s.clone()),
+            Value::Number(n) => Ok(n.to_string()),
+            Value::Bool(b) => Ok(b.to_string()),
+            _ => Err(format!(
+                "input `{name}`: give a string, number, boolean or a list of them"
+            )),
+        }
+    };
+    inputs
+        .iter()
+        .map(|(name, v)| {
+            let text = match v {
+                Value::Array(items) => items
+                    .iter()
+                    .map(|i| scalar(name, i))
+                    .collect::<Result<Vec<_>, _>>()?
+                    .join(","),
+                other => scalar(name, other)?,
+            };
+            Ok((name.clone(), text))
+        })
+        .collect()
+}
+
+/// A run id: the time in milliseconds then 8 random hex digits, so ids sort by creation and
+/// cannot be guessed from one another.
+fn new_run_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let ms = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64;
+    // RandomState is seeded from the OS's randomness per process; the counter makes each
+    // hash in this process different.
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    h.write_u64(ms);
+    format!("r{ms:012x}{:08x}", h.finish() as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn json_inputs_become_the_cli_pairs() {
+        let Value::Object(m) = json!({"vip": "10.0.0.1", "port": 80, "ports": [80, 443], "on": true})
+        else {
+            unreachable!()
+        };
+        let pairs = input_pairs(&m).unwrap();
+        assert!(pairs.contains(&("port".into(), "80".into())));
+        assert!(pairs.contains(&("ports".into(), "80,443".into())));
+        assert!(pairs.contains(&("on".into(), "true".into())));
+        let Value::Object(bad) = json!({"x": {"a": 1}}) else {
+            unreachable!()
+        };
+        assert!(input_pairs(&bad).unwrap_err().contains("input `x`"));
+    }
+
+    #[test]
+    fn run_ids_differ_and_sort_by_time() {
+        let a = new_run_id();
+        std::thread::sleep(Duration::from_millis(2));
+        let b = new_run_id();
+        assert_ne!(a, b);
+        assert!(a < b);
+        assert_eq!(a.len(), 21);
+    }
+}

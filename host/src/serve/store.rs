@@ -1,0 +1,305 @@
+//! The run history: one SQLite file, one row per run, written as the run moves from queued to
+//! running to its end. A finished run's report is stored whole, so a restart loses nothing
+//! finished; a run still queued or running when the process died is marked `interrupted` the
+//! next time the server opens the file.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::Value;
+use std::path::Path;
+use std::sync::Mutex;
+
+/// One run as the history keeps it. `report` is the `triage.report/v1` JSON, once there is one.
+#[derive(Debug, Clone)]
+pub struct RunRecord {
+    pub id: String,
+    /// Insertion order; the paging cursor.
+    pub seq: i64,
+    pub runbook: String,
+    pub target: String,
+    pub inputs: Value,
+    pub answers: Value,
+    pub status: String,
+    /// Who asked: `token:NAME` or `slack:USER`.
+    pub requested_by: String,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub exit_code: Option<i64>,
+    pub error: Option<String>,
+    pub report: Option<String>,
+    /// The report rendered as Markdown (GET /v1/runs/{id}?format=markdown).
+    pub markdown: Option<String>,
+}
+
+pub struct NewRun<'a> {
+    pub id: &'a str,
+    pub runbook: &'a str,
+    pub target: &'a str,
+    pub inputs: &'a Value,
+    pub answers: &'a Value,
+    pub requested_by: &'a str,
+    pub created_at: &'a str,
+}
+
+/// How a run ended.
+pub struct Outcome<'a> {
+    pub status: &'a str,
+    pub finished_at: &'a str,
+    pub exit_code: Option<i32>,
+    pub error: Option<&'a str>,
+    pub report: Option<&'a str>,
+    pub markdown: Option<&'a str>,
+}
+
+pub struct Store {
+    // One connection: SQLite serialises writers anyway, and every statement here is short.
+    conn: Mutex<Connection>,
+}
+
+const SCHEMA_VERSION: i64 = 1;
+
+const COLUMNS: &str = "id, seq, runbook, target, inputs, answers, status, requested_by, \
+                       created_at, started_at, finished_at, exit_code, error";
+
+impl Store {
+    /// Opens (or creates) the history file and marks runs left in flight as interrupted;
+    /// returns the store and how many runs it marked.
+    pub fn open(path: &Path) -> Result<(Store, usize), String> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        let at = |e: rusqlite::Error| format!("{}: {e}", path.display());
+        let conn = Connection::open(path).map_err(at)?;
+        // WAL: readers (GET /v1/runs) never wait for the writer; NORMAL sync is durable
+        // across a process crash, which is what the history must survive.
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;",
+        )
+        .map_err(at)?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(at)?;
+        if version > SCHEMA_VERSION {
+            return Err(format!(
+                "{}: written by a newer triage (history schema {version}, this one knows {SCHEMA_VERSION})",
+                path.display()
+            ));
+        }
+        if version < 1 {
+            conn.execute_batch(
+                "CREATE TABLE IF NOT EXISTS runs (
+                    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+                    id           TEXT NOT NULL UNIQUE,
+                    runbook      TEXT NOT NULL,
+                    target       TEXT NOT NULL,
+                    inputs       TEXT NOT NULL,
+                    answers      TEXT NOT NULL,
+                    status       TEXT NOT NULL,
+                    requested_by TEXT NOT NULL,
+                    created_at   TEXT NOT NULL,
+                    started_at   TEXT,
+                    finished_at  TEXT,
+                    exit_code    INTEGER,
+                    error        TEXT,
+                    report       TEXT,
+                    markdown     TEXT
+                 );
+                 PRAGMA user_version = 1;",
+            )
+            .map_err(at)?;
+        }
+        let interrupted = conn
+            .execute(
+                "UPDATE runs SET status = 'interrupted', finished_at = ?1,
+                        error = 'the server stopped while this run was ' || status
+                 WHERE status IN ('queued', 'running')",
+                [crate::report::rfc3339(std::time::SystemTime::now())],
+            )
+            .map_err(at)?;
+        Ok((
+            Store {
+                conn: Mutex::new(conn),
+            },
+            interrupted,
+        ))
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave a half-done statement behind.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn insert(&self, run: &NewRun) -> rusqlite::Result<()> {
+        self.conn().execute(
+            "INSERT INTO runs (id, runbook, target, inputs, answers, status, requested_by, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?7)",
+            params![
+                run.id,
+                run.runbook,
+                run.target,
+                run.inputs.to_string(),
+                run.answers.to_string(),
+                run.requested_by,
+                run.created_at
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn set_running(&self, id: &str, started_at: &str) -> rusqlite::Result<()> {
+        self.conn().execute(
+            "UPDATE runs SET status = 'running', started_at = ?2 WHERE id = ?1",
+            params![id, started_at],
+        )?;
+        Ok(())
+    }
+
+    pub fn finish(&self, id: &str, outcome: &Outcome) -> rusqlite::Result<()> {
+        self.conn().execute(
+            "UPDATE runs SET status = ?2, finished_at = ?3, exit_code = ?4, error = ?5, report = ?6,
+                    markdown = ?7
+             WHERE id = ?1",
+            params![
+                id,
+                outcome.status,
+                outcome.finished_at,
+                outcome.exit_code,
+                outcome.error,
+                outcome.report,
+                outcome.markdown
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// One run, with its report.
+    pub fn get(&self, id: &str) -> rusqlite::Result<Option<RunRecord>> {
+        self.conn()
+            .query_row(
+                &format!("SELECT {COLUMNS}, report, markdown FROM runs WHERE id = ?1"),
+                [id],
+                |row| {
+                    let mut r = record(row)?;
+                    r.report = row.get(13)?;
+                    r.markdown = row.get(14)?;
+                    Ok(r)
+                },
+            )
+            .optional()
+    }
+
+    /// Up to `limit` runs older than `before` (a `seq`), newest first, without reports.
+    pub fn list(&self, limit: usize, before: Option<i64>) -> rusqlite::Result<Vec<RunRecord>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM runs WHERE seq < ?1 ORDER BY seq DESC LIMIT ?2"
+        ))?;
+        let rows = stmt.query_map(params![before.unwrap_or(i64::MAX), limit as i64], record)?;
+        rows.collect()
+    }
+
+    pub fn count(&self) -> rusqlite::Result<i64> {
+        self.conn()
+            .query_row("SELECT count(*) FROM runs", [], |r| r.get(0))
+    }
+}
+
+fn json_column(row: &rusqlite::Row, index: usize) -> rusqlite::Result<Value> {
+    let text: String = row.get(index)?;
+    Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+fn record(row: &rusqlite::Row) -> rusqlite::Result<RunRecord> {
+    Ok(RunRecord {
+        id: row.get(0)?,
+        seq: row.get(1)?,
+        runbook: row.get(2)?,
+        target: row.get(3)?,
+        inputs: json_column(row, 4)?,
+        answers: json_column(row, 5)?,
+        status: row.get(6)?,
+        requested_by: row.get(7)?,
+        created_at: row.get(8)?,
+        started_at: row.get(9)?,
+        finished_at: row.get(10)?,
+        exit_code: row.get(11)?,
+        error: row.get(12)?,
+        report: None,
+        markdown: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_reopened_history_keeps_finished_runs_and_marks_the_rest_interrupted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/runs.sqlite3");
+        let (store, marked) = Store::open(&path).unwrap();
+        assert_eq!(marked, 0);
+        for id in ["a", "b", "c"] {
+            store
+                .insert(&NewRun {
+                    id,
+                    runbook: "rb",
+                    target: "demo",
+                    inputs: &json!({"vip": "10.0.0.1"}),
+                    answers: &json!({}),
+                    requested_by: "token:t",
+                    created_at: "2026-11-26T00:00:00Z",
+                })
+                .unwrap();
+        }
+        store.set_running("b", "2026-11-26T00:00:01Z").unwrap();
+        store
+            .finish(
+                "a",
+                &Outcome {
+                    status: "ok",
+                    finished_at: "2026-11-26T00:00:02Z",
+                    exit_code: Some(0),
+                    error: None,
+                    report: Some("{\"schema\":\"triage.report/v1\"}"),
+                    markdown: Some("# rb"),
+                },
+            )
+            .unwrap();
+        drop(store);
+
+        let (store, marked) = Store::open(&path).unwrap();
+        assert_eq!(marked, 2, "b was running and c queued");
+        let a = store.get("a").unwrap().unwrap();
+        assert_eq!(a.status, "ok");
+        assert_eq!(a.inputs["vip"], "10.0.0.1");
+        assert!(a.report.unwrap().contains("triage.report/v1"));
+        let b = store.get("b").unwrap().unwrap();
+        assert_eq!(b.status, "interrupted");
+        assert_eq!(
+            b.error.as_deref(),
+            Some("the server stopped while this run was running")
+        );
+        assert!(store.get("nope").unwrap().is_none());
+
+        // Newest first, paged by seq.
+        let page = store.list(2, None).unwrap();
+        let ids: Vec<&str> = page.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["c", "b"]);
+        let rest = store.list(2, Some(page[1].seq)).unwrap();
+        assert_eq!(rest.len(), 1);
+        assert_eq!(rest[0].id, "a");
+        assert!(rest[0].report.is_none(), "lists leave the reports out");
+    }
+
+    #[test]
+    fn a_file_that_is_not_sqlite_is_one_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("runs.sqlite3");
+        std::fs::write(&path, b"not a database, just some text that is long enough").unwrap();
+        let err = Store::open(&path).err().unwrap();
+        assert!(err.starts_with(&path.display().to_string()), "{err}");
+        assert!(!err.contains('\n'));
+    }
+}

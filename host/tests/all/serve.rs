@@ -1,0 +1,683 @@
+//! `triage serve`: the real server on a loopback port, driven over HTTP.
+
+use super::{root, triage};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const TOKEN: &str = "test-token-0123456789";
+const SECRET: &str = "slack-signing-secret";
+
+/// A running `triage serve`; killed when dropped.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start(config: &Path, db: &Path) -> Server {
+        let bin = std::env::var_os("TRIAGE_BIN");
+        let mut cmd = match &bin {
+            // The load test can be pointed at a release build to measure it.
+            Some(b) => {
+                let mut c = triage();
+                c.env("TRIAGE_BIN", b);
+                let mut direct = std::process::Command::new(b);
+                direct.envs(c.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))));
+                direct.current_dir(root());
+                direct
+            }
+            None => triage(),
+        };
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(config)
+            .arg("--db")
+            .arg(db)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("starting triage serve");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            if let Some(Ok(line)) = lines.next() {
+                let _ = tx.send(line);
+            }
+            for _ in lines {}
+        });
+        let line = match rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(line) => line,
+            Err(_) => {
+                let _ = child.kill();
+                let mut err = String::new();
+                child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+                panic!("triage serve did not start:\n{err}");
+            }
+        };
+        let base = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no URL in {line:?}"))
+            .to_string();
+        // Drain stderr so the server never blocks on a full pipe.
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || for _ in BufReader::new(stderr).lines() {});
+        Server { child, base }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = std::process::Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    }
+
+    /// Waits for the process to exit; its exit code.
+    fn wait(&mut self, limit: Duration) -> Option<i32> {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A TCP server that accepts connections and never answers: an ssh target that hangs.
+fn silent_port() -> u16 {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in silent.incoming() {
+            held.push(conn);
+        }
+    });
+    port
+}
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    config: PathBuf,
+    db: PathBuf,
+}
+
+fn setup(limits: &str, slack_prefix: &str) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let examples = root().join("examples/service-unreachable");
+    let config = dir.path().join("server.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "tokens:\n  - name: tester\n    token: {TOKEN}\n\
+             slack:\n  signing_secret: {SECRET}\n  response_url_prefixes: [\"{slack_prefix}\"]\n\
+             targets:\n  healthy: {}\n  broken: {}\n  hangs: ssh://127.0.0.1:{}\n\
+             limits:\n{limits}",
+            examples.join("interception-in-place").display(),
+            examples.join("interception-missing").display(),
+            silent_port(),
+        ),
+    )
+    .unwrap();
+    Setup {
+        db: dir.path().join("history/runs.sqlite3"),
+        config,
+        _dir: dir,
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+async fn post_run(c: &reqwest::Client, s: &Server, body: Value) -> (u16, Value) {
+    let r = c
+        .post(s.url("/v1/runs"))
+        .bearer_auth(TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap())
+}
+
+async fn get_json(c: &reqwest::Client, s: &Server, path: &str) -> (u16, Value) {
+    let r = c.get(s.url(path)).bearer_auth(TOKEN).send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap())
+}
+
+/// Follows a run's events to its end; the raw event stream.
+async fn follow(c: &reqwest::Client, s: &Server, id: &str) -> String {
+    c.get(s.url(&format!("/v1/runs/{id}/events")))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+async fn wait_status(c: &reqwest::Client, s: &Server, id: &str, want: &str) -> Value {
+    let start = Instant::now();
+    loop {
+        let (_, run) = get_json(c, s, &format!("/v1/runs/{id}")).await;
+        if run["status"] == want {
+            return run;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "run {id} never became {want}: {run}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+const DEFAULT_LIMITS: &str = "  max_concurrent_runs: 2\n  run_deadline: 30s\n  max_body_bytes: 2048\n";
+
+#[test]
+fn api_end_to_end_with_bundle_targets() {
+    let setup = setup(DEFAULT_LIMITS, "http://127.0.0.1:");
+    let server = Server::start(&setup.config, &setup.db);
+    let c = client();
+    rt().block_on(async {
+        // Health and the OpenAPI document need no token.
+        let health: Value = c.get(server.url("/healthz")).send().await.unwrap().json().await.unwrap();
+        assert_eq!(health["status"], "ok");
+        let doc: Value = c
+            .get(server.url("/v1/openapi.json"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        for path in ["/v1/runs", "/v1/runs/{id}", "/v1/runs/{id}/events", "/v1/runbooks", "/slack/commands"] {
+            assert!(doc["paths"][path].is_object(), "openapi lacks {path}");
+        }
+        assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+        assert!(doc["components"]["schemas"]["RunRequest"]["properties"]["target"].is_object());
+
+        let (code, runbooks) = get_json(&c, &server, "/v1/runbooks").await;
+        assert_eq!(code, 200);
+        let su = runbooks
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == "service-unreachable")
+            .expect("service-unreachable is served");
+        assert!(su["inputs"].as_array().unwrap().iter().any(|i| i["name"] == "vip"));
+        let (_, targets) = get_json(&c, &server, "/v1/targets").await;
+        assert_eq!(
+            targets,
+            json!([{"name": "broken", "kind": "bundle"}, {"name": "hangs", "kind": "ssh"}, {"name": "healthy", "kind": "bundle"}])
+        );
+
+        // A broken VM: the run is accepted, its events stream, and its report says why.
+        let r = c
+            .post(server.url("/v1/runs"))
+            .bearer_auth(TOKEN)
+            .json(&json!({"runbook": "service-unreachable", "target": "broken", "inputs": {"vip": "10.0.0.1"}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 202);
+        let location = r.headers()["location"].to_str().unwrap().to_string();
+        let accepted: Value = r.json().await.unwrap();
+        let id = accepted["id"].as_str().unwrap().to_string();
+        assert_eq!(location, format!("/v1/runs/{id}"));
+        assert_eq!(accepted["status"], "queued");
+        let events = follow(&c, &server, &id).await;
+        for name in ["event: queued", "event: started", "event: step", "event: finished"] {
+            assert!(events.contains(name), "no {name} in:\n{events}");
+        }
+        assert!(events.contains("\"interception-missing\""), "{events}");
+        assert!(events.trim_end().ends_with('}'), "the stream ends after finished");
+        let (_, run) = get_json(&c, &server, &format!("/v1/runs/{id}")).await;
+        assert_eq!(run["status"], "failing");
+        assert_eq!(run["exit_code"], 1);
+        assert_eq!(run["requested_by"], "token:tester");
+        assert_eq!(run["inputs"]["vip"], "10.0.0.1");
+        assert_eq!(run["report"]["schema"], "triage.report/v1");
+        assert_eq!(run["report"]["findings"][0]["id"], "interception-missing");
+        let md = c
+            .get(server.url(&format!("/v1/runs/{id}?format=markdown")))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert!(md.headers()["content-type"].to_str().unwrap().starts_with("text/markdown"));
+        let md = md.text().await.unwrap();
+        assert!(md.starts_with("# service-unreachable:"), "{md}");
+        assert!(md.contains("interception-missing"));
+        // Events of a finished run are replayed from the history.
+        let replay = follow(&c, &server, &id).await;
+        assert!(replay.contains("event: step") && replay.contains("\"interception-missing\""));
+
+        // A healthy VM.
+        let (code, ok) = post_run(&c, &server, json!({"runbook": "service-unreachable", "target": "healthy",
+            "inputs": {"vip": "10.0.0.1", "proxy_uid": 1006}})).await;
+        assert_eq!(code, 202);
+        let ok_id = ok["id"].as_str().unwrap();
+        let run = wait_status(&c, &server, ok_id, "ok").await;
+        assert_eq!(run["report"]["findings"], json!([]));
+
+        // The history, newest first, in pages.
+        let (_, page) = get_json(&c, &server, "/v1/runs?limit=1").await;
+        assert_eq!(page["runs"][0]["id"], ok_id);
+        assert!(page["runs"][0].get("report").is_none(), "lists leave reports out");
+        let next = page["next"].as_str().unwrap().to_string();
+        let (_, older) = get_json(&c, &server, &next).await;
+        assert_eq!(older["runs"][0]["id"], id.as_str());
+
+        // Requests a bot gets wrong: each a 400 with one line saying what.
+        for (body, says) in [
+            (json!({"runbook": "nope", "target": "healthy"}), "no runbook `nope`"),
+            (json!({"runbook": "service-unreachable", "target": "prod"}), "no target `prod`"),
+            (json!({"runbook": "service-unreachable", "target": "healthy", "inputs": {"vpi": "1"}}), "has no input `vpi`"),
+            (json!({"runbook": "service-unreachable", "target": "ssh://evil", "inputs": {"vip": "1"}}), "no target `ssh://evil`"),
+            (json!({"runbook": "service-unreachable", "target": "healthy", "command": "rm -rf /"}), "unknown field `command`"),
+        ] {
+            let (code, err) = post_run(&c, &server, body).await;
+            assert_eq!(code, 400, "{err}");
+            let msg = err["error"].as_str().unwrap();
+            assert!(msg.contains(says), "{msg}");
+            assert!(!msg.contains('\n'));
+        }
+        let r = c.post(server.url("/v1/runs")).bearer_auth(TOKEN)
+            .header("content-type", "application/json").body("{\"runbook\": ").send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 400);
+        let err: Value = r.json().await.unwrap();
+        assert!(err["error"].as_str().unwrap().contains("line 1 column"), "{err}");
+        let r = c.post(server.url("/v1/runs")).bearer_auth(TOKEN)
+            .body(vec![b' '; 4096]).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 413);
+        let (code, err) = get_json(&c, &server, "/v1/runs/r000").await;
+        assert_eq!((code, err["error"].as_str()), (404, Some("no run `r000`")));
+        let (code, _) = get_json(&c, &server, &format!("/v1/runs/{id}?format=xml")).await;
+        assert_eq!(code, 400);
+    });
+}
+
+#[test]
+fn v1_needs_a_known_bearer_token() {
+    let setup = setup(DEFAULT_LIMITS, "http://127.0.0.1:");
+    let server = Server::start(&setup.config, &setup.db);
+    let c = client();
+    rt().block_on(async {
+        for path in ["/v1/runs", "/v1/runbooks", "/v1/targets", "/v1/runs/x", "/v1/runs/x/events"] {
+            for auth in [None, Some("Bearer wrong-token-0123456789"), Some(&*format!("Basic {TOKEN}")), Some("Bearer ")] {
+                let mut req = c.get(server.url(path));
+                if let Some(a) = auth {
+                    req = req.header("authorization", a);
+                }
+                let r = req.send().await.unwrap();
+                assert_eq!(r.status().as_u16(), 401, "{path} with {auth:?}");
+                assert_eq!(r.headers()["www-authenticate"], "Bearer");
+                let err: Value = r.json().await.unwrap();
+                assert!(err["error"].as_str().unwrap().contains("ear"), "{err}");
+            }
+        }
+        let r = c.post(server.url("/v1/runs")).json(&json!({"runbook": "service-unreachable", "target": "healthy"}))
+            .send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 401, "no run without a token");
+        let (_, list) = get_json(&c, &server, "/v1/runs").await;
+        assert_eq!(list["runs"], json!([]), "nothing ran");
+    });
+}
+
+/// A loopback HTTP server standing in for Slack's response_url: it hands over each POSTed body.
+fn response_url_server() -> (u16, mpsc::Receiver<String>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let _ = conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+            let _ = tx.send(String::from_utf8_lossy(&body).into_owned());
+        }
+    });
+    (port, rx)
+}
+
+fn slack_form(text: &str, response_url: &str) -> String {
+    let enc = |s: &str| -> String {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+                b' ' => "+".into(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    };
+    format!(
+        "token=legacy&team_id=T1&user_id=U1&user_name=alice&command=%2Ftriage&text={}&response_url={}",
+        enc(text),
+        enc(response_url)
+    )
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+#[test]
+fn slack_commands_are_signed_answered_at_once_and_posted_back() {
+    let (port, posted) = response_url_server();
+    let setup = setup(DEFAULT_LIMITS, &format!("http://127.0.0.1:{port}/"));
+    let server = Server::start(&setup.config, &setup.db);
+    let c = client();
+    let response_url = format!("http://127.0.0.1:{port}/commands/T1/123/abc");
+    rt().block_on(async {
+        let send = |body: String, ts: Option<String>, sig: Option<String>| {
+            let mut req = c
+                .post(server.url("/slack/commands"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body);
+            if let Some(ts) = ts {
+                req = req.header("x-slack-request-timestamp", ts);
+            }
+            if let Some(sig) = sig {
+                req = req.header("x-slack-signature", sig);
+            }
+            req.send()
+        };
+        let body = slack_form("service-unreachable broken vip=10.0.0.1", &response_url);
+        let ts = now().to_string();
+        let good = triage::serve::auth::slack_signature(SECRET, &ts, body.as_bytes());
+
+        // Bad, missing and stale signatures: 401, and nothing runs.
+        let wrong = triage::serve::auth::slack_signature("not-the-secret", &ts, body.as_bytes());
+        let stale_ts = (now() - 400).to_string();
+        let stale = triage::serve::auth::slack_signature(SECRET, &stale_ts, body.as_bytes());
+        for (ts, sig, says) in [
+            (Some(ts.clone()), Some(wrong), "does not match"),
+            (Some(ts.clone()), None, "X-Slack-Signature"),
+            (None, Some(good.clone()), "X-Slack-Request-Timestamp"),
+            (Some(stale_ts), Some(stale), "from the server's clock"),
+        ] {
+            let r = send(body.clone(), ts, sig).await.unwrap();
+            assert_eq!(r.status().as_u16(), 401);
+            let err: Value = r.json().await.unwrap();
+            assert!(err["error"].as_str().unwrap().contains(says), "{err}");
+        }
+        // The body signed is the body checked: a tampered body fails.
+        let tampered = slack_form("service-unreachable healthy vip=10.0.0.1", &response_url);
+        let r = send(tampered, Some(ts.clone()), Some(good.clone())).await.unwrap();
+        assert_eq!(r.status().as_u16(), 401);
+        let (_, list) = get_json(&c, &server, "/v1/runs").await;
+        assert_eq!(list["runs"], json!([]), "no unsigned command ran");
+
+        // A good one: answered at once, the result posted to response_url as mrkdwn.
+        let r = send(body.clone(), Some(ts.clone()), Some(good)).await.unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let reply: Value = r.json().await.unwrap();
+        assert_eq!(reply["response_type"], "ephemeral");
+        let text = reply["text"].as_str().unwrap();
+        assert!(text.starts_with("Running `service-unreachable` on `broken`"), "{text}");
+        let post = posted.recv_timeout(Duration::from_secs(60)).expect("a post to response_url");
+        let post: Value = serde_json::from_str(&post).unwrap();
+        assert_eq!(post["response_type"], "in_channel");
+        let result = post["text"].as_str().unwrap();
+        assert!(result.starts_with(":red_circle: *"), "{result}");
+        assert!(result.contains("`interception-missing`") && result.contains("*Fix:*"), "{result}");
+        assert!(!result.contains("**"), "mrkdwn bold is single asterisks");
+        let (_, list) = get_json(&c, &server, "/v1/runs").await;
+        assert_eq!(list["runs"][0]["requested_by"], "slack:alice");
+
+        // list, and a response_url the server does not post to.
+        let body = slack_form("list", &response_url);
+        let ts = now().to_string();
+        let sig = triage::serve::auth::slack_signature(SECRET, &ts, body.as_bytes());
+        let reply: Value = send(body, Some(ts), Some(sig)).await.unwrap().json().await.unwrap();
+        assert!(reply["text"].as_str().unwrap().contains("`service-unreachable`"), "{reply}");
+        let body = slack_form("service-unreachable broken vip=10.0.0.1", "http://169.254.169.254/latest");
+        let ts = now().to_string();
+        let sig = triage::serve::auth::slack_signature(SECRET, &ts, body.as_bytes());
+        let r = send(body, Some(ts), Some(sig)).await.unwrap();
+        assert_eq!(r.status().as_u16(), 400);
+        // A typo is told to the user, not run.
+        let body = slack_form("service-unreachable nowhere vip=10.0.0.1", &response_url);
+        let ts = now().to_string();
+        let sig = triage::serve::auth::slack_signature(SECRET, &ts, body.as_bytes());
+        let reply: Value = send(body, Some(ts), Some(sig)).await.unwrap().json().await.unwrap();
+        assert!(reply["text"].as_str().unwrap().contains("no target `nowhere`"), "{reply}");
+    });
+}
+
+#[test]
+fn a_full_queue_answers_429_with_retry_after() {
+    let limits = "  max_concurrent_runs: 1\n  max_queued_runs: 1\n  run_deadline: 2s\n";
+    let setup = setup(limits, "http://127.0.0.1:");
+    let server = Server::start(&setup.config, &setup.db);
+    let c = client();
+    rt().block_on(async {
+        let hang = json!({"runbook": "service-unreachable", "target": "hangs", "inputs": {"vip": "10.0.0.1"}});
+        let (a, first) = post_run(&c, &server, hang.clone()).await;
+        let (b, second) = post_run(&c, &server, hang.clone()).await;
+        assert_eq!((a, b), (202, 202));
+        let r = c.post(server.url("/v1/runs")).bearer_auth(TOKEN).json(&hang).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 429);
+        let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((1..=3600).contains(&retry));
+        let err: Value = r.json().await.unwrap();
+        assert!(err["error"].as_str().unwrap().contains("queue is full"));
+        let health: Value = c.get(server.url("/healthz")).send().await.unwrap().json().await.unwrap();
+        assert_eq!((health["running"].as_u64(), health["queued"].as_u64()), (Some(1), Some(1)));
+        // Both admitted runs end at the deadline, and then there is room again.
+        for run in [&first, &second] {
+            let id = run["id"].as_str().unwrap();
+            let done = wait_status(&c, &server, id, "timed-out").await;
+            assert!(done["error"].as_str().unwrap().contains("deadline"), "{done}");
+        }
+        let (code, _) = post_run(&c, &server, json!({"runbook": "service-unreachable", "target": "healthy",
+            "inputs": {"vip": "10.0.0.1"}})).await;
+        assert_eq!(code, 202);
+    });
+}
+
+#[test]
+fn a_restart_keeps_the_history_and_marks_runs_in_flight_interrupted() {
+    let limits = "  max_concurrent_runs: 2\n  run_deadline: 10m\n  shutdown_grace: 1s\n";
+    let setup = setup(limits, "http://127.0.0.1:");
+    let c = client();
+    let rt = rt();
+    let hang = json!({"runbook": "service-unreachable", "target": "hangs", "inputs": {"vip": "10.0.0.1"}});
+
+    // A crash (SIGKILL) with one run finished and one running.
+    let mut server = Server::start(&setup.config, &setup.db);
+    let (finished, crashed) = rt.block_on(async {
+        let (_, ok) = post_run(&c, &server, json!({"runbook": "service-unreachable", "target": "broken",
+            "inputs": {"vip": "10.0.0.1"}})).await;
+        let ok = ok["id"].as_str().unwrap().to_string();
+        wait_status(&c, &server, &ok, "failing").await;
+        let (_, h) = post_run(&c, &server, hang.clone()).await;
+        let h = h["id"].as_str().unwrap().to_string();
+        wait_status(&c, &server, &h, "running").await;
+        (ok, h)
+    });
+    server.signal("-KILL");
+    server.wait(Duration::from_secs(10));
+
+    // Restarted on the same file: the finished run is whole, the running one interrupted.
+    let mut server = Server::start(&setup.config, &setup.db);
+    let graceful = rt.block_on(async {
+        let (_, run) = get_json(&c, &server, &format!("/v1/runs/{finished}")).await;
+        assert_eq!(run["status"], "failing");
+        assert_eq!(run["report"]["findings"][0]["id"], "interception-missing");
+        let (_, run) = get_json(&c, &server, &format!("/v1/runs/{crashed}")).await;
+        assert_eq!(run["status"], "interrupted");
+        assert_eq!(run["error"], "the server stopped while this run was running");
+        let events = follow(&c, &server, &crashed).await;
+        assert!(events.contains("\"interrupted\""), "{events}");
+        let (_, h) = post_run(&c, &server, hang.clone()).await;
+        let h = h["id"].as_str().unwrap().to_string();
+        wait_status(&c, &server, &h, "running").await;
+        h
+    });
+    // A graceful stop: the running run gets the grace period, then is marked, and the
+    // process exits 0.
+    server.signal("-TERM");
+    assert_eq!(server.wait(Duration::from_secs(20)), Some(0), "serve exits 0 on SIGTERM");
+
+    let server = Server::start(&setup.config, &setup.db);
+    rt.block_on(async {
+        let (_, run) = get_json(&c, &server, &format!("/v1/runs/{graceful}")).await;
+        assert_eq!(run["status"], "interrupted");
+        assert!(run["error"].as_str().unwrap().contains("grace period"), "{run}");
+        let (_, list) = get_json(&c, &server, "/v1/runs").await;
+        assert_eq!(list["runs"].as_array().unwrap().len(), 3, "nothing lost: {list}");
+    });
+}
+
+#[test]
+fn bad_server_configs_are_one_line_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("listen: [1\n", "server.yaml:"),
+        ("targets: {a: local}\n", "no `tokens:` and no `slack:`"),
+        ("tokens: [{name: a, token: short}]\ntargets: {a: local}\n", "shorter than 16"),
+        ("tokens: [{name: a, token: 0123456789abcdefgh}]\ntargets: {a: ./no-such-bundle}\n", "target `a`"),
+        ("tokens: [{name: a, token_env: TRIAGE_TEST_UNSET_VAR}]\ntargets: {a: local}\n", "TRIAGE_TEST_UNSET_VAR is not set"),
+        ("tokens: [{name: a, token: 0123456789abcdefgh}]\ntargets: {a: local}\nbogus: 1\n", "unknown field `bogus`"),
+        ("tokens: [{name: a, token: 0123456789abcdefgh}]\ntargets: {a: local}\nrunbooks: [nope]\n", "no runbook `nope`"),
+    ];
+    for (text, says) in cases {
+        let config = dir.path().join("server.yaml");
+        std::fs::write(&config, text).unwrap();
+        let out = super::run(triage()
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&config)
+            .arg("--db")
+            .arg(dir.path().join("runs.sqlite3")));
+        assert_eq!(out.code, 2, "{text}: {}", out.stderr);
+        assert!(out.stderr.contains(says), "{text}: {}", out.stderr);
+        assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
+    }
+}
+
+/// 500 runs from 50 concurrent clients on a bundle target: every run completes and is in the
+/// history. Prints runs per second and latency (submit to the `finished` event); to measure
+/// the release build: `cargo build --release && TRIAGE_BIN=$PWD/target/release/triage
+/// cargo test -p triage --test all serve::load -- --nocapture`.
+#[test]
+fn load_500_runs_from_50_clients() {
+    let limits = "  max_concurrent_runs: 4\n  max_queued_runs: 64\n  run_deadline: 60s\n";
+    let setup = setup(limits, "http://127.0.0.1:");
+    let server = Server::start(&setup.config, &setup.db);
+    let c = client();
+    let (clients, per_client) = (50, 10);
+    let started = Instant::now();
+    let mut latencies: Vec<Duration> = rt().block_on(async {
+        let mut tasks = tokio::task::JoinSet::new();
+        for n in 0..clients {
+            let (c, url) = (c.clone(), server.base.clone());
+            tasks.spawn(async move {
+                let mut lat = Vec::new();
+                for i in 0..per_client {
+                    let target = if (n + i) % 2 == 0 { "healthy" } else { "broken" };
+                    let t = Instant::now();
+                    let r = c
+                        .post(format!("{url}/v1/runs"))
+                        .bearer_auth(TOKEN)
+                        .json(&json!({"runbook": "service-unreachable", "target": target, "inputs": {"vip": "10.0.0.1"}}))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(r.status().as_u16(), 202);
+                    let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+                    let events = c
+                        .get(format!("{url}/v1/runs/{id}/events"))
+                        .bearer_auth(TOKEN)
+                        .send()
+                        .await
+                        .unwrap()
+                        .text()
+                        .await
+                        .unwrap();
+                    assert!(events.contains("event: finished"), "{events}");
+                    lat.push(t.elapsed());
+                }
+                lat
+            });
+        }
+        let mut all = Vec::new();
+        while let Some(done) = tasks.join_next().await {
+            all.extend(done.unwrap());
+        }
+        all
+    });
+    let elapsed = started.elapsed();
+    assert_eq!(latencies.len(), clients * per_client);
+    // Every run is in the history, ended, none lost or doubled.
+    rt().block_on(async {
+        let mut seen = std::collections::HashSet::new();
+        let mut next = Some("/v1/runs?limit=200".to_string());
+        while let Some(path) = next {
+            let (_, page) = get_json(&c, &server, &path).await;
+            for r in page["runs"].as_array().unwrap() {
+                let status = r["status"].as_str().unwrap();
+                assert!(status == "ok" || status == "failing", "{r}");
+                assert!(seen.insert(r["id"].as_str().unwrap().to_string()));
+            }
+            next = page["next"].as_str().map(str::to_string);
+        }
+        assert_eq!(seen.len(), clients * per_client);
+    });
+    latencies.sort();
+    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    println!(
+        "serve load: {} runs from {clients} clients in {:.2} s = {:.0} runs/s; latency p50 {} ms, p99 {} ms",
+        latencies.len(),
+        elapsed.as_secs_f64(),
+        latencies.len() as f64 / elapsed.as_secs_f64(),
+        pct(0.50).as_millis(),
+        pct(0.99).as_millis()
+    );
+}
