@@ -69,7 +69,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/healthz", get(api::healthz))
         .route("/slack/commands", post(slack::slack_command))
         .fallback(|| async {
-            api::error(axum::http::StatusCode::NOT_FOUND, "no such endpoint (see /v1/openapi.json)")
+            api::error(
+                axum::http::StatusCode::NOT_FOUND,
+                "no such endpoint (see /v1/openapi.json)",
+            )
         })
         .layer(DefaultBodyLimit::max(app.config.limits.max_body_bytes))
         .with_state(app)
@@ -94,7 +97,8 @@ pub fn load_runbooks(
             .text()
             .map_err(|e| format!("{}: {e}", source.origin()))
             .and_then(|text| {
-                crate::runbook::load_str(&text, &source.origin(), runtime).map_err(|e| e.to_string())
+                crate::runbook::load_str(&text, &source.origin(), runtime)
+                    .map_err(|e| e.to_string())
             });
         match loaded {
             Ok(l) => {
@@ -162,7 +166,10 @@ pub fn serve(runtime: Runtime, policy: Policy, options: ServeOptions) -> Result<
         let draining = runs.clone();
         let stop = async move {
             wait_for_signal().await;
-            eprintln!("shutting down: no new runs; waiting up to {} s for running ones", grace.as_secs());
+            eprintln!(
+                "shutting down: no new runs; waiting up to {} s for running ones",
+                grace.as_secs()
+            );
             // Drain before the listener closes, so callers can still read results meanwhile.
             let left = draining.shutdown(grace).await;
             if left > 0 {
@@ -178,8 +185,10 @@ pub fn serve(runtime: Runtime, policy: Policy, options: ServeOptions) -> Result<
 
 async fn wait_for_signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
-    else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         // Without signal handlers the server runs until killed; the history still survives.
         return futures::future::pending().await;
     };

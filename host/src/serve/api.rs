@@ -41,7 +41,11 @@ pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
 pub struct Caller(pub String);
 
 /// Bearer-token check for everything under /v1 except the OpenAPI document.
-pub async fn require_token(State(app): State<Arc<App>>, mut request: Request, next: Next) -> Response {
+pub async fn require_token(
+    State(app): State<Arc<App>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let given = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -194,7 +198,10 @@ impl RunView {
     fn from_record(r: RunRecord) -> RunView {
         RunView {
             links: links(&r.id),
-            report: r.report.as_deref().and_then(|t| serde_json::from_str(t).ok()),
+            report: r
+                .report
+                .as_deref()
+                .and_then(|t| serde_json::from_str(t).ok()),
             id: r.id,
             runbook: r.runbook,
             target: r.target,
@@ -217,14 +224,17 @@ pub struct FormatQuery {
     format: Option<String>,
 }
 
-fn find(app: &App, id: &str) -> Result<RunRecord, Response> {
+fn find(app: &App, id: &str) -> Result<RunRecord, Box<Response>> {
     match app.runs.store.get(id) {
         Ok(Some(r)) => Ok(r),
-        Ok(None) => Err(error(StatusCode::NOT_FOUND, format!("no run `{id}`"))),
-        Err(e) => Err(error(
+        Ok(None) => Err(Box::new(error(
+            StatusCode::NOT_FOUND,
+            format!("no run `{id}`"),
+        ))),
+        Err(e) => Err(Box::new(error(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("the run history: {e}"),
-        )),
+        ))),
     }
 }
 
@@ -243,7 +253,7 @@ pub async fn get_run(
 ) -> Response {
     let record = match find(&app, &id) {
         Ok(r) => r,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     match q.format.as_deref() {
         None | Some("json") => Json(RunView::from_record(record)).into_response(),
@@ -300,7 +310,11 @@ pub async fn list_runs(State(app): State<Arc<App>>, Query(q): Query<PageQuery>) 
     match app.runs.store.list(limit, q.before) {
         Ok(records) => {
             let next = (records.len() == limit)
-                .then(|| records.last().map(|r| format!("/v1/runs?limit={limit}&before={}", r.seq)))
+                .then(|| {
+                    records
+                        .last()
+                        .map(|r| format!("/v1/runs?limit={limit}&before={}", r.seq))
+                })
                 .flatten();
             Json(RunList {
                 runs: records.into_iter().map(RunView::from_record).collect(),
@@ -335,25 +349,28 @@ pub async fn run_events(State(app): State<Arc<App>>, Path(id): Path<String>) -> 
         )
     };
     if let Some(live) = app.runs.live(&id) {
-        let stream = futures::stream::unfold((live, 0usize, false), |(live, from, done)| async move {
-            if done {
-                return None;
-            }
-            let batch = live.next_events(from).await;
-            if batch.is_empty() {
-                return None;
-            }
-            let finished = matches!(batch.last(), Some(RunEvent::Finished { .. }));
-            let next = from + batch.len();
-            Some((futures::stream::iter(batch), (live, next, finished)))
-        })
-        .flatten()
-        .map(to_sse);
-        return Sse::new(stream).keep_alive(KeepAlive::default()).into_response();
+        let stream =
+            futures::stream::unfold((live, 0usize, false), |(live, from, done)| async move {
+                if done {
+                    return None;
+                }
+                let batch = live.next_events(from).await;
+                if batch.is_empty() {
+                    return None;
+                }
+                let finished = matches!(batch.last(), Some(RunEvent::Finished { .. }));
+                let next = from + batch.len();
+                Some((futures::stream::iter(batch), (live, next, finished)))
+            })
+            .flatten()
+            .map(to_sse);
+        return Sse::new(stream)
+            .keep_alive(KeepAlive::default())
+            .into_response();
     }
     let record = match find(&app, &id) {
         Ok(r) => r,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let events = replayed_events(&record);
     Sse::new(futures::stream::iter(events).map(to_sse)).into_response()
@@ -368,7 +385,10 @@ fn replayed_events(r: &RunRecord) -> Vec<RunEvent> {
             at: at.clone(),
         });
     }
-    let report: Option<Value> = r.report.as_deref().and_then(|t| serde_json::from_str(t).ok());
+    let report: Option<Value> = r
+        .report
+        .as_deref()
+        .and_then(|t| serde_json::from_str(t).ok());
     if let Some(report) = &report {
         let findings = report["findings"].as_array().cloned().unwrap_or_default();
         for s in report["steps"].as_array().into_iter().flatten() {
@@ -454,7 +474,7 @@ pub async fn list_runbooks(State(app): State<Arc<App>>) -> Json<Vec<RunbookView>
                         .iter()
                         .map(|(name, spec)| InputView {
                             name: name.clone(),
-                            kind: serde_json::to_value(&spec.kind)
+                            kind: serde_json::to_value(spec.kind)
                                 .ok()
                                 .and_then(|v| v.as_str().map(str::to_string))
                                 .unwrap_or_default(),

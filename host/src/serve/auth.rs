@@ -84,7 +84,7 @@ pub fn verify_slack(
 }
 
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())
@@ -122,18 +122,42 @@ mod tests {
     fn slack_signatures_check_body_time_and_secret() {
         let body = b"command=%2Ftriage&text=list";
         let sig = slack_signature("s3cret", "1700000000", body);
-        let ok = verify_slack("s3cret", Some("1700000000"), Some(&sig), body, 1_700_000_100);
+        let ok = verify_slack(
+            "s3cret",
+            Some("1700000000"),
+            Some(&sig),
+            body,
+            1_700_000_100,
+        );
         assert_eq!(ok, Ok(()));
-        let tampered = verify_slack("s3cret", Some("1700000000"), Some(&sig), b"x", 1_700_000_100);
+        let tampered = verify_slack(
+            "s3cret",
+            Some("1700000000"),
+            Some(&sig),
+            b"x",
+            1_700_000_100,
+        );
         assert_eq!(tampered, Err(SlackAuthError::BadSignature));
         let other_secret =
             verify_slack("other", Some("1700000000"), Some(&sig), body, 1_700_000_100);
         assert_eq!(other_secret, Err(SlackAuthError::BadSignature));
-        let stale = verify_slack("s3cret", Some("1700000000"), Some(&sig), body, 1_700_000_301);
+        let stale = verify_slack(
+            "s3cret",
+            Some("1700000000"),
+            Some(&sig),
+            body,
+            1_700_000_301,
+        );
         assert_eq!(stale, Err(SlackAuthError::Stale));
         let missing = verify_slack("s3cret", None, Some(&sig), body, 1_700_000_000);
         assert!(matches!(missing, Err(SlackAuthError::Missing(_))));
-        let garbled = verify_slack("s3cret", Some("1700000000"), Some("v0=zz"), body, 1_700_000_000);
+        let garbled = verify_slack(
+            "s3cret",
+            Some("1700000000"),
+            Some("v0=zz"),
+            body,
+            1_700_000_000,
+        );
         assert!(matches!(garbled, Err(SlackAuthError::Missing(_))));
     }
 }

@@ -121,8 +121,7 @@ impl ServerConfig {
     /// Reads and checks the file; every error is one line naming the file (and line:column
     /// where YAML gives one).
     pub fn load(path: &Path) -> Result<ServerConfig, String> {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let raw: RawConfig = serde_yaml::from_str(&text).map_err(|e| {
             let at = e
                 .location()
@@ -132,8 +131,7 @@ impl ServerConfig {
         })?;
         let file = path.display();
         let base = path.parent().unwrap_or(Path::new("."));
-        let secret = |inline: Option<String>, env: Option<String>, what: &str| match (inline, env)
-        {
+        let secret = |inline: Option<String>, env: Option<String>, what: &str| match (inline, env) {
             (Some(s), None) => Ok(s),
             (None, Some(var)) => std::env::var(&var)
                 .map_err(|_| format!("{file}: {what}: the environment variable {var} is not set")),
@@ -177,7 +175,11 @@ impl ServerConfig {
         }
         let mut targets = BTreeMap::new();
         for (name, spec) in raw.targets {
-            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            {
                 return Err(format!(
                     "{file}: target name `{name}`: use letters, digits, `-`, `_` and `.`"
                 ));
@@ -194,11 +196,23 @@ impl ServerConfig {
                 .ok_or_else(|| format!("{file}: limits.{what}: `{s}`: write e.g. 30s or 5m")),
         };
         let limits = Limits {
-            max_concurrent_runs: raw.limits.max_concurrent_runs.unwrap_or(d.max_concurrent_runs).max(1),
+            max_concurrent_runs: raw
+                .limits
+                .max_concurrent_runs
+                .unwrap_or(d.max_concurrent_runs)
+                .max(1),
             max_queued_runs: raw.limits.max_queued_runs.unwrap_or(d.max_queued_runs),
             run_deadline: duration(raw.limits.run_deadline, d.run_deadline, "run_deadline")?,
-            max_body_bytes: raw.limits.max_body_bytes.unwrap_or(d.max_body_bytes).max(1024),
-            shutdown_grace: duration(raw.limits.shutdown_grace, d.shutdown_grace, "shutdown_grace")?,
+            max_body_bytes: raw
+                .limits
+                .max_body_bytes
+                .unwrap_or(d.max_body_bytes)
+                .max(1024),
+            shutdown_grace: duration(
+                raw.limits.shutdown_grace,
+                d.shutdown_grace,
+                "shutdown_grace",
+            )?,
         };
         Ok(ServerConfig {
             listen: raw.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_string()),

@@ -180,7 +180,11 @@ impl LiveRun {
             let batch = self.next_events(seen).await;
             seen += batch.len();
             if let Some(last @ RunEvent::Finished { .. }) = batch.last() {
-                let report = self.report.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                let report = self
+                    .report
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone();
                 return (last.clone(), report);
             }
             if batch.is_empty() {
@@ -226,10 +230,9 @@ impl std::fmt::Display for SubmitError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SubmitError::Invalid(m) | SubmitError::Internal(m) => f.write_str(m),
-            SubmitError::Busy { retry_after } => write!(
-                f,
-                "the run queue is full; try again in {retry_after} s"
-            ),
+            SubmitError::Busy { retry_after } => {
+                write!(f, "the run queue is full; try again in {retry_after} s")
+            }
             SubmitError::ShuttingDown => f.write_str("the server is shutting down"),
         }
     }
@@ -306,12 +309,16 @@ impl Runs {
         if *self.shutting_down.borrow() {
             return Err(SubmitError::ShuttingDown);
         }
-        let loaded = self.runbooks.get(&request.runbook).cloned().ok_or_else(|| {
-            SubmitError::Invalid(format!(
-                "no runbook `{}` (GET /v1/runbooks lists them)",
-                request.runbook
-            ))
-        })?;
+        let loaded = self
+            .runbooks
+            .get(&request.runbook)
+            .cloned()
+            .ok_or_else(|| {
+                SubmitError::Invalid(format!(
+                    "no runbook `{}` (GET /v1/runbooks lists them)",
+                    request.runbook
+                ))
+            })?;
         let spec = self.targets.get(&request.target).cloned().ok_or_else(|| {
             SubmitError::Invalid(format!(
                 "no target `{}` in the server's config (GET /v1/targets lists them)",
@@ -319,10 +326,8 @@ impl Runs {
             ))
         })?;
         let pairs = input_pairs(&request.inputs).map_err(SubmitError::Invalid)?;
-        let inputs =
-            inputs::resolve(&loaded.runbook, &pairs).map_err(SubmitError::Invalid)?;
-        inputs::check_answers(&loaded.runbook, &request.answers)
-            .map_err(SubmitError::Invalid)?;
+        let inputs = inputs::resolve(&loaded.runbook, &pairs).map_err(SubmitError::Invalid)?;
+        inputs::check_answers(&loaded.runbook, &request.answers).map_err(SubmitError::Invalid)?;
 
         let capacity = self.limits.max_concurrent_runs + self.limits.max_queued_runs;
         if self
@@ -593,7 +598,8 @@ mod tests {
 
     #[test]
     fn json_inputs_become_the_cli_pairs() {
-        let Value::Object(m) = json!({"vip": "10.0.0.1", "port": 80, "ports": [80, 443], "on": true})
+        let Value::Object(m) =
+            json!({"vip": "10.0.0.1", "port": 80, "ports": [80, 443], "on": true})
         else {
             unreachable!()
         };

@@ -89,7 +89,10 @@ pub async fn slack_command(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let Some(slack) = &app.config.slack else {
-        return error(StatusCode::NOT_FOUND, "this server has no `slack:` configured");
+        return error(
+            StatusCode::NOT_FOUND,
+            "this server has no `slack:` configured",
+        );
     };
     let body = match body {
         Ok(b) => b,
@@ -113,7 +116,11 @@ pub async fn slack_command(
         Ok(f) => f,
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("slash command form: {e}")),
     };
-    let command = if form.command.is_empty() { "/triage" } else { form.command.as_str() };
+    let command = if form.command.is_empty() {
+        "/triage"
+    } else {
+        form.command.as_str()
+    };
     let request = match parse_command(&form.text) {
         Ok(Command::Help) => return ephemeral(help(command)),
         Ok(Command::List) => return ephemeral(list(&app)),
@@ -130,7 +137,11 @@ pub async fn slack_command(
             "response_url is not one this server posts to (slack.response_url_prefixes)",
         );
     }
-    let who = if form.user_name.is_empty() { &form.user_id } else { &form.user_name };
+    let who = if form.user_name.is_empty() {
+        &form.user_id
+    } else {
+        &form.user_name
+    };
     let (runbook, target) = (request.runbook.clone(), request.target.clone());
     match app.runs.submit(request, format!("slack:{who}")) {
         Ok((id, live)) => {
@@ -173,7 +184,10 @@ async fn post_result(http: &reqwest::Client, url: &str, text: &str) {
         }
         match http.post(url).json(&body).send().await {
             Ok(r) if r.status().is_success() => return,
-            Ok(r) => eprintln!("warning: posting to the Slack response_url: HTTP {}", r.status()),
+            Ok(r) => eprintln!(
+                "warning: posting to the Slack response_url: HTTP {}",
+                r.status()
+            ),
             Err(e) => eprintln!("warning: posting to the Slack response_url: {e}"),
         }
     }
@@ -193,7 +207,13 @@ fn list(app: &App) -> String {
             .runbook
             .inputs
             .iter()
-            .map(|(n, s)| if s.required { format!("{n}=…") } else { format!("[{n}=…]") })
+            .map(|(n, s)| {
+                if s.required {
+                    format!("{n}=…")
+                } else {
+                    format!("[{n}=…]")
+                }
+            })
             .collect();
         out.push_str(&format!(
             "• `{}` {} — {}\n",
@@ -225,7 +245,15 @@ mod tests {
         assert_eq!(r.target, "demo");
         assert_eq!(r.inputs["vip"], "10.0.0.1");
         assert_eq!(r.answers["where"], "vm");
-        assert!(parse_command("rb").unwrap_err().contains("runbook and a target"));
-        assert!(parse_command("rb t novalue").unwrap_err().contains("NAME=VALUE"));
+        assert!(
+            parse_command("rb")
+                .unwrap_err()
+                .contains("runbook and a target")
+        );
+        assert!(
+            parse_command("rb t novalue")
+                .unwrap_err()
+                .contains("NAME=VALUE")
+        );
     }
 }

@@ -19,19 +19,14 @@ struct Server {
 
 impl Server {
     fn start(config: &Path, db: &Path) -> Server {
-        let bin = std::env::var_os("TRIAGE_BIN");
-        let mut cmd = match &bin {
-            // The load test can be pointed at a release build to measure it.
-            Some(b) => {
-                let mut c = triage();
-                c.env("TRIAGE_BIN", b);
-                let mut direct = std::process::Command::new(b);
-                direct.envs(c.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))));
-                direct.current_dir(root());
-                direct
-            }
-            None => triage(),
-        };
+        let mut cmd = triage();
+        // TRIAGE_BIN points the tests at another build (the load test's release figures).
+        if let Some(bin) = std::env::var_os("TRIAGE_BIN") {
+            let mut other = std::process::Command::new(bin);
+            other.envs(cmd.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))));
+            other.current_dir(root());
+            cmd = other;
+        }
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--config"])
             .arg(config)
             .arg("--db")
@@ -54,7 +49,12 @@ impl Server {
             Err(_) => {
                 let _ = child.kill();
                 let mut err = String::new();
-                child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+                child
+                    .stderr
+                    .take()
+                    .unwrap()
+                    .read_to_string(&mut err)
+                    .unwrap();
                 panic!("triage serve did not start:\n{err}");
             }
         };
@@ -202,7 +202,8 @@ async fn wait_status(c: &reqwest::Client, s: &Server, id: &str, want: &str) -> V
     }
 }
 
-const DEFAULT_LIMITS: &str = "  max_concurrent_runs: 2\n  run_deadline: 30s\n  max_body_bytes: 2048\n";
+const DEFAULT_LIMITS: &str =
+    "  max_concurrent_runs: 2\n  run_deadline: 30s\n  max_body_bytes: 2048\n";
 
 #[test]
 fn api_end_to_end_with_bundle_targets() {
@@ -334,8 +335,19 @@ fn v1_needs_a_known_bearer_token() {
     let server = Server::start(&setup.config, &setup.db);
     let c = client();
     rt().block_on(async {
-        for path in ["/v1/runs", "/v1/runbooks", "/v1/targets", "/v1/runs/x", "/v1/runs/x/events"] {
-            for auth in [None, Some("Bearer wrong-token-0123456789"), Some(&*format!("Basic {TOKEN}")), Some("Bearer ")] {
+        for path in [
+            "/v1/runs",
+            "/v1/runbooks",
+            "/v1/targets",
+            "/v1/runs/x",
+            "/v1/runs/x/events",
+        ] {
+            for auth in [
+                None,
+                Some("Bearer wrong-token-0123456789"),
+                Some(&*format!("Basic {TOKEN}")),
+                Some("Bearer "),
+            ] {
                 let mut req = c.get(server.url(path));
                 if let Some(a) = auth {
                     req = req.header("authorization", a);
@@ -347,8 +359,12 @@ fn v1_needs_a_known_bearer_token() {
                 assert!(err["error"].as_str().unwrap().contains("ear"), "{err}");
             }
         }
-        let r = c.post(server.url("/v1/runs")).json(&json!({"runbook": "service-unreachable", "target": "healthy"}))
-            .send().await.unwrap();
+        let r = c
+            .post(server.url("/v1/runs"))
+            .json(&json!({"runbook": "service-unreachable", "target": "healthy"}))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status().as_u16(), 401, "no run without a token");
         let (_, list) = get_json(&c, &server, "/v1/runs").await;
         assert_eq!(list["runs"], json!([]), "nothing ran");
@@ -376,7 +392,8 @@ fn response_url_server() -> (u16, mpsc::Receiver<String>) {
             }
             let mut body = vec![0; length];
             let _ = reader.read_exact(&mut body);
-            let _ = conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+            let _ = conn
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
             let _ = tx.send(String::from_utf8_lossy(&body).into_owned());
         }
     });
@@ -387,7 +404,9 @@ fn slack_form(text: &str, response_url: &str) -> String {
     let enc = |s: &str| -> String {
         s.bytes()
             .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
+                    (b as char).to_string()
+                }
                 b' ' => "+".into(),
                 _ => format!("%{b:02X}"),
             })
@@ -449,24 +468,36 @@ fn slack_commands_are_signed_answered_at_once_and_posted_back() {
         }
         // The body signed is the body checked: a tampered body fails.
         let tampered = slack_form("service-unreachable healthy vip=10.0.0.1", &response_url);
-        let r = send(tampered, Some(ts.clone()), Some(good.clone())).await.unwrap();
+        let r = send(tampered, Some(ts.clone()), Some(good.clone()))
+            .await
+            .unwrap();
         assert_eq!(r.status().as_u16(), 401);
         let (_, list) = get_json(&c, &server, "/v1/runs").await;
         assert_eq!(list["runs"], json!([]), "no unsigned command ran");
 
         // A good one: answered at once, the result posted to response_url as mrkdwn.
-        let r = send(body.clone(), Some(ts.clone()), Some(good)).await.unwrap();
+        let r = send(body.clone(), Some(ts.clone()), Some(good))
+            .await
+            .unwrap();
         assert_eq!(r.status().as_u16(), 200);
         let reply: Value = r.json().await.unwrap();
         assert_eq!(reply["response_type"], "ephemeral");
         let text = reply["text"].as_str().unwrap();
-        assert!(text.starts_with("Running `service-unreachable` on `broken`"), "{text}");
-        let post = posted.recv_timeout(Duration::from_secs(60)).expect("a post to response_url");
+        assert!(
+            text.starts_with("Running `service-unreachable` on `broken`"),
+            "{text}"
+        );
+        let post = posted
+            .recv_timeout(Duration::from_secs(60))
+            .expect("a post to response_url");
         let post: Value = serde_json::from_str(&post).unwrap();
         assert_eq!(post["response_type"], "in_channel");
         let result = post["text"].as_str().unwrap();
         assert!(result.starts_with(":red_circle: *"), "{result}");
-        assert!(result.contains("`interception-missing`") && result.contains("*Fix:*"), "{result}");
+        assert!(
+            result.contains("`interception-missing`") && result.contains("*Fix:*"),
+            "{result}"
+        );
         assert!(!result.contains("**"), "mrkdwn bold is single asterisks");
         let (_, list) = get_json(&c, &server, "/v1/runs").await;
         assert_eq!(list["runs"][0]["requested_by"], "slack:alice");
@@ -475,9 +506,23 @@ fn slack_commands_are_signed_answered_at_once_and_posted_back() {
         let body = slack_form("list", &response_url);
         let ts = now().to_string();
         let sig = triage::serve::auth::slack_signature(SECRET, &ts, body.as_bytes());
-        let reply: Value = send(body, Some(ts), Some(sig)).await.unwrap().json().await.unwrap();
-        assert!(reply["text"].as_str().unwrap().contains("`service-unreachable`"), "{reply}");
-        let body = slack_form("service-unreachable broken vip=10.0.0.1", "http://169.254.169.254/latest");
+        let reply: Value = send(body, Some(ts), Some(sig))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(
+            reply["text"]
+                .as_str()
+                .unwrap()
+                .contains("`service-unreachable`"),
+            "{reply}"
+        );
+        let body = slack_form(
+            "service-unreachable broken vip=10.0.0.1",
+            "http://169.254.169.254/latest",
+        );
         let ts = now().to_string();
         let sig = triage::serve::auth::slack_signature(SECRET, &ts, body.as_bytes());
         let r = send(body, Some(ts), Some(sig)).await.unwrap();
@@ -486,8 +531,19 @@ fn slack_commands_are_signed_answered_at_once_and_posted_back() {
         let body = slack_form("service-unreachable nowhere vip=10.0.0.1", &response_url);
         let ts = now().to_string();
         let sig = triage::serve::auth::slack_signature(SECRET, &ts, body.as_bytes());
-        let reply: Value = send(body, Some(ts), Some(sig)).await.unwrap().json().await.unwrap();
-        assert!(reply["text"].as_str().unwrap().contains("no target `nowhere`"), "{reply}");
+        let reply: Value = send(body, Some(ts), Some(sig))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(
+            reply["text"]
+                .as_str()
+                .unwrap()
+                .contains("no target `nowhere`"),
+            "{reply}"
+        );
     });
 }
 
@@ -528,13 +584,19 @@ fn a_restart_keeps_the_history_and_marks_runs_in_flight_interrupted() {
     let setup = setup(limits, "http://127.0.0.1:");
     let c = client();
     let rt = rt();
-    let hang = json!({"runbook": "service-unreachable", "target": "hangs", "inputs": {"vip": "10.0.0.1"}});
+    let hang =
+        json!({"runbook": "service-unreachable", "target": "hangs", "inputs": {"vip": "10.0.0.1"}});
 
     // A crash (SIGKILL) with one run finished and one running.
     let mut server = Server::start(&setup.config, &setup.db);
     let (finished, crashed) = rt.block_on(async {
-        let (_, ok) = post_run(&c, &server, json!({"runbook": "service-unreachable", "target": "broken",
-            "inputs": {"vip": "10.0.0.1"}})).await;
+        let (_, ok) = post_run(
+            &c,
+            &server,
+            json!({"runbook": "service-unreachable", "target": "broken",
+            "inputs": {"vip": "10.0.0.1"}}),
+        )
+        .await;
         let ok = ok["id"].as_str().unwrap().to_string();
         wait_status(&c, &server, &ok, "failing").await;
         let (_, h) = post_run(&c, &server, hang.clone()).await;
@@ -553,7 +615,10 @@ fn a_restart_keeps_the_history_and_marks_runs_in_flight_interrupted() {
         assert_eq!(run["report"]["findings"][0]["id"], "interception-missing");
         let (_, run) = get_json(&c, &server, &format!("/v1/runs/{crashed}")).await;
         assert_eq!(run["status"], "interrupted");
-        assert_eq!(run["error"], "the server stopped while this run was running");
+        assert_eq!(
+            run["error"],
+            "the server stopped while this run was running"
+        );
         let events = follow(&c, &server, &crashed).await;
         assert!(events.contains("\"interrupted\""), "{events}");
         let (_, h) = post_run(&c, &server, hang.clone()).await;
@@ -564,15 +629,26 @@ fn a_restart_keeps_the_history_and_marks_runs_in_flight_interrupted() {
     // A graceful stop: the running run gets the grace period, then is marked, and the
     // process exits 0.
     server.signal("-TERM");
-    assert_eq!(server.wait(Duration::from_secs(20)), Some(0), "serve exits 0 on SIGTERM");
+    assert_eq!(
+        server.wait(Duration::from_secs(20)),
+        Some(0),
+        "serve exits 0 on SIGTERM"
+    );
 
     let server = Server::start(&setup.config, &setup.db);
     rt.block_on(async {
         let (_, run) = get_json(&c, &server, &format!("/v1/runs/{graceful}")).await;
         assert_eq!(run["status"], "interrupted");
-        assert!(run["error"].as_str().unwrap().contains("grace period"), "{run}");
+        assert!(
+            run["error"].as_str().unwrap().contains("grace period"),
+            "{run}"
+        );
         let (_, list) = get_json(&c, &server, "/v1/runs").await;
-        assert_eq!(list["runs"].as_array().unwrap().len(), 3, "nothing lost: {list}");
+        assert_eq!(
+            list["runs"].as_array().unwrap().len(),
+            3,
+            "nothing lost: {list}"
+        );
     });
 }
 
@@ -582,20 +658,37 @@ fn bad_server_configs_are_one_line_errors() {
     let cases = [
         ("listen: [1\n", "server.yaml:"),
         ("targets: {a: local}\n", "no `tokens:` and no `slack:`"),
-        ("tokens: [{name: a, token: short}]\ntargets: {a: local}\n", "shorter than 16"),
-        ("tokens: [{name: a, token: 0123456789abcdefgh}]\ntargets: {a: ./no-such-bundle}\n", "target `a`"),
-        ("tokens: [{name: a, token_env: TRIAGE_TEST_UNSET_VAR}]\ntargets: {a: local}\n", "TRIAGE_TEST_UNSET_VAR is not set"),
-        ("tokens: [{name: a, token: 0123456789abcdefgh}]\ntargets: {a: local}\nbogus: 1\n", "unknown field `bogus`"),
-        ("tokens: [{name: a, token: 0123456789abcdefgh}]\ntargets: {a: local}\nrunbooks: [nope]\n", "no runbook `nope`"),
+        (
+            "tokens: [{name: a, token: short}]\ntargets: {a: local}\n",
+            "shorter than 16",
+        ),
+        (
+            "tokens: [{name: a, token: 0123456789abcdefgh}]\ntargets: {a: ./no-such-bundle}\n",
+            "target `a`",
+        ),
+        (
+            "tokens: [{name: a, token_env: TRIAGE_TEST_UNSET_VAR}]\ntargets: {a: local}\n",
+            "TRIAGE_TEST_UNSET_VAR is not set",
+        ),
+        (
+            "tokens: [{name: a, token: 0123456789abcdefgh}]\ntargets: {a: local}\nbogus: 1\n",
+            "unknown field `bogus`",
+        ),
+        (
+            "tokens: [{name: a, token: 0123456789abcdefgh}]\ntargets: {a: local}\nrunbooks: [nope]\n",
+            "no runbook `nope`",
+        ),
     ];
     for (text, says) in cases {
         let config = dir.path().join("server.yaml");
         std::fs::write(&config, text).unwrap();
-        let out = super::run(triage()
-            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-            .arg(&config)
-            .arg("--db")
-            .arg(dir.path().join("runs.sqlite3")));
+        let out = super::run(
+            triage()
+                .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+                .arg(&config)
+                .arg("--db")
+                .arg(dir.path().join("runs.sqlite3")),
+        );
         assert_eq!(out.code, 2, "{text}: {}", out.stderr);
         assert!(out.stderr.contains(says), "{text}: {}", out.stderr);
         assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
@@ -680,4 +773,60 @@ fn load_500_runs_from_50_clients() {
         pct(0.50).as_millis(),
         pct(0.99).as_millis()
     );
+}
+
+#[test]
+fn the_example_bot_runs_a_command_against_the_example_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        &root().join("examples/slack-bot/server.yaml"),
+        &dir.path().join("runs.sqlite3"),
+    );
+    // cargo test builds the examples beside the test binary's deps directory.
+    let bot = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples/slack-bot");
+    let out = super::run(
+        std::process::Command::new(&bot)
+            .args([
+                "--server",
+                &server.base,
+                "--secret",
+                "dev-signing-secret",
+                "--wait",
+                "60",
+            ])
+            .args(["service-unreachable", "demo", "vip=10.0.0.1"]),
+    );
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .contains("answered at once (ephemeral):\nRunning `service-unreachable` on `demo`"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("posted to the response_url (in_channel):\n:red_circle:"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("`interception-missing`"),
+        "{}",
+        out.stdout
+    );
+    let wrong = super::run(std::process::Command::new(&bot).args([
+        "--server",
+        &server.base,
+        "--secret",
+        "guessed",
+        "list",
+    ]));
+    assert_eq!(wrong.code, 1);
+    assert!(wrong.stderr.contains("HTTP 401"), "{}", wrong.stderr);
 }
