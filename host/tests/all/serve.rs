@@ -74,8 +74,9 @@ impl Server {
     }
 
     fn signal(&self, sig: &str) {
-        let ok = std::process::Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
+        // The shell's builtin kill: no procps needed.
+        let ok = std::process::Command::new("sh")
+            .args(["-c", &format!("kill {sig} {}", self.child.id())])
             .status()
             .unwrap()
             .success();
