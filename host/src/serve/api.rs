@@ -166,28 +166,12 @@ pub fn submit_error(e: SubmitError) -> Response {
     }
 }
 
-/// A run as the history holds it.
+/// A run as the history holds it, with its report once it has ended with one.
 #[derive(Serialize, ToSchema)]
 pub struct RunView {
-    pub id: String,
-    pub runbook: String,
-    /// The target's name from the server's config.
-    pub target: String,
-    #[schema(value_type = Object)]
-    pub inputs: Value,
-    #[schema(value_type = Object)]
-    pub answers: Value,
-    pub status: String,
-    /// `token:NAME` or `slack:USER`.
-    pub requested_by: String,
-    pub created_at: String,
-    pub started_at: Option<String>,
-    pub finished_at: Option<String>,
-    /// As the CLI's: 0 ok, 1 a finding at error severity, 3 a step errored.
-    pub exit_code: Option<i64>,
-    /// Why the run has no report (unreachable, timed out, interrupted).
-    pub error: Option<String>,
-    /// The `triage.report/v1` report, once the run has ended with one (not in lists).
+    #[serde(flatten)]
+    pub run: RunRecord,
+    /// The `triage.report/v1` report (not in lists).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub report: Option<Value>,
@@ -195,25 +179,11 @@ pub struct RunView {
 }
 
 impl RunView {
-    fn from_record(r: RunRecord) -> RunView {
+    fn from_record(run: RunRecord) -> RunView {
         RunView {
-            links: links(&r.id),
-            report: r
-                .report
-                .as_deref()
-                .and_then(|t| serde_json::from_str(t).ok()),
-            id: r.id,
-            runbook: r.runbook,
-            target: r.target,
-            inputs: r.inputs,
-            answers: r.answers,
-            status: r.status,
-            requested_by: r.requested_by,
-            created_at: r.created_at,
-            started_at: r.started_at,
-            finished_at: r.finished_at,
-            exit_code: r.exit_code,
-            error: r.error,
+            links: links(&run.id),
+            report: run.report.as_deref().and_then(|t| serde_json::from_str(t).ok()),
+            run,
         }
     }
 }
@@ -568,7 +538,7 @@ impl utoipa::Modify for BearerScheme {
     info(title = "triage server", description = "Run troubleshooting runbooks from chat bots: start a run on a configured target, follow it, fetch its report."),
     paths(create_run, get_run, list_runs, run_events, list_runbooks, list_targets, healthz,
           super::slack::slack_command),
-    components(schemas(RunRequest, RunAccepted, RunView, RunList, RunLinks, RunEvent, EventFinding,
+    components(schemas(RunRequest, RunAccepted, RunView, RunRecord, RunList, RunLinks, RunEvent, EventFinding,
                        RunStatus, RunbookView, InputView, AskView, TargetView, Health, ApiError)),
     modifiers(&BearerScheme)
 )]

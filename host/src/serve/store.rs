@@ -8,26 +8,37 @@ use serde_json::Value;
 use std::path::Path;
 use std::sync::Mutex;
 
-/// One run as the history keeps it. `report` is the `triage.report/v1` JSON, once there is one.
-#[derive(Debug, Clone)]
+/// One run as the history keeps it (and as `GET /v1/runs` shows it, less the cursor and
+/// the report texts).
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct RunRecord {
     pub id: String,
     /// Insertion order; the paging cursor.
+    #[serde(skip)]
     pub seq: i64,
     pub runbook: String,
+    /// The target's name from the server's config.
     pub target: String,
+    #[schema(value_type = Object)]
     pub inputs: Value,
+    #[schema(value_type = Object)]
     pub answers: Value,
+    /// queued, running, ok, failing, incomplete, unreachable, timed-out or interrupted.
     pub status: String,
     /// Who asked: `token:NAME` or `slack:USER`.
     pub requested_by: String,
     pub created_at: String,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
+    /// As the CLI's: 0 ok, 1 a finding at error severity, 3 a step errored.
     pub exit_code: Option<i64>,
+    /// Why the run has no report (unreachable, timed out, interrupted).
     pub error: Option<String>,
+    /// The `triage.report/v1` JSON, once there is one.
+    #[serde(skip)]
     pub report: Option<String>,
     /// The report rendered as Markdown (GET /v1/runs/{id}?format=markdown).
+    #[serde(skip)]
     pub markdown: Option<String>,
 }
 

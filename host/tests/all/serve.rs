@@ -515,47 +515,27 @@ fn slack_commands_are_signed_answered_at_once_and_posted_back() {
         assert_eq!(list["runs"][0]["requested_by"], "slack:alice");
 
         // list, and a response_url the server does not post to.
-        let body = slack_form("list", &response_url);
-        let ts = now().to_string();
-        let sig = triage::serve::auth::slack_signature(SECRET, &ts, body.as_bytes());
-        let reply: Value = send(body, Some(ts), Some(sig))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert!(
-            reply["text"]
-                .as_str()
-                .unwrap()
-                .contains("`service-unreachable`"),
-            "{reply}"
-        );
-        let body = slack_form(
+        let signed = |text: &str, url: &str| {
+            let body = slack_form(text, url);
+            let ts = now().to_string();
+            let sig = triage::serve::auth::slack_signature(SECRET, &ts, body.as_bytes());
+            send(body, Some(ts), Some(sig))
+        };
+        let reply_text = |reply: Value| reply["text"].as_str().unwrap_or_default().to_string();
+        let r = signed("list", &response_url).await.unwrap();
+        assert!(reply_text(r.json().await.unwrap()).contains("`service-unreachable`"));
+        let r = signed(
             "service-unreachable broken vip=10.0.0.1",
-            "http://169.254.169.254/latest",
-        );
-        let ts = now().to_string();
-        let sig = triage::serve::auth::slack_signature(SECRET, &ts, body.as_bytes());
-        let r = send(body, Some(ts), Some(sig)).await.unwrap();
+            "http://169.254.169.254/x",
+        )
+        .await
+        .unwrap();
         assert_eq!(r.status().as_u16(), 400);
         // A typo is told to the user, not run.
-        let body = slack_form("service-unreachable nowhere vip=10.0.0.1", &response_url);
-        let ts = now().to_string();
-        let sig = triage::serve::auth::slack_signature(SECRET, &ts, body.as_bytes());
-        let reply: Value = send(body, Some(ts), Some(sig))
-            .await
-            .unwrap()
-            .json()
+        let r = signed("service-unreachable nowhere vip=10.0.0.1", &response_url)
             .await
             .unwrap();
-        assert!(
-            reply["text"]
-                .as_str()
-                .unwrap()
-                .contains("no target `nowhere`"),
-            "{reply}"
-        );
+        assert!(reply_text(r.json().await.unwrap()).contains("no target `nowhere`"));
     });
 }
 
