@@ -127,11 +127,24 @@ pub fn serve(runtime: Runtime, policy: Policy, options: ServeOptions) -> Result<
     let config = options.config;
     let listen = options.listen.unwrap_or_else(|| config.listen.clone());
     let grace = config.limits.shutdown_grace;
-    let tokio = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    tokio.block_on(async move {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let runtime_with = |threads: usize, name: &str| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name(name)
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the async runtime: {e}"))
+    };
+    // Two runtimes: one answers HTTP, the other runs runbooks, so a burst of runs busy in
+    // their plugins never holds up an answer.
+    let api = runtime_with(cores.clamp(1, 4), "triage-api")?;
+    let run_pool = runtime_with(
+        config.limits.max_concurrent_runs.clamp(1, cores),
+        "triage-run",
+    )?;
+    let executor = run_pool.handle().clone();
+    let result = api.block_on(async move {
         let runs = Runs::new(
             Arc::new(store),
             runbooks,
@@ -139,6 +152,7 @@ pub fn serve(runtime: Runtime, policy: Policy, options: ServeOptions) -> Result<
             Arc::new(runtime),
             Arc::new(policy),
             config.limits.clone(),
+            executor,
         );
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
@@ -180,7 +194,10 @@ pub fn serve(runtime: Runtime, policy: Policy, options: ServeOptions) -> Result<
         server.await.map_err(|e| format!("server: {e}"))?;
         eprintln!("stopped");
         Ok(0)
-    })
+    });
+    // Anything still on the run pool was marked interrupted by the drain.
+    run_pool.shutdown_background();
+    result
 }
 
 async fn wait_for_signal() {

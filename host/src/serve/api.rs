@@ -182,7 +182,10 @@ impl RunView {
     fn from_record(run: RunRecord) -> RunView {
         RunView {
             links: links(&run.id),
-            report: run.report.as_deref().and_then(|t| serde_json::from_str(t).ok()),
+            report: run
+                .report
+                .as_deref()
+                .and_then(|t| serde_json::from_str(t).ok()),
             run,
         }
     }

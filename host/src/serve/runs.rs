@@ -254,6 +254,9 @@ pub struct Runs {
     shutting_down: watch::Sender<bool>,
     /// A moving average of run time, for Retry-After.
     average_run_ms: AtomicU64,
+    /// Where runs execute: a runtime of their own, so CPU-bound plugin work never delays
+    /// the HTTP answers (Slack gives a command 3 seconds).
+    executor: tokio::runtime::Handle,
 }
 
 impl Runs {
@@ -264,6 +267,7 @@ impl Runs {
         runtime: Arc<Runtime>,
         policy: Arc<Policy>,
         limits: Limits,
+        executor: tokio::runtime::Handle,
     ) -> Arc<Runs> {
         Arc::new(Runs {
             store,
@@ -278,6 +282,7 @@ impl Runs {
             live: Mutex::new(HashMap::new()),
             shutting_down: watch::Sender::new(false),
             average_run_ms: AtomicU64::new(1000),
+            executor,
         })
     }
 
@@ -370,7 +375,7 @@ impl Runs {
             answers: request.answers,
             live: live.clone(),
         };
-        let task = tokio::spawn(self.clone().execute(job));
+        let task = self.executor.spawn(self.clone().execute(job));
         *live.abort.lock().unwrap_or_else(|p| p.into_inner()) = Some(task.abort_handle());
         Ok((id, live))
     }
