@@ -270,3 +270,72 @@ fn guided_mode_needs_a_terminal() {
         out.stderr
     );
 }
+
+#[test]
+fn guided_asks_for_a_missing_input_and_records_a_bundle_that_replays() {
+    // A copy of service-unreachable whose `vip` is required, so guided mode must ask for it.
+    let dir = tempfile::tempdir().unwrap();
+    let original =
+        std::fs::read_to_string(root().join("runbooks/service-unreachable/runbook.yaml")).unwrap();
+    let required = original.replacen(
+        "  vip:\n    description:",
+        "  vip:\n    required: true\n    description:",
+        1,
+    );
+    assert_ne!(required, original, "the runbook's vip input moved");
+    let runbook = dir.path().join("runbook.yaml");
+    std::fs::write(&runbook, required).unwrap();
+    let recorded = dir.path().join("recorded");
+    let args = format!(
+        "guide '{}' --bundle examples/service-unreachable/interception-missing --record '{}' --save-dir '{}'",
+        runbook.display(),
+        recorded.display(),
+        dir.path().display()
+    );
+    let Some(t) = Tmux::start("record", &in_pane(&args)) else {
+        return;
+    };
+    t.wait_for("vip (the service's virtual IP (VIP), e.g. 10.0.0.1)", 1);
+    t.keys(&["10.0.0.1", "Enter"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let screen = t.screen();
+        if screen.contains("EXIT=") {
+            assert!(screen.contains("EXIT=1"), "{screen}");
+            assert!(screen.contains("recorded "), "{screen}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the walk did not end:\n{screen}");
+        if screen.trim_end().ends_with("quit") {
+            t.keys(&["Enter"]);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // The value typed at the prompt is the run's input.
+    let saved = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .expect("a saved session");
+    let session: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(saved).unwrap()).unwrap();
+    assert_eq!(session["inputs"]["vip"], "10.0.0.1");
+    assert_eq!(finding_ids(&session), vec!["interception-missing"]);
+    // The recorded bundle replays to the same diagnosis.
+    assert!(recorded.join("bundle.yaml").is_file());
+    let replay = run(triage()
+        .args([
+            "run",
+            "service-unreachable",
+            "--format",
+            "json",
+            "--input",
+            "vip=10.0.0.1",
+            "--bundle",
+        ])
+        .arg(&recorded));
+    assert_eq!(replay.code, 1, "{}", replay.stderr);
+    let json = replay.json();
+    assert_eq!(finding_ids(&json), vec!["interception-missing"]);
+    assert_eq!(json["inputs"]["vip"], "10.0.0.1");
+}
