@@ -22,6 +22,9 @@ pub struct Query {
     pub port: Option<u16>,
     /// Ports the workload serves; each should have an `inbound|…` filter chain.
     pub serving_ports: Option<Vec<u16>>,
+    /// Return every listener with its filter chains (`listeners`); otherwise only the
+    /// summaries derived from them. On a big dump the full list is most of the facts.
+    pub include_listeners: bool,
 }
 
 /// Facts from a config dump.
@@ -48,8 +51,10 @@ pub struct ConfigFacts {
     pub static_route_count: usize,
     /// Secrets received over xDS (SDS), active or warming.
     pub dynamic_secret_count: usize,
-    /// Active listeners, dynamic and static, in dump order.
-    pub listeners: Vec<ListenerFacts>,
+    /// Active listeners, dynamic and static, in dump order; null unless
+    /// `include_listeners` was asked for (the counts and the summaries below are always
+    /// there).
+    pub listeners: Option<Vec<ListenerFacts>>,
     /// Listeners whose last xDS update Envoy rejected, with Envoy's reason (e.g. an access
     /// log path it could not open). Envoy ≥ 1.18 records these.
     pub listener_errors: Vec<ListenerError>,
@@ -476,7 +481,7 @@ fn build_facts(configs: Vec<ConfigEntry>, query: &Query) -> ConfigFacts {
             missing
         }),
         inbound_listener_ports,
-        listeners,
+        listeners: query.include_listeners.then_some(listeners),
     }
 }
 
