@@ -4,7 +4,7 @@
 pub mod bindings;
 pub mod cache;
 #[cfg(target_os = "linux")]
-mod hugepages;
+pub(crate) mod hugepages;
 pub mod manifest;
 pub mod sandbox;
 pub mod schema;

@@ -34,6 +34,8 @@ fn read_prefix(path: &str, cap: u64) -> std::io::Result<Vec<u8>> {
     let file = std::fs::File::open(path)?;
     let hint = file.metadata().map_or(0, |m| m.len()).min(cap);
     let mut out = Vec::with_capacity(usize::try_from(hint).unwrap_or(0));
+    #[cfg(target_os = "linux")]
+    crate::runtime::hugepages::advise_buffer(out.spare_capacity_mut());
     file.take(cap).read_to_end(&mut out)?;
     Ok(out)
 }
