@@ -6,6 +6,8 @@
 //!
 //! - `sandbox`: the config-dump plugin's `config` action with `path`, through
 //!   `Runtime::call` and the local target (read-file capability), plugin precompiled;
+//! - `sandbox-listeners`: the same with `include_listeners: true` (every listener and its
+//!   filter chains returned and parsed again by the host);
 //! - `native-typed`: the plugin crate's `parse_config_dump`, natively;
 //! - `native-value`: `serde_json::Value`, then the same listener extraction by hand;
 //! - `jq`: a `jq` process doing that extraction (skipped when jq is not installed);
@@ -144,25 +146,35 @@ fn config_dump(c: &mut Criterion) {
     rt.block_on(runtime.prepare("config-dump")).unwrap();
     let target: Arc<dyn Target> = Arc::new(LocalTarget::new());
     let params = json!({ "path": path });
-    let sandboxed = || {
+    let params_listeners = json!({ "path": path, "include_listeners": true });
+    // The listeners the facts count (summaries only) or list (`include_listeners`).
+    let sandboxed = |params: &Value| {
         let out = rt.block_on(runtime.call(
             "config-dump",
             "config",
-            &params,
+            params,
             target.clone(),
             policy.clone(),
         ));
         let facts = out.result.unwrap_or_else(|e| panic!("sandbox: {e}"));
-        facts["listeners"].as_array().map_or(0, Vec::len)
+        match facts["listeners"].as_array() {
+            Some(list) => list.len(),
+            None => {
+                let count = |k: &str| facts[k].as_u64().unwrap() as usize;
+                count("dynamic_listener_count") + count("static_listener_count")
+            }
+        }
     };
     // Every variant must see the same listeners, or the comparison means nothing.
-    assert_eq!(sandboxed(), listeners);
+    assert_eq!(sandboxed(&params), listeners);
+    assert_eq!(sandboxed(&params_listeners), listeners);
+    // The same query as `sandbox`: the listeners are built (the summaries come from them)
+    // but not returned.
     let typed = || {
         let bytes = std::fs::read(&dump_path).unwrap();
-        parse_config_dump(&bytes, &Query::default())
-            .unwrap()
-            .listeners
-            .len()
+        let facts = parse_config_dump(&bytes, &Query::default()).unwrap();
+        assert!(facts.listeners.is_none());
+        facts.dynamic_listener_count + facts.static_listener_count
     };
     assert_eq!(typed(), listeners);
     let value = || {
@@ -192,7 +204,10 @@ fn config_dump(c: &mut Criterion) {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(8));
     group.throughput(criterion::Throughput::Bytes(size));
-    group.bench_function("sandbox", |b| b.iter(sandboxed));
+    group.bench_function("sandbox", |b| b.iter(|| sandboxed(&params)));
+    group.bench_function("sandbox-listeners", |b| {
+        b.iter(|| sandboxed(&params_listeners))
+    });
     group.bench_function("native-typed", |b| b.iter(typed));
     group.bench_function("native-value", |b| b.iter(value));
     // Part of `sandbox`: the host side of the read-file capability alone.

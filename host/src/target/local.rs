@@ -27,6 +27,19 @@ impl Default for LocalTarget {
     }
 }
 
+/// At most `cap` bytes of a file. The file's length only sizes the buffer: some files
+/// (those in /proc) report 0, and a file may change while it is read.
+fn read_prefix(path: &str, cap: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let hint = file.metadata().map_or(0, |m| m.len()).min(cap);
+    let mut out = Vec::with_capacity(usize::try_from(hint).unwrap_or(0));
+    #[cfg(target_os = "linux")]
+    crate::runtime::hugepages::advise_buffer(out.spare_capacity_mut());
+    file.take(cap).read_to_end(&mut out)?;
+    Ok(out)
+}
+
 /// Reads a stream up to `cap` bytes, then drains the rest so the child never blocks.
 async fn read_capped<R: tokio::io::AsyncRead + Unpin>(
     mut r: R,
@@ -152,16 +165,15 @@ impl Target for LocalTarget {
     }
 
     async fn read_file(&self, path: &str, max_bytes: u64) -> CapResult<Vec<u8>> {
-        let file = tokio::fs::File::open(path)
-            .await
-            .map_err(|e| CapabilityError::Failed(format!("{path}: {e}")))?;
         let cap = max_bytes.min(MAX_ANSWER_BYTES as u64);
-        let mut out = Vec::new();
-        file.take(cap)
-            .read_to_end(&mut out)
+        // One blocking read into a buffer sized from the file's length. tokio's async file
+        // reads go through a bounce buffer in 2 MiB pieces and grow the Vec by doubling,
+        // which made a 50 MB read about 1.5x slower than this.
+        let owned = path.to_owned();
+        tokio::task::spawn_blocking(move || read_prefix(&owned, cap))
             .await
-            .map_err(|e| CapabilityError::Failed(format!("{path}: {e}")))?;
-        Ok(out)
+            .map_err(|e| CapabilityError::Failed(format!("{path}: {e}")))?
+            .map_err(|e| CapabilityError::Failed(format!("{path}: {e}")))
     }
 
     async fn resolve(&self, host: &str) -> CapResult<Vec<String>> {

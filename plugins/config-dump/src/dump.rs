@@ -7,7 +7,7 @@
 //! struct with the union of the fields we want reads all of them, whatever the `@type`.
 
 use crate::bootstrap::{BootstrapFacts, BootstrapWire, TrafficDirectorFacts, traffic_director};
-use crate::wire::{Count, MAX_INPUT_BYTES, ParseError, check_input, json_error, lenient_u32};
+use crate::wire::{Count, MAX_INPUT_BYTES, ParseError, Str, check_input, json_error, lenient_u32};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -22,6 +22,9 @@ pub struct Query {
     pub port: Option<u16>,
     /// Ports the workload serves; each should have an `inbound|…` filter chain.
     pub serving_ports: Option<Vec<u16>>,
+    /// Return every listener with its filter chains (`listeners`); otherwise only the
+    /// summaries derived from them. On a big dump the full list is most of the facts.
+    pub include_listeners: bool,
 }
 
 /// Facts from a config dump.
@@ -48,8 +51,10 @@ pub struct ConfigFacts {
     pub static_route_count: usize,
     /// Secrets received over xDS (SDS), active or warming.
     pub dynamic_secret_count: usize,
-    /// Active listeners, dynamic and static, in dump order.
-    pub listeners: Vec<ListenerFacts>,
+    /// Active listeners, dynamic and static, in dump order; null unless
+    /// `include_listeners` was asked for (the counts and the summaries below are always
+    /// there).
+    pub listeners: Option<Vec<ListenerFacts>>,
     /// Listeners whose last xDS update Envoy rejected, with Envoy's reason (e.g. an access
     /// log path it could not open). Envoy ≥ 1.18 records these.
     pub listener_errors: Vec<ListenerError>,
@@ -147,21 +152,25 @@ pub struct VipMatch {
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
-struct DumpWire {
-    configs: Option<Vec<ConfigEntry>>,
+struct DumpWire<'a> {
+    #[serde(borrow)]
+    configs: Option<Vec<ConfigEntry<'a>>>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
-struct ConfigEntry {
+struct ConfigEntry<'a> {
     bootstrap: Option<BootstrapWire>,
     #[serde(alias = "staticListeners")]
-    static_listeners: Vec<ListenerHolder>,
+    #[serde(borrow)]
+    static_listeners: Vec<ListenerHolder<'a>>,
     #[serde(alias = "dynamicListeners")]
-    dynamic_listeners: Vec<DynamicListener>,
+    #[serde(borrow)]
+    dynamic_listeners: Vec<DynamicListener<'a>>,
     /// Envoy < 1.13.
     #[serde(alias = "dynamicActiveListeners")]
-    dynamic_active_listeners: Vec<ListenerHolder>,
+    #[serde(borrow)]
+    dynamic_active_listeners: Vec<ListenerHolder<'a>>,
     #[serde(alias = "dynamicWarmingListeners")]
     dynamic_warming_listeners: Count,
     #[serde(alias = "staticClusters")]
@@ -182,10 +191,11 @@ struct ConfigEntry {
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
-struct DynamicListener {
+struct DynamicListener<'a> {
     name: Option<String>,
     #[serde(alias = "activeState")]
-    active_state: Option<ListenerHolder>,
+    #[serde(borrow)]
+    active_state: Option<ListenerHolder<'a>>,
     #[serde(alias = "warmingState")]
     warming_state: Option<serde::de::IgnoredAny>,
     #[serde(alias = "errorState")]
@@ -200,8 +210,9 @@ struct UpdateFailure {
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
-struct ListenerHolder {
-    listener: Option<Listener>,
+struct ListenerHolder<'a> {
+    #[serde(borrow)]
+    listener: Option<Listener<'a>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -219,15 +230,18 @@ struct Named {
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
-struct Listener {
+struct Listener<'a> {
     name: Option<String>,
     address: Option<Address>,
     #[serde(alias = "filterChains")]
-    filter_chains: Vec<FilterChain>,
+    #[serde(borrow)]
+    filter_chains: Vec<FilterChain<'a>>,
     #[serde(alias = "defaultFilterChain")]
-    default_filter_chain: Option<FilterChain>,
+    #[serde(borrow)]
+    default_filter_chain: Option<FilterChain<'a>>,
     #[serde(alias = "accessLog")]
-    access_log: Vec<AccessLog>,
+    #[serde(borrow)]
+    access_log: Vec<AccessLog<'a>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -263,18 +277,21 @@ struct InternalAddress {
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
-struct FilterChain {
+struct FilterChain<'a> {
     name: Option<String>,
     #[serde(alias = "filterChainMatch")]
-    filter_chain_match: Option<FilterChainMatch>,
-    filters: Vec<Filter>,
+    #[serde(borrow)]
+    filter_chain_match: Option<FilterChainMatch<'a>>,
+    #[serde(borrow)]
+    filters: Vec<Filter<'a>>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
-struct FilterChainMatch {
+struct FilterChainMatch<'a> {
     #[serde(alias = "prefixRanges")]
-    prefix_ranges: Vec<CidrRange>,
+    #[serde(borrow)]
+    prefix_ranges: Vec<CidrRange<'a>>,
     #[serde(alias = "destinationPort", deserialize_with = "lenient_u32")]
     destination_port: Option<u32>,
     #[serde(alias = "serverNames")]
@@ -283,35 +300,40 @@ struct FilterChainMatch {
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
-struct CidrRange {
+struct CidrRange<'a> {
     #[serde(alias = "addressPrefix")]
-    address_prefix: Option<String>,
+    #[serde(borrow)]
+    address_prefix: Option<Str<'a>>,
     #[serde(alias = "prefixLen", deserialize_with = "lenient_u32")]
     prefix_len: Option<u32>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
-struct Filter {
+struct Filter<'a> {
     name: Option<String>,
     #[serde(alias = "typedConfig")]
-    typed_config: Option<NetworkFilterConfig>,
+    #[serde(borrow)]
+    typed_config: Option<NetworkFilterConfig<'a>>,
     /// Pre-v3 untyped config (a Struct) has the same field names.
-    config: Option<NetworkFilterConfig>,
+    #[serde(borrow)]
+    config: Option<NetworkFilterConfig<'a>>,
 }
 
 /// The parts of a network filter's config the facts use; they are the
 /// HttpConnectionManager's, but any filter with the same fields contributes.
 #[derive(Deserialize, Default)]
 #[serde(default)]
-struct NetworkFilterConfig {
+struct NetworkFilterConfig<'a> {
     #[serde(rename = "@type")]
-    type_url: Option<String>,
+    #[serde(borrow)]
+    type_url: Option<Str<'a>>,
     rds: Option<Rds>,
     #[serde(alias = "routeConfig")]
     route_config: Option<Named>,
     #[serde(alias = "accessLog")]
-    access_log: Vec<AccessLog>,
+    #[serde(borrow)]
+    access_log: Vec<AccessLog<'a>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -323,16 +345,19 @@ struct Rds {
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
-struct AccessLog {
+struct AccessLog<'a> {
     #[serde(alias = "typedConfig")]
-    typed_config: Option<FileAccessLog>,
-    config: Option<FileAccessLog>,
+    #[serde(borrow)]
+    typed_config: Option<FileAccessLog<'a>>,
+    #[serde(borrow)]
+    config: Option<FileAccessLog<'a>>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
-struct FileAccessLog {
-    path: Option<String>,
+struct FileAccessLog<'a> {
+    #[serde(borrow)]
+    path: Option<Str<'a>>,
 }
 
 // ---- from wire to facts ----
@@ -358,7 +383,7 @@ pub fn parse_config_dump_limited(
     Ok(build_facts(configs, query))
 }
 
-fn build_facts(configs: Vec<ConfigEntry>, query: &Query) -> ConfigFacts {
+fn build_facts(configs: Vec<ConfigEntry<'_>>, query: &Query) -> ConfigFacts {
     let mut listeners = Vec::new();
     let mut listener_errors = Vec::new();
     let mut route_names = BTreeSet::new();
@@ -413,9 +438,9 @@ fn build_facts(configs: Vec<ConfigEntry>, query: &Query) -> ConfigFacts {
     let mut access_logs = BTreeSet::new();
     let mut inbound_ports = BTreeSet::new();
     for listener in &listeners {
-        access_logs.extend(listener.access_log_paths.iter().cloned());
+        insert_missing(&mut access_logs, &listener.access_log_paths);
         for chain in &listener.filter_chains {
-            route_names.extend(chain.route_config_names.iter().cloned());
+            insert_missing(&mut route_names, &chain.route_config_names);
             if chain
                 .route_config_names
                 .iter()
@@ -476,7 +501,17 @@ fn build_facts(configs: Vec<ConfigEntry>, query: &Query) -> ConfigFacts {
             missing
         }),
         inbound_listener_ports,
-        listeners,
+        listeners: query.include_listeners.then_some(listeners),
+    }
+}
+
+/// Adds the names not in the set yet; the same few names recur on thousands of listeners,
+/// so cloning each only to drop the duplicate is most of the work otherwise.
+fn insert_missing(set: &mut BTreeSet<String>, names: &[String]) {
+    for name in names {
+        if !set.contains(name) {
+            set.insert(name.clone());
+        }
     }
 }
 
@@ -493,7 +528,7 @@ struct Counts {
     dynamic_secrets: usize,
 }
 
-fn listener_facts(listener: Listener, dynamic: bool) -> ListenerFacts {
+fn listener_facts(listener: Listener<'_>, dynamic: bool) -> ListenerFacts {
     let (address, port) = match listener.address {
         Some(Address {
             socket_address: Some(s),
@@ -530,7 +565,7 @@ fn listener_facts(listener: Listener, dynamic: bool) -> ListenerFacts {
 }
 
 fn chain_facts(
-    chain: FilterChain,
+    chain: FilterChain<'_>,
     is_default: bool,
     access_logs: &mut BTreeSet<String>,
 ) -> FilterChainFacts {
@@ -570,7 +605,7 @@ fn chain_facts(
             .filter_map(|r| {
                 Some(format!(
                     "{}/{}",
-                    r.address_prefix?,
+                    &*r.address_prefix?,
                     r.prefix_len.unwrap_or(0)
                 ))
             })
@@ -582,13 +617,14 @@ fn chain_facts(
     }
 }
 
-impl AccessLog {
+impl AccessLog<'_> {
     /// Only file loggers have a top-level `path`; stdout, gRPC and OpenTelemetry ones do not.
     fn into_path(self) -> Option<String> {
         self.typed_config
             .or(self.config)?
             .path
             .filter(|p| !p.is_empty())
+            .map(|p| p.0.into_owned())
     }
 }
 

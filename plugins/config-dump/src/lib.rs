@@ -70,6 +70,11 @@ pub struct ConfigParams {
     /// Ports the workload serves; sets `inbound_listener_missing_ports`.
     #[serde(default)]
     pub serving_ports: Option<Vec<u16>>,
+    /// Also return `listeners`: every active listener with its filter chains. Off by
+    /// default: on a big dump that list is most of the facts, and the counts, route and
+    /// access-log names, `vip_listener` and the inbound ports are there without it.
+    #[serde(default)]
+    pub include_listeners: bool,
 }
 
 /// Params of `clusters`.
@@ -191,6 +196,7 @@ fn config_query(p: &ConfigParams) -> Result<Query, ProbeError> {
         vip,
         port: p.port,
         serving_ports: p.serving_ports.clone(),
+        include_listeners: p.include_listeners,
     })
 }
 

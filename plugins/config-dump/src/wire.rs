@@ -6,7 +6,42 @@
 //! allocating for it.
 
 use serde::de::{self, Deserializer, IgnoredAny, SeqAccess, Visitor};
+use std::borrow::Cow;
 use std::fmt;
+
+/// A JSON string borrowed from the input when it has no escapes (most have none), so a
+/// field that is only looked at, never kept, costs no allocation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Str<'a>(pub Cow<'a, str>);
+
+impl std::ops::Deref for Str<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for Str<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct StrVisitor;
+        impl<'de> Visitor<'de> for StrVisitor {
+            type Value = Str<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Str<'de>, E> {
+                Ok(Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Str<'de>, E> {
+                Ok(Str(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Str<'de>, E> {
+                Ok(Str(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(StrVisitor)
+    }
+}
 
 /// Why a document could not be turned into facts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -225,6 +260,14 @@ mod tests {
         assert_eq!(port(r#"{"port": null}"#), None);
         assert_eq!(port(r#"{"port": [1]}"#), None);
         assert_eq!(port(r#"{}"#), None);
+    }
+
+    #[test]
+    fn str_borrows_unless_escaped() {
+        let plain: Vec<Str<'_>> = serde_json::from_str(r#"["a/b", "a\/b"]"#).unwrap_or_default();
+        assert!(matches!(plain[0].0, Cow::Borrowed("a/b")));
+        assert!(matches!(&plain[1].0, Cow::Owned(s) if s == "a/b"));
+        assert!(serde_json::from_str::<Str<'_>>("5").is_err());
     }
 
     #[test]

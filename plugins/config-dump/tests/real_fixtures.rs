@@ -26,9 +26,18 @@ fn ip(text: &str) -> IpAddr {
     text.parse().unwrap_or_else(|e| panic!("{text}: {e}"))
 }
 
+/// Parses with the listeners included, whatever the query says, so tests can look at them.
 fn dump(path: impl AsRef<Path>, query: &Query) -> ConfigFacts {
     let path = path.as_ref();
-    parse_config_dump(&read(path), query).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    let query = Query {
+        include_listeners: true,
+        ..query.clone()
+    };
+    parse_config_dump(&read(path), &query).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn listeners(facts: &ConfigFacts) -> &[ListenerFacts] {
+    facts.listeners.as_deref().unwrap_or_default()
 }
 
 fn real_dump(name: &str) -> ConfigFacts {
@@ -39,8 +48,7 @@ fn real_dump(name: &str) -> ConfigFacts {
 }
 
 fn listener<'a>(facts: &'a ConfigFacts, name: &str) -> &'a ListenerFacts {
-    facts
-        .listeners
+    listeners(facts)
         .iter()
         .find(|l| l.name.as_deref() == Some(name))
         .unwrap_or_else(|| panic!("no listener {name}"))
@@ -324,7 +332,7 @@ fn every_real_config_dump_has_its_expected_facts() {
             "{name}: (dyn L, static L, dyn C, static C, dyn R, dyn S)"
         );
         assert_eq!(
-            facts.listeners.len(),
+            listeners(&facts).len(),
             expected.dynamic_listeners + expected.static_listeners,
             "{name}"
         );
@@ -390,7 +398,10 @@ fn istio_inbound_ports_and_access_logs() {
     let authz = real_dump("istio-1.6-bookinfo-productpage-authz.config_dump.json");
     assert_eq!(authz.access_log_paths, vec!["/dev/stdout"]);
     assert_eq!(authz.bootstrap.envoy_version.as_deref(), Some("1.10.0"));
-    let static_listener = authz.listeners.iter().find(|l| !l.dynamic).map(|l| l.port);
+    let static_listener = listeners(&authz)
+        .iter()
+        .find(|l| !l.dynamic)
+        .map(|l| l.port);
     assert_eq!(static_listener, Some(Some(15090)));
     let tcp = listener(&authz, "10.0.8.160_31400");
     assert_eq!(
@@ -451,6 +462,7 @@ fn vip_lookup_on_real_dumps() {
         vip: Some(ip("10.0.77.207")),
         port: Some(14001),
         serving_ports: None,
+        include_listeners: false,
     };
     let facts = dump(&path, &q);
     assert_eq!(facts.vip_in_listeners, Some(true));
@@ -479,6 +491,7 @@ fn vip_lookup_on_real_dumps() {
         vip: Some(ip("10.0.0.1")),
         port: Some(443),
         serving_ports: Some(vec![9080, 8080]),
+        include_listeners: false,
     };
     let facts = dump(&path, &q);
     let m = facts
@@ -498,6 +511,7 @@ fn traffic_director_example_from_the_guide() {
         vip: Some(ip("10.7.240.20")),
         port: Some(80),
         serving_ports: Some(vec![80, 8080]),
+        include_listeners: false,
     };
     let facts = dump(&path, &q);
     assert_eq!(
@@ -545,18 +559,21 @@ fn traffic_director_example_from_the_guide() {
         vip: Some(ip("10.7.240.21")),
         port: Some(80),
         serving_ports: None,
+        include_listeners: false,
     };
     assert_eq!(dump(&path, &other_vip).vip_in_listeners, Some(false));
     let other_port = Query {
         vip: Some(ip("10.7.240.20")),
         port: Some(8080),
         serving_ports: None,
+        include_listeners: false,
     };
     assert_eq!(dump(&path, &other_port).vip_in_listeners, Some(false));
     let any_port = Query {
         vip: Some(ip("10.0.0.1")),
         port: None,
         serving_ports: None,
+        include_listeners: false,
     };
     let inbound = dump(&path, &any_port)
         .vip_listener
@@ -565,6 +582,25 @@ fn traffic_director_example_from_the_guide() {
         inbound.map(|c| c.route_config_names),
         Some(vec!["inbound|default_inbound_config-80".to_owned()])
     );
+}
+
+#[test]
+fn listeners_only_on_request() {
+    let path = format!("{DATA}/td-guide-example.config_dump.json");
+    let q = Query {
+        vip: Some(ip("10.7.240.20")),
+        port: Some(80),
+        serving_ports: Some(vec![80, 8080]),
+        include_listeners: false,
+    };
+    let without = parse_config_dump(&read(&path), &q).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(without.listeners, None);
+    // Everything else is the same as with the list.
+    let mut with = dump(&path, &q);
+    assert_eq!(with.listeners.as_ref().map(Vec::len), Some(1));
+    with.listeners = None;
+    assert_eq!(with, without);
+    assert!(without.vip_listener.is_some());
 }
 
 #[test]

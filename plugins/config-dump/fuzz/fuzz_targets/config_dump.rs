@@ -8,6 +8,7 @@ fuzz_target!(|data: &[u8]| {
         vip: "10.0.0.1".parse().ok(),
         port: Some(80),
         serving_ports: Some(vec![80, 8080]),
+        include_listeners: true,
     };
     let _ = parse_config_dump(data, &query);
 });
