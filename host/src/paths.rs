@@ -77,11 +77,5 @@ pub fn user_config() -> Result<UserConfig, String> {
     if text.trim().is_empty() {
         return Ok(UserConfig::default());
     }
-    serde_yaml::from_str(&text).map_err(|e| {
-        let at = e
-            .location()
-            .map(|l| format!("{}:{}:{}", path.display(), l.line(), l.column()))
-            .unwrap_or_else(|| path.display().to_string());
-        format!("{at}: {}", crate::runbook::strip_location(&e.to_string()))
-    })
+    serde_yaml::from_str(&text).map_err(|e| crate::runbook::yaml_error(&path, &e))
 }

@@ -60,6 +60,22 @@ pub fn strip_location(message: &str) -> String {
     }
 }
 
+/// A serde_yaml error in `file`: where it is (`FILE:LINE:COLUMN`, or `FILE` when serde_yaml
+/// gives no position) and its message without the position.
+pub fn yaml_error_parts(file: &std::path::Path, e: &serde_yaml::Error) -> (String, String) {
+    let at = e
+        .location()
+        .map(|l| format!("{}:{}:{}", file.display(), l.line(), l.column()))
+        .unwrap_or_else(|| file.display().to_string());
+    (at, strip_location(&e.to_string()))
+}
+
+/// The one-line form of [`yaml_error_parts`]: `FILE:LINE:COLUMN: message`.
+pub fn yaml_error(file: &std::path::Path, e: &serde_yaml::Error) -> String {
+    let (at, message) = yaml_error_parts(file, e);
+    format!("{at}: {message}")
+}
+
 /// A runbook that passed every check, ready to run.
 pub struct LoadedRunbook {
     pub runbook: Runbook,

@@ -99,13 +99,8 @@ pub fn cases(runbook_file: &Path) -> Result<Vec<Case>, String> {
         let file = case_dir.join(CASE_FILE);
         let text =
             std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
-        let spec: CaseSpec = serde_yaml::from_str(&text).map_err(|e| {
-            let at = e
-                .location()
-                .map(|l| format!("{}:{}:{}", file.display(), l.line(), l.column()))
-                .unwrap_or_else(|| file.display().to_string());
-            format!("{at}: {}", crate::runbook::strip_location(&e.to_string()))
-        })?;
+        let spec: CaseSpec =
+            serde_yaml::from_str(&text).map_err(|e| crate::runbook::yaml_error(&file, &e))?;
         let name = case_dir
             .file_name()
             .unwrap_or_default()

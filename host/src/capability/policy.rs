@@ -116,14 +116,8 @@ impl Policy {
             }
         } else {
             serde_yaml::from_str(text).map_err(|e| {
-                let at = e
-                    .location()
-                    .map(|l| format!("{}:{}:{}", path.display(), l.line(), l.column()))
-                    .unwrap_or_else(|| path.display().to_string());
-                anyhow::anyhow!(
-                    "{at}: invalid policy: {}",
-                    crate::runbook::strip_location(&e.to_string())
-                )
+                let (at, message) = crate::runbook::yaml_error_parts(path, &e);
+                anyhow::anyhow!("{at}: invalid policy: {message}")
             })?
         };
         let mut policy = if file.defaults {

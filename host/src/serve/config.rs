@@ -122,13 +122,8 @@ impl ServerConfig {
     /// where YAML gives one).
     pub fn load(path: &Path) -> Result<ServerConfig, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let raw: RawConfig = serde_yaml::from_str(&text).map_err(|e| {
-            let at = e
-                .location()
-                .map(|l| format!("{}:{}:{}", path.display(), l.line(), l.column()))
-                .unwrap_or_else(|| path.display().to_string());
-            format!("{at}: {}", crate::runbook::strip_location(&e.to_string()))
-        })?;
+        let raw: RawConfig =
+            serde_yaml::from_str(&text).map_err(|e| crate::runbook::yaml_error(path, &e))?;
         let file = path.display();
         let base = path.parent().unwrap_or(Path::new("."));
         let secret = |inline: Option<String>, env: Option<String>, what: &str| match (inline, env) {

@@ -179,11 +179,8 @@ impl BundleTarget {
         let text = std::fs::read_to_string(&file)
             .map_err(|e| BundleError::Invalid(file.display().to_string(), e.to_string()))?;
         let parsed: BundleFile = serde_yaml::from_str(&text).map_err(|e| {
-            let at = match e.location() {
-                Some(l) => format!("{}:{}:{}", file.display(), l.line(), l.column()),
-                None => file.display().to_string(),
-            };
-            BundleError::Invalid(at, crate::runbook::strip_location(&e.to_string()))
+            let (at, message) = crate::runbook::yaml_error_parts(&file, &e);
+            BundleError::Invalid(at, message)
         })?;
         let mut calls = HashMap::new();
         for (i, call) in parsed.calls.into_iter().enumerate() {

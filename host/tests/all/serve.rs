@@ -178,7 +178,11 @@ async fn get_json(c: &reqwest::Client, s: &Server, path: &str) -> (u16, Value) {
 
 /// Follows a run's events to its end; the raw event stream.
 async fn follow(c: &reqwest::Client, s: &Server, id: &str) -> String {
-    c.get(s.url(&format!("/v1/runs/{id}/events")))
+    follow_at(c, &s.base, id).await
+}
+
+async fn follow_at(c: &reqwest::Client, base: &str, id: &str) -> String {
+    c.get(format!("{base}/v1/runs/{id}/events"))
         .bearer_auth(TOKEN)
         .send()
         .await
@@ -728,15 +732,7 @@ fn load_500_runs_from_50_clients() {
                     assert_eq!(r.status().as_u16(), 202);
                     let accepted = t.elapsed();
                     let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
-                    let events = c
-                        .get(format!("{url}/v1/runs/{id}/events"))
-                        .bearer_auth(TOKEN)
-                        .send()
-                        .await
-                        .unwrap()
-                        .text()
-                        .await
-                        .unwrap();
+                    let events = follow_at(&c, &url, &id).await;
                     assert!(events.contains("event: finished"), "{events}");
                     lat.push((accepted, t.elapsed()));
                 }
