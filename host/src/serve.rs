@@ -4,7 +4,7 @@
 //! - [`runs`]: admission (bounded queue), execution (bounded concurrency, deadline), events
 //! - [`store`]: the SQLite run history
 //! - [`api`]: the /v1 handlers and the OpenAPI document
-//! - [`slack`]: the signed slash command and the result poster
+//! - [`chat`]: Slack's and Mattermost's slash commands and the result poster
 //! - [`auth`]: bearer tokens and Slack signatures
 //!
 //! A caller names a runbook and a target from the config; it never passes a command, a path
@@ -12,9 +12,9 @@
 
 pub mod api;
 pub mod auth;
+pub mod chat;
 pub mod config;
 pub mod runs;
-pub mod slack;
 pub mod store;
 
 use crate::capability::Policy;
@@ -35,7 +35,7 @@ use std::time::Duration;
 pub struct App {
     pub config: ServerConfig,
     pub runs: Arc<Runs>,
-    /// For posting Slack results.
+    /// For posting chat results.
     pub http: reqwest::Client,
 }
 
@@ -67,7 +67,8 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(v1)
         .route("/v1/openapi.json", get(api::openapi))
         .route("/healthz", get(api::healthz))
-        .route("/slack/commands", post(slack::slack_command))
+        .route("/slack/commands", post(chat::slack_command))
+        .route("/mattermost/commands", post(chat::mattermost_command))
         .fallback(|| async {
             api::error(
                 axum::http::StatusCode::NOT_FOUND,

@@ -1,18 +1,23 @@
-//! Checking callers: bearer tokens for /v1, Slack's request signature for /slack.
+//! Checking callers: bearer tokens for /v1, Slack's request signature for /slack, the
+//! command token for /mattermost.
 
 use super::config::Token;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-/// The name of the token that matches `given`, comparing against every token in constant
-/// time (digests first, so neither the length nor the content of a token leaks).
+/// Whether `given` is `secret`, in constant time: digests first, so neither the length nor
+/// the content of the secret leaks through timing.
+pub fn same_secret(secret: &str, given: &str) -> bool {
+    let want = Sha256::digest(secret.as_bytes());
+    bool::from(want.ct_eq(&Sha256::digest(given.as_bytes())))
+}
+
+/// The name of the token that matches `given`, checking every token (no early exit).
 pub fn bearer<'a>(tokens: &'a [Token], given: &str) -> Option<&'a str> {
-    let given = Sha256::digest(given.as_bytes());
     let mut found = None;
     for t in tokens {
-        let want = Sha256::digest(t.secret.as_bytes());
-        if bool::from(want.ct_eq(&given)) {
+        if same_secret(&t.secret, given) {
             found = Some(t.name.as_str());
         }
     }

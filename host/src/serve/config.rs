@@ -7,6 +7,9 @@
 //!     token_env: TRIAGE_OPS_BOT_TOKEN
 //! slack:
 //!   signing_secret_env: SLACK_SIGNING_SECRET
+//! mattermost:
+//!   token_env: MATTERMOST_COMMAND_TOKEN
+//!   response_url_prefixes: ["https://chat.example.com/hooks/commands/"]
 //! targets:                     # the only targets a caller may name
 //!   demo: examples/service-unreachable/interception-missing   # a bundle, relative to this file
 //!   web-1: ssh://ops@web-1.internal
@@ -34,6 +37,7 @@ struct RawConfig {
     #[serde(default)]
     tokens: Vec<RawToken>,
     slack: Option<RawSlack>,
+    mattermost: Option<RawMattermost>,
     #[serde(default)]
     targets: BTreeMap<String, String>,
     runbooks: Option<Vec<String>>,
@@ -59,6 +63,16 @@ struct RawSlack {
     response_url_prefixes: Option<Vec<String>>,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMattermost {
+    token: Option<String>,
+    token_env: Option<String>,
+    /// Where results may be posted: the Mattermost server's URL. Required, since every
+    /// Mattermost server has its own.
+    response_url_prefixes: Vec<String>,
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawLimits {
@@ -74,6 +88,7 @@ pub struct ServerConfig {
     pub listen: String,
     pub tokens: Vec<Token>,
     pub slack: Option<SlackConfig>,
+    pub mattermost: Option<MattermostConfig>,
     /// Name → target spec (`local`, `bundle:DIR` with DIR made absolute, `ssh://…`, …).
     pub targets: BTreeMap<String, String>,
     pub runbooks: Option<Vec<String>>,
@@ -90,6 +105,13 @@ pub struct Token {
 #[derive(Debug, Clone)]
 pub struct SlackConfig {
     pub signing_secret: String,
+    pub response_url_prefixes: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct MattermostConfig {
+    /// The slash command's token, which Mattermost sends in every request.
+    pub token: String,
     pub response_url_prefixes: Vec<String>,
 }
 
@@ -158,9 +180,21 @@ impl ServerConfig {
                     .unwrap_or_else(|| vec![SLACK_RESPONSE_URL_PREFIX.to_string()]),
             }),
         };
-        if tokens.is_empty() && slack.is_none() {
+        let mattermost = match raw.mattermost {
+            None => None,
+            Some(m) if m.response_url_prefixes.is_empty() => {
+                return Err(format!(
+                    "{file}: mattermost: give response_url_prefixes (your Mattermost server's URL)"
+                ));
+            }
+            Some(m) => Some(MattermostConfig {
+                token: secret(m.token, m.token_env, "mattermost")?,
+                response_url_prefixes: m.response_url_prefixes,
+            }),
+        };
+        if tokens.is_empty() && slack.is_none() && mattermost.is_none() {
             return Err(format!(
-                "{file}: no `tokens:` and no `slack:`; nobody could call the server"
+                "{file}: no `tokens:`, `slack:` or `mattermost:`; nobody could call the server"
             ));
         }
         if raw.targets.is_empty() {
@@ -213,6 +247,7 @@ impl ServerConfig {
             listen: raw.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_string()),
             tokens,
             slack,
+            mattermost,
             targets,
             runbooks: raw.runbooks,
             limits,

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 const TOKEN: &str = "test-token-0123456789";
 const SECRET: &str = "slack-signing-secret";
+const MATTERMOST_TOKEN: &str = "mattermost-command-token";
 
 /// A running `triage serve`; killed when dropped.
 struct Server {
@@ -131,6 +132,7 @@ fn setup(limits: &str, slack_prefix: &str) -> Setup {
         format!(
             "tokens:\n  - name: tester\n    token: {TOKEN}\n\
              slack:\n  signing_secret: {SECRET}\n  response_url_prefixes: [\"{slack_prefix}\"]\n\
+             mattermost:\n  token: {MATTERMOST_TOKEN}\n  response_url_prefixes: [\"{slack_prefix}\"]\n\
              targets:\n  healthy: {}\n  broken: {}\n  hangs: ssh://127.0.0.1:{}\n\
              limits:\n{limits}",
             examples.join("interception-in-place").display(),
@@ -417,6 +419,10 @@ fn response_url_server() -> (u16, mpsc::Receiver<String>) {
 }
 
 fn slack_form(text: &str, response_url: &str) -> String {
+    chat_form("legacy", text, response_url)
+}
+
+fn chat_form(token: &str, text: &str, response_url: &str) -> String {
     let enc = |s: &str| -> String {
         s.bytes()
             .map(|b| match b {
@@ -429,7 +435,8 @@ fn slack_form(text: &str, response_url: &str) -> String {
             .collect()
     };
     format!(
-        "token=legacy&team_id=T1&user_id=U1&user_name=alice&command=%2Ftriage&text={}&response_url={}",
+        "token={}&team_id=T1&user_id=U1&user_name=alice&command=%2Ftriage&text={}&response_url={}",
+        enc(token),
         enc(text),
         enc(response_url)
     )
@@ -662,7 +669,7 @@ fn bad_server_configs_are_one_line_errors() {
     let dir = tempfile::tempdir().unwrap();
     let cases = [
         ("listen: [1\n", "server.yaml:"),
-        ("targets: {a: local}\n", "no `tokens:` and no `slack:`"),
+        ("targets: {a: local}\n", "nobody could call the server"),
         (
             "tokens: [{name: a, token: short}]\ntargets: {a: local}\n",
             "shorter than 16",
@@ -832,4 +839,57 @@ fn the_example_bot_runs_a_command_against_the_example_config() {
     ]));
     assert_eq!(wrong.code, 1);
     assert!(wrong.stderr.contains("HTTP 401"), "{}", wrong.stderr);
+}
+
+#[test]
+fn mattermost_commands_need_the_command_token_and_get_markdown_back() {
+    let (port, posted) = response_url_server();
+    let setup = setup(DEFAULT_LIMITS, &format!("http://127.0.0.1:{port}/"));
+    let server = Server::start(&setup.config, &setup.db);
+    let c = client();
+    let response_url = format!("http://127.0.0.1:{port}/hooks/commands/abc");
+    rt().block_on(async {
+        let send = |token: &str| {
+            c.post(server.url("/mattermost/commands"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(chat_form(
+                    token,
+                    "service-unreachable broken vip=10.0.0.1",
+                    &response_url,
+                ))
+                .send()
+        };
+        for token in ["", "not-the-token", SECRET] {
+            let r = send(token).await.unwrap();
+            assert_eq!(r.status().as_u16(), 401, "token {token:?}");
+        }
+        let (_, list) = get_json(&c, &server, "/v1/runs").await;
+        assert_eq!(list["runs"], json!([]), "nothing ran without the token");
+
+        let r = send(MATTERMOST_TOKEN).await.unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let reply: Value = r.json().await.unwrap();
+        assert_eq!(reply["response_type"], "ephemeral");
+        assert!(
+            reply["text"]
+                .as_str()
+                .unwrap()
+                .starts_with("Running `service-unreachable`")
+        );
+        let post: Value =
+            serde_json::from_str(&posted.recv_timeout(Duration::from_secs(60)).unwrap()).unwrap();
+        let text = post["text"].as_str().unwrap();
+        // Mattermost renders Markdown: the report as `triage run --format markdown` prints it.
+        assert!(text.starts_with("# service-unreachable:"), "{text}");
+        assert!(
+            text.contains("`interception-missing`") && text.contains("**Fix:**"),
+            "{text}"
+        );
+        let (_, list) = get_json(&c, &server, "/v1/runs").await;
+        assert_eq!(list["runs"][0]["requested_by"], "mattermost:alice");
+        assert!(text.contains(&format!(
+            "Run `{}`",
+            list["runs"][0]["id"].as_str().unwrap()
+        )));
+    });
 }

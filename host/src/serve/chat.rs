@@ -1,7 +1,9 @@
-//! The Slack slash command: `/triage RUNBOOK TARGET [NAME=VALUE…] [answer:STEP=VALUE…]`,
-//! `/triage list`, `/triage help`. The request is checked against Slack's signature, answered
-//! at once (Slack gives a command 3 seconds), and the result is posted to the command's
-//! `response_url` as mrkdwn when the run ends.
+//! Chat slash commands, Slack's and Mattermost's: `/triage RUNBOOK TARGET [NAME=VALUE…]
+//! [answer:STEP=VALUE…]`, `/triage list`, `/triage help`. Both send the same form and take the
+//! same JSON answer; they differ in how a request proves where it comes from (Slack signs the
+//! body, Mattermost sends the command's token) and in markup (Slack's mrkdwn, Mattermost's
+//! Markdown). A command is answered at once (Slack gives it 3 seconds) and the result is
+//! posted to its `response_url` when the run ends.
 
 use super::App;
 use super::api::{body_error, error};
@@ -21,6 +23,8 @@ use std::time::Duration;
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct SlashCommand {
+    /// Mattermost's proof of origin (Slack's form has a deprecated one, not used).
+    token: String,
     command: String,
     text: String,
     response_url: String,
@@ -116,6 +120,86 @@ pub async fn slack_command(
         Ok(f) => f,
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("slash command form: {e}")),
     };
+    answer(&app, Chat::Slack, &slack.response_url_prefixes, form)
+}
+
+/// A Mattermost slash command (form-encoded, carrying the command's token).
+#[utoipa::path(post, path = "/mattermost/commands",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded",
+        description = "Mattermost's slash-command form; `token` is the command's token; `text` as for Slack"),
+    responses(
+        (status = 200, description = "An ephemeral message; the result follows at response_url"),
+        (status = 401, description = "Missing or wrong token", body = super::api::ApiError),
+    ))]
+pub async fn mattermost_command(
+    State(app): State<Arc<App>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let Some(mattermost) = &app.config.mattermost else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "this server has no `mattermost:` configured",
+        );
+    };
+    let body = match body {
+        Ok(b) => b,
+        Err(rejection) => return body_error(rejection),
+    };
+    let form: SlashCommand = match serde_urlencoded::from_bytes(&body) {
+        Ok(f) => f,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("slash command form: {e}")),
+    };
+    if !super::auth::same_secret(&mattermost.token, &form.token) {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "the command's token is not this server's mattermost token",
+        );
+    }
+    answer(
+        &app,
+        Chat::Mattermost,
+        &mattermost.response_url_prefixes,
+        form,
+    )
+}
+
+/// Which chat a command came from: how results are marked up, and what the history calls
+/// the caller.
+#[derive(Clone, Copy)]
+enum Chat {
+    Slack,
+    Mattermost,
+}
+
+impl Chat {
+    fn name(self) -> &'static str {
+        match self {
+            Chat::Slack => "slack",
+            Chat::Mattermost => "mattermost",
+        }
+    }
+
+    fn escape(self, s: &str) -> String {
+        match self {
+            Chat::Slack => crate::report::slack::escape(s),
+            Chat::Mattermost => s.replace('`', "ˋ"),
+        }
+    }
+
+    fn render(self, report: &crate::report::Report, run_id: &str) -> String {
+        match self {
+            Chat::Slack => crate::report::slack::render(report, run_id),
+            Chat::Mattermost => format!(
+                "{}\nRun `{run_id}`.\n",
+                crate::report::markdown::render(report)
+            ),
+        }
+    }
+}
+
+/// The command after its origin was checked: help, list, or a run whose result is posted to
+/// the response_url when it ends.
+fn answer(app: &App, chat: Chat, prefixes: &[String], form: SlashCommand) -> Response {
     let command = if form.command.is_empty() {
         "/triage"
     } else {
@@ -123,18 +207,20 @@ pub async fn slack_command(
     };
     let request = match parse_command(&form.text) {
         Ok(Command::Help) => return ephemeral(help(command)),
-        Ok(Command::List) => return ephemeral(list(&app)),
+        Ok(Command::List) => return ephemeral(list(app, chat)),
         Ok(Command::Run(r)) => r,
         Err(e) => return ephemeral(format!("{e}\n{}", help(command))),
     };
-    if !slack
-        .response_url_prefixes
+    if !prefixes
         .iter()
         .any(|p| form.response_url.starts_with(p.as_str()))
     {
         return error(
             StatusCode::BAD_REQUEST,
-            "response_url is not one this server posts to (slack.response_url_prefixes)",
+            format!(
+                "response_url is not one this server posts to ({}.response_url_prefixes)",
+                chat.name()
+            ),
         );
     }
     let who = if form.user_name.is_empty() {
@@ -143,25 +229,25 @@ pub async fn slack_command(
         &form.user_name
     };
     let (runbook, target) = (request.runbook.clone(), request.target.clone());
-    match app.runs.submit(request, format!("slack:{who}")) {
+    match app.runs.submit(request, format!("{}:{who}", chat.name())) {
         Ok((id, live)) => {
             let (http, url) = (app.http.clone(), form.response_url.clone());
             let run_id = id.clone();
             let said = format!(
                 "Running `{}` on `{}` (run `{id}`); the result will be posted here.",
-                crate::report::slack::escape(&runbook),
-                crate::report::slack::escape(&target),
+                chat.escape(&runbook),
+                chat.escape(&target),
             );
             tokio::spawn(async move {
                 let (last, report) = live.finished().await;
                 let text = match (&report, &last) {
-                    (Some(report), _) => crate::report::slack::render(report, &run_id),
+                    (Some(report), _) => chat.render(report, &run_id),
                     (None, RunEvent::Finished { status, error, .. }) => format!(
-                        ":grey_question: *{}* on `{}` ended {}: {} (run `{}`)",
-                        crate::report::slack::escape(&runbook),
-                        crate::report::slack::escape(&target),
+                        "`{}` on `{}` ended {}: {} (run `{}`)",
+                        chat.escape(&runbook),
+                        chat.escape(&target),
                         status.as_str(),
-                        crate::report::slack::escape(error.as_deref().unwrap_or("no report")),
+                        chat.escape(error.as_deref().unwrap_or("no report")),
                         run_id
                     ),
                     _ => return,
@@ -184,11 +270,8 @@ async fn post_result(http: &reqwest::Client, url: &str, text: &str) {
         }
         match http.post(url).json(&body).send().await {
             Ok(r) if r.status().is_success() => return,
-            Ok(r) => eprintln!(
-                "warning: posting to the Slack response_url: HTTP {}",
-                r.status()
-            ),
-            Err(e) => eprintln!("warning: posting to the Slack response_url: {e}"),
+            Ok(r) => eprintln!("warning: posting to the response_url: HTTP {}", r.status()),
+            Err(e) => eprintln!("warning: posting to the response_url: {e}"),
         }
     }
 }
@@ -200,7 +283,7 @@ fn help(command: &str) -> String {
     )
 }
 
-fn list(app: &App) -> String {
+fn list(app: &App, chat: Chat) -> String {
     let mut out = String::from("*Runbooks:*\n");
     for l in app.runs.runbooks.values() {
         let inputs: Vec<String> = l
@@ -219,7 +302,7 @@ fn list(app: &App) -> String {
             "• `{}` {} — {}\n",
             l.runbook.id,
             inputs.join(" "),
-            crate::report::slack::escape(&l.runbook.title)
+            chat.escape(&l.runbook.title)
         ));
     }
     out.push_str("*Targets:* ");
