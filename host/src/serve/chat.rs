@@ -92,15 +92,9 @@ pub async fn slack_command(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let Some(slack) = &app.config.slack else {
-        return error(
-            StatusCode::NOT_FOUND,
-            "this server has no `slack:` configured",
-        );
-    };
-    let body = match body {
-        Ok(b) => b,
-        Err(rejection) => return body_error(rejection),
+    let (slack, body) = match checked_body(Chat::Slack, app.config.slack.as_ref(), body) {
+        Ok(found) => found,
+        Err(response) => return *response,
     };
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let now = std::time::SystemTime::now()
@@ -116,9 +110,9 @@ pub async fn slack_command(
     ) {
         return error(StatusCode::UNAUTHORIZED, e.to_string());
     }
-    let form: SlashCommand = match serde_urlencoded::from_bytes(&body) {
+    let form = match parse_form(&body) {
         Ok(f) => f,
-        Err(e) => return error(StatusCode::BAD_REQUEST, format!("slash command form: {e}")),
+        Err(response) => return *response,
     };
     answer(&app, Chat::Slack, &slack.response_url_prefixes, form)
 }
@@ -135,19 +129,11 @@ pub async fn mattermost_command(
     State(app): State<Arc<App>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let Some(mattermost) = &app.config.mattermost else {
-        return error(
-            StatusCode::NOT_FOUND,
-            "this server has no `mattermost:` configured",
-        );
-    };
-    let body = match body {
-        Ok(b) => b,
-        Err(rejection) => return body_error(rejection),
-    };
-    let form: SlashCommand = match serde_urlencoded::from_bytes(&body) {
-        Ok(f) => f,
-        Err(e) => return error(StatusCode::BAD_REQUEST, format!("slash command form: {e}")),
+    let checked = checked_body(Chat::Mattermost, app.config.mattermost.as_ref(), body)
+        .and_then(|(config, body)| Ok((config, parse_form(&body)?)));
+    let (mattermost, form) = match checked {
+        Ok(found) => found,
+        Err(response) => return *response,
     };
     if !super::auth::same_secret(&mattermost.token, &form.token) {
         return error(
@@ -161,6 +147,32 @@ pub async fn mattermost_command(
         &mattermost.response_url_prefixes,
         form,
     )
+}
+
+/// The chat's config and the request body, if this chat is configured and the body arrived
+/// whole.
+fn checked_body<C>(
+    chat: Chat,
+    config: Option<&C>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(&C, Bytes), Box<Response>> {
+    let config = config.ok_or_else(|| {
+        Box::new(error(
+            StatusCode::NOT_FOUND,
+            format!("this server has no `{}:` configured", chat.name()),
+        ))
+    })?;
+    let body = body.map_err(|rejection| Box::new(body_error(rejection)))?;
+    Ok((config, body))
+}
+
+fn parse_form(body: &[u8]) -> Result<SlashCommand, Box<Response>> {
+    serde_urlencoded::from_bytes(body).map_err(|e| {
+        Box::new(error(
+            StatusCode::BAD_REQUEST,
+            format!("slash command form: {e}"),
+        ))
+    })
 }
 
 /// Which chat a command came from: how results are marked up, and what the history calls
