@@ -118,6 +118,16 @@ pub fn load_runbooks(
     {
         return Err(format!("runbooks: no runbook `{missing}`"));
     }
+    for (who, scope) in config.scopes() {
+        if let Some(missing) = scope
+            .runbooks
+            .iter()
+            .flatten()
+            .find(|id| !out.contains_key(*id))
+        {
+            return Err(format!("{who}: no runbook `{missing}` among those served"));
+        }
+    }
     Ok(out)
 }
 

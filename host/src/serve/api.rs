@@ -2,6 +2,7 @@
 //! code that says whose fault it is. The OpenAPI document is generated from these types.
 
 use super::App;
+use super::config::Scope;
 use super::runs::{EventFinding, RunEvent, RunRequest, RunStatus, SubmitError};
 use super::store::RunRecord;
 use axum::Json;
@@ -36,9 +37,12 @@ pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
         .into_response()
 }
 
-/// Who is calling, as the history records it (`token:NAME`).
+/// Who is calling, as the history records it (`token:NAME`), and what it may run.
 #[derive(Clone)]
-pub struct Caller(pub String);
+pub struct Caller {
+    pub name: String,
+    pub scope: Scope,
+}
 
 /// Bearer-token check for everything under /v1 except the OpenAPI document.
 pub async fn require_token(
@@ -51,7 +55,7 @@ pub async fn require_token(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    let Some(name) = given.and_then(|g| super::auth::bearer(&app.config.tokens, g.trim())) else {
+    let Some(token) = given.and_then(|g| super::auth::bearer(&app.config.tokens, g.trim())) else {
         let mut response = error(
             StatusCode::UNAUTHORIZED,
             if given.is_none() {
@@ -65,7 +69,10 @@ pub async fn require_token(
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return response;
     };
-    let caller = Caller(format!("token:{name}"));
+    let caller = Caller {
+        name: format!("token:{}", token.name),
+        scope: token.scope.clone(),
+    };
     request.extensions_mut().insert(caller);
     next.run(request).await
 }
@@ -102,6 +109,7 @@ pub struct RunAccepted {
             headers(("Location" = String, description = "The run's URL"))),
         (status = 400, description = "Bad JSON, unknown runbook or target, bad input", body = ApiError),
         (status = 401, description = "No or wrong bearer token", body = ApiError),
+        (status = 403, description = "The token may not run that runbook or use that target", body = ApiError),
         (status = 413, description = "Body over the size cap", body = ApiError),
         (status = 429, description = "Queue full", body = ApiError,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
@@ -121,7 +129,7 @@ pub async fn create_run(
         Ok(r) => r,
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("request body: {e}")),
     };
-    match app.runs.submit(request, caller.0) {
+    match app.runs.submit(request, caller.name, &caller.scope) {
         Ok((id, _)) => {
             let mut response = (
                 StatusCode::ACCEPTED,
@@ -155,6 +163,7 @@ pub fn submit_error(e: SubmitError) -> Response {
     let message = e.to_string();
     match e {
         SubmitError::Invalid(_) => error(StatusCode::BAD_REQUEST, message),
+        SubmitError::Forbidden(_) => error(StatusCode::FORBIDDEN, message),
         SubmitError::Busy { retry_after } => {
             let mut r = error(StatusCode::TOO_MANY_REQUESTS, message);
             r.headers_mut()
@@ -426,15 +435,19 @@ pub struct AskView {
     pub choices: Vec<String>,
 }
 
-/// The runbooks a caller may run, with their inputs.
+/// The runbooks this token may run, with their inputs.
 #[utoipa::path(get, path = "/v1/runbooks",
     responses((status = 200, body = Vec<RunbookView>), (status = 401, body = ApiError)),
     security(("bearer" = [])))]
-pub async fn list_runbooks(State(app): State<Arc<App>>) -> Json<Vec<RunbookView>> {
+pub async fn list_runbooks(
+    State(app): State<Arc<App>>,
+    axum::Extension(caller): axum::Extension<Caller>,
+) -> Json<Vec<RunbookView>> {
     Json(
         app.runs
             .runbooks
             .values()
+            .filter(|l| caller.scope.allows_runbook(&l.runbook.id.to_string()))
             .map(|l| {
                 let rb = &l.runbook;
                 RunbookView {
@@ -480,15 +493,19 @@ pub struct TargetView {
     pub kind: String,
 }
 
-/// The targets a caller may name.
+/// The targets this token may name.
 #[utoipa::path(get, path = "/v1/targets",
     responses((status = 200, body = Vec<TargetView>), (status = 401, body = ApiError)),
     security(("bearer" = [])))]
-pub async fn list_targets(State(app): State<Arc<App>>) -> Json<Vec<TargetView>> {
+pub async fn list_targets(
+    State(app): State<Arc<App>>,
+    axum::Extension(caller): axum::Extension<Caller>,
+) -> Json<Vec<TargetView>> {
     Json(
         app.runs
             .targets
             .iter()
+            .filter(|(name, _)| caller.scope.allows_target(name))
             .map(|(name, spec)| TargetView {
                 name: name.clone(),
                 kind: super::target_kind(spec).to_string(),

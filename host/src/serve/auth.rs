@@ -13,12 +13,12 @@ pub fn same_secret(secret: &str, given: &str) -> bool {
     bool::from(want.ct_eq(&Sha256::digest(given.as_bytes())))
 }
 
-/// The name of the token that matches `given`, checking every token (no early exit).
-pub fn bearer<'a>(tokens: &'a [Token], given: &str) -> Option<&'a str> {
+/// The token that matches `given`, checking every token (no early exit).
+pub fn bearer<'a>(tokens: &'a [Token], given: &str) -> Option<&'a Token> {
     let mut found = None;
     for t in tokens {
         if same_secret(&t.secret, given) {
-            found = Some(t.name.as_str());
+            found = Some(t);
         }
     }
     found
@@ -107,10 +107,12 @@ mod tests {
             Token {
                 name: "ops".into(),
                 secret: "0123456789abcdef-ops".into(),
+                scope: Default::default(),
             },
             Token {
                 name: "ci".into(),
                 secret: "0123456789abcdef-ci".into(),
+                scope: Default::default(),
             },
         ]
     }
@@ -118,9 +120,12 @@ mod tests {
     #[test]
     fn bearer_tokens_match_exactly() {
         let t = tokens();
-        assert_eq!(bearer(&t, "0123456789abcdef-ci"), Some("ci"));
-        assert_eq!(bearer(&t, "0123456789abcdef-c"), None);
-        assert_eq!(bearer(&t, ""), None);
+        assert_eq!(
+            bearer(&t, "0123456789abcdef-ci").map(|t| t.name.as_str()),
+            Some("ci")
+        );
+        assert!(bearer(&t, "0123456789abcdef-c").is_none());
+        assert!(bearer(&t, "").is_none());
     }
 
     #[test]

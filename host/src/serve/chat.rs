@@ -7,6 +7,7 @@
 
 use super::App;
 use super::api::{body_error, error};
+use super::config::Scope;
 use super::runs::{RunEvent, RunRequest};
 use axum::Json;
 use axum::body::Bytes;
@@ -114,7 +115,13 @@ pub async fn slack_command(
         Ok(f) => f,
         Err(response) => return *response,
     };
-    answer(&app, Chat::Slack, &slack.response_url_prefixes, form)
+    answer(
+        &app,
+        Chat::Slack,
+        &slack.response_url_prefixes,
+        &slack.scope,
+        form,
+    )
 }
 
 /// A Mattermost slash command (form-encoded, carrying the command's token).
@@ -145,6 +152,7 @@ pub async fn mattermost_command(
         &app,
         Chat::Mattermost,
         &mattermost.response_url_prefixes,
+        &mattermost.scope,
         form,
     )
 }
@@ -211,7 +219,13 @@ impl Chat {
 
 /// The command after its origin was checked: help, list, or a run whose result is posted to
 /// the response_url when it ends.
-fn answer(app: &App, chat: Chat, prefixes: &[String], form: SlashCommand) -> Response {
+fn answer(
+    app: &App,
+    chat: Chat,
+    prefixes: &[String],
+    scope: &Scope,
+    form: SlashCommand,
+) -> Response {
     let command = if form.command.is_empty() {
         "/triage"
     } else {
@@ -219,7 +233,7 @@ fn answer(app: &App, chat: Chat, prefixes: &[String], form: SlashCommand) -> Res
     };
     let request = match parse_command(&form.text) {
         Ok(Command::Help) => return ephemeral(help(command)),
-        Ok(Command::List) => return ephemeral(list(app, chat)),
+        Ok(Command::List) => return ephemeral(list(app, chat, scope)),
         Ok(Command::Run(r)) => r,
         Err(e) => return ephemeral(format!("{e}\n{}", help(command))),
     };
@@ -241,7 +255,10 @@ fn answer(app: &App, chat: Chat, prefixes: &[String], form: SlashCommand) -> Res
         &form.user_name
     };
     let (runbook, target) = (request.runbook.clone(), request.target.clone());
-    match app.runs.submit(request, format!("{}:{who}", chat.name())) {
+    match app
+        .runs
+        .submit(request, format!("{}:{who}", chat.name()), scope)
+    {
         Ok((id, live)) => {
             let (http, url) = (app.http.clone(), form.response_url.clone());
             let run_id = id.clone();
@@ -295,9 +312,14 @@ fn help(command: &str) -> String {
     )
 }
 
-fn list(app: &App, chat: Chat) -> String {
+fn list(app: &App, chat: Chat, scope: &Scope) -> String {
     let mut out = String::from("*Runbooks:*\n");
-    for l in app.runs.runbooks.values() {
+    for l in app
+        .runs
+        .runbooks
+        .values()
+        .filter(|l| scope.allows_runbook(&l.runbook.id.to_string()))
+    {
         let inputs: Vec<String> = l
             .runbook
             .inputs
@@ -318,7 +340,13 @@ fn list(app: &App, chat: Chat) -> String {
         ));
     }
     out.push_str("*Targets:* ");
-    let names: Vec<String> = app.runs.targets.keys().map(|n| format!("`{n}`")).collect();
+    let names: Vec<String> = app
+        .runs
+        .targets
+        .keys()
+        .filter(|n| scope.allows_target(n))
+        .map(|n| format!("`{n}`"))
+        .collect();
     out.push_str(&names.join(", "));
     out
 }

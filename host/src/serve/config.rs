@@ -5,6 +5,8 @@
 //! tokens:                      # bearer tokens for /v1 (each a name, for the run history)
 //!   - name: ops-bot
 //!     token_env: TRIAGE_OPS_BOT_TOKEN
+//!     targets: [demo]          # optional: what this token may run, on what
+//!     runbooks: [service-unreachable]
 //! slack:
 //!   signing_secret_env: SLACK_SIGNING_SECRET
 //! mattermost:
@@ -52,6 +54,8 @@ struct RawToken {
     name: String,
     token: Option<String>,
     token_env: Option<String>,
+    runbooks: Option<Vec<String>>,
+    targets: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -59,6 +63,8 @@ struct RawToken {
 struct RawSlack {
     signing_secret: Option<String>,
     signing_secret_env: Option<String>,
+    runbooks: Option<Vec<String>>,
+    targets: Option<Vec<String>>,
     /// Where results may be posted; Slack's response URLs by default.
     response_url_prefixes: Option<Vec<String>>,
 }
@@ -68,6 +74,8 @@ struct RawSlack {
 struct RawMattermost {
     token: Option<String>,
     token_env: Option<String>,
+    runbooks: Option<Vec<String>>,
+    targets: Option<Vec<String>>,
     /// Where results may be posted: the Mattermost server's URL. Required, since every
     /// Mattermost server has its own.
     response_url_prefixes: Vec<String>,
@@ -100,11 +108,35 @@ pub struct ServerConfig {
 pub struct Token {
     pub name: String,
     pub secret: String,
+    pub scope: Scope,
+}
+
+/// What one caller (a token, or a chat) may run: runbook ids and target names; `None` is
+/// everything the server offers.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    pub runbooks: Option<Vec<String>>,
+    pub targets: Option<Vec<String>>,
+}
+
+impl Scope {
+    pub fn allows_runbook(&self, id: &str) -> bool {
+        self.runbooks
+            .as_ref()
+            .is_none_or(|ids| ids.iter().any(|r| r == id))
+    }
+
+    pub fn allows_target(&self, name: &str) -> bool {
+        self.targets
+            .as_ref()
+            .is_none_or(|names| names.iter().any(|t| t == name))
+    }
 }
 
 #[derive(Debug, Clone)]
 pub struct SlackConfig {
     pub signing_secret: String,
+    pub scope: Scope,
     pub response_url_prefixes: Vec<String>,
 }
 
@@ -112,6 +144,7 @@ pub struct SlackConfig {
 pub struct MattermostConfig {
     /// The slash command's token, which Mattermost sends in every request.
     pub token: String,
+    pub scope: Scope,
     pub response_url_prefixes: Vec<String>,
 }
 
@@ -140,6 +173,20 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:7878";
 pub const SLACK_RESPONSE_URL_PREFIX: &str = "https://hooks.slack.com/";
 
 impl ServerConfig {
+    /// Every caller's scope, named as the config names the caller.
+    pub fn scopes(&self) -> impl Iterator<Item = (String, &Scope)> {
+        let tokens = self
+            .tokens
+            .iter()
+            .map(|t| (format!("token `{}`", t.name), &t.scope));
+        let slack = self.slack.iter().map(|s| ("slack".to_string(), &s.scope));
+        let mattermost = self
+            .mattermost
+            .iter()
+            .map(|m| ("mattermost".to_string(), &m.scope));
+        tokens.chain(slack).chain(mattermost)
+    }
+
     /// Reads and checks the file; every error is one line naming the file (and line:column
     /// where YAML gives one).
     pub fn load(path: &Path) -> Result<ServerConfig, String> {
@@ -169,12 +216,20 @@ impl ServerConfig {
             tokens.push(Token {
                 name: t.name,
                 secret: s,
+                scope: Scope {
+                    runbooks: t.runbooks,
+                    targets: t.targets,
+                },
             });
         }
         let slack = match raw.slack {
             None => None,
             Some(s) => Some(SlackConfig {
                 signing_secret: secret(s.signing_secret, s.signing_secret_env, "slack")?,
+                scope: Scope {
+                    runbooks: s.runbooks,
+                    targets: s.targets,
+                },
                 response_url_prefixes: s
                     .response_url_prefixes
                     .unwrap_or_else(|| vec![SLACK_RESPONSE_URL_PREFIX.to_string()]),
@@ -189,6 +244,10 @@ impl ServerConfig {
             }
             Some(m) => Some(MattermostConfig {
                 token: secret(m.token, m.token_env, "mattermost")?,
+                scope: Scope {
+                    runbooks: m.runbooks,
+                    targets: m.targets,
+                },
                 response_url_prefixes: m.response_url_prefixes,
             }),
         };
@@ -218,6 +277,35 @@ impl ServerConfig {
                 .map_err(|e| format!("{file}: target `{name}`: {e}"))?;
             targets.insert(name, spec);
         }
+        let config_so_far = ServerConfig {
+            listen: String::new(),
+            tokens,
+            slack,
+            mattermost,
+            targets,
+            runbooks: None,
+            limits: Limits::default(),
+            db: None,
+        };
+        for (who, scope) in config_so_far.scopes() {
+            if let Some(missing) = scope
+                .targets
+                .iter()
+                .flatten()
+                .find(|t| !config_so_far.targets.contains_key(*t))
+            {
+                return Err(format!(
+                    "{file}: {who}: no target `{missing}` in `targets:`"
+                ));
+            }
+        }
+        let ServerConfig {
+            tokens,
+            slack,
+            mattermost,
+            targets,
+            ..
+        } = config_so_far;
         let d = Limits::default();
         let duration = |v: Option<String>, default: Duration, what: &str| match v {
             None => Ok(default),

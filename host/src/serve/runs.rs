@@ -2,7 +2,7 @@
 //! each), records every change in the history, and keeps an event log per live run for
 //! `GET /v1/runs/{id}/events` and for the Slack poster.
 
-use super::config::Limits;
+use super::config::{Limits, Scope};
 use super::store::{NewRun, Outcome, Store};
 use crate::capability::Policy;
 use crate::engine::{self, RunOptions, inputs};
@@ -218,6 +218,8 @@ pub struct RunRequest {
 pub enum SubmitError {
     /// The request names something that is not there, or gives a bad value (HTTP 400).
     Invalid(String),
+    /// The caller's scope does not include that runbook or target (HTTP 403).
+    Forbidden(String),
     /// The queue is full; try again in this many seconds (HTTP 429).
     Busy { retry_after: u64 },
     /// The server is shutting down (HTTP 503).
@@ -229,7 +231,9 @@ pub enum SubmitError {
 impl std::fmt::Display for SubmitError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            SubmitError::Invalid(m) | SubmitError::Internal(m) => f.write_str(m),
+            SubmitError::Invalid(m) | SubmitError::Forbidden(m) | SubmitError::Internal(m) => {
+                f.write_str(m)
+            }
             SubmitError::Busy { retry_after } => {
                 write!(f, "the run queue is full; try again in {retry_after} s")
             }
@@ -310,9 +314,16 @@ impl Runs {
         self: &Arc<Self>,
         request: RunRequest,
         requested_by: String,
+        scope: &Scope,
     ) -> Result<(String, Arc<LiveRun>), SubmitError> {
         if *self.shutting_down.borrow() {
             return Err(SubmitError::ShuttingDown);
+        }
+        if !scope.allows_runbook(&request.runbook) || !scope.allows_target(&request.target) {
+            return Err(SubmitError::Forbidden(format!(
+                "{requested_by} may not run `{}` on `{}` (see its runbooks: and targets: in the server's config)",
+                request.runbook, request.target
+            )));
         }
         let loaded = self
             .runbooks

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 const TOKEN: &str = "test-token-0123456789";
 const SECRET: &str = "slack-signing-secret";
+/// A token that may run only service-unreachable, only on `healthy`.
+const NARROW_TOKEN: &str = "narrow-token-0123456789";
 const MATTERMOST_TOKEN: &str = "mattermost-command-token";
 
 /// A running `triage serve`; killed when dropped.
@@ -131,6 +133,7 @@ fn setup(limits: &str, slack_prefix: &str) -> Setup {
         &config,
         format!(
             "tokens:\n  - name: tester\n    token: {TOKEN}\n\
+             \x20 - name: narrow\n    token: {NARROW_TOKEN}\n    targets: [healthy]\n    runbooks: [service-unreachable]\n\
              slack:\n  signing_secret: {SECRET}\n  response_url_prefixes: [\"{slack_prefix}\"]\n\
              mattermost:\n  token: {MATTERMOST_TOKEN}\n  response_url_prefixes: [\"{slack_prefix}\"]\n\
              targets:\n  healthy: {}\n  broken: {}\n  hangs: ssh://127.0.0.1:{}\n\
@@ -690,6 +693,14 @@ fn bad_server_configs_are_one_line_errors() {
             "tokens: [{name: a, token: 0123456789abcdefgh}]\ntargets: {a: local}\nrunbooks: [nope]\n",
             "no runbook `nope`",
         ),
+        (
+            "tokens: [{name: a, token: 0123456789abcdefgh, targets: [b]}]\ntargets: {a: local}\n",
+            "token `a`: no target `b`",
+        ),
+        (
+            "tokens: [{name: a, token: 0123456789abcdefgh, runbooks: [x]}]\ntargets: {a: local}\n",
+            "token `a`: no runbook `x`",
+        ),
     ];
     for (text, says) in cases {
         let config = dir.path().join("server.yaml");
@@ -891,5 +902,39 @@ fn mattermost_commands_need_the_command_token_and_get_markdown_back() {
             "Run `{}`",
             list["runs"][0]["id"].as_str().unwrap()
         )));
+    });
+}
+
+#[test]
+fn a_scoped_token_runs_only_its_runbooks_on_its_targets() {
+    let setup = setup(DEFAULT_LIMITS, "http://127.0.0.1:");
+    let server = Server::start(&setup.config, &setup.db);
+    let c = client();
+    rt().block_on(async {
+        let get = |path: &str| c.get(server.url(path)).bearer_auth(NARROW_TOKEN).send();
+        let targets: Value = get("/v1/targets").await.unwrap().json().await.unwrap();
+        assert_eq!(targets, json!([{"name": "healthy", "kind": "bundle"}]));
+        let runbooks: Value = get("/v1/runbooks").await.unwrap().json().await.unwrap();
+        let ids: Vec<&str> = runbooks.as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+        assert_eq!(ids, ["service-unreachable"]);
+        let post = |body: Value| {
+            c.post(server.url("/v1/runs")).bearer_auth(NARROW_TOKEN).json(&body).send()
+        };
+        for body in [
+            json!({"runbook": "service-unreachable", "target": "broken", "inputs": {"vip": "10.0.0.1"}}),
+            json!({"runbook": "traffic-loop", "target": "healthy"}),
+        ] {
+            let r = post(body).await.unwrap();
+            assert_eq!(r.status().as_u16(), 403);
+            let err: Value = r.json().await.unwrap();
+            assert!(err["error"].as_str().unwrap().starts_with("token:narrow may not run"), "{err}");
+        }
+        let r = post(json!({"runbook": "service-unreachable", "target": "healthy", "inputs": {"vip": "10.0.0.1"}}))
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 202);
+        let (_, list) = get_json(&c, &server, "/v1/runs").await;
+        assert_eq!(list["runs"].as_array().unwrap().len(), 1, "only the allowed run: {list}");
+        assert_eq!(list["runs"][0]["requested_by"], "token:narrow");
     });
 }
