@@ -5,60 +5,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use triage_sdk::JsonSchema;
 
-/// A release number `major.minor.patch`, ordered numerically.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct EnvoyVersion {
-    /// Major number.
-    pub major: u32,
-    /// Minor number.
-    pub minor: u32,
-    /// Patch number (0 when the string had only two parts).
-    pub patch: u32,
-}
-
-impl EnvoyVersion {
-    /// Finds the release number in any of Envoy's spellings: the build string
-    /// `sha/1.15.1-dev/Clean/RELEASE/BoringSSL`, `envoy --version`'s
-    /// `envoy  version: sha/1.26.0/Clean/RELEASE/BoringSSL`, `envoy 1.26.0`, `v1.9.1`, `1.9`.
-    ///
-    /// The first `/`- or space-separated word that starts with `N.N` wins, so a hex SHA
-    /// (never containing a dot) is skipped.
-    pub fn parse(text: &str) -> Option<EnvoyVersion> {
-        text.split(|c: char| c == '/' || c.is_whitespace())
-            .find_map(EnvoyVersion::parse_word)
-    }
-
-    fn parse_word(word: &str) -> Option<EnvoyVersion> {
-        let word = word.strip_prefix(['v', 'V']).unwrap_or(word);
-        let numeric_len = word
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(word.len());
-        let numeric = word.get(..numeric_len)?.trim_end_matches('.');
-        let mut parts = numeric.split('.');
-        let major = parts.next()?.parse().ok()?;
-        let minor = parts.next()?.parse().ok()?;
-        let patch = match parts.next() {
-            Some(p) => p.parse().ok()?,
-            None => 0,
-        };
-        Some(EnvoyVersion {
-            major,
-            minor,
-            patch,
-        })
-    }
-
-    /// Whether this release is `min` or newer.
-    pub fn at_least(&self, min: &EnvoyVersion) -> bool {
-        self >= min
-    }
-}
-
-impl fmt::Display for EnvoyVersion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
-    }
-}
+pub use triage_sdk::version::EnvoyVersion;
 
 /// Facts from `/server_info`.
 #[derive(Debug, Clone, Serialize, JsonSchema, PartialEq)]
@@ -199,50 +146,4 @@ fn legacy_server_info(bytes: &[u8]) -> Result<ServerInfoWire, ParseError> {
         uptime_current_epoch: uptime,
         node: None,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn v(text: &str) -> Option<String> {
-        EnvoyVersion::parse(text).map(|v| v.to_string())
-    }
-
-    #[test]
-    fn finds_the_release_in_every_spelling() {
-        assert_eq!(
-            v("dc78069b10cc94fa07bb974b7101dd1b42e2e7bf/1.15.1-dev/Clean/RELEASE/BoringSSL")
-                .as_deref(),
-            Some("1.15.1")
-        );
-        assert_eq!(v("1.9.1").as_deref(), Some("1.9.1"));
-        assert_eq!(v("envoy 1.26.0").as_deref(), Some("1.26.0"));
-        assert_eq!(
-            v("envoy  version: 7b8baff1758f0a584dcc3cb657b5032000bcb3d7/1.16.0/Clean/RELEASE/BoringSSL")
-                .as_deref(),
-            Some("1.16.0")
-        );
-        assert_eq!(v("0/1.7.0-dev//RELEASE").as_deref(), Some("1.7.0"));
-        assert_eq!(v("v1.30.2").as_deref(), Some("1.30.2"));
-        assert_eq!(v("1.12").as_deref(), Some("1.12.0"));
-        assert_eq!(v("12345/abc"), None);
-        assert_eq!(v(""), None);
-        assert_eq!(v("99999999999.1.1"), None);
-    }
-
-    #[test]
-    fn orders_numerically() {
-        let min = EnvoyVersion::parse("1.9.1").unwrap_or(EnvoyVersion {
-            major: 9,
-            minor: 9,
-            patch: 9,
-        });
-        let check = |s: &str| EnvoyVersion::parse(s).map(|v| v.at_least(&min));
-        assert_eq!(check("1.10.0"), Some(true));
-        assert_eq!(check("1.9.1"), Some(true));
-        assert_eq!(check("1.9.0"), Some(false));
-        assert_eq!(check("1.8.99"), Some(false));
-        assert_eq!(check("2.0"), Some(true));
-    }
 }

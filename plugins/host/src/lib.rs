@@ -16,7 +16,8 @@ use triage_sdk::{Action, CapabilityError, Facts, JsonSchema, Manifest, Params, P
 use crate::network::{DnsFacts, TcpFacts, dns_facts, tcp_facts};
 use crate::processes::{PS_ARGV, ProcessFacts, parse_ps};
 use crate::stat::{FileStatFacts, STAT_FORMAT, file_stat_facts};
-use crate::version::{EnvoyVersionFacts, envoy_version_facts, parse_version};
+use crate::version::{EnvoyVersionFacts, envoy_version_facts};
+use triage_sdk::version::EnvoyVersion;
 
 const TRAFFIC_DIRECTOR_HOST: &str = "trafficdirector.googleapis.com";
 
@@ -136,7 +137,7 @@ impl Probe for HostProbe {
             }
             "envoy-version" => {
                 let p: EnvoyVersionParams = params.parse()?;
-                let minimum = parse_version(p.min_version.trim()).ok_or_else(|| {
+                let minimum = EnvoyVersion::parse(p.min_version.trim()).ok_or_else(|| {
                     ProbeError::invalid_params(format!(
                         "min_version must be X.Y.Z, got {:?}",
                         p.min_version

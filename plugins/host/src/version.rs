@@ -1,21 +1,6 @@
 //! `envoy --version`: `/usr/local/bin/envoy  version: dc78069b10cc94fa07bb974b7101dd1b42e2e7bf/1.15.1-dev/Clean/RELEASE/BoringSSL`.
 
-/// A release number, compared numerically.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Version {
-    /// Major.
-    pub major: u32,
-    /// Minor.
-    pub minor: u32,
-    /// Patch.
-    pub patch: u32,
-}
-
-impl std::fmt::Display for Version {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
-    }
-}
+use triage_sdk::version::EnvoyVersion;
 
 /// The build version after `version:` (the whole text when there is no such label).
 pub fn build_version(text: &str) -> Option<&str> {
@@ -29,46 +14,6 @@ pub fn build_version(text: &str) -> Option<&str> {
     };
     let build = build.trim();
     (!build.is_empty()).then_some(build)
-}
-
-/// The first `/`- or space-separated piece of the form `X.Y.Z` or `X.Y.Z-suffix`.
-pub fn envoy_version(text: &str) -> Option<Version> {
-    text.split(|c: char| c == '/' || c.is_whitespace())
-        .find_map(parse_version)
-}
-
-/// `X.Y.Z`, `X.Y.Z-dev` or `X.Y` (patch 0), as the `min_version` param is written.
-pub fn parse_version(piece: &str) -> Option<Version> {
-    let mut parts = piece.splitn(3, '.');
-    let major = number(parts.next()?)?;
-    let minor_piece = parts.next()?;
-    let Some(rest) = parts.next() else {
-        return Some(Version {
-            major,
-            minor: number(minor_piece)?,
-            patch: 0,
-        });
-    };
-    let minor = number(minor_piece)?;
-    let patch_end = rest
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(rest.len());
-    let (patch, suffix) = rest.split_at(patch_end);
-    if !(suffix.is_empty() || suffix.starts_with(['-', '+', '_'])) {
-        return None;
-    }
-    Some(Version {
-        major,
-        minor,
-        patch: number(patch)?,
-    })
-}
-
-fn number(text: &str) -> Option<u32> {
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    text.parse().ok()
 }
 
 /// What `envoy --version` says.
@@ -105,7 +50,7 @@ pub struct EnvoyVersionFacts {
 pub fn envoy_version_facts(
     binary: &str,
     output: Result<String, triage_sdk::CapabilityError>,
-    minimum: Version,
+    minimum: EnvoyVersion,
 ) -> Result<EnvoyVersionFacts, triage_sdk::ProbeError> {
     let mut facts = EnvoyVersionFacts {
         found: false,
@@ -135,7 +80,11 @@ pub fn envoy_version_facts(
         .find(|l| !l.is_empty())
         .map(|l| l.chars().take(500).collect());
     facts.build_version = build_version(&text).map(|b| b.chars().take(500).collect());
-    if let Some(version) = facts.build_version.as_deref().and_then(envoy_version) {
+    if let Some(version) = facts
+        .build_version
+        .as_deref()
+        .and_then(EnvoyVersion::parse_build)
+    {
         facts.version_number = Some(version.to_string());
         facts.major = Some(version.major);
         facts.minor = Some(version.minor);

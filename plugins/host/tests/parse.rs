@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 use triage_plugin_host::network::{dns_facts, tcp_facts};
 use triage_plugin_host::processes::parse_ps;
 use triage_plugin_host::stat::{WritableBy, file_stat_facts, parse_stat};
-use triage_plugin_host::version::{Version, envoy_version, envoy_version_facts, parse_version};
+use triage_plugin_host::version::envoy_version_facts;
+use triage_sdk::version::EnvoyVersion as Version;
 use triage_sdk::{CapabilityError, ProbeError};
 
 const MIN: Version = Version {
@@ -145,17 +146,17 @@ fn too_old_and_minimum_comparisons() {
     assert_eq!(at("envoy version: x/2.0.0/Clean"), Some(true));
     assert_eq!(at("envoy: unknown flag --version"), None);
     assert_eq!(
-        parse_version("1.9"),
+        Version::parse("1.9"),
         Some(Version {
             major: 1,
             minor: 9,
             patch: 0
         })
     );
-    assert_eq!(parse_version("1.9.1-dev"), Some(MIN));
-    assert_eq!(parse_version("1"), None);
-    assert_eq!(parse_version("1.x.1"), None);
-    assert_eq!(parse_version("99999999999.1.1"), None);
+    assert_eq!(Version::parse("1.9.1-dev"), Some(MIN));
+    assert_eq!(Version::parse("1"), None);
+    assert_eq!(Version::parse("1.x.1"), None);
+    assert_eq!(Version::parse("99999999999.1.1"), None);
 }
 
 #[test]
@@ -214,7 +215,7 @@ fn version_of_every_real_config_dump_build() {
     expect("istio-camelcase-keys.config_dump.json", "1.7.0", false);
     assert_eq!(seen.len(), 4);
     assert_eq!(
-        envoy_version("0/1.7.0-dev//RELEASE"),
+        Version::parse_build("0/1.7.0-dev//RELEASE"),
         Some(Version {
             major: 1,
             minor: 7,
