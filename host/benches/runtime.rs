@@ -5,6 +5,8 @@
 //! - `plugin/cache-hit`: a later start: the manifest and the compiled code come from the cache.
 //! - `call/instantiate+call`: a fresh sandboxed instance and one call of a trivial action.
 //! - `call/iptables-rules`: instantiate, call, and parse the guide's nat table from a bundle.
+//! - `target/open-bundle`: what `triage serve` pays per run to open a bundle target (read and
+//!   parse bundle.yaml; side files are read when a step asks).
 //! - `e2e/service-unreachable`: the `triage` binary end to end on an example bundle with a
 //!   warm cache (process start included).
 
@@ -100,6 +102,15 @@ fn call(c: &mut Criterion) {
     group.finish();
 }
 
+fn target(c: &mut Criterion) {
+    let bundle = root().join("examples/service-unreachable/interception-in-place");
+    let mut group = c.benchmark_group("target");
+    group.bench_function("open-bundle", |b| {
+        b.iter(|| BundleTarget::open(&bundle).unwrap())
+    });
+    group.finish();
+}
+
 fn e2e(c: &mut Criterion) {
     let cache = tempfile::tempdir().unwrap();
     let exe = env!("CARGO_BIN_EXE_triage");
@@ -128,5 +139,5 @@ fn e2e(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, plugin, call, e2e);
+criterion_group!(benches, plugin, call, target, e2e);
 criterion_main!(benches);

@@ -237,19 +237,3 @@ pub fn target_kind(spec: &str) -> &'static str {
         _ => "other",
     }
 }
-
-/// A stored status back to the enum (unknown text reads as interrupted).
-pub fn parse_status(s: &str) -> RunStatus {
-    [
-        RunStatus::Queued,
-        RunStatus::Running,
-        RunStatus::Ok,
-        RunStatus::Failing,
-        RunStatus::Incomplete,
-        RunStatus::Unreachable,
-        RunStatus::TimedOut,
-    ]
-    .into_iter()
-    .find(|st| st.as_str() == s)
-    .unwrap_or(RunStatus::Interrupted)
-}

@@ -394,7 +394,7 @@ fn replayed_events(r: &RunRecord) -> Vec<RunEvent> {
             });
         }
     }
-    let status = super::parse_status(&r.status);
+    let status = RunStatus::from_stored(&r.status);
     events.push(RunEvent::Finished {
         run: r.id.clone(),
         status,

@@ -10,7 +10,7 @@ use crate::report::{FindingReport, Report, StepReport, rfc3339};
 use crate::runbook::{LoadedRunbook, Severity};
 use crate::runtime::Runtime;
 use futures::FutureExt;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -20,7 +20,7 @@ use tokio::sync::{Semaphore, watch};
 
 /// Where a run is. The last five are ends; `ok`, `failing` and `incomplete` come with a report
 /// and mean what the CLI's exit codes 0, 1 and 3 mean.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum RunStatus {
     Queued,
@@ -51,6 +51,14 @@ impl RunStatus {
             RunStatus::TimedOut => "timed-out",
             RunStatus::Interrupted => "interrupted",
         }
+    }
+
+    /// The history's status text back to the enum. serde's derive knows every variant, so a
+    /// new one needs no edit here; text no variant spells (a newer server's, or a damaged
+    /// row) reads as interrupted rather than failing the whole listing.
+    pub fn from_stored(text: &str) -> RunStatus {
+        use serde::de::value::{Error, StrDeserializer};
+        RunStatus::deserialize(StrDeserializer::<Error>::new(text)).unwrap_or(RunStatus::Interrupted)
     }
 }
 
@@ -637,5 +645,24 @@ mod tests {
         assert_ne!(a, b);
         assert!(a < b);
         assert_eq!(a.len(), 21);
+    }
+
+    #[test]
+    fn stored_status_text_round_trips() {
+        for status in [
+            RunStatus::Queued,
+            RunStatus::Running,
+            RunStatus::Ok,
+            RunStatus::Failing,
+            RunStatus::Incomplete,
+            RunStatus::Unreachable,
+            RunStatus::TimedOut,
+            RunStatus::Interrupted,
+        ] {
+            // as_str is what the history stores and serde is what the API sends: one spelling.
+            assert_eq!(serde_json::to_value(status).unwrap(), status.as_str());
+            assert_eq!(RunStatus::from_stored(status.as_str()), status);
+        }
+        assert_eq!(RunStatus::from_stored("paused"), RunStatus::Interrupted);
     }
 }
