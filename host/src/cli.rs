@@ -510,7 +510,7 @@ fn run_fleet(
         .as_ref()
         .map(|(_, d, f, r)| (d.clone(), f.clone(), r.clone()));
     let jobs = args.jobs;
-    let on_target: Option<Box<dyn Fn(usize, usize, usize) + Send + Sync>> =
+    let on_target: Option<crate::fleet::OnTargetDone> =
         progress
             .clone()
             .map(|(done_bar, failing_bar, running_bar)| {

@@ -48,8 +48,11 @@ pub struct Interaction {
     /// Called before each step that would run.
     pub gate: Box<dyn Fn(&StepPreview) -> Gate + Send + Sync>,
     /// Called for an ask step with no `--answer`; `None` leaves it unanswered.
-    pub ask: Box<dyn Fn(&Step, &crate::runbook::Ask) -> Option<String> + Send + Sync>,
+    pub ask: AskHook,
 }
+
+/// Puts an ask step's question to the person at the terminal.
+pub type AskHook = Box<dyn Fn(&Step, &crate::runbook::Ask) -> Option<String> + Send + Sync>;
 
 pub struct RunOptions {
     /// Already parsed against the runbook's input specs (see [`inputs::resolve`]).

@@ -62,6 +62,9 @@ pub fn open_target(spec: &str) -> Result<Arc<dyn Target>, String> {
     RemoteTarget::new(spec).map(|t| Arc::new(t) as Arc<dyn Target>)
 }
 
+/// Progress callback: (targets done, of those failing, total).
+pub type OnTargetDone = Box<dyn Fn(usize, usize, usize) + Send + Sync>;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum TargetStatus {
@@ -146,8 +149,8 @@ pub struct FleetOptions {
     pub fail_on: Option<Severity>,
     /// Keep each target's whole report (for JSON).
     pub keep_reports: bool,
-    /// Called after each target finishes with (done, failing, total).
-    pub on_target: Option<Box<dyn Fn(usize, usize, usize) + Send + Sync>>,
+    /// Called after each target finishes.
+    pub on_target: Option<OnTargetDone>,
 }
 
 pub async fn run(

@@ -89,7 +89,7 @@ pub fn session(target: String) -> (Interaction, StepCallback) {
         }
         let choice = Select::with_theme(&ColorfulTheme::default())
             .with_prompt("Run this step?")
-            .items(&["run", "skip", "quit"])
+            .items(["run", "skip", "quit"])
             .default(0)
             .interact()
             .unwrap_or(2);

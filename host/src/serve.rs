@@ -24,7 +24,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use config::ServerConfig;
-use runs::{RunStatus, Runs};
+use runs::Runs;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;

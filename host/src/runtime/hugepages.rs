@@ -71,7 +71,7 @@ unsafe impl LinearMemory for HugePageMemory {
                 self.capacity
             );
         }
-        if new_size % rustix::param::page_size() != 0 {
+        if !new_size.is_multiple_of(rustix::param::page_size()) {
             wasmtime::bail!("cannot grow a memory to {new_size} bytes: not whole host pages");
         }
         if new_size > SMALL_BYTES && !self.advised {
@@ -128,7 +128,7 @@ unsafe impl MemoryCreator for HugePageMemories {
             .unwrap_or(minimum)
             .checked_next_multiple_of(page)
             .ok_or("memory reservation too large")?;
-        if minimum > capacity || minimum % page != 0 {
+        if minimum > capacity || !minimum.is_multiple_of(page) {
             return Err(format!(
                 "cannot create a memory of {minimum} bytes in a reservation of {capacity}"
             ));

@@ -58,7 +58,8 @@ impl RunStatus {
     /// row) reads as interrupted rather than failing the whole listing.
     pub fn from_stored(text: &str) -> RunStatus {
         use serde::de::value::{Error, StrDeserializer};
-        RunStatus::deserialize(StrDeserializer::<Error>::new(text)).unwrap_or(RunStatus::Interrupted)
+        RunStatus::deserialize(StrDeserializer::<Error>::new(text))
+            .unwrap_or(RunStatus::Interrupted)
     }
 }
 

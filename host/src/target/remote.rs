@@ -312,10 +312,10 @@ impl Target for RemoteTarget {
         }
         let mut addrs: Vec<String> = Vec::new();
         for line in String::from_utf8_lossy(&out.stdout).lines() {
-            if let Some(a) = line.split_whitespace().next() {
-                if !addrs.iter().any(|x| x == a) {
-                    addrs.push(a.to_string());
-                }
+            if let Some(a) = line.split_whitespace().next()
+                && !addrs.iter().any(|x| x == a)
+            {
+                addrs.push(a.to_string());
             }
         }
         Ok(addrs)

@@ -2,7 +2,6 @@
 
 use crate::wire::{ParseError, check_input, json_error, lenient_string};
 use serde::{Deserialize, Serialize};
-use std::fmt;
 use triage_sdk::JsonSchema;
 
 pub use triage_sdk::version::EnvoyVersion;
