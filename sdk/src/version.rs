@@ -4,6 +4,27 @@
 
 use std::fmt;
 
+use crate::ProbeError;
+
+/// The oldest Envoy Traffic Director works with (the guide: "Envoy 1.9.1 o una versión
+/// posterior"); the default of every `min_version` param.
+pub const GUIDE_MINIMUM: &str = "1.9.1";
+
+/// serde default for a `min_version` param.
+pub fn default_min_version() -> String {
+    GUIDE_MINIMUM.to_owned()
+}
+
+/// Reads a `min_version` param (`1.9.1`, `1.9`, `v1.9.1`); anything without a release number
+/// is the caller's mistake, so it is `invalid_params`.
+pub fn min_version_param(text: &str) -> Result<EnvoyVersion, ProbeError> {
+    EnvoyVersion::parse(text.trim()).ok_or_else(|| {
+        ProbeError::invalid_params(format!(
+            "min_version must be a release number like 1.9.1, got {text:?}"
+        ))
+    })
+}
+
 /// A release number `major.minor.patch`, ordered numerically.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct EnvoyVersion {

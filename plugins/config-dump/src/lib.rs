@@ -22,14 +22,11 @@ pub use wire::{MAX_INPUT_BYTES, ParseError};
 
 use serde::Deserialize;
 use triage_sdk::register_probe;
+use triage_sdk::version::{default_min_version, min_version_param};
 use triage_sdk::{Action, Facts, JsonSchema, Manifest, Params, Probe, ProbeError};
 
 fn default_admin_url() -> String {
     "http://localhost:15000".to_owned()
-}
-
-fn default_min_version() -> String {
-    "1.9.1".to_owned()
 }
 
 fn default_unhealthy_threshold() -> f64 {
@@ -147,12 +144,7 @@ impl Probe for ConfigDumpProbe {
         match action {
             "server-info" => {
                 let p: ServerInfoParams = params.parse()?;
-                let min = EnvoyVersion::parse(&p.min_version).ok_or_else(|| {
-                    ProbeError::invalid_params(format!(
-                        "min_version `{}` has no N.N.N",
-                        p.min_version
-                    ))
-                })?;
+                let min = min_version_param(&p.min_version)?;
                 let (source, bytes) = fetch(&p.admin_url, "/server_info", p.path.as_deref())?;
                 Facts::new(&parse_server_info(&bytes, &min).map_err(|e| bad_input(&source, &e))?)
             }

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use triage_sdk::JsonSchema;
 
 use crate::timestamp::parse_heartbeat;
-use crate::version::envoy_version_number;
+use triage_sdk::version::EnvoyVersion;
 
 /// Output that is not guest attributes.
 pub use triage_sdk::parse::ParseError;
@@ -41,6 +41,10 @@ pub struct GuestAttributeFacts {
     pub proxy_version: Option<String>,
     /// The X.Y.Z in `proxy_version`, e.g. "1.15.1".
     pub proxy_version_number: Option<String>,
+    /// The release `meets_minimum` compares with (the `min_version` param).
+    pub min_version: String,
+    /// Whether `proxy_version_number` is at least `min_version`; null without a version.
+    pub meets_minimum: Option<bool>,
     /// `agent-heartbeat` as written: when the VM agent last acted or checked.
     pub agent_heartbeat: Option<String>,
     /// The heartbeat in Unix seconds; null when absent or in a form not understood (RFC 3339,
@@ -62,6 +66,7 @@ pub fn guest_attribute_facts(
     attributes: BTreeMap<String, String>,
     now: i64,
     max_heartbeat_age_seconds: u64,
+    min_version: &EnvoyVersion,
 ) -> GuestAttributeFacts {
     let value = |key: &str| {
         attributes
@@ -72,6 +77,7 @@ pub fn guest_attribute_facts(
     };
     let bootstrap_status = value("bootstrap-status").unwrap_or_else(|| "none".to_owned());
     let proxy_version = value("proxy-version");
+    let proxy_release = proxy_version.as_deref().and_then(EnvoyVersion::parse_build);
     let agent_heartbeat = value("agent-heartbeat");
     let agent_heartbeat_unix = agent_heartbeat.as_deref().and_then(parse_heartbeat);
     let agent_heartbeat_age_seconds = agent_heartbeat_unix.map(|at| now.saturating_sub(at));
@@ -80,7 +86,9 @@ pub fn guest_attribute_facts(
         bootstrap_finished: bootstrap_status.eq_ignore_ascii_case("FINISHED"),
         bootstrap_status,
         bootstrap_last_failure: value("bootstrap-last-failure"),
-        proxy_version_number: proxy_version.as_deref().and_then(envoy_version_number),
+        proxy_version_number: proxy_release.map(|v| v.to_string()),
+        meets_minimum: proxy_release.map(|v| v.at_least(min_version)),
+        min_version: min_version.to_string(),
         proxy_version,
         agent_heartbeat_stale: agent_heartbeat_age_seconds.map(|age| age > max_age),
         agent_heartbeat_age_seconds,

@@ -11,6 +11,7 @@ pub mod version;
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
+use triage_sdk::version::{default_min_version, min_version_param};
 use triage_sdk::{Action, Facts, JsonSchema, Manifest, Params, Probe, ProbeError};
 
 use crate::attributes::{GuestAttributeFacts, KEYS, guest_attribute_facts, parse_gcloud_output};
@@ -33,6 +34,9 @@ pub struct MetadataParams {
     /// A heartbeat older than this many seconds is stale (the guide: five minutes).
     #[serde(default = "default_max_heartbeat_age")]
     pub max_heartbeat_age_seconds: u64,
+    /// `meets_minimum` compares `proxy-version` with this release (the guide: 1.9.1).
+    #[serde(default = "default_min_version")]
+    pub min_version: String,
 }
 
 /// Params of `gcloud`.
@@ -49,6 +53,9 @@ pub struct GcloudParams {
     /// A heartbeat older than this many seconds is stale (the guide: five minutes).
     #[serde(default = "default_max_heartbeat_age")]
     pub max_heartbeat_age_seconds: u64,
+    /// `meets_minimum` compares `proxy-version` with this release (the guide: 1.9.1).
+    #[serde(default = "default_min_version")]
+    pub min_version: String,
 }
 
 /// Params of `instance`.
@@ -97,6 +104,7 @@ impl Probe for GuestAttrsProbe {
         match action {
             "metadata" => {
                 let p: MetadataParams = params.parse()?;
+                let min_version = min_version_param(&p.min_version)?;
                 let mut found = BTreeMap::new();
                 for key in KEYS {
                     if let Some(value) = metadata_get(&format!("{GUEST_ATTRIBUTES}{key}"))? {
@@ -108,10 +116,12 @@ impl Probe for GuestAttrsProbe {
                     found,
                     now,
                     p.max_heartbeat_age_seconds,
+                    &min_version,
                 ))
             }
             "gcloud" => {
                 let p: GcloudParams = params.parse()?;
+                let min_version = min_version_param(&p.min_version)?;
                 let argv = gcloud_argv(&p.instance, &p.zone, p.project.as_deref());
                 let output = triage_sdk::exec_ok(&argv)?;
                 let found = parse_gcloud_output(&output).map_err(|e| ProbeError::bad_input(e.0))?;
@@ -120,6 +130,7 @@ impl Probe for GuestAttrsProbe {
                     found,
                     now,
                     p.max_heartbeat_age_seconds,
+                    &min_version,
                 ))
             }
             "instance" => {

@@ -6,6 +6,7 @@ use triage_plugin_guest_attrs::instance::{
     MetadataAnswers, PATHS, instance_facts, parse_service_proxy,
 };
 use triage_plugin_guest_attrs::version::envoy_version_number;
+use triage_sdk::version::EnvoyVersion;
 
 /// 2021-01-12T11:39:14Z
 const HEARTBEAT_UNIX: i64 = 1_610_451_554;
@@ -29,6 +30,10 @@ fn real_dir() -> PathBuf {
     ))
 }
 
+fn guide_minimum() -> EnvoyVersion {
+    EnvoyVersion::parse(triage_sdk::version::GUIDE_MINIMUM).unwrap()
+}
+
 fn attrs(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs
         .iter()
@@ -40,12 +45,14 @@ fn attrs(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 fn the_guides_table() {
     let found = parse_gcloud_output(&data("gcloud-table-proxy-version.txt")).unwrap();
     assert_eq!(found.len(), 1);
-    let facts = guest_attribute_facts(found, HEARTBEAT_UNIX, 300);
+    let facts = guest_attribute_facts(found, HEARTBEAT_UNIX, 300, &guide_minimum());
     assert_eq!(
         facts.proxy_version.as_deref(),
         Some("dc78069b10cc94fa07bb974b7101dd1b42e2e7bf/1.15.1-dev/Clean/RELEASE/BoringSSL")
     );
     assert_eq!(facts.proxy_version_number.as_deref(), Some("1.15.1"));
+    assert_eq!(facts.meets_minimum, Some(true));
+    assert_eq!(facts.min_version, "1.9.1");
     assert_eq!(facts.bootstrap_status, "none");
     assert!(!facts.bootstrap_finished);
     assert_eq!(facts.agent_heartbeat_stale, None);
@@ -55,7 +62,7 @@ fn the_guides_table() {
 fn finished_bootstrap_with_a_fresh_heartbeat() {
     let found = parse_gcloud_output(&data("gcloud-table-finished.txt")).unwrap();
     assert_eq!(found.len(), 5);
-    let facts = guest_attribute_facts(found, HEARTBEAT_UNIX + 60, 300);
+    let facts = guest_attribute_facts(found, HEARTBEAT_UNIX + 60, 300, &guide_minimum());
     assert_eq!(facts.bootstrap_status, "FINISHED");
     assert!(facts.bootstrap_finished);
     assert_eq!(
@@ -79,15 +86,15 @@ fn finished_bootstrap_with_a_fresh_heartbeat() {
 #[test]
 fn stale_heartbeat_after_five_minutes() {
     let found = parse_gcloud_output(&data("gcloud-table-finished.txt")).unwrap();
-    let facts = guest_attribute_facts(found.clone(), HEARTBEAT_UNIX + 301, 300);
+    let facts = guest_attribute_facts(found.clone(), HEARTBEAT_UNIX + 301, 300, &guide_minimum());
     assert_eq!(facts.agent_heartbeat_stale, Some(true));
-    let facts = guest_attribute_facts(found.clone(), HEARTBEAT_UNIX + 300, 300);
+    let facts = guest_attribute_facts(found.clone(), HEARTBEAT_UNIX + 300, 300, &guide_minimum());
     assert_eq!(
         facts.agent_heartbeat_stale,
         Some(false),
         "exactly the limit is not stale"
     );
-    let facts = guest_attribute_facts(found, HEARTBEAT_UNIX - 10, 300);
+    let facts = guest_attribute_facts(found, HEARTBEAT_UNIX - 10, 300, &guide_minimum());
     assert_eq!(facts.agent_heartbeat_age_seconds, Some(-10));
     assert_eq!(facts.agent_heartbeat_stale, Some(false));
 }
@@ -98,6 +105,7 @@ fn json_list_in_progress_and_failed() {
         parse_gcloud_output(&data("gcloud-json-in-progress.json")).unwrap(),
         HEARTBEAT_UNIX,
         300,
+        &guide_minimum(),
     );
     assert_eq!(facts.bootstrap_status, "IN PROGRESS");
     assert!(!facts.bootstrap_finished);
@@ -106,6 +114,7 @@ fn json_list_in_progress_and_failed() {
         parse_gcloud_output(&data("gcloud-json-failed.json")).unwrap(),
         HEARTBEAT_UNIX,
         300,
+        &guide_minimum(),
     );
     assert_eq!(facts.bootstrap_status, "FAILED");
     assert!(
@@ -121,6 +130,7 @@ fn json_list_in_progress_and_failed() {
         parse_gcloud_output(&data("gcloud-json-failed.json")).unwrap(),
         HEARTBEAT_UNIX,
         299,
+        &guide_minimum(),
     );
     assert_eq!(facts.agent_heartbeat_stale, Some(true));
 }
@@ -151,7 +161,7 @@ fn empty_output_is_no_attributes() {
     assert!(parse_gcloud_output("").unwrap().is_empty());
     assert!(parse_gcloud_output("[]").unwrap().is_empty());
     assert!(parse_gcloud_output("{}").unwrap().is_empty());
-    let facts = guest_attribute_facts(BTreeMap::new(), 0, 300);
+    let facts = guest_attribute_facts(BTreeMap::new(), 0, 300, &guide_minimum());
     assert_eq!(facts.bootstrap_status, "none");
     assert_eq!(facts.proxy_version_number, None);
     assert_eq!(facts.agent_heartbeat_age_seconds, None);
@@ -394,4 +404,27 @@ fn service_proxy_attribute_junk_does_not_panic() {
             let _ = parse_service_proxy(prefix);
         }
     }
+}
+
+#[test]
+fn proxy_version_against_the_minimum() {
+    let old = attrs(&[("proxy-version", "0/1.7.0-dev//RELEASE")]);
+    let facts = guest_attribute_facts(old.clone(), HEARTBEAT_UNIX, 300, &guide_minimum());
+    assert_eq!(facts.proxy_version_number.as_deref(), Some("1.7.0"));
+    assert_eq!(facts.meets_minimum, Some(false));
+    let exactly = attrs(&[("proxy-version", "abc/1.9.1/Clean/RELEASE/BoringSSL")]);
+    let facts = guest_attribute_facts(exactly, HEARTBEAT_UNIX, 300, &guide_minimum());
+    assert_eq!(
+        facts.meets_minimum,
+        Some(true),
+        "the minimum itself is enough"
+    );
+    let lower = EnvoyVersion::parse("1.7").unwrap();
+    let facts = guest_attribute_facts(old, HEARTBEAT_UNIX, 300, &lower);
+    assert_eq!(
+        (facts.meets_minimum, facts.min_version.as_str()),
+        (Some(true), "1.7.0")
+    );
+    let facts = guest_attribute_facts(attrs(&[]), HEARTBEAT_UNIX, 300, &guide_minimum());
+    assert_eq!(facts.meets_minimum, None, "no version, no verdict");
 }

@@ -17,15 +17,12 @@ use crate::network::{DnsFacts, TcpFacts, dns_facts, tcp_facts};
 use crate::processes::{PS_ARGV, ProcessFacts, parse_ps};
 use crate::stat::{FileStatFacts, STAT_FORMAT, file_stat_facts};
 use crate::version::{EnvoyVersionFacts, envoy_version_facts};
-use triage_sdk::version::EnvoyVersion;
+use triage_sdk::version::{default_min_version, min_version_param};
 
 const TRAFFIC_DIRECTOR_HOST: &str = "trafficdirector.googleapis.com";
 
 fn default_binary() -> String {
     "/usr/local/bin/envoy".to_owned()
-}
-fn default_min_version() -> String {
-    "1.9.1".to_owned()
 }
 fn default_host() -> String {
     TRAFFIC_DIRECTOR_HOST.to_owned()
@@ -137,12 +134,7 @@ impl Probe for HostProbe {
             }
             "envoy-version" => {
                 let p: EnvoyVersionParams = params.parse()?;
-                let minimum = EnvoyVersion::parse(p.min_version.trim()).ok_or_else(|| {
-                    ProbeError::invalid_params(format!(
-                        "min_version must be X.Y.Z, got {:?}",
-                        p.min_version
-                    ))
-                })?;
+                let minimum = min_version_param(&p.min_version)?;
                 let output = run_version(&p.binary);
                 Facts::new(&envoy_version_facts(&p.binary, output, minimum)?)
             }
