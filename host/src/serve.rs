@@ -6,6 +6,7 @@
 //! - [`api`]: the /v1 handlers and the OpenAPI document
 //! - [`chat`]: Slack's and Mattermost's slash commands and the result poster
 //! - [`auth`]: bearer tokens and Slack signatures
+//! - [`tls`]: HTTPS from the config's PEM files, reloaded when they are renewed
 //!
 //! A caller names a runbook and a target from the config; it never passes a command, a path
 //! or a URL of its own, so what the server can touch is fixed by whoever wrote its config.
@@ -16,6 +17,7 @@ pub mod chat;
 pub mod config;
 pub mod runs;
 pub mod store;
+pub mod tls;
 
 use crate::capability::Policy;
 use crate::runbook::LoadedRunbook;
@@ -170,6 +172,10 @@ pub fn serve(runtime: Runtime, policy: Policy, options: ServeOptions) -> Result<
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| format!("HTTP client: {e}"))?;
+        let tls = match &config.tls {
+            Some(files) => Some(tls::server_config(files)?),
+            None => None,
+        };
         let app = Arc::new(App {
             config,
             runs: runs.clone(),
@@ -181,13 +187,20 @@ pub fn serve(runtime: Runtime, policy: Policy, options: ServeOptions) -> Result<
         let addr = listener
             .local_addr()
             .map_err(|e| format!("listen on {listen}: {e}"))?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
         println!(
-            "triage serve: listening on http://{addr} ({} runbooks, {} targets, history {})",
+            "triage serve: listening on {scheme}://{addr} ({} runbooks, {} targets, history {})",
             runs.runbooks.len(),
             runs.targets.len(),
             options.db.display()
         );
         let _ = std::io::stdout().flush();
+        if tls.is_none() && !addr.ip().is_loopback() {
+            eprintln!(
+                "warning: plain HTTP on {addr}: bearer tokens cross the network in clear; \
+                 add `tls:` to the config or put an HTTPS proxy in front"
+            );
+        }
         let draining = runs.clone();
         let stop = async move {
             wait_for_signal().await;
@@ -201,8 +214,22 @@ pub fn serve(runtime: Runtime, policy: Policy, options: ServeOptions) -> Result<
                 eprintln!("marked {left} run(s) interrupted");
             }
         };
-        let server = axum::serve(listener, router(app)).with_graceful_shutdown(stop);
-        server.await.map_err(|e| format!("server: {e}"))?;
+        // Two listener types, one server: axum::serve is generic over the listener.
+        let served = match tls {
+            Some(config) => {
+                let listener = tls::TlsListener::new(listener, config)
+                    .map_err(|e| format!("listen on {listen}: {e}"))?;
+                axum::serve(listener, router(app))
+                    .with_graceful_shutdown(stop)
+                    .await
+            }
+            None => {
+                axum::serve(listener, router(app))
+                    .with_graceful_shutdown(stop)
+                    .await
+            }
+        };
+        served.map_err(|e| format!("server: {e}"))?;
         eprintln!("stopped");
         Ok(0)
     });

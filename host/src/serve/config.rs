@@ -22,6 +22,9 @@
 //!   run_deadline: 5m
 //!   max_body_bytes: 65536
 //!   shutdown_grace: 30s
+//! tls:                         # optional: serve HTTPS (PEM files, relative to this file)
+//!   cert: tls/fullchain.pem
+//!   key: tls/privkey.pem
 //! ```
 //!
 //! Secrets may be written inline (`token:`, `signing_secret:`) or read from the environment
@@ -46,6 +49,14 @@ struct RawConfig {
     #[serde(default)]
     limits: RawLimits,
     db: Option<PathBuf>,
+    tls: Option<RawTls>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    cert: PathBuf,
+    key: PathBuf,
 }
 
 #[derive(Debug, Deserialize)]
@@ -102,6 +113,8 @@ pub struct ServerConfig {
     pub runbooks: Option<Vec<String>>,
     pub limits: Limits,
     pub db: Option<PathBuf>,
+    /// Serve HTTPS with these PEM files (paths resolved against the config file's folder).
+    pub tls: Option<super::tls::TlsFiles>,
 }
 
 #[derive(Debug, Clone)]
@@ -286,6 +299,7 @@ impl ServerConfig {
             runbooks: None,
             limits: Limits::default(),
             db: None,
+            tls: None,
         };
         for (who, scope) in config_so_far.scopes() {
             if let Some(missing) = scope
@@ -331,6 +345,14 @@ impl ServerConfig {
                 "shutdown_grace",
             )?,
         };
+        let tls = raw.tls.map(|t| super::tls::TlsFiles {
+            cert: base.join(t.cert),
+            key: base.join(t.key),
+        });
+        if let Some(files) = &tls {
+            // Loaded now so a wrong path or a mismatched key stops the server at start.
+            super::tls::server_config(files).map_err(|e| format!("{file}: {e}"))?;
+        }
         Ok(ServerConfig {
             listen: raw.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_string()),
             tokens,
@@ -340,6 +362,7 @@ impl ServerConfig {
             runbooks: raw.runbooks,
             limits,
             db: raw.db.map(|p| base.join(p)),
+            tls,
         })
     }
 }

@@ -18,6 +18,8 @@ const MATTERMOST_TOKEN: &str = "mattermost-command-token";
 struct Server {
     child: Child,
     base: String,
+    /// Everything the server wrote to stderr so far.
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl Server {
@@ -63,13 +65,25 @@ impl Server {
         };
         let base = line
             .split_whitespace()
-            .find(|w| w.starts_with("http://"))
+            .find(|w| w.starts_with("http://") || w.starts_with("https://"))
             .unwrap_or_else(|| panic!("no URL in {line:?}"))
             .to_string();
-        // Drain stderr so the server never blocks on a full pipe.
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || for _ in BufReader::new(stderr).lines() {});
-        Server { child, base }
+        // Drain stderr so the server never blocks on a full pipe; keep it for assertions.
+        let pipe = child.stderr.take().unwrap();
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let kept = stderr.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let mut kept = kept.lock().unwrap();
+                kept.push_str(&line);
+                kept.push('\n');
+            }
+        });
+        Server {
+            child,
+            base,
+            stderr,
+        }
     }
 
     fn url(&self, path: &str) -> String {
@@ -701,6 +715,10 @@ fn bad_server_configs_are_one_line_errors() {
             "tokens: [{name: a, token: 0123456789abcdefgh, runbooks: [x]}]\ntargets: {a: local}\n",
             "token `a`: no runbook `x`",
         ),
+        (
+            "tokens: [{name: a, token: 0123456789abcdefgh}]\ntargets: {a: local}\ntls: {cert: no.pem, key: no.key}\n",
+            "tls cert",
+        ),
     ];
     for (text, says) in cases {
         let config = dir.path().join("server.yaml");
@@ -937,4 +955,118 @@ fn a_scoped_token_runs_only_its_runbooks_on_its_targets() {
         assert_eq!(list["runs"].as_array().unwrap().len(), 1, "only the allowed run: {list}");
         assert_eq!(list["runs"][0]["requested_by"], "token:narrow");
     });
+}
+
+/// A fresh self-signed certificate for 127.0.0.1 and localhost: (certificate, key), as PEM.
+fn self_signed() -> (String, String) {
+    let made =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+            .unwrap();
+    (made.cert.pem(), made.signing_key.serialize_pem())
+}
+
+/// A client that trusts only `cert` and opens a new connection (a new handshake) each time.
+fn trusting(cert: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(cert.as_bytes()).unwrap())
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap()
+}
+
+/// Replaces `path` the way renewal tools do (a new file renamed over the old), dated `ahead`
+/// seconds from now so the change shows whatever the file system's timestamp granularity.
+fn renew_file(path: &Path, text: &str, ahead: u64) {
+    let next = path.with_extension("next");
+    std::fs::write(&next, text).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&next)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() + Duration::from_secs(ahead))
+        .unwrap();
+    std::fs::rename(&next, path).unwrap();
+}
+
+#[test]
+fn https_from_the_configured_pem_files_reloaded_when_renewed() {
+    let setup = setup(DEFAULT_LIMITS, "http://127.0.0.1:");
+    let tls_dir = setup.config.parent().unwrap().join("tls");
+    std::fs::create_dir(&tls_dir).unwrap();
+    let (cert, key) = (tls_dir.join("cert.pem"), tls_dir.join("key.pem"));
+    let (first_cert, first_key) = self_signed();
+    std::fs::write(&cert, &first_cert).unwrap();
+    std::fs::write(&key, &first_key).unwrap();
+    // Paths relative to the config file, as the docs show them.
+    let mut config = std::fs::read_to_string(&setup.config).unwrap();
+    config.push_str("tls:\n  cert: tls/cert.pem\n  key: tls/key.pem\n");
+    std::fs::write(&setup.config, config).unwrap();
+
+    let server = Server::start(&setup.config, &setup.db);
+    assert!(
+        server.base.starts_with("https://127.0.0.1:"),
+        "{}",
+        server.base
+    );
+    rt().block_on(async {
+        let healthz = |c: reqwest::Client| {
+            let url = server.url("/healthz");
+            async move { c.get(url).send().await.map(|r| r.status().as_u16()) }
+        };
+        let c = trusting(&first_cert);
+        assert_eq!(healthz(c.clone()).await.unwrap(), 200);
+        // A run end to end over HTTPS, the bearer token inside TLS.
+        let (code, accepted) = post_run(
+            &c,
+            &server,
+            json!({"runbook": "service-unreachable", "target": "broken", "inputs": {"vip": "10.0.0.1"}}),
+        )
+        .await;
+        assert_eq!(code, 202, "{accepted}");
+        let events = follow(&c, &server, accepted["id"].as_str().unwrap()).await;
+        assert!(events.contains("\"interception-missing\""), "{events}");
+
+        // Plain HTTP to the HTTPS port gets no HTTP answer, and a client that does not trust
+        // the certificate refuses it; neither failed handshake stops the server.
+        let plain = server.url("/healthz").replacen("https://", "http://", 1);
+        let plain = client().get(plain).send().await;
+        assert!(plain.is_err(), "plain HTTP was answered: {plain:?}");
+        let (stranger, _) = self_signed();
+        assert!(healthz(trusting(&stranger)).await.is_err());
+        assert_eq!(healthz(c.clone()).await.unwrap(), 200);
+
+        // Renewal: the next connection gets the new pair, without a restart.
+        let (second_cert, second_key) = self_signed();
+        renew_file(&key, &second_key, 5);
+        renew_file(&cert, &second_cert, 5);
+        assert_eq!(healthz(trusting(&second_cert)).await.unwrap(), 200);
+        assert!(
+            healthz(trusting(&first_cert)).await.is_err(),
+            "the old certificate is still served"
+        );
+
+        // A renewal that does not load keeps the previous pair and is reported once.
+        renew_file(&cert, "not a certificate\n", 10);
+        for _ in 0..3 {
+            assert_eq!(healthz(trusting(&second_cert)).await.unwrap(), 200);
+        }
+    });
+    let log = server.stderr.lock().unwrap().clone();
+    assert_eq!(
+        log.matches("loaded the renewed certificate").count(),
+        1,
+        "{log}"
+    );
+    assert_eq!(
+        log.matches("still serving the previous certificate")
+            .count(),
+        1,
+        "{log}"
+    );
+    assert!(
+        log.contains("tls cert") && log.contains("cert.pem"),
+        "{log}"
+    );
 }
