@@ -2,6 +2,7 @@
 //!
 //! - [`config`]: the config file (tokens, Slack secret, named targets, limits)
 //! - [`runs`]: admission (bounded queue), execution (bounded concurrency, deadline), events
+//! - [`rate`]: each caller's runs per minute
 //! - [`store`]: the SQLite run history
 //! - [`api`]: the /v1 handlers and the OpenAPI document
 //! - [`chat`]: Slack's and Mattermost's slash commands and the result poster
@@ -15,6 +16,7 @@ pub mod api;
 pub mod auth;
 pub mod chat;
 pub mod config;
+pub mod rate;
 pub mod runs;
 pub mod store;
 pub mod tls;

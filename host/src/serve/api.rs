@@ -111,7 +111,7 @@ pub struct RunAccepted {
         (status = 401, description = "No or wrong bearer token", body = ApiError),
         (status = 403, description = "The token may not run that runbook or use that target", body = ApiError),
         (status = 413, description = "Body over the size cap", body = ApiError),
-        (status = 429, description = "Queue full", body = ApiError,
+        (status = 429, description = "The run queue is full, or the caller started its runs_per_minute", body = ApiError,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 503, description = "Shutting down", body = ApiError),
     ),
@@ -129,7 +129,11 @@ pub async fn create_run(
         Ok(r) => r,
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("request body: {e}")),
     };
-    match app.runs.submit(request, caller.name, &caller.scope) {
+    let rate_key = caller.name.clone();
+    match app
+        .runs
+        .submit(request, caller.name, &rate_key, &caller.scope)
+    {
         Ok((id, _)) => {
             let mut response = (
                 StatusCode::ACCEPTED,
@@ -164,7 +168,7 @@ pub fn submit_error(e: SubmitError) -> Response {
     match e {
         SubmitError::Invalid(_) => error(StatusCode::BAD_REQUEST, message),
         SubmitError::Forbidden(_) => error(StatusCode::FORBIDDEN, message),
-        SubmitError::Busy { retry_after } => {
+        SubmitError::Busy { retry_after } | SubmitError::RateLimited { retry_after, .. } => {
             let mut r = error(StatusCode::TOO_MANY_REQUESTS, message);
             r.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));

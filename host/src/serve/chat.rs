@@ -29,6 +29,8 @@ struct SlashCommand {
     command: String,
     text: String,
     response_url: String,
+    /// Slack's workspace (Mattermost's team); with `user_id`, whose run rate a run counts to.
+    team_id: String,
     user_id: String,
     user_name: String,
 }
@@ -254,10 +256,21 @@ fn answer(
     } else {
         &form.user_name
     };
+    // Each chat user has a rate of their own: the stable user id, not the changeable name.
+    let rate_key = format!(
+        "{}:{}:{}",
+        chat.name(),
+        form.team_id,
+        if form.user_id.is_empty() {
+            who
+        } else {
+            &form.user_id
+        }
+    );
     let (runbook, target) = (request.runbook.clone(), request.target.clone());
     match app
         .runs
-        .submit(request, format!("{}:{who}", chat.name()), scope)
+        .submit(request, format!("{}:{who}", chat.name()), &rate_key, scope)
     {
         Ok((id, live)) => {
             let (http, url) = (app.http.clone(), form.response_url.clone());

@@ -22,6 +22,7 @@
 //!   run_deadline: 5m
 //!   max_body_bytes: 65536
 //!   shutdown_grace: 30s
+//!   runs_per_minute_per_caller: 30  # optional; a token or chat may set its own runs_per_minute
 //! tls:                         # optional: serve HTTPS (PEM files, relative to this file)
 //!   cert: tls/fullchain.pem
 //!   key: tls/privkey.pem
@@ -67,6 +68,7 @@ struct RawToken {
     token_env: Option<String>,
     runbooks: Option<Vec<String>>,
     targets: Option<Vec<String>>,
+    runs_per_minute: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -76,6 +78,7 @@ struct RawSlack {
     signing_secret_env: Option<String>,
     runbooks: Option<Vec<String>>,
     targets: Option<Vec<String>>,
+    runs_per_minute: Option<u32>,
     /// Where results may be posted; Slack's response URLs by default.
     response_url_prefixes: Option<Vec<String>>,
 }
@@ -87,6 +90,7 @@ struct RawMattermost {
     token_env: Option<String>,
     runbooks: Option<Vec<String>>,
     targets: Option<Vec<String>>,
+    runs_per_minute: Option<u32>,
     /// Where results may be posted: the Mattermost server's URL. Required, since every
     /// Mattermost server has its own.
     response_url_prefixes: Vec<String>,
@@ -100,6 +104,7 @@ struct RawLimits {
     run_deadline: Option<String>,
     max_body_bytes: Option<usize>,
     shutdown_grace: Option<String>,
+    runs_per_minute_per_caller: Option<u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -124,12 +129,15 @@ pub struct Token {
     pub scope: Scope,
 }
 
-/// What one caller (a token, or a chat) may run: runbook ids and target names; `None` is
-/// everything the server offers.
+/// What one caller (a token, or a chat) may run, and how often: runbook ids and target
+/// names, where `None` is everything the server offers.
 #[derive(Debug, Clone, Default)]
 pub struct Scope {
     pub runbooks: Option<Vec<String>>,
     pub targets: Option<Vec<String>>,
+    /// Runs this caller may start a minute (each chat user counts apart); `None` falls back
+    /// to `limits.runs_per_minute_per_caller`.
+    pub runs_per_minute: Option<u32>,
 }
 
 impl Scope {
@@ -168,6 +176,8 @@ pub struct Limits {
     pub run_deadline: Duration,
     pub max_body_bytes: usize,
     pub shutdown_grace: Duration,
+    /// Runs a caller without its own `runs_per_minute` may start a minute; `None`: no limit.
+    pub runs_per_minute_per_caller: Option<u32>,
 }
 
 impl Default for Limits {
@@ -178,6 +188,7 @@ impl Default for Limits {
             run_deadline: Duration::from_secs(300),
             max_body_bytes: 64 * 1024,
             shutdown_grace: Duration::from_secs(30),
+            runs_per_minute_per_caller: None,
         }
     }
 }
@@ -232,6 +243,7 @@ impl ServerConfig {
                 scope: Scope {
                     runbooks: t.runbooks,
                     targets: t.targets,
+                    runs_per_minute: t.runs_per_minute,
                 },
             });
         }
@@ -242,6 +254,7 @@ impl ServerConfig {
                 scope: Scope {
                     runbooks: s.runbooks,
                     targets: s.targets,
+                    runs_per_minute: s.runs_per_minute,
                 },
                 response_url_prefixes: s
                     .response_url_prefixes
@@ -260,6 +273,7 @@ impl ServerConfig {
                 scope: Scope {
                     runbooks: m.runbooks,
                     targets: m.targets,
+                    runs_per_minute: m.runs_per_minute,
                 },
                 response_url_prefixes: m.response_url_prefixes,
             }),
@@ -313,6 +327,10 @@ impl ServerConfig {
                 ));
             }
         }
+        let scopes_so_far: Vec<(String, Option<u32>)> = config_so_far
+            .scopes()
+            .map(|(who, scope)| (who, scope.runs_per_minute))
+            .collect();
         let ServerConfig {
             tokens,
             slack,
@@ -344,7 +362,23 @@ impl ServerConfig {
                 d.shutdown_grace,
                 "shutdown_grace",
             )?,
+            runs_per_minute_per_caller: raw.limits.runs_per_minute_per_caller,
         };
+        let zero_rate = std::iter::once((
+            "limits.runs_per_minute_per_caller".to_string(),
+            limits.runs_per_minute_per_caller,
+        ))
+        .chain(
+            scopes_so_far
+                .iter()
+                .map(|(who, rate)| (format!("{who}: runs_per_minute"), *rate)),
+        )
+        .find(|(_, rate)| *rate == Some(0));
+        if let Some((what, _)) = zero_rate {
+            return Err(format!(
+                "{file}: {what}: 0 would refuse every run; use 1 or more, or leave it out for no limit"
+            ));
+        }
         let tls = raw.tls.map(|t| super::tls::TlsFiles {
             cert: base.join(t.cert),
             key: base.join(t.key),

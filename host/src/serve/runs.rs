@@ -3,6 +3,7 @@
 //! `GET /v1/runs/{id}/events` and for the Slack poster.
 
 use super::config::{Limits, Scope};
+use super::rate::RateLimiter;
 use super::store::{NewRun, Outcome, Store};
 use crate::capability::Policy;
 use crate::engine::{self, RunOptions, inputs};
@@ -231,6 +232,13 @@ pub enum SubmitError {
     Forbidden(String),
     /// The queue is full; try again in this many seconds (HTTP 429).
     Busy { retry_after: u64 },
+    /// This caller started its `per_minute` runs; the next may start in `retry_after`
+    /// seconds (HTTP 429).
+    RateLimited {
+        caller: String,
+        per_minute: u32,
+        retry_after: u64,
+    },
     /// The server is shutting down (HTTP 503).
     ShuttingDown,
     /// The history could not be written (HTTP 500).
@@ -246,6 +254,14 @@ impl std::fmt::Display for SubmitError {
             SubmitError::Busy { retry_after } => {
                 write!(f, "the run queue is full; try again in {retry_after} s")
             }
+            SubmitError::RateLimited {
+                caller,
+                per_minute,
+                retry_after,
+            } => write!(
+                f,
+                "{caller} may start {per_minute} run(s) a minute; try again in {retry_after} s"
+            ),
             SubmitError::ShuttingDown => f.write_str("the server is shutting down"),
         }
     }
@@ -267,6 +283,8 @@ pub struct Runs {
     shutting_down: watch::Sender<bool>,
     /// A moving average of run time, for Retry-After.
     average_run_ms: AtomicU64,
+    /// Each caller's run rate (`runs_per_minute`).
+    rates: RateLimiter,
     /// Where runs execute: a runtime of their own, so CPU-bound plugin work never delays
     /// the HTTP answers (Slack gives a command 3 seconds).
     executor: tokio::runtime::Handle,
@@ -295,6 +313,7 @@ impl Runs {
             live: Mutex::new(HashMap::new()),
             shutting_down: watch::Sender::new(false),
             average_run_ms: AtomicU64::new(1000),
+            rates: RateLimiter::default(),
             executor,
         })
     }
@@ -319,10 +338,13 @@ impl Runs {
     }
 
     /// Checks the request, records it as queued and starts it once a slot is free.
+    /// `requested_by` goes into the history; `rate_key` names whose rate the run counts
+    /// against (a token's name, or one chat user).
     pub fn submit(
         self: &Arc<Self>,
         request: RunRequest,
         requested_by: String,
+        rate_key: &str,
         scope: &Scope,
     ) -> Result<(String, Arc<LiveRun>), SubmitError> {
         if *self.shutting_down.borrow() {
@@ -354,6 +376,19 @@ impl Runs {
         let inputs = inputs::resolve(&loaded.runbook, &pairs).map_err(SubmitError::Invalid)?;
         inputs::check_answers(&loaded.runbook, &request.answers).map_err(SubmitError::Invalid)?;
 
+        // Only a request that could run is charged to the caller's rate.
+        let per_minute = scope
+            .runs_per_minute
+            .or(self.limits.runs_per_minute_per_caller);
+        if let Some(per_minute) = per_minute
+            && let Err(retry_after) = self.rates.take(rate_key, per_minute, Instant::now())
+        {
+            return Err(SubmitError::RateLimited {
+                caller: requested_by,
+                per_minute,
+                retry_after,
+            });
+        }
         let capacity = self.limits.max_concurrent_runs + self.limits.max_queued_runs;
         if self
             .admitted
@@ -362,6 +397,10 @@ impl Runs {
             })
             .is_err()
         {
+            // A full queue is not the caller's doing: the run it was charged is given back.
+            if per_minute.is_some() {
+                self.rates.give_back(rate_key);
+            }
             return Err(SubmitError::Busy {
                 retry_after: self.retry_after(),
             });

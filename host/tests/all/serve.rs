@@ -719,6 +719,10 @@ fn bad_server_configs_are_one_line_errors() {
             "tokens: [{name: a, token: 0123456789abcdefgh}]\ntargets: {a: local}\ntls: {cert: no.pem, key: no.key}\n",
             "tls cert",
         ),
+        (
+            "tokens: [{name: a, token: 0123456789abcdefgh, runs_per_minute: 0}]\ntargets: {a: local}\n",
+            "token `a`: runs_per_minute: 0 would refuse every run",
+        ),
     ];
     for (text, says) in cases {
         let config = dir.path().join("server.yaml");
@@ -1069,4 +1073,80 @@ fn https_from_the_configured_pem_files_reloaded_when_renewed() {
         log.contains("tls cert") && log.contains("cert.pem"),
         "{log}"
     );
+}
+
+#[test]
+fn each_caller_has_its_own_run_rate() {
+    let (port, _posted) = response_url_server();
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = root().join("examples/service-unreachable/interception-in-place");
+    let config = dir.path().join("server.yaml");
+    // `tester` has no rate of its own and takes the server's default of 1 a minute; `narrow`
+    // sets 2; each Slack user gets the Slack section's 1.
+    std::fs::write(
+        &config,
+        format!(
+            "tokens:\n  - name: tester\n    token: {TOKEN}\n\
+             \x20 - name: narrow\n    token: {NARROW_TOKEN}\n    runs_per_minute: 2\n\
+             slack:\n  signing_secret: {SECRET}\n  runs_per_minute: 1\n  response_url_prefixes: [\"http://127.0.0.1:{port}/\"]\n\
+             targets:\n  healthy: {}\n\
+             limits:\n  runs_per_minute_per_caller: 1\n",
+            bundle.display()
+        ),
+    )
+    .unwrap();
+    let server = Server::start(&config, &dir.path().join("runs.sqlite3"));
+    let c = client();
+    rt().block_on(async {
+        let run = json!({"runbook": "service-unreachable", "target": "healthy", "inputs": {"vip": "10.0.0.1"}});
+        let post = |token: &'static str, body: Value| {
+            c.post(server.url("/v1/runs")).bearer_auth(token).json(&body).send()
+        };
+        // A request that could not run is not charged.
+        let bad = json!({"runbook": "service-unreachable", "target": "nowhere"});
+        assert_eq!(post(NARROW_TOKEN, bad).await.unwrap().status().as_u16(), 400);
+        for _ in 0..2 {
+            assert_eq!(post(NARROW_TOKEN, run.clone()).await.unwrap().status().as_u16(), 202);
+        }
+        let r = post(NARROW_TOKEN, run.clone()).await.unwrap();
+        assert_eq!(r.status().as_u16(), 429);
+        let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+        // 2 a minute: the next start is about 30 s after the first.
+        assert!((25..=30).contains(&retry), "Retry-After {retry}");
+        let err: Value = r.json().await.unwrap();
+        assert!(
+            err["error"].as_str().unwrap().starts_with("token:narrow may start 2 run(s) a minute"),
+            "{err}"
+        );
+        // Another token has a bucket of its own, at the server's default.
+        assert_eq!(post(TOKEN, run.clone()).await.unwrap().status().as_u16(), 202);
+        assert_eq!(post(TOKEN, run.clone()).await.unwrap().status().as_u16(), 429);
+
+        // Slack: one run a minute for each user, told in the ephemeral answer.
+        let response_url = format!("http://127.0.0.1:{port}/commands/T1/123/abc");
+        let slack = |form: String| {
+            let ts = now().to_string();
+            let sig = triage::serve::auth::slack_signature(SECRET, &ts, form.as_bytes());
+            c.post(server.url("/slack/commands"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("x-slack-request-timestamp", ts)
+                .header("x-slack-signature", sig)
+                .body(form)
+                .send()
+        };
+        let alice = slack_form("service-unreachable healthy vip=10.0.0.1", &response_url);
+        let bob = alice.replace("user_id=U1&user_name=alice", "user_id=U2&user_name=bob");
+        let said = |r: reqwest::Response| async move {
+            let v: Value = r.json().await.unwrap();
+            v["text"].as_str().unwrap_or_default().to_string()
+        };
+        assert!(said(slack(alice.clone()).await.unwrap()).await.starts_with("Running"));
+        let refused = said(slack(alice).await.unwrap()).await;
+        assert!(refused.contains("slack:alice may start 1 run(s) a minute"), "{refused}");
+        assert!(said(slack(bob).await.unwrap()).await.starts_with("Running"));
+
+        // Only admitted runs are in the history: 2 + 1 + 2 Slack.
+        let (_, list) = get_json(&c, &server, "/v1/runs").await;
+        assert_eq!(list["runs"].as_array().unwrap().len(), 5, "{list}");
+    });
 }
