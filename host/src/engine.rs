@@ -51,6 +51,10 @@ pub struct Interaction {
     pub ask: AskHook,
 }
 
+/// How a skipped ask step's reason starts when nobody answered it (the chat server finds
+/// the next question to offer by it).
+pub const UNANSWERED: &str = "not answered";
+
 /// Puts an ask step's question to the person at the terminal.
 pub type AskHook = Box<dyn Fn(&Step, &crate::runbook::Ask) -> Option<String> + Send + Sync>;
 
@@ -454,7 +458,7 @@ async fn run_step(
                     step,
                     StepStatus::Skipped,
                     Some(format!(
-                        "not answered (pass --answer {}=<{}>)",
+                        "{UNANSWERED} (pass --answer {}=<{}>)",
                         step.id,
                         ask.choices.join("|")
                     )),

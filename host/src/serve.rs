@@ -72,6 +72,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/openapi.json", get(api::openapi))
         .route("/healthz", get(api::healthz))
         .route("/slack/commands", post(chat::slack_command))
+        .route("/slack/interactions", post(chat::slack_interaction))
         .route("/mattermost/commands", post(chat::mattermost_command))
         .fallback(|| async {
             api::error(

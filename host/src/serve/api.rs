@@ -561,7 +561,7 @@ impl utoipa::Modify for BearerScheme {
 #[openapi(
     info(title = "triage server", description = "Run troubleshooting runbooks from chat bots: start a run on a configured target, follow it, fetch its report."),
     paths(create_run, get_run, list_runs, run_events, list_runbooks, list_targets, healthz,
-          super::chat::slack_command, super::chat::mattermost_command),
+          super::chat::slack_command, super::chat::slack_interaction, super::chat::mattermost_command),
     components(schemas(RunRequest, RunAccepted, RunView, RunRecord, RunList, RunLinks, RunEvent, EventFinding,
                        RunStatus, RunbookView, InputView, AskView, TargetView, Health, ApiError)),
     modifiers(&BearerScheme)

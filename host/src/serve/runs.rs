@@ -208,7 +208,7 @@ impl LiveRun {
 }
 
 /// What a caller asks for. Targets are names from the config file, never specs.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RunRequest {
     /// A runbook id (`GET /v1/runbooks`).

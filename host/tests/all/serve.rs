@@ -1150,3 +1150,123 @@ fn each_caller_has_its_own_run_rate() {
         assert_eq!(list["runs"].as_array().unwrap().len(), 5, "{list}");
     });
 }
+
+/// Form-encodes one field.
+fn form_field(name: &str, value: &str) -> String {
+    let encoded: String = value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    format!("{name}={encoded}")
+}
+
+#[test]
+fn slack_walks_through_ask_steps_with_answer_buttons() {
+    let (port, posted) = response_url_server();
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = root().join("runbooks/ipv6-modules-missing/tests/console-vm-modules-missing");
+    let config = dir.path().join("server.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "slack:\n  signing_secret: {SECRET}\n  response_url_prefixes: [\"http://127.0.0.1:{port}/\"]\n\
+             targets:\n  vm: {}\n",
+            bundle.display()
+        ),
+    )
+    .unwrap();
+    let server = Server::start(&config, &dir.path().join("runs.sqlite3"));
+    let c = client();
+    let response_url = format!("http://127.0.0.1:{port}/commands/T1/123/abc");
+    let next_post = || -> Value {
+        let text = posted
+            .recv_timeout(Duration::from_secs(60))
+            .expect("a post to response_url");
+        serde_json::from_str(&text).unwrap()
+    };
+    rt().block_on(async {
+        let signed = |path: &str, body: String| {
+            let ts = now().to_string();
+            let sig = triage::serve::auth::slack_signature(SECRET, &ts, body.as_bytes());
+            c.post(server.url(path))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("x-slack-request-timestamp", ts)
+                .header("x-slack-signature", sig)
+                .body(body)
+                .send()
+        };
+        // The command leaves the runbook's question unanswered.
+        let r = signed("/slack/commands", slack_form("ipv6-modules-missing vm", &response_url))
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let first = next_post();
+        let text = first["text"].as_str().unwrap();
+        assert!(text.contains("ip6tables-unavailable"), "{text}");
+        assert!(text.contains("*Next question* (step `created-from-console`): Was the VM created in the Cloud Console?"), "{text}");
+        assert!(
+            text.contains("`/triage ipv6-modules-missing vm answer:created-from-console=yes`"),
+            "the command to type: {text}"
+        );
+        let blocks = first["blocks"].as_array().expect("blocks with buttons");
+        assert!(blocks.iter().all(|b| b["text"]["text"].as_str().is_none_or(|t| t.len() <= 3000)));
+        let buttons = blocks.last().unwrap()["elements"].as_array().unwrap();
+        let labels: Vec<&str> = buttons.iter().map(|b| b["text"]["text"].as_str().unwrap()).collect();
+        assert_eq!(labels, ["yes", "no"]);
+        let yes: Value = serde_json::from_str(buttons[0]["value"].as_str().unwrap()).unwrap();
+        assert_eq!(yes["answers"], json!({"created-from-console": "yes"}));
+
+        // A click on "yes": a new run with the answer, and the result under the question.
+        let click = |action: Value| {
+            let payload = json!({
+                "type": "block_actions",
+                "user": {"id": "U1", "username": "alice"},
+                "team": {"id": "T1"},
+                "response_url": response_url,
+                "actions": [action],
+            });
+            form_field("payload", &payload.to_string())
+        };
+        let yes_click = click(json!({"action_id": buttons[0]["action_id"], "value": buttons[0]["value"]}));
+        let r = signed("/slack/interactions", yes_click.clone()).await.unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let (mut running, mut result) = (None, None);
+        for _ in 0..2 {
+            let post = next_post();
+            if post["response_type"] == "ephemeral" {
+                running = Some(post);
+            } else {
+                result = Some(post);
+            }
+        }
+        let running = running.expect("the clicker is told the run started");
+        assert!(running["text"].as_str().unwrap().starts_with("Running `ipv6-modules-missing`"), "{running}");
+        let result = result.expect("the result");
+        let text = result["text"].as_str().unwrap();
+        assert!(text.contains("created in the Cloud Console"), "the answer reached the finding: {text}");
+        assert!(!text.contains("Next question"), "nothing left to ask: {text}");
+        assert_eq!(result["replace_original"], false);
+        assert!(result.get("blocks").is_none());
+
+        // Clicks are signed like commands; a forged or foreign payload runs nothing.
+        let r = c
+            .post(server.url("/slack/interactions"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(yes_click)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 401);
+        let other = click(json!({"action_id": "someone-else", "value": "{}"}));
+        assert_eq!(signed("/slack/interactions", other).await.unwrap().status().as_u16(), 400);
+        let extra = json!({"runbook": "ipv6-modules-missing", "target": "vm", "command": "rm -rf /"});
+        let extra = click(json!({"action_id": "triage-answer:0", "value": extra.to_string()}));
+        let r = signed("/slack/interactions", extra).await.unwrap();
+        assert_eq!(r.status().as_u16(), 400);
+        let err: Value = r.json().await.unwrap();
+        assert!(err["error"].as_str().unwrap().contains("unknown field `command`"), "{err}");
+    });
+}
