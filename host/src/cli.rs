@@ -46,7 +46,12 @@ enum Command {
     Plugins,
     /// Run runbooks' scenario tests (all runbooks when none is given): each case replays its
     /// bundle and must fire exactly the findings it expects.
-    Test { runbooks: Vec<String> },
+    Test {
+        runbooks: Vec<String>,
+        /// Also write the results as JUnit XML (one suite per runbook) for CI systems.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+    },
     /// Detect what can be probed (Envoy admin port, metadata server, Kubernetes), run every
     /// runbook that applies with the same inputs, and merge their reports.
     Doctor(DoctorArgs),
@@ -268,7 +273,7 @@ fn dispatch(cli: Cli) -> CliResult {
         Command::List => cmd_list(),
         Command::Lint { files } => cmd_lint(&cli, files),
         Command::Plugins => cmd_plugins(&cli),
-        Command::Test { runbooks } => cmd_test(&cli, runbooks),
+        Command::Test { runbooks, junit } => cmd_test(&cli, runbooks, junit.as_deref()),
         Command::Doctor(args) => cmd_doctor(&cli, args),
         Command::Serve(args) => cmd_serve(&cli, args),
         Command::Schema => {
@@ -705,7 +710,7 @@ fn cmd_lint(cli: &Cli, files: &[PathBuf]) -> CliResult {
     Ok(if errors > 0 { 2 } else { 0 })
 }
 
-fn cmd_test(cli: &Cli, ids: &[String]) -> CliResult {
+fn cmd_test(cli: &Cli, ids: &[String], junit: Option<&Path>) -> CliResult {
     let runtime = load_runtime(cli)?;
     let policy = Arc::new(load_policy(cli)?);
     let sources: Vec<catalog::RunbookSource> = if ids.is_empty() {
@@ -727,6 +732,7 @@ fn cmd_test(cli: &Cli, ids: &[String]) -> CliResult {
     };
     let rt = tokio_runtime()?;
     let (mut passed, mut failed) = (0, 0);
+    let mut results = Vec::new();
     for source in &sources {
         let origin = source.origin();
         let text = source
@@ -736,6 +742,7 @@ fn cmd_test(cli: &Cli, ids: &[String]) -> CliResult {
             .map_err(|e| Failure::usage(e.to_string()))?;
         let cases = crate::testing::cases(&source.file()).map_err(Failure::usage)?;
         for case in &cases {
+            let started = std::time::Instant::now();
             let outcome = rt.block_on(crate::testing::run_case(
                 &loaded,
                 &runtime,
@@ -750,9 +757,19 @@ fn cmd_test(cli: &Cli, ids: &[String]) -> CliResult {
                 failed += 1;
                 println!("FAIL {name}: {}", outcome.message);
             }
+            results.push(crate::testing::CaseResult {
+                runbook: loaded.runbook.id.to_string(),
+                case: case.name.clone(),
+                failure: (!outcome.passed).then_some(outcome.message),
+                duration: started.elapsed(),
+            });
         }
     }
     println!("{passed} passed, {failed} failed");
+    if let Some(path) = junit {
+        write_atomic(path, crate::testing::junit_xml(&results).as_bytes())
+            .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
+    }
     Ok(if failed > 0 { 1 } else { 0 })
 }
 

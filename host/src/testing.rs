@@ -157,6 +157,94 @@ pub fn check_case(loaded: &LoadedRunbook, case: &Case) -> Vec<String> {
     problems
 }
 
+/// One case's result, for `triage test --junit`.
+pub struct CaseResult {
+    pub runbook: String,
+    pub case: String,
+    /// Why it failed; `None` when it passed.
+    pub failure: Option<String>,
+    pub duration: std::time::Duration,
+}
+
+/// The results as JUnit XML, the format CI systems (GitLab, Jenkins, GitHub's test
+/// reporters) read: a `<testsuite>` per runbook, a `<testcase>` per case, a `<failure>` with
+/// the same one line `triage test` prints.
+pub fn junit_xml(results: &[CaseResult]) -> String {
+    use std::fmt::Write;
+    let seconds = |d: std::time::Duration| format!("{:.3}", d.as_secs_f64());
+    let failures = |cases: &[&CaseResult]| cases.iter().filter(|c| c.failure.is_some()).count();
+    let mut suites: Vec<(&str, Vec<&CaseResult>)> = Vec::new();
+    for r in results {
+        match suites.last_mut() {
+            Some((name, cases)) if *name == r.runbook => cases.push(r),
+            _ => suites.push((&r.runbook, vec![r])),
+        }
+    }
+    let all: Vec<&CaseResult> = results.iter().collect();
+    let total: std::time::Duration = results.iter().map(|r| r.duration).sum();
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        out,
+        "<testsuites name=\"triage\" tests=\"{}\" failures=\"{}\" time=\"{}\">",
+        all.len(),
+        failures(&all),
+        seconds(total)
+    );
+    for (name, cases) in &suites {
+        let time: std::time::Duration = cases.iter().map(|c| c.duration).sum();
+        let _ = writeln!(
+            out,
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" time=\"{}\">",
+            xml_escape(name),
+            cases.len(),
+            failures(cases),
+            seconds(time)
+        );
+        for c in cases {
+            let open = format!(
+                "    <testcase classname=\"{}\" name=\"{}\" time=\"{}\"",
+                xml_escape(name),
+                xml_escape(&c.case),
+                seconds(c.duration)
+            );
+            match &c.failure {
+                None => {
+                    let _ = writeln!(out, "{open}/>");
+                }
+                Some(message) => {
+                    let message = xml_escape(message);
+                    let _ = writeln!(
+                        out,
+                        "{open}>\n      <failure message=\"{message}\">{message}</failure>\n    </testcase>"
+                    );
+                }
+            }
+        }
+        out.push_str("  </testsuite>\n");
+    }
+    out.push_str("</testsuites>\n");
+    out
+}
+
+/// Escapes text for XML content and attributes; characters XML 1.0 cannot hold at all (most
+/// control characters, which a plugin's error text may carry) become U+FFFD.
+fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 pub struct Outcome {
     pub passed: bool,
     /// Why it failed, one line.
@@ -235,5 +323,18 @@ pub async fn run_case(
         passed: why.is_empty(),
         message: why.join("; "),
         report: Some(report),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xml_escape_keeps_text_and_drops_what_xml_cannot_hold() {
+        assert_eq!(
+            xml_escape("a<b & \"c\" 'd'>\tok\u{1b}[31m"),
+            "a&lt;b &amp; &quot;c&quot; &apos;d&apos;&gt;\tok\u{FFFD}[31m"
+        );
     }
 }

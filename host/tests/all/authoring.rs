@@ -102,7 +102,13 @@ fn triage_test_reports_a_failing_case() {
     // Claim the healthy case fires the finding: the test must say it did not.
     let case = dir.path().join("demo-check/tests/envoy-running/case.yaml");
     std::fs::write(&case, "findings: [envoy-not-running]\n").unwrap();
-    let out = run(triage().arg("test").arg(dir.path().join("demo-check")));
+    let junit = dir.path().join("reports/junit.xml");
+    std::fs::create_dir(dir.path().join("reports")).unwrap();
+    let out = run(triage()
+        .arg("test")
+        .arg(dir.path().join("demo-check"))
+        .arg("--junit")
+        .arg(&junit));
     assert_eq!(out.code, 1);
     assert!(
         out.stdout
@@ -115,6 +121,53 @@ fn triage_test_reports_a_failing_case() {
         "{}",
         out.stdout
     );
+
+    // The same results as JUnit XML, as CI systems read it.
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let doc = roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("{e}:\n{xml}"));
+    let root = doc.root_element();
+    assert_eq!(root.tag_name().name(), "testsuites");
+    assert_eq!(
+        (root.attribute("tests"), root.attribute("failures")),
+        (Some("2"), Some("1"))
+    );
+    let suite = root.first_element_child().unwrap();
+    assert_eq!(suite.attribute("name"), Some("demo-check"));
+    let cases: Vec<_> = suite
+        .children()
+        .filter(|n| n.has_tag_name("testcase"))
+        .collect();
+    assert_eq!(cases.len(), 2);
+    let failing = cases
+        .iter()
+        .find(|c| c.attribute("name") == Some("envoy-running"))
+        .unwrap();
+    let failure = failing.first_element_child().unwrap();
+    assert_eq!(failure.tag_name().name(), "failure");
+    assert_eq!(
+        failure.attribute("message"),
+        Some("did not fire [envoy-not-running]")
+    );
+    let passing = cases
+        .iter()
+        .find(|c| c.attribute("name") == Some("envoy-stopped"))
+        .unwrap();
+    assert!(passing.first_element_child().is_none());
+    assert!(passing.attribute("time").unwrap().parse::<f64>().unwrap() >= 0.0);
+
+    // An unwritable report path is a one-line error, exit 2.
+    let out = run(triage()
+        .arg("test")
+        .arg(dir.path().join("demo-check"))
+        .arg("--junit")
+        .arg(dir.path().join("no-such-dir/junit.xml")));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("no-such-dir/junit.xml"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
 }
 
 #[test]
