@@ -131,6 +131,10 @@ struct ServeArgs {
     /// ~/.local/share/triage/runs.sqlite3).
     #[arg(long, value_name = "FILE")]
     db: Option<PathBuf>,
+    /// Check the config (secrets, targets, scopes, TLS files, runbooks) and exit without
+    /// serving; the history is not opened, so a running server is not disturbed.
+    #[arg(long)]
+    check: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -617,6 +621,35 @@ fn cmd_serve(cli: &Cli, args: &ServeArgs) -> CliResult {
     let runtime = load_runtime(cli)?;
     let policy = load_policy(cli)?;
     let runbooks = crate::serve::load_runbooks(&config, &runtime).map_err(Failure::usage)?;
+    if args.check {
+        let listen = args.listen.as_deref().unwrap_or(&config.listen);
+        std::net::ToSocketAddrs::to_socket_addrs(listen)
+            .map_err(|e| Failure::usage(format!("{}: listen `{listen}`: {e}", path.display())))?;
+        println!(
+            "{}: ok: {} runbooks, {} targets, {} token(s){}{}, {}, history {}",
+            path.display(),
+            runbooks.len(),
+            config.targets.len(),
+            config.tokens.len(),
+            if config.slack.is_some() {
+                ", slack"
+            } else {
+                ""
+            },
+            if config.mattermost.is_some() {
+                ", mattermost"
+            } else {
+                ""
+            },
+            if config.tls.is_some() {
+                format!("https://{listen}")
+            } else {
+                format!("http://{listen}")
+            },
+            db.display()
+        );
+        return Ok(0);
+    }
     let (store, interrupted) = crate::serve::store::Store::open(&db).map_err(Failure::usage)?;
     if interrupted > 0 {
         eprintln!(

@@ -1270,3 +1270,35 @@ fn slack_walks_through_ask_steps_with_answer_buttons() {
         assert!(err["error"].as_str().unwrap().contains("unknown field `command`"), "{err}");
     });
 }
+
+#[test]
+fn serve_check_validates_the_config_without_serving() {
+    let setup = setup(DEFAULT_LIMITS, "http://127.0.0.1:");
+    let check = |listen: &str| {
+        super::run(
+            triage()
+                .args(["serve", "--check", "--listen", listen, "--config"])
+                .arg(&setup.config)
+                .arg("--db")
+                .arg(&setup.db),
+        )
+    };
+    let out = check("127.0.0.1:0");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout
+            .contains(" runbooks, 3 targets, 2 token(s), slack, mattermost, http://127.0.0.1:0"),
+        "{}",
+        out.stdout
+    );
+    // A check neither opens nor creates the history (a running server may own it).
+    assert!(!setup.db.exists());
+    let out = check("not-an-address");
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("listen `not-an-address`"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
+}
