@@ -3,6 +3,7 @@
 //! - [`config`]: the config file (tokens, Slack secret, named targets, limits)
 //! - [`runs`]: admission (bounded queue), execution (bounded concurrency, deadline), events
 //! - [`rate`]: each caller's runs per minute
+//! - [`metrics`]: `GET /metrics` for Prometheus
 //! - [`store`]: the SQLite run history
 //! - [`api`]: the /v1 handlers and the OpenAPI document
 //! - [`chat`]: Slack's and Mattermost's slash commands and the result poster
@@ -16,6 +17,7 @@ pub mod api;
 pub mod auth;
 pub mod chat;
 pub mod config;
+pub mod metrics;
 pub mod rate;
 pub mod runs;
 pub mod store;
@@ -63,6 +65,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/runs/{id}/events", get(api::run_events))
         .route("/v1/runbooks", get(api::list_runbooks))
         .route("/v1/targets", get(api::list_targets))
+        .route("/metrics", get(api::metrics))
         .route_layer(axum::middleware::from_fn_with_state(
             app.clone(),
             api::require_token,

@@ -544,6 +544,32 @@ pub async fn healthz(State(app): State<Arc<App>>) -> Json<Health> {
     })
 }
 
+/// The server's counters in Prometheus' text format (any configured token).
+#[utoipa::path(get, path = "/metrics",
+    responses(
+        (status = 200, description = "Prometheus text exposition format 0.0.4", content_type = "text/plain"),
+        (status = 401, description = "No valid bearer token", body = ApiError),
+    ),
+    security(("bearer" = [])))]
+pub async fn metrics(State(app): State<Arc<App>>) -> Response {
+    let (queued, running) = app.runs.load();
+    let limits = &app.runs.limits;
+    let text = app.runs.metrics.render(&super::metrics::Now {
+        queued,
+        running,
+        slots: limits.max_concurrent_runs,
+        queue_capacity: limits.max_queued_runs,
+    });
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
 struct BearerScheme;
 
 impl utoipa::Modify for BearerScheme {
@@ -561,7 +587,7 @@ impl utoipa::Modify for BearerScheme {
 #[openapi(
     info(title = "triage server", description = "Run troubleshooting runbooks from chat bots: start a run on a configured target, follow it, fetch its report."),
     paths(create_run, get_run, list_runs, run_events, list_runbooks, list_targets, healthz,
-          super::chat::slack_command, super::chat::slack_interaction, super::chat::mattermost_command),
+          super::chat::slack_command, super::chat::slack_interaction, metrics, super::chat::mattermost_command),
     components(schemas(RunRequest, RunAccepted, RunView, RunRecord, RunList, RunLinks, RunEvent, EventFinding,
                        RunStatus, RunbookView, InputView, AskView, TargetView, Health, ApiError)),
     modifiers(&BearerScheme)

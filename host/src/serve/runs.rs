@@ -3,6 +3,7 @@
 //! `GET /v1/runs/{id}/events` and for the Slack poster.
 
 use super::config::{Limits, Scope};
+use super::metrics::Metrics;
 use super::rate::RateLimiter;
 use super::store::{NewRun, Outcome, Store};
 use crate::capability::Policy;
@@ -285,6 +286,8 @@ pub struct Runs {
     average_run_ms: AtomicU64,
     /// Each caller's run rate (`runs_per_minute`).
     rates: RateLimiter,
+    /// What `GET /metrics` reports.
+    pub metrics: Metrics,
     /// Where runs execute: a runtime of their own, so CPU-bound plugin work never delays
     /// the HTTP answers (Slack gives a command 3 seconds).
     executor: tokio::runtime::Handle,
@@ -314,6 +317,7 @@ impl Runs {
             shutting_down: watch::Sender::new(false),
             average_run_ms: AtomicU64::new(1000),
             rates: RateLimiter::default(),
+            metrics: Metrics::default(),
             executor,
         })
     }
@@ -341,6 +345,20 @@ impl Runs {
     /// `requested_by` goes into the history; `rate_key` names whose rate the run counts
     /// against (a token's name, or one chat user).
     pub fn submit(
+        self: &Arc<Self>,
+        request: RunRequest,
+        requested_by: String,
+        rate_key: &str,
+        scope: &Scope,
+    ) -> Result<(String, Arc<LiveRun>), SubmitError> {
+        let submitted = self.admit(request, requested_by, rate_key, scope);
+        if let Err(e) = &submitted {
+            self.metrics.refused(e);
+        }
+        submitted
+    }
+
+    fn admit(
         self: &Arc<Self>,
         request: RunRequest,
         requested_by: String,
@@ -468,6 +486,7 @@ impl Runs {
         let (status, report, error) = self.run_to_end(&job).await;
         drop(permit);
         self.running.fetch_sub(1, Ordering::SeqCst);
+        self.metrics.ran(started.elapsed());
         let ms = started.elapsed().as_millis() as u64;
         let old = self.average_run_ms.load(Ordering::Relaxed);
         self.average_run_ms
@@ -521,7 +540,15 @@ impl Runs {
 
     /// Records the run's end once, whoever gets there first (the run or shutdown).
     fn end(&self, job: &Job, status: RunStatus, report: Option<Report>, error: Option<String>) {
-        end_run(&self.store, &job.id, &job.live, status, report, error);
+        end_run(
+            &self.store,
+            &self.metrics,
+            &job.id,
+            &job.live,
+            status,
+            report,
+            error,
+        );
         self.live
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -549,6 +576,7 @@ impl Runs {
             }
             end_run(
                 &self.store,
+                &self.metrics,
                 id,
                 live,
                 RunStatus::Interrupted,
@@ -574,6 +602,7 @@ struct Job {
 
 fn end_run(
     store: &Store,
+    metrics: &Metrics,
     id: &str,
     live: &LiveRun,
     status: RunStatus,
@@ -583,6 +612,7 @@ fn end_run(
     if live.ended.swap(true, Ordering::SeqCst) {
         return;
     }
+    metrics.ended(status);
     let exit_code = report.as_ref().map(|r| r.exit_code(Some(Severity::Error)));
     let json = report.as_ref().map(|r| r.to_json(false));
     let markdown = report.as_ref().map(crate::report::markdown::render);

@@ -1148,6 +1148,26 @@ fn each_caller_has_its_own_run_rate() {
         // Only admitted runs are in the history: 2 + 1 + 2 Slack.
         let (_, list) = get_json(&c, &server, "/v1/runs").await;
         assert_eq!(list["runs"].as_array().unwrap().len(), 5, "{list}");
+        for run in list["runs"].as_array().unwrap() {
+            wait_status(&c, &server, run["id"].as_str().unwrap(), "ok").await;
+        }
+
+        // The same story in /metrics, for Prometheus (behind a token, like /v1).
+        let url = server.url("/metrics");
+        assert_eq!(c.get(&url).send().await.unwrap().status().as_u16(), 401);
+        let r = c.get(&url).bearer_auth(TOKEN).send().await.unwrap();
+        assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/plain; version=0.0.4"));
+        let metrics = r.text().await.unwrap();
+        for line in [
+            "triage_runs_refused_total{reason=\"rate-limited\"} 3",
+            "triage_runs_refused_total{reason=\"invalid\"} 1",
+            "triage_runs_ended_total{status=\"ok\"} 5",
+            "triage_run_duration_seconds_count 5",
+            "triage_runs_queued 0",
+            "triage_runs_running 0",
+        ] {
+            assert!(metrics.lines().any(|l| l == line), "no {line:?} in:\n{metrics}");
+        }
     });
 }
 
