@@ -37,12 +37,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// How long shutdown waits for chat results still being posted.
+const CHAT_POST_GRACE: Duration = Duration::from_secs(20);
+
 /// What every handler sees.
 pub struct App {
     pub config: ServerConfig,
     pub runs: Arc<Runs>,
     /// For posting chat results.
     pub http: reqwest::Client,
+    /// Chat results still to be posted.
+    pub posts: chat::Posts,
 }
 
 pub struct ServeOptions {
@@ -186,7 +191,9 @@ pub fn serve(runtime: Runtime, policy: Policy, options: ServeOptions) -> Result<
             config,
             runs: runs.clone(),
             http,
+            posts: chat::Posts::default(),
         });
+        let posting = app.clone();
         let listener = tokio::net::TcpListener::bind(&listen)
             .await
             .map_err(|e| format!("listen on {listen}: {e}"))?;
@@ -236,6 +243,12 @@ pub fn serve(runtime: Runtime, policy: Policy, options: ServeOptions) -> Result<
             }
         };
         served.map_err(|e| format!("server: {e}"))?;
+        // The drain ended every run, so every chat post can go out now; it gets a bound
+        // (a post is 10 s at most, plus the retries' pauses) rather than the process's life.
+        let unsent = posting.posts.settle(CHAT_POST_GRACE).await;
+        if unsent > 0 {
+            eprintln!("warning: {unsent} chat result(s) not posted before exit");
+        }
         eprintln!("stopped");
         Ok(0)
     });

@@ -20,6 +20,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::watch;
 
 /// The form fields of a slash command that triage uses (Slack sends more).
 #[derive(Debug, Default, Deserialize)]
@@ -255,7 +256,8 @@ pub async fn slack_interaction(
     // is to say goes to the response_url as a message only the clicker sees.
     let (http, url) = (app.http.clone(), caller.response_url);
     let body = json!({"response_type": "ephemeral", "replace_original": false, "text": said});
-    tokio::spawn(async move { post_result(&http, &url, &body).await });
+    app.posts
+        .spawn(async move { post_result(&http, &url, &body).await });
     StatusCode::OK.into_response()
 }
 
@@ -575,7 +577,7 @@ fn start(
     let (http, url) = (app.http.clone(), caller.response_url.clone());
     let runbook = app.runs.runbooks.get(&request.runbook).cloned();
     let command = caller.command.clone();
-    tokio::spawn(async move {
+    app.posts.spawn(async move {
         let (last, report) = live.finished().await;
         let message = match (&report, &last) {
             (Some(report), _) => {
@@ -655,6 +657,39 @@ fn command_text(command: &str, request: &RunRequest) -> String {
         words.push(format!("answer:{step}={answer}"));
     }
     words.join(" ")
+}
+
+/// The chat posts not yet done (each waits for its run, then posts), so shutdown can let
+/// them finish: a run interrupted by the shutdown is still reported in the chat.
+#[derive(Debug)]
+pub struct Posts {
+    pending: watch::Sender<usize>,
+}
+
+impl Default for Posts {
+    fn default() -> Self {
+        Posts {
+            pending: watch::Sender::new(0),
+        }
+    }
+}
+
+impl Posts {
+    fn spawn(&self, post: impl Future<Output = ()> + Send + 'static) {
+        self.pending.send_modify(|n| *n += 1);
+        let pending = self.pending.clone();
+        tokio::spawn(async move {
+            post.await;
+            pending.send_modify(|n| *n -= 1);
+        });
+    }
+
+    /// Waits up to `limit` for every post to be done; how many were not.
+    pub async fn settle(&self, limit: Duration) -> usize {
+        let mut pending = self.pending.subscribe();
+        let _ = tokio::time::timeout(limit, pending.wait_for(|n| *n == 0)).await;
+        *self.pending.borrow()
+    }
 }
 
 /// Slack's limit on a button's value.

@@ -408,11 +408,17 @@ fn v1_needs_a_known_bearer_token() {
 
 /// A loopback HTTP server standing in for Slack's response_url: it hands over each POSTed body.
 fn response_url_server() -> (u16, mpsc::Receiver<String>) {
+    response_url_server_failing(0)
+}
+
+/// Like [`response_url_server`], but the first `failures` posts get HTTP 500 (and are still
+/// passed on), so the poster has to retry.
+fn response_url_server_failing(failures: usize) -> (u16, mpsc::Receiver<String>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
-        for conn in listener.incoming() {
+        for (n, conn) in listener.incoming().enumerate() {
             let Ok(mut conn) = conn else { continue };
             let mut reader = BufReader::new(conn.try_clone().unwrap());
             let mut length = 0;
@@ -427,8 +433,11 @@ fn response_url_server() -> (u16, mpsc::Receiver<String>) {
             }
             let mut body = vec![0; length];
             let _ = reader.read_exact(&mut body);
-            let _ = conn
-                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+            let status = if n < failures { "500 Oops" } else { "200 OK" };
+            let _ = conn.write_all(
+                format!("HTTP/1.1 {status}\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok")
+                    .as_bytes(),
+            );
             let _ = tx.send(String::from_utf8_lossy(&body).into_owned());
         }
     });
@@ -1321,4 +1330,60 @@ fn serve_check_validates_the_config_without_serving() {
         out.stderr
     );
     assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
+}
+
+#[test]
+fn a_chat_run_cut_short_by_shutdown_is_still_reported_in_the_chat() {
+    // The first post fails, so the result goes out only on the retry, 2 s later: after the
+    // server has otherwise finished shutting down.
+    let (port, posted) = response_url_server_failing(1);
+    let limits = "  max_concurrent_runs: 2\n  run_deadline: 10m\n  shutdown_grace: 1s\n";
+    let setup = setup(limits, &format!("http://127.0.0.1:{port}/"));
+    let mut server = Server::start(&setup.config, &setup.db);
+    let c = client();
+    let response_url = format!("http://127.0.0.1:{port}/commands/T1/123/abc");
+    rt().block_on(async {
+        // A run on the target that never answers: still running when the server stops.
+        let body = slack_form("service-unreachable hangs vip=10.0.0.1", &response_url);
+        let ts = now().to_string();
+        let sig = triage::serve::auth::slack_signature(SECRET, &ts, body.as_bytes());
+        let r = c
+            .post(server.url("/slack/commands"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-slack-request-timestamp", ts)
+            .header("x-slack-signature", sig)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let said: Value = r.json().await.unwrap();
+        assert!(
+            said["text"].as_str().unwrap().starts_with("Running"),
+            "{said}"
+        );
+        let (_, list) = get_json(&c, &server, "/v1/runs").await;
+        wait_status(
+            &c,
+            &server,
+            list["runs"][0]["id"].as_str().unwrap(),
+            "running",
+        )
+        .await;
+    });
+    server.signal("-TERM");
+    assert_eq!(server.wait(Duration::from_secs(30)), Some(0));
+    // The poster was let finish: the chat hears how the run ended.
+    let first = posted
+        .recv_timeout(Duration::from_secs(1))
+        .expect("the failed post");
+    let retried = posted
+        .try_recv()
+        .expect("the retry, before the server exited");
+    assert_eq!(first, retried);
+    let post: Value = serde_json::from_str(&retried).unwrap();
+    let text = post["text"].as_str().unwrap();
+    assert!(
+        text.contains("ended interrupted") && text.contains("grace period"),
+        "{text}"
+    );
 }
