@@ -13,17 +13,6 @@ use std::time::Duration;
 /// probes seconds, a hung target the whole deadline.
 const BUCKETS: [f64; 9] = [0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0, 120.0, 300.0];
 
-/// The statuses a run ends with, each exported from the start (a series that appears only
-/// after its first event breaks `rate()` over it).
-const ENDS: [RunStatus; 6] = [
-    RunStatus::Ok,
-    RunStatus::Failing,
-    RunStatus::Incomplete,
-    RunStatus::Unreachable,
-    RunStatus::TimedOut,
-    RunStatus::Interrupted,
-];
-
 const REFUSALS: [&str; 6] = [
     "invalid",
     "forbidden",
@@ -93,7 +82,9 @@ impl Metrics {
         let mut out = String::new();
         let name = "triage_runs_ended_total";
         header(&mut out, name, "counter", "Runs that ended, by status.");
-        for status in ENDS.map(RunStatus::as_str) {
+        // Every end status from the start: a series that appears only after its first event
+        // breaks `rate()` over it.
+        for status in RunStatus::ENDS.map(RunStatus::as_str) {
             let n = counts.ended.get(status).copied().unwrap_or(0);
             let _ = writeln!(out, "{name}{{status=\"{status}\"}} {n}");
         }
