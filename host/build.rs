@@ -40,17 +40,35 @@ fn main() {
         })
         .collect();
     let test_plugins = crate_dirs(&manifest_dir.join("tests/plugins"));
-    let target_dir = workspace_target_dir(&out_dir, &root).join("plugins");
+    // One plugin target dir per checkout: wasm cdylibs have no hash in their file names, so
+    // two checkouts (git worktrees) sharing a target dir would overwrite each other's plugins.
+    let checkout: String = Sha256::digest(root.as_os_str().as_encoded_bytes())
+        .iter()
+        .take(4)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let target_dir = workspace_target_dir(&out_dir, &root)
+        .join("plugins")
+        .join(checkout);
     let packages: Vec<&(String, PathBuf)> = builtin.iter().chain(test_plugins.iter()).collect();
     if !packages.is_empty() {
         build_plugins(&root, &target_dir, &packages);
     }
     let wasm_dir = target_dir.join("wasm32-wasip2").join("plugin");
 
+    // The embedded copies live in OUT_DIR, which only this build script writes, so the
+    // binary embeds exactly the bytes the digest below (the compile cache's key) was
+    // computed from, even if the plugin target dir is rebuilt after this script ran.
+    let embedded_dir = out_dir.join("plugins");
+    let _ = fs::remove_dir_all(&embedded_dir);
+    fs::create_dir_all(&embedded_dir).unwrap();
     let mut code = String::from("pub static PLUGINS: &[BuiltinPlugin] = &[\n");
     for (name, _) in &builtin {
-        let wasm = wasm_dir.join(format!("{}.wasm", name.replace('-', "_")));
-        let bytes = fs::read(&wasm).unwrap_or_else(|e| panic!("{}: {e}", wasm.display()));
+        let file = format!("{}.wasm", name.replace('-', "_"));
+        let built = wasm_dir.join(&file);
+        let bytes = fs::read(&built).unwrap_or_else(|e| panic!("{}: {e}", built.display()));
+        let wasm = embedded_dir.join(&file);
+        fs::write(&wasm, &bytes).unwrap_or_else(|e| panic!("{}: {e}", wasm.display()));
         let digest: String = Sha256::digest(&bytes)
             .iter()
             .map(|b| format!("{b:02x}"))
