@@ -651,9 +651,10 @@ fn cmd_serve(cli: &Cli, args: &ServeArgs) -> CliResult {
         return Ok(0);
     }
     let (store, interrupted) = crate::serve::store::Store::open(&db).map_err(Failure::usage)?;
-    if interrupted > 0 {
+    if !interrupted.is_empty() {
         eprintln!(
-            "marked {interrupted} run(s) interrupted: they were in flight when the server last stopped"
+            "marked {} run(s) interrupted: they were in flight when the server last stopped",
+            interrupted.len()
         );
     }
     crate::serve::serve(
@@ -665,6 +666,7 @@ fn cmd_serve(cli: &Cli, args: &ServeArgs) -> CliResult {
             store,
             listen: args.listen.clone(),
             db,
+            interrupted,
         },
     )
     .map_err(Failure::run)

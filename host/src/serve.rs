@@ -56,6 +56,8 @@ pub struct ServeOptions {
     pub runbooks: BTreeMap<String, Arc<LoadedRunbook>>,
     /// From [`store::Store::open`].
     pub store: store::Store,
+    /// The runs `Store::open` marked interrupted; their chats are told.
+    pub interrupted: Vec<store::InterruptedRun>,
     /// Overrides the config's `listen`.
     pub listen: Option<String>,
     /// The history file (the config's `db`, else `~/.local/share/triage/runs.sqlite3`), for
@@ -194,6 +196,7 @@ pub fn serve(runtime: Runtime, policy: Policy, options: ServeOptions) -> Result<
             posts: chat::Posts::default(),
         });
         let posting = app.clone();
+        chat::report_interrupted(&app, &options.interrupted);
         let listener = tokio::net::TcpListener::bind(&listen)
             .await
             .map_err(|e| format!("listen on {listen}: {e}"))?;

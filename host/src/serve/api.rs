@@ -132,7 +132,7 @@ pub async fn create_run(
     let rate_key = caller.name.clone();
     match app
         .runs
-        .submit(request, caller.name, &rate_key, &caller.scope)
+        .submit(request, caller.name, &rate_key, &caller.scope, None)
     {
         Ok((id, _)) => {
             let mut response = (

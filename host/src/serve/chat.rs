@@ -9,6 +9,7 @@ use super::App;
 use super::api::{body_error, error};
 use super::config::{Scope, SlackConfig};
 use super::runs::{RunEvent, RunRequest};
+use super::store::InterruptedRun;
 use crate::report::{Report, StepStatus};
 use axum::Json;
 use axum::body::Bytes;
@@ -16,7 +17,7 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -567,6 +568,11 @@ fn start(
             caller.requested_by(),
             &caller.rate_key(),
             scope,
+            serde_json::to_string(&ChatNotice {
+                chat: chat.name().to_string(),
+                response_url: caller.response_url.clone(),
+            })
+            .ok(),
         )
         .map_err(|e| StartError::Refused(e.to_string()))?;
     let said = format!(
@@ -598,6 +604,58 @@ fn start(
         post_result(&http, &url, &message).await;
     });
     Ok(said)
+}
+
+/// Where a chat run's end is to be posted, as the history keeps it.
+#[derive(Debug, Serialize, Deserialize)]
+struct ChatNotice {
+    chat: String,
+    response_url: String,
+}
+
+/// Tells the chats of runs that a crash cut short (found by the history at start) how they
+/// ended, so nobody waits for a result that will not come. Slack's response URLs last 30
+/// minutes, so after a long outage the post fails and is only logged.
+pub fn report_interrupted(app: &App, runs: &[InterruptedRun]) {
+    for run in runs {
+        let Some(notice) = run
+            .notify
+            .as_deref()
+            .and_then(|n| serde_json::from_str::<ChatNotice>(n).ok())
+        else {
+            continue;
+        };
+        let (chat, prefixes) = match notice.chat.as_str() {
+            "slack" => (
+                Chat::Slack,
+                app.config.slack.as_ref().map(|s| &s.response_url_prefixes),
+            ),
+            "mattermost" => (
+                Chat::Mattermost,
+                app.config
+                    .mattermost
+                    .as_ref()
+                    .map(|m| &m.response_url_prefixes),
+            ),
+            _ => continue,
+        };
+        // The config may have changed since: post only where it still allows.
+        if !prefixes.is_some_and(|p| {
+            p.iter()
+                .any(|p| notice.response_url.starts_with(p.as_str()))
+        }) {
+            continue;
+        }
+        let message = chat.message(format!(
+            "`{}` on `{}` ended interrupted: the server stopped while it ran; run it again (run `{}`)",
+            chat.escape(&run.runbook),
+            chat.escape(&run.target),
+            run.id
+        ));
+        let (http, url) = (app.http.clone(), notice.response_url);
+        app.posts
+            .spawn(async move { post_result(&http, &url, &message).await });
+    }
 }
 
 /// An ask step the run left unanswered: the question the result offers next.

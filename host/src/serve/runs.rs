@@ -353,15 +353,17 @@ impl Runs {
 
     /// Checks the request, records it as queued and starts it once a slot is free.
     /// `requested_by` goes into the history; `rate_key` names whose rate the run counts
-    /// against (a token's name, or one chat user).
+    /// against (a token's name, or one chat user); `notify` is where a chat hears of the
+    /// run's end, kept in the history for the case the server dies first.
     pub fn submit(
         self: &Arc<Self>,
         request: RunRequest,
         requested_by: String,
         rate_key: &str,
         scope: &Scope,
+        notify: Option<String>,
     ) -> Result<(String, Arc<LiveRun>), SubmitError> {
-        let submitted = self.admit(request, requested_by, rate_key, scope);
+        let submitted = self.admit(request, requested_by, rate_key, scope, notify);
         if let Err(e) = &submitted {
             self.metrics.refused(e);
         }
@@ -374,6 +376,7 @@ impl Runs {
         requested_by: String,
         rate_key: &str,
         scope: &Scope,
+        notify: Option<String>,
     ) -> Result<(String, Arc<LiveRun>), SubmitError> {
         if *self.shutting_down.borrow() {
             return Err(SubmitError::ShuttingDown);
@@ -443,6 +446,7 @@ impl Runs {
             answers: &answers,
             requested_by: &requested_by,
             created_at: &rfc3339(SystemTime::now()),
+            notify: notify.as_deref(),
         });
         if let Err(e) = inserted {
             self.admitted.fetch_sub(1, Ordering::SeqCst);

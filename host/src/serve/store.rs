@@ -50,6 +50,19 @@ pub struct NewRun<'a> {
     pub answers: &'a Value,
     pub requested_by: &'a str,
     pub created_at: &'a str,
+    /// Where to tell the chat how the run ended (JSON, see [`ChatNotice`]); `None` for API
+    /// runs. Kept so a run cut short by a crash is still reported after the restart.
+    pub notify: Option<&'a str>,
+}
+
+/// A run that `Store::open` found still queued or running and marked interrupted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterruptedRun {
+    pub id: String,
+    pub runbook: String,
+    pub target: String,
+    /// The run's `notify`, if a chat started it.
+    pub notify: Option<String>,
 }
 
 /// How a run ended.
@@ -67,15 +80,16 @@ pub struct Store {
     conn: Mutex<Connection>,
 }
 
-const SCHEMA_VERSION: i64 = 1;
+/// 1: the runs table. 2: `notify`, where a chat run's end is to be posted.
+const SCHEMA_VERSION: i64 = 2;
 
 const COLUMNS: &str = "id, seq, runbook, target, inputs, answers, status, requested_by, \
                        created_at, started_at, finished_at, exit_code, error";
 
 impl Store {
     /// Opens (or creates) the history file and marks runs left in flight as interrupted;
-    /// returns the store and how many runs it marked.
-    pub fn open(path: &Path) -> Result<(Store, usize), String> {
+    /// returns the store and the runs it marked.
+    pub fn open(path: &Path) -> Result<(Store, Vec<InterruptedRun>), String> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         }
@@ -119,14 +133,11 @@ impl Store {
             )
             .map_err(at)?;
         }
-        let interrupted = conn
-            .execute(
-                "UPDATE runs SET status = 'interrupted', finished_at = ?1,
-                        error = 'the server stopped while this run was ' || status
-                 WHERE status IN ('queued', 'running')",
-                [crate::report::rfc3339(std::time::SystemTime::now())],
-            )
-            .map_err(at)?;
+        if version < 2 {
+            conn.execute_batch("ALTER TABLE runs ADD COLUMN notify TEXT; PRAGMA user_version = 2;")
+                .map_err(at)?;
+        }
+        let interrupted = mark_interrupted(&conn).map_err(at)?;
         Ok((
             Store {
                 conn: Mutex::new(conn),
@@ -142,8 +153,9 @@ impl Store {
 
     pub fn insert(&self, run: &NewRun) -> rusqlite::Result<()> {
         self.conn().execute(
-            "INSERT INTO runs (id, runbook, target, inputs, answers, status, requested_by, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?7)",
+            "INSERT INTO runs (id, runbook, target, inputs, answers, status, requested_by,
+                              created_at, notify)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?7, ?8)",
             params![
                 run.id,
                 run.runbook,
@@ -151,7 +163,8 @@ impl Store {
                 run.inputs.to_string(),
                 run.answers.to_string(),
                 run.requested_by,
-                run.created_at
+                run.created_at,
+                run.notify
             ],
         )?;
         Ok(())
@@ -240,6 +253,34 @@ fn record(row: &rusqlite::Row) -> rusqlite::Result<RunRecord> {
     })
 }
 
+/// Marks every run still queued or running interrupted, in one transaction, and returns
+/// them.
+fn mark_interrupted(conn: &Connection) -> rusqlite::Result<Vec<InterruptedRun>> {
+    let tx = conn.unchecked_transaction()?;
+    let runs = tx
+        .prepare(
+            "SELECT id, runbook, target, notify FROM runs
+             WHERE status IN ('queued', 'running') ORDER BY seq",
+        )?
+        .query_map([], |r| {
+            Ok(InterruptedRun {
+                id: r.get(0)?,
+                runbook: r.get(1)?,
+                target: r.get(2)?,
+                notify: r.get(3)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    tx.execute(
+        "UPDATE runs SET status = 'interrupted', finished_at = ?1,
+                error = 'the server stopped while this run was ' || status
+         WHERE status IN ('queued', 'running')",
+        [crate::report::rfc3339(std::time::SystemTime::now())],
+    )?;
+    tx.commit()?;
+    Ok(runs)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,7 +291,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/runs.sqlite3");
         let (store, marked) = Store::open(&path).unwrap();
-        assert_eq!(marked, 0);
+        assert!(marked.is_empty());
         for id in ["a", "b", "c"] {
             store
                 .insert(&NewRun {
@@ -261,6 +302,7 @@ mod tests {
                     answers: &json!({}),
                     requested_by: "token:t",
                     created_at: "2026-11-26T00:00:00Z",
+                    notify: (id == "c").then_some(r#"{"chat":"slack"}"#),
                 })
                 .unwrap();
         }
@@ -281,7 +323,11 @@ mod tests {
         drop(store);
 
         let (store, marked) = Store::open(&path).unwrap();
-        assert_eq!(marked, 2, "b was running and c queued");
+        let ids: Vec<&str> = marked.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["b", "c"], "b was running and c queued");
+        assert_eq!(marked[0].notify, None);
+        assert_eq!(marked[1].notify.as_deref(), Some(r#"{"chat":"slack"}"#));
+        assert_eq!(marked[1].runbook, "rb");
         let a = store.get("a").unwrap().unwrap();
         assert_eq!(a.status, "ok");
         assert_eq!(a.inputs["vip"], "10.0.0.1");
@@ -302,6 +348,46 @@ mod tests {
         assert_eq!(rest.len(), 1);
         assert_eq!(rest[0].id, "a");
         assert!(rest[0].report.is_none(), "lists leave the reports out");
+    }
+
+    #[test]
+    fn a_first_version_history_is_migrated_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("runs.sqlite3");
+        // The schema as the first release wrote it, with a run left running.
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE runs (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,
+                runbook TEXT NOT NULL, target TEXT NOT NULL, inputs TEXT NOT NULL,
+                answers TEXT NOT NULL, status TEXT NOT NULL, requested_by TEXT NOT NULL,
+                created_at TEXT NOT NULL, started_at TEXT, finished_at TEXT, exit_code INTEGER,
+                error TEXT, report TEXT, markdown TEXT);
+             INSERT INTO runs (id, runbook, target, inputs, answers, status, requested_by, created_at)
+             VALUES ('old', 'rb', 'demo', '{}', '{}', 'running', 'token:t', '2026-11-25T00:00:00Z');
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+        drop(conn);
+        let (store, marked) = Store::open(&path).unwrap();
+        assert_eq!(
+            marked,
+            [InterruptedRun {
+                id: "old".into(),
+                runbook: "rb".into(),
+                target: "demo".into(),
+                notify: None,
+            }]
+        );
+        assert_eq!(store.get("old").unwrap().unwrap().status, "interrupted");
+        let version: i64 = store
+            .conn()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        drop(store);
+        // Reopening a migrated file changes nothing.
+        assert!(Store::open(&path).unwrap().1.is_empty());
     }
 
     #[test]

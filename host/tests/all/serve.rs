@@ -1387,3 +1387,57 @@ fn a_chat_run_cut_short_by_shutdown_is_still_reported_in_the_chat() {
         "{text}"
     );
 }
+
+#[test]
+fn a_chat_run_lost_in_a_crash_is_reported_in_the_chat_after_the_restart() {
+    let (port, posted) = response_url_server();
+    let limits = "  max_concurrent_runs: 2\n  run_deadline: 10m\n  shutdown_grace: 1s\n";
+    let setup = setup(limits, &format!("http://127.0.0.1:{port}/"));
+    let mut server = Server::start(&setup.config, &setup.db);
+    let c = client();
+    let response_url = format!("http://127.0.0.1:{port}/commands/T1/123/abc");
+    let id = rt().block_on(async {
+        let body = slack_form("service-unreachable hangs vip=10.0.0.1", &response_url);
+        let ts = now().to_string();
+        let sig = triage::serve::auth::slack_signature(SECRET, &ts, body.as_bytes());
+        let r = c
+            .post(server.url("/slack/commands"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-slack-request-timestamp", ts)
+            .header("x-slack-signature", sig)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let (_, list) = get_json(&c, &server, "/v1/runs").await;
+        let id = list["runs"][0]["id"].as_str().unwrap().to_string();
+        wait_status(&c, &server, &id, "running").await;
+        id
+    });
+    // A crash: no drain, no post.
+    server.signal("-KILL");
+    server.wait(Duration::from_secs(10));
+    assert!(
+        posted.try_recv().is_err(),
+        "nothing was posted before the crash"
+    );
+
+    let restarted = Server::start(&setup.config, &setup.db);
+    let post: Value = serde_json::from_str(
+        &posted
+            .recv_timeout(Duration::from_secs(30))
+            .expect("a notice"),
+    )
+    .unwrap();
+    let text = post["text"].as_str().unwrap();
+    assert!(
+        text.contains("`service-unreachable` on `hangs` ended interrupted") && text.contains(&id),
+        "{text}"
+    );
+    // One notice, for the one run.
+    rt().block_on(async {
+        wait_status(&c, &restarted, &id, "interrupted").await;
+    });
+    assert!(posted.recv_timeout(Duration::from_millis(300)).is_err());
+}
