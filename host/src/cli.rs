@@ -44,6 +44,9 @@ enum Command {
     Lint { files: Vec<PathBuf> },
     /// List the plugins, their actions and the capabilities each action asks for.
     Plugins,
+    /// Call one plugin action on one target and print its facts as JSON (for writing
+    /// plugins and runbook conditions).
+    Probe(ProbeArgs),
     /// Run runbooks' scenario tests (all runbooks when none is given): each case replays its
     /// bundle and must fire exactly the findings it expects.
     Test {
@@ -135,6 +138,24 @@ struct ServeArgs {
     /// serving; the history is not opened, so a running server is not disturbed.
     #[arg(long)]
     check: bool,
+}
+
+#[derive(clap::Args, Debug)]
+struct ProbeArgs {
+    /// The plugin (`triage plugins` lists them).
+    plugin: String,
+    /// One of its actions.
+    action: String,
+    /// A param, NAME=VALUE (repeatable); the value reads as YAML, so 300 is a number and
+    /// [80, 443] a list, as in a runbook's `with:`.
+    #[arg(long = "with", short = 'w', value_name = "NAME=VALUE", value_parser = inputs::parse_pair)]
+    with: Vec<(String, String)>,
+    /// Replay a recorded bundle instead of probing this machine.
+    #[arg(long, value_name = "DIR", conflicts_with = "target")]
+    bundle: Option<PathBuf>,
+    /// Where to probe: `local` (the default), `ssh://…`, `gcloud://…` or `kubectl://…`.
+    #[arg(long)]
+    target: Option<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -246,10 +267,14 @@ pub fn main() -> i32 {
     }));
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) => {
-            let code = if e.use_stderr() { 2 } else { 0 };
+        Err(e) if !e.use_stderr() => {
+            // --help and --version.
             let _ = e.print();
-            return code;
+            return 0;
+        }
+        Err(e) => {
+            eprintln!("{}", one_line_usage_error(&e.render().to_string()));
+            return 2;
         }
     };
     let result = std::panic::catch_unwind(|| dispatch(cli));
@@ -277,6 +302,7 @@ fn dispatch(cli: Cli) -> CliResult {
         Command::List => cmd_list(),
         Command::Lint { files } => cmd_lint(&cli, files),
         Command::Plugins => cmd_plugins(&cli),
+        Command::Probe(args) => cmd_probe(&cli, args),
         Command::Test { runbooks, junit } => cmd_test(&cli, runbooks, junit.as_deref()),
         Command::Doctor(args) => cmd_doctor(&cli, args),
         Command::Serve(args) => cmd_serve(&cli, args),
@@ -806,6 +832,62 @@ fn cmd_test(cli: &Cli, ids: &[String], junit: Option<&Path>) -> CliResult {
             .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
     }
     Ok(if failed > 0 { 1 } else { 0 })
+}
+
+/// clap's error as one line: everything before its usage block ("error: …", the missing
+/// arguments it lists, its tips), without the usage and the pointer to --help.
+fn one_line_usage_error(rendered: &str) -> String {
+    let mut out = String::new();
+    for line in rendered
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .filter(|l| !l.is_empty())
+    {
+        if !out.is_empty() {
+            out.push_str(if line.starts_with("tip:") { "; " } else { " " });
+        }
+        out.push_str(line);
+    }
+    if out.is_empty() {
+        "error: bad arguments (see --help)".to_string()
+    } else {
+        out
+    }
+}
+
+fn cmd_probe(cli: &Cli, args: &ProbeArgs) -> CliResult {
+    let runtime = load_runtime(cli)?;
+    let policy = Arc::new(load_policy(cli)?);
+    let spec = match (&args.bundle, &args.target) {
+        (Some(dir), _) => format!("bundle:{}", dir.display()),
+        (None, Some(target)) => target.clone(),
+        (None, None) => "local".to_string(),
+    };
+    let target = crate::fleet::open_target(&spec).map_err(Failure::usage)?;
+    let mut params = serde_json::Map::new();
+    for (name, value) in &args.with {
+        if params
+            .insert(name.clone(), crate::probe::param_value(value))
+            .is_some()
+        {
+            return Err(Failure::usage(format!("--with {name}: given twice")));
+        }
+    }
+    let outcome = tokio_runtime()?
+        .block_on(crate::probe::probe(
+            &runtime,
+            policy,
+            target,
+            &args.plugin,
+            &args.action,
+            params,
+        ))
+        .map_err(Failure::usage)?;
+    let text = serde_json::to_string_pretty(&outcome).map_err(|e| Failure::run(e.to_string()))?;
+    println!("{text}");
+    // Like a run: 3 when the step errored (the facts could not be gathered).
+    Ok(if outcome.status == "passed" { 0 } else { 3 })
 }
 
 fn cmd_doctor(cli: &Cli, args: &DoctorArgs) -> CliResult {

@@ -19,6 +19,7 @@ pub mod engine;
 pub mod fleet;
 pub mod guided;
 pub mod paths;
+pub mod probe;
 pub mod report;
 pub mod runbook;
 pub mod runtime;

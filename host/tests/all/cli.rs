@@ -103,12 +103,18 @@ fn a_core_module_is_not_a_plugin() {
 #[test]
 fn wrong_flag_is_a_usage_error() {
     let out = run(triage().args(["run", "service-unreachable", "--frobnicate"]));
-    assert_eq!(out.code, 2);
-    assert!(
-        out.stderr.contains("unexpected argument '--frobnicate'"),
-        "{}",
-        out.stderr
-    );
+    assert_one_line_error(&out, 2, "unexpected argument '--frobnicate'");
+    // clap's usage block and --help pointer are left out; its tips and lists are kept.
+    let out = run(triage().args(["run", "service-unreachable", "--bundel", "x"]));
+    assert_one_line_error(&out, 2, "; tip: a similar argument exists: '--bundle'");
+    let out = run(triage().arg("run"));
+    assert_one_line_error(&out, 2, "required arguments were not provided: <RUNBOOK>");
+    let out = run(triage().args(["run", "x", "--format", "yaml"]));
+    assert_one_line_error(&out, 2, "[possible values: human, json, markdown]");
+    // Help is not an error.
+    let out = run(triage().args(["run", "--help"]));
+    assert_eq!(out.code, 0);
+    assert!(out.stdout.contains("Usage: triage run"));
 }
 
 #[test]

@@ -9,6 +9,7 @@ mod guided;
 mod lint;
 mod netns;
 mod plugins_live;
+mod probe;
 mod record_replay;
 mod sandbox;
 mod scenarios;
