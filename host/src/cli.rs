@@ -156,6 +156,10 @@ struct ProbeArgs {
     /// Where to probe: `local` (the default), `ssh://…`, `gcloud://…` or `kubectl://…`.
     #[arg(long)]
     target: Option<String>,
+    /// Record the action's capability calls into a new bundle directory (test data for a
+    /// plugin or a runbook case).
+    #[arg(long, value_name = "DIR")]
+    record: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -427,16 +431,8 @@ fn cmd_run(cli: &Cli, args: &RunArgs) -> CliResult {
         None | Some("local") => Arc::new(LocalTarget::new()),
         Some(spec) => crate::fleet::open_target(spec).map_err(Failure::usage)?,
     };
-    if let Some(dir) = &args.record
-        && dir.exists()
-        && std::fs::read_dir(dir)
-            .map(|mut d| d.next().is_some())
-            .unwrap_or(true)
-    {
-        return Err(Failure::usage(format!(
-            "{}: already exists; --record needs a new directory",
-            dir.display()
-        )));
+    if let Some(dir) = &args.record {
+        check_record_dir(dir)?;
     }
     let recorder = args
         .record
@@ -834,6 +830,21 @@ fn cmd_test(cli: &Cli, ids: &[String], junit: Option<&Path>) -> CliResult {
     Ok(if failed > 0 { 1 } else { 0 })
 }
 
+/// `--record` makes a new bundle: it never writes into a directory that has files.
+fn check_record_dir(dir: &Path) -> Result<(), Failure> {
+    let has_files = dir.exists()
+        && std::fs::read_dir(dir)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true);
+    if has_files {
+        return Err(Failure::usage(format!(
+            "{}: already exists; --record needs a new directory",
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
 /// clap's error as one line: everything before its usage block ("error: …", the missing
 /// arguments it lists, its tips), without the usage and the pointer to --help.
 fn one_line_usage_error(rendered: &str) -> String {
@@ -864,7 +875,18 @@ fn cmd_probe(cli: &Cli, args: &ProbeArgs) -> CliResult {
         (None, Some(target)) => target.clone(),
         (None, None) => "local".to_string(),
     };
-    let target = crate::fleet::open_target(&spec).map_err(Failure::usage)?;
+    let base = crate::fleet::open_target(&spec).map_err(Failure::usage)?;
+    if let Some(dir) = &args.record {
+        check_record_dir(dir)?;
+    }
+    let recorder = args
+        .record
+        .as_ref()
+        .map(|_| Arc::new(RecordingTarget::new(base.clone())));
+    let target: Arc<dyn Target> = match &recorder {
+        Some(r) => r.clone(),
+        None => base,
+    };
     let mut params = serde_json::Map::new();
     for (name, value) in &args.with {
         if params
@@ -886,6 +908,12 @@ fn cmd_probe(cli: &Cli, args: &ProbeArgs) -> CliResult {
         .map_err(Failure::usage)?;
     let text = serde_json::to_string_pretty(&outcome).map_err(|e| Failure::run(e.to_string()))?;
     println!("{text}");
+    if let (Some(recorder), Some(dir)) = (&recorder, &args.record) {
+        recorder
+            .write(dir)
+            .map_err(|e| Failure::run(format!("writing the bundle: {e:#}")))?;
+        eprintln!("recorded {}", dir.display());
+    }
     // Like a run: 3 when the step errored (the facts could not be gathered).
     Ok(if outcome.status == "passed" { 0 } else { 3 })
 }

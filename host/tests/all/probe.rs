@@ -43,16 +43,39 @@ fn probe_prints_one_actions_facts_from_a_bundle() {
 }
 
 #[test]
-fn probe_runs_live_on_this_machine_under_the_policy() {
-    // The host plugin's process list, from the real `ps` here.
-    let out = run(triage().args(["probe", "host", "processes"]));
+fn probe_runs_live_and_records_a_bundle_that_replays_the_same() {
+    // The host plugin's process list, from the real `ps` here, recorded.
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("ps-bundle");
+    let out = run(triage()
+        .args(["probe", "host", "processes", "--record"])
+        .arg(&bundle));
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
-    let outcome: Value = serde_json::from_str(&out.stdout).unwrap();
+    let live: Value = serde_json::from_str(&out.stdout).unwrap();
     assert!(
-        outcome["facts"]["process_count"].as_u64().unwrap() > 0,
-        "{outcome}"
+        live["facts"]["process_count"].as_u64().unwrap() > 0,
+        "{live}"
     );
-    assert_eq!(outcome["capabilities"][0]["capability"], "exec");
+    assert_eq!(live["capabilities"][0]["capability"], "exec");
+    assert!(bundle.join("bundle.yaml").is_file());
+
+    let out = run(triage()
+        .args(["probe", "host", "processes", "--bundle"])
+        .arg(&bundle));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let replayed: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(replayed["facts"], live["facts"]);
+
+    // A second recording never writes into the first.
+    let out = run(triage()
+        .args(["probe", "host", "processes", "--record"])
+        .arg(&bundle));
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("--record needs a new directory"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
