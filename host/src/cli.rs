@@ -431,17 +431,7 @@ fn cmd_run(cli: &Cli, args: &RunArgs) -> CliResult {
         None | Some("local") => Arc::new(LocalTarget::new()),
         Some(spec) => crate::fleet::open_target(spec).map_err(Failure::usage)?,
     };
-    if let Some(dir) = &args.record {
-        check_record_dir(dir)?;
-    }
-    let recorder = args
-        .record
-        .as_ref()
-        .map(|_| Arc::new(RecordingTarget::new(base.clone())));
-    let target: Arc<dyn Target> = match &recorder {
-        Some(r) => r.clone(),
-        None => base,
-    };
+    let (target, recorder) = recording(base, args.record.as_deref())?;
 
     let mut interaction = None;
     let progress = if args.interactive {
@@ -475,10 +465,7 @@ fn cmd_run(cli: &Cli, args: &RunArgs) -> CliResult {
     }
 
     if let (Some(recorder), Some(dir)) = (&recorder, &args.record) {
-        recorder
-            .write(dir)
-            .map_err(|e| Failure::run(format!("writing the bundle: {e:#}")))?;
-        eprintln!("recorded {}", dir.display());
+        write_recording(recorder, dir)?;
     }
     if args.interactive {
         let stem = format!(
@@ -830,6 +817,28 @@ fn cmd_test(cli: &Cli, ids: &[String], junit: Option<&Path>) -> CliResult {
     Ok(if failed > 0 { 1 } else { 0 })
 }
 
+/// The target to run on: `base`, or with `--record DIR` a recorder in front of it (after
+/// checking DIR may take a new bundle).
+fn recording(
+    base: Arc<dyn Target>,
+    record: Option<&Path>,
+) -> Result<(Arc<dyn Target>, Option<Arc<RecordingTarget>>), Failure> {
+    let Some(dir) = record else {
+        return Ok((base, None));
+    };
+    check_record_dir(dir)?;
+    let recorder = Arc::new(RecordingTarget::new(base));
+    Ok((recorder.clone(), Some(recorder)))
+}
+
+fn write_recording(recorder: &RecordingTarget, dir: &Path) -> Result<(), Failure> {
+    recorder
+        .write(dir)
+        .map_err(|e| Failure::run(format!("writing the bundle: {e:#}")))?;
+    eprintln!("recorded {}", dir.display());
+    Ok(())
+}
+
 /// `--record` makes a new bundle: it never writes into a directory that has files.
 fn check_record_dir(dir: &Path) -> Result<(), Failure> {
     let has_files = dir.exists()
@@ -876,17 +885,7 @@ fn cmd_probe(cli: &Cli, args: &ProbeArgs) -> CliResult {
         (None, None) => "local".to_string(),
     };
     let base = crate::fleet::open_target(&spec).map_err(Failure::usage)?;
-    if let Some(dir) = &args.record {
-        check_record_dir(dir)?;
-    }
-    let recorder = args
-        .record
-        .as_ref()
-        .map(|_| Arc::new(RecordingTarget::new(base.clone())));
-    let target: Arc<dyn Target> = match &recorder {
-        Some(r) => r.clone(),
-        None => base,
-    };
+    let (target, recorder) = recording(base, args.record.as_deref())?;
     let mut params = serde_json::Map::new();
     for (name, value) in &args.with {
         if params
@@ -909,10 +908,7 @@ fn cmd_probe(cli: &Cli, args: &ProbeArgs) -> CliResult {
     let text = serde_json::to_string_pretty(&outcome).map_err(|e| Failure::run(e.to_string()))?;
     println!("{text}");
     if let (Some(recorder), Some(dir)) = (&recorder, &args.record) {
-        recorder
-            .write(dir)
-            .map_err(|e| Failure::run(format!("writing the bundle: {e:#}")))?;
-        eprintln!("recorded {}", dir.display());
+        write_recording(recorder, dir)?;
     }
     // Like a run: 3 when the step errored (the facts could not be gathered).
     Ok(if outcome.status == "passed" { 0 } else { 3 })

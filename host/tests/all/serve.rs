@@ -444,6 +444,23 @@ fn response_url_server_failing(failures: usize) -> (u16, mpsc::Receiver<String>)
     (port, rx)
 }
 
+/// POSTs a form to `path`, signed with SECRET now, as Slack sends commands and clicks.
+fn signed_slack(
+    c: &reqwest::Client,
+    server: &Server,
+    path: &str,
+    form: String,
+) -> impl std::future::Future<Output = reqwest::Result<reqwest::Response>> + use<> {
+    let ts = now().to_string();
+    let sig = triage::serve::auth::slack_signature(SECRET, &ts, form.as_bytes());
+    c.post(server.url(path))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-slack-request-timestamp", ts)
+        .header("x-slack-signature", sig)
+        .body(form)
+        .send()
+}
+
 fn slack_form(text: &str, response_url: &str) -> String {
     chat_form("legacy", text, response_url)
 }
@@ -1133,16 +1150,7 @@ fn each_caller_has_its_own_run_rate() {
 
         // Slack: one run a minute for each user, told in the ephemeral answer.
         let response_url = format!("http://127.0.0.1:{port}/commands/T1/123/abc");
-        let slack = |form: String| {
-            let ts = now().to_string();
-            let sig = triage::serve::auth::slack_signature(SECRET, &ts, form.as_bytes());
-            c.post(server.url("/slack/commands"))
-                .header("content-type", "application/x-www-form-urlencoded")
-                .header("x-slack-request-timestamp", ts)
-                .header("x-slack-signature", sig)
-                .body(form)
-                .send()
-        };
+        let slack = |form: String| signed_slack(&c, &server, "/slack/commands", form);
         let alice = slack_form("service-unreachable healthy vip=10.0.0.1", &response_url);
         let bob = alice.replace("user_id=U1&user_name=alice", "user_id=U2&user_name=bob");
         let said = |r: reqwest::Response| async move {
@@ -1217,16 +1225,7 @@ fn slack_walks_through_ask_steps_with_answer_buttons() {
         serde_json::from_str(&text).unwrap()
     };
     rt().block_on(async {
-        let signed = |path: &str, body: String| {
-            let ts = now().to_string();
-            let sig = triage::serve::auth::slack_signature(SECRET, &ts, body.as_bytes());
-            c.post(server.url(path))
-                .header("content-type", "application/x-www-form-urlencoded")
-                .header("x-slack-request-timestamp", ts)
-                .header("x-slack-signature", sig)
-                .body(body)
-                .send()
-        };
+        let signed = |path: &str, body: String| signed_slack(&c, &server, path, body);
         // The command leaves the runbook's question unanswered.
         let r = signed("/slack/commands", slack_form("ipv6-modules-missing vm", &response_url))
             .await
@@ -1345,15 +1344,7 @@ fn a_chat_run_cut_short_by_shutdown_is_still_reported_in_the_chat() {
     rt().block_on(async {
         // A run on the target that never answers: still running when the server stops.
         let body = slack_form("service-unreachable hangs vip=10.0.0.1", &response_url);
-        let ts = now().to_string();
-        let sig = triage::serve::auth::slack_signature(SECRET, &ts, body.as_bytes());
-        let r = c
-            .post(server.url("/slack/commands"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("x-slack-request-timestamp", ts)
-            .header("x-slack-signature", sig)
-            .body(body)
-            .send()
+        let r = signed_slack(&c, &server, "/slack/commands", body)
             .await
             .unwrap();
         let said: Value = r.json().await.unwrap();
@@ -1398,15 +1389,7 @@ fn a_chat_run_lost_in_a_crash_is_reported_in_the_chat_after_the_restart() {
     let response_url = format!("http://127.0.0.1:{port}/commands/T1/123/abc");
     let id = rt().block_on(async {
         let body = slack_form("service-unreachable hangs vip=10.0.0.1", &response_url);
-        let ts = now().to_string();
-        let sig = triage::serve::auth::slack_signature(SECRET, &ts, body.as_bytes());
-        let r = c
-            .post(server.url("/slack/commands"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("x-slack-request-timestamp", ts)
-            .header("x-slack-signature", sig)
-            .body(body)
-            .send()
+        let r = signed_slack(&c, &server, "/slack/commands", body)
             .await
             .unwrap();
         assert_eq!(r.status().as_u16(), 200);
