@@ -817,12 +817,14 @@ fn cmd_test(cli: &Cli, ids: &[String], junit: Option<&Path>) -> CliResult {
     Ok(if failed > 0 { 1 } else { 0 })
 }
 
+type Recorder = Arc<RecordingTarget>;
+
 /// The target to run on: `base`, or with `--record DIR` a recorder in front of it (after
 /// checking DIR may take a new bundle).
 fn recording(
     base: Arc<dyn Target>,
     record: Option<&Path>,
-) -> Result<(Arc<dyn Target>, Option<Arc<RecordingTarget>>), Failure> {
+) -> Result<(Arc<dyn Target>, Option<Recorder>), Failure> {
     let Some(dir) = record else {
         return Ok((base, None));
     };
