@@ -880,4 +880,92 @@ mod tests {
         };
         assert_eq!(parsed, again);
     }
+
+    fn report_with_an_open_question() -> (Report, Question) {
+        use crate::report::{RunbookInfo, StepReport};
+        let step = StepReport {
+            id: "console".into(),
+            title: "How the VM was created".into(),
+            status: StepStatus::Skipped,
+            reason: Some(format!(
+                "{} (pass --answer console=<yes|no>)",
+                crate::engine::UNANSWERED
+            )),
+            duration_ms: 0,
+            plugin: None,
+            capabilities: vec![],
+            logs: vec![],
+            output: None,
+        };
+        let report = Report::new(
+            RunbookInfo {
+                id: "rb".into(),
+                title: "A runbook".into(),
+                source: None,
+                origin: "built-in".into(),
+            },
+            "vm".into(),
+            Default::default(),
+            vec![step],
+            vec![],
+            std::time::SystemTime::UNIX_EPOCH,
+            Duration::ZERO,
+        );
+        let question = Question {
+            step: "console".into(),
+            prompt: "Was the VM created in the Cloud Console?".into(),
+            choices: vec!["yes".into(), "no".into()],
+        };
+        (report, question)
+    }
+
+    #[test]
+    fn mattermost_gets_the_question_as_commands_to_type_and_no_buttons() {
+        let (report, question) = report_with_an_open_question();
+        let request = RunRequest {
+            runbook: "rb".into(),
+            target: "vm".into(),
+            ..Default::default()
+        };
+        let message = Chat::Mattermost.result(&report, "r1", Some(&question), &request, "/td");
+        let text = message["text"].as_str().unwrap();
+        assert!(
+            text.contains(
+                "**Next question** (step `console`): Was the VM created in the Cloud Console?"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("`/td rb vm answer:console=yes` or `/td rb vm answer:console=no`"),
+            "{text}"
+        );
+        assert!(message.get("blocks").is_none());
+    }
+
+    #[test]
+    fn slack_falls_back_to_text_when_a_button_would_not_fit() {
+        let (report, question) = report_with_an_open_question();
+        let mut request = RunRequest {
+            runbook: "rb".into(),
+            target: "vm".into(),
+            ..Default::default()
+        };
+        let with_buttons = Chat::Slack.result(&report, "r1", Some(&question), &request, "/triage");
+        assert_eq!(
+            with_buttons["blocks"].as_array().unwrap().last().unwrap()["type"],
+            "actions"
+        );
+        // An input so long the button's value would pass Slack's 2,000 characters.
+        request
+            .inputs
+            .insert("note".into(), Value::String("x".repeat(MAX_BUTTON_VALUE)));
+        let text_only = Chat::Slack.result(&report, "r1", Some(&question), &request, "/triage");
+        assert!(text_only.get("blocks").is_none());
+        assert!(
+            text_only["text"]
+                .as_str()
+                .unwrap()
+                .contains("answer:console=yes")
+        );
+    }
 }
