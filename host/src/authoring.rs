@@ -5,9 +5,71 @@ use crate::runbook::{Runbook, Step};
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
-/// The JSON Schema of a runbook, derived from the same types the loader deserialises.
-pub fn runbook_schema() -> String {
-    let schema = schemars::schema_for!(Runbook);
+/// The JSON Schema of a runbook, derived from the same types the loader deserialises, and
+/// told about `plugins`: for a step's `probe`, editors can offer the plugin names, each
+/// plugin's actions, and each action's params with their descriptions, and flag a param the
+/// action does not take. Param values are left free, since any of them may be a template.
+/// A plugin the schema does not know (one written later) is accepted as before.
+pub fn runbook_schema(plugins: &crate::runtime::Runtime) -> String {
+    let mut schema =
+        serde_json::to_value(schemars::schema_for!(Runbook)).expect("a schema serialises");
+    let mut rules = Vec::new();
+    let mut names = Vec::new();
+    for plugin in plugins.plugins() {
+        let name = &plugin.manifest.name;
+        names.push(name.clone());
+        let actions: Vec<&str> = plugin
+            .manifest
+            .actions
+            .iter()
+            .map(|a| a.name.as_str())
+            .collect();
+        rules.push(serde_json::json!({
+            "if": {"properties": {"plugin": {"const": name}}, "required": ["plugin"]},
+            "then": {"properties": {"action": {"enum": actions}}},
+        }));
+        for action in &plugin.manifest.actions {
+            let params: serde_json::Map<String, serde_json::Value> = action
+                .params_schema
+                .get("properties")
+                .and_then(|p| p.as_object())
+                .into_iter()
+                .flatten()
+                .map(|(param, spec)| {
+                    let mut named = serde_json::Map::new();
+                    if let Some(about) = spec.get("description") {
+                        named.insert("description".into(), about.clone());
+                    }
+                    (param.clone(), named.into())
+                })
+                .collect();
+            rules.push(serde_json::json!({
+                "if": {
+                    "properties": {"plugin": {"const": name}, "action": {"const": action.name}},
+                    "required": ["plugin", "action"],
+                },
+                "then": {"properties": {"with": {
+                    "description": action.description,
+                    "properties": params,
+                    "additionalProperties": false,
+                }}},
+            }));
+        }
+    }
+    if let Some(call) = schema
+        .pointer_mut("/$defs/ProbeCall")
+        .and_then(|c| c.as_object_mut())
+    {
+        if let Some(plugin) = call
+            .get_mut("properties")
+            .and_then(|p| p.get_mut("plugin"))
+            .and_then(|p| p.as_object_mut())
+        {
+            // `examples`, not `enum`: editors complete from it without refusing other names.
+            plugin.insert("examples".into(), names.into());
+        }
+        call.insert("allOf".into(), rules.into());
+    }
     serde_json::to_string_pretty(&schema).expect("a schema serialises") + "\n"
 }
 
@@ -160,7 +222,11 @@ fn write_new(path: &Path, text: &str) -> Result<(), String> {
 }
 
 /// Scaffolds `DIR/ID/runbook.yaml` with one step and a passing test case.
-pub fn new_runbook(id: &str, dir: &Path) -> Result<PathBuf, String> {
+pub fn new_runbook(
+    id: &str,
+    dir: &Path,
+    plugins: &crate::runtime::Runtime,
+) -> Result<PathBuf, String> {
     crate::runbook::Id::try_from(id.to_string())?;
     let root = dir.join(id);
     let fill = |t: &str| t.replace("__ID__", id);
@@ -171,7 +237,7 @@ pub fn new_runbook(id: &str, dir: &Path) -> Result<PathBuf, String> {
     // The modeline points editors at this; write it once per directory of runbooks.
     let schema = dir.join("runbook.schema.json");
     if !schema.exists() {
-        write_new(&schema, &runbook_schema())?;
+        write_new(&schema, &runbook_schema(plugins))?;
     }
     write_new(
         &root.join("tests/envoy-running/case.yaml"),

@@ -311,13 +311,13 @@ fn dispatch(cli: Cli) -> CliResult {
         Command::Doctor(args) => cmd_doctor(&cli, args),
         Command::Serve(args) => cmd_serve(&cli, args),
         Command::Schema => {
-            print!("{}", crate::authoring::runbook_schema());
+            print!("{}", crate::authoring::runbook_schema(&load_runtime(&cli)?));
             Ok(0)
         }
         Command::Graph { runbook, format } => cmd_graph(&cli, runbook, *format),
         Command::New { kind, name, dir } => {
             let made = match kind {
-                NewKind::Runbook => crate::authoring::new_runbook(name, dir),
+                NewKind::Runbook => crate::authoring::new_runbook(name, dir, &load_runtime(&cli)?),
                 NewKind::Plugin => crate::authoring::new_plugin(name, dir),
             }
             .map_err(Failure::usage)?;

@@ -262,6 +262,55 @@ fn schema_is_derived_from_the_loader_types_and_committed() {
 }
 
 #[test]
+fn every_builtin_runbook_validates_against_the_committed_schema() {
+    let text = std::fs::read_to_string(root().join("runbooks/runbook.schema.json")).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("a valid JSON Schema");
+    let problems = |doc: &serde_json::Value| -> Vec<String> {
+        validator
+            .iter_errors(doc)
+            .map(|e| format!("{}: {e}", e.instance_path()))
+            .collect()
+    };
+    let mut checked = 0;
+    for entry in std::fs::read_dir(root().join("runbooks")).unwrap() {
+        let file = entry.unwrap().path().join("runbook.yaml");
+        if !file.is_file() {
+            continue;
+        }
+        let doc: serde_json::Value =
+            serde_yaml::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        // What an editor would flag in a runbook that loads and passes its tests.
+        assert_eq!(problems(&doc), Vec::<String>::new(), "{}", file.display());
+        checked += 1;
+    }
+    assert!(checked >= 16, "{checked}");
+
+    // The schema knows each built-in action's params, so an editor flags a typo...
+    let file = root().join("runbooks/service-unreachable/runbook.yaml");
+    let doc: serde_json::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+    let steps = doc["steps"].as_array().unwrap();
+    let at = steps
+        .iter()
+        .position(|s| s["probe"]["plugin"] == "iptables")
+        .unwrap();
+    let mut typo = doc.clone();
+    typo["steps"][at]["probe"]["with"]["tabel"] = "nat".into();
+    let found = problems(&typo);
+    assert!(found.iter().any(|p| p.contains("tabel")), "{found:?}");
+    // ...and an action the plugin does not have...
+    let mut wrong = doc.clone();
+    wrong["steps"][at]["probe"]["action"] = "rulez".into();
+    let found = problems(&wrong);
+    assert!(found.iter().any(|p| p.contains("rulez")), "{found:?}");
+    // ...but leaves a plugin it does not know (a team's own) alone.
+    let mut own = typo.clone();
+    own["steps"][at]["probe"]["plugin"] = "our-probe".into();
+    assert_eq!(problems(&own), Vec::<String>::new());
+}
+
+#[test]
 fn graph_draws_conditions_on_edges() {
     let out = run(triage().args(["graph", "service-unreachable"]));
     assert_eq!(out.code, 0, "{}", out.stderr);
