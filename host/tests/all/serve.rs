@@ -772,10 +772,24 @@ fn bad_server_configs_are_one_line_errors() {
 /// cargo test -p triage --test all serve::load -- --nocapture`.
 #[test]
 fn load_500_runs_from_50_clients() {
+    load_500_runs(false);
+}
+
+/// The same over HTTPS: 50 clients keeping their connections, as bots do.
+#[test]
+fn load_500_runs_over_https() {
+    load_500_runs(true);
+}
+
+fn load_500_runs(https: bool) {
     let limits = "  max_concurrent_runs: 4\n  max_queued_runs: 64\n  run_deadline: 60s\n";
     let setup = setup(limits, "http://127.0.0.1:");
+    let c = if https {
+        trusting_with_pool(&with_tls(&setup).0, usize::MAX)
+    } else {
+        client()
+    };
     let server = Server::start(&setup.config, &setup.db);
-    let c = client();
     let (clients, per_client) = (50, 10);
     let started = Instant::now();
     // Per run: (POST answered with 202, the `finished` event received), both from the POST.
@@ -834,8 +848,9 @@ fn load_500_runs_from_50_clients() {
         format!("p50 {} ms, p99 {} ms", at(0.50), at(0.99))
     };
     println!(
-        "serve load: {} runs from {clients} clients in {:.2} s = {:.0} runs/s; \
+        "serve load{}: {} runs from {clients} clients in {:.2} s = {:.0} runs/s; \
          POST to 202 {}; POST to finished {}",
+        if https { " (https)" } else { "" },
         latencies.len(),
         elapsed.as_secs_f64(),
         latencies.len() as f64 / elapsed.as_secs_f64(),
@@ -995,13 +1010,32 @@ fn self_signed() -> (String, String) {
     (made.cert.pem(), made.signing_key.serialize_pem())
 }
 
+/// Gives the setup's server a fresh self-signed pair (`tls/cert.pem` and `tls/key.pem`,
+/// relative to the config file, as the docs show them): (certificate PEM, cert path, key path).
+fn with_tls(setup: &Setup) -> (String, PathBuf, PathBuf) {
+    let tls_dir = setup.config.parent().unwrap().join("tls");
+    std::fs::create_dir(&tls_dir).unwrap();
+    let (cert, key) = (tls_dir.join("cert.pem"), tls_dir.join("key.pem"));
+    let (cert_pem, key_pem) = self_signed();
+    std::fs::write(&cert, &cert_pem).unwrap();
+    std::fs::write(&key, &key_pem).unwrap();
+    let mut config = std::fs::read_to_string(&setup.config).unwrap();
+    config.push_str("tls:\n  cert: tls/cert.pem\n  key: tls/key.pem\n");
+    std::fs::write(&setup.config, config).unwrap();
+    (cert_pem, cert, key)
+}
+
 /// A client that trusts only `cert` and opens a new connection (a new handshake) each time.
 fn trusting(cert: &str) -> reqwest::Client {
+    trusting_with_pool(cert, 0)
+}
+
+fn trusting_with_pool(cert: &str, idle_per_host: usize) -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
         .tls_built_in_root_certs(false)
         .add_root_certificate(reqwest::Certificate::from_pem(cert.as_bytes()).unwrap())
-        .pool_max_idle_per_host(0)
+        .pool_max_idle_per_host(idle_per_host)
         .build()
         .unwrap()
 }
@@ -1023,16 +1057,7 @@ fn renew_file(path: &Path, text: &str, ahead: u64) {
 #[test]
 fn https_from_the_configured_pem_files_reloaded_when_renewed() {
     let setup = setup(DEFAULT_LIMITS, "http://127.0.0.1:");
-    let tls_dir = setup.config.parent().unwrap().join("tls");
-    std::fs::create_dir(&tls_dir).unwrap();
-    let (cert, key) = (tls_dir.join("cert.pem"), tls_dir.join("key.pem"));
-    let (first_cert, first_key) = self_signed();
-    std::fs::write(&cert, &first_cert).unwrap();
-    std::fs::write(&key, &first_key).unwrap();
-    // Paths relative to the config file, as the docs show them.
-    let mut config = std::fs::read_to_string(&setup.config).unwrap();
-    config.push_str("tls:\n  cert: tls/cert.pem\n  key: tls/key.pem\n");
-    std::fs::write(&setup.config, config).unwrap();
+    let (first_cert, cert, key) = with_tls(&setup);
 
     let server = Server::start(&setup.config, &setup.db);
     assert!(
