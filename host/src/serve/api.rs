@@ -210,10 +210,15 @@ pub struct FormatQuery {
     format: Option<String>,
 }
 
-fn find(app: &App, id: &str) -> Result<RunRecord, Box<Response>> {
+/// The run, if the caller's scope covers its runbook and target. A run outside the scope
+/// is answered as if it did not exist, so a scoped token learns nothing of other teams' runs.
+fn find(app: &App, caller: &Caller, id: &str) -> Result<RunRecord, Box<Response>> {
+    let in_scope = |r: &RunRecord| {
+        caller.scope.allows_runbook(&r.runbook) && caller.scope.allows_target(&r.target)
+    };
     match app.runs.store.get(id) {
-        Ok(Some(r)) => Ok(r),
-        Ok(None) => Err(Box::new(error(
+        Ok(Some(r)) if in_scope(&r) => Ok(r),
+        Ok(_) => Err(Box::new(error(
             StatusCode::NOT_FOUND,
             format!("no run `{id}`"),
         ))),
@@ -234,10 +239,11 @@ fn find(app: &App, id: &str) -> Result<RunRecord, Box<Response>> {
     security(("bearer" = [])))]
 pub async fn get_run(
     State(app): State<Arc<App>>,
+    axum::Extension(caller): axum::Extension<Caller>,
     Path(id): Path<String>,
     Query(q): Query<FormatQuery>,
 ) -> Response {
-    let record = match find(&app, &id) {
+    let record = match find(&app, &caller, &id) {
         Ok(r) => r,
         Err(response) => return *response,
     };
@@ -271,12 +277,24 @@ pub async fn get_run(
     }
 }
 
-#[derive(Deserialize, utoipa::IntoParams)]
+#[derive(Deserialize, Serialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
 pub struct PageQuery {
     /// How many runs (1–200, default 20).
+    #[serde(skip_serializing_if = "Option::is_none")]
     limit: Option<usize>,
     /// The `next` cursor of the previous page.
+    #[serde(skip_serializing_if = "Option::is_none")]
     before: Option<i64>,
+    /// Only runs of this runbook.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    runbook: Option<String>,
+    /// Only runs on this target.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target: Option<String>,
+    /// Only runs with this status (`queued`, `running`, `ok`, `failing`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<RunStatus>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -287,21 +305,43 @@ pub struct RunList {
     pub next: Option<String>,
 }
 
-/// The run history, newest first.
+/// The run history, newest first, optionally of one runbook, target or status; a scoped
+/// token sees only the runs its scope covers.
 #[utoipa::path(get, path = "/v1/runs", params(PageQuery),
-    responses((status = 200, body = RunList), (status = 401, body = ApiError)),
+    responses((status = 200, body = RunList), (status = 400, body = ApiError),
+        (status = 401, body = ApiError)),
     security(("bearer" = [])))]
-pub async fn list_runs(State(app): State<Arc<App>>, Query(q): Query<PageQuery>) -> Response {
+pub async fn list_runs(
+    State(app): State<Arc<App>>,
+    axum::Extension(caller): axum::Extension<Caller>,
+    query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Query(mut q) = match query {
+        Ok(q) => q,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
     let limit = q.limit.unwrap_or(20).clamp(1, 200);
-    match app.runs.store.list(limit, q.before) {
+    let filter = super::store::RunFilter {
+        runbook: q.runbook.clone(),
+        target: q.target.clone(),
+        status: q.status.map(|s| s.as_str().to_string()),
+        runbooks_in: caller.scope.runbooks.clone(),
+        targets_in: caller.scope.targets.clone(),
+    };
+    match app.runs.store.list(limit, q.before, &filter) {
         Ok(records) => {
             let next = (records.len() == limit)
-                .then(|| {
-                    records
-                        .last()
-                        .map(|r| format!("/v1/runs?limit={limit}&before={}", r.seq))
-                })
-                .flatten();
+                .then(|| records.last().map(|r| r.seq))
+                .flatten()
+                .map(|seq| {
+                    // The next page keeps the filters.
+                    q.limit = Some(limit);
+                    q.before = Some(seq);
+                    format!(
+                        "/v1/runs?{}",
+                        serde_urlencoded::to_string(&q).unwrap_or_default()
+                    )
+                });
             Json(RunList {
                 runs: records.into_iter().map(RunView::from_record).collect(),
                 next,
@@ -325,7 +365,16 @@ pub async fn list_runs(State(app): State<Arc<App>>, Query(q): Query<PageQuery>) 
         (status = 401, body = ApiError), (status = 404, body = ApiError),
     ),
     security(("bearer" = [])))]
-pub async fn run_events(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
+pub async fn run_events(
+    State(app): State<Arc<App>>,
+    axum::Extension(caller): axum::Extension<Caller>,
+    Path(id): Path<String>,
+) -> Response {
+    // The history has every run from its submission on, live or not: the scope check first.
+    let record = match find(&app, &caller, &id) {
+        Ok(r) => r,
+        Err(response) => return *response,
+    };
     let to_sse = |e: RunEvent| {
         Ok::<_, Infallible>(
             Event::default()
@@ -354,10 +403,6 @@ pub async fn run_events(State(app): State<Arc<App>>, Path(id): Path<String>) -> 
             .keep_alive(KeepAlive::default())
             .into_response();
     }
-    let record = match find(&app, &id) {
-        Ok(r) => r,
-        Err(response) => return *response,
-    };
     let events = replayed_events(&record);
     Sse::new(futures::stream::iter(events).map(to_sse)).into_response()
 }

@@ -55,6 +55,18 @@ pub struct NewRun<'a> {
     pub notify: Option<&'a str>,
 }
 
+/// Which runs `Store::list` returns: each `Some` narrows the list.
+#[derive(Debug, Default)]
+pub struct RunFilter {
+    pub runbook: Option<String>,
+    pub target: Option<String>,
+    pub status: Option<String>,
+    /// A caller's scope: only runs of these runbooks…
+    pub runbooks_in: Option<Vec<String>>,
+    /// …on these targets.
+    pub targets_in: Option<Vec<String>>,
+}
+
 /// A run that `Store::open` found still queued or running and marked interrupted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InterruptedRun {
@@ -213,12 +225,42 @@ impl Store {
     }
 
     /// Up to `limit` runs older than `before` (a `seq`), newest first, without reports.
-    pub fn list(&self, limit: usize, before: Option<i64>) -> rusqlite::Result<Vec<RunRecord>> {
+    /// Runs older than `before` (all when `None`), newest first, that pass `filter`.
+    pub fn list(
+        &self,
+        limit: usize,
+        before: Option<i64>,
+        filter: &RunFilter,
+    ) -> rusqlite::Result<Vec<RunRecord>> {
+        let mut clauses = vec!["seq < ?".to_string()];
+        let mut values: Vec<rusqlite::types::Value> = vec![before.unwrap_or(i64::MAX).into()];
+        for (column, wanted) in [
+            ("runbook", &filter.runbook),
+            ("target", &filter.target),
+            ("status", &filter.status),
+        ] {
+            if let Some(v) = wanted {
+                clauses.push(format!("{column} = ?"));
+                values.push(v.clone().into());
+            }
+        }
+        for (column, allowed) in [
+            ("runbook", &filter.runbooks_in),
+            ("target", &filter.targets_in),
+        ] {
+            if let Some(allowed) = allowed {
+                let marks = vec!["?"; allowed.len()].join(", ");
+                clauses.push(format!("{column} IN ({marks})"));
+                values.extend(allowed.iter().map(|v| v.clone().into()));
+            }
+        }
+        values.push((limit as i64).into());
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM runs WHERE seq < ?1 ORDER BY seq DESC LIMIT ?2"
+            "SELECT {COLUMNS} FROM runs WHERE {} ORDER BY seq DESC LIMIT ?",
+            clauses.join(" AND ")
         ))?;
-        let rows = stmt.query_map(params![before.unwrap_or(i64::MAX), limit as i64], record)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(values), record)?;
         rows.collect()
     }
 
@@ -341,10 +383,12 @@ mod tests {
         assert!(store.get("nope").unwrap().is_none());
 
         // Newest first, paged by seq.
-        let page = store.list(2, None).unwrap();
+        let page = store.list(2, None, &RunFilter::default()).unwrap();
         let ids: Vec<&str> = page.iter().map(|r| r.id.as_str()).collect();
         assert_eq!(ids, ["c", "b"]);
-        let rest = store.list(2, Some(page[1].seq)).unwrap();
+        let rest = store
+            .list(2, Some(page[1].seq), &RunFilter::default())
+            .unwrap();
         assert_eq!(rest.len(), 1);
         assert_eq!(rest[0].id, "a");
         assert!(rest[0].report.is_none(), "lists leave the reports out");

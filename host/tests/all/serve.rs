@@ -999,6 +999,51 @@ fn a_scoped_token_runs_only_its_runbooks_on_its_targets() {
         let (_, list) = get_json(&c, &server, "/v1/runs").await;
         assert_eq!(list["runs"].as_array().unwrap().len(), 1, "only the allowed run: {list}");
         assert_eq!(list["runs"][0]["requested_by"], "token:narrow");
+        let narrow_run = list["runs"][0]["id"].as_str().unwrap().to_string();
+
+        // Another team's run, on a target outside the narrow scope: the narrow token neither
+        // lists it nor reads it, and the 404 is the one an unknown id gets.
+        let (code, other) = post_run(
+            &c,
+            &server,
+            json!({"runbook": "service-unreachable", "target": "broken", "inputs": {"vip": "10.0.0.1"}}),
+        )
+        .await;
+        assert_eq!(code, 202);
+        let other = other["id"].as_str().unwrap().to_string();
+        wait_status(&c, &server, &other, "failing").await;
+        let listed: Value = get("/v1/runs").await.unwrap().json().await.unwrap();
+        let ids: Vec<&str> = listed["runs"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+        assert_eq!(ids, [narrow_run.as_str()]);
+        for path in [format!("/v1/runs/{other}"), format!("/v1/runs/{other}/events")] {
+            let r = get(&path).await.unwrap();
+            assert_eq!(r.status().as_u16(), 404, "{path}");
+            let err: Value = r.json().await.unwrap();
+            assert_eq!(err["error"], format!("no run `{other}`"));
+        }
+        assert_eq!(get(&format!("/v1/runs/{narrow_run}")).await.unwrap().status().as_u16(), 200);
+
+        // Filters, for the unscoped token: by target, by status, and both; the next page
+        // keeps them.
+        let ids_of = |list: &Value| -> Vec<String> {
+            list["runs"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_string()).collect()
+        };
+        let (_, by_target) = get_json(&c, &server, "/v1/runs?target=broken").await;
+        assert_eq!(ids_of(&by_target), [other.as_str()]);
+        let (_, failing) = get_json(&c, &server, "/v1/runs?status=failing&runbook=service-unreachable").await;
+        assert_eq!(ids_of(&failing), [other.as_str()]);
+        let (_, none) = get_json(&c, &server, "/v1/runs?status=timed-out").await;
+        assert_eq!(ids_of(&none), Vec::<String>::new());
+        let (_, page) = get_json(&c, &server, "/v1/runs?limit=1&runbook=service-unreachable").await;
+        let next = page["next"].as_str().unwrap().to_string();
+        assert!(next.contains("runbook=service-unreachable") && next.contains("limit=1"), "{next}");
+        let (_, second) = get_json(&c, &server, &next).await;
+        assert_eq!(ids_of(&second), [narrow_run.as_str()]);
+        for bad in ["/v1/runs?status=sleeping", "/v1/runs?colour=red"] {
+            let (code, err) = get_json(&c, &server, bad).await;
+            assert_eq!(code, 400, "{bad}: {err}");
+            assert!(err["error"].as_str().is_some_and(|e| !e.contains('\n')), "{err}");
+        }
     });
 }
 
