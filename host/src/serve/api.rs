@@ -3,7 +3,7 @@
 
 use super::App;
 use super::config::Scope;
-use super::runs::{EventFinding, RunEvent, RunRequest, RunStatus, SubmitError};
+use super::runs::{EventFinding, Origin, RunEvent, RunRequest, RunStatus, SubmitError};
 use super::store::RunRecord;
 use axum::Json;
 use axum::body::Bytes;
@@ -129,11 +129,13 @@ pub async fn create_run(
         Ok(r) => r,
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("request body: {e}")),
     };
-    let rate_key = caller.name.clone();
-    match app
-        .runs
-        .submit(request, caller.name, &rate_key, &caller.scope, None)
-    {
+    let origin = Origin {
+        requested_by: caller.name.clone(),
+        rate_key: caller.name,
+        scope: &caller.scope,
+        notify: None,
+    };
+    match app.runs.submit(request, origin) {
         Ok((id, _)) => {
             let mut response = (
                 StatusCode::ACCEPTED,

@@ -8,7 +8,7 @@
 use super::App;
 use super::api::{body_error, error};
 use super::config::{Scope, SlackConfig};
-use super::runs::{RunEvent, RunRequest};
+use super::runs::{Origin, RunEvent, RunRequest};
 use super::store::InterruptedRun;
 use crate::report::{Report, StepStatus};
 use axum::Json;
@@ -81,14 +81,25 @@ fn ephemeral(text: String) -> Response {
     Json(json!({"response_type": "ephemeral", "text": text})).into_response()
 }
 
+/// The headers Slack signs every request with (the OpenAPI document's view of them;
+/// `signed_by_slack` checks them).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+struct SlackSignature {
+    /// Unix seconds; within 5 minutes
+    #[param(rename = "X-Slack-Request-Timestamp")]
+    timestamp: String,
+    /// v0= + hex HMAC-SHA256 of v0:TIMESTAMP:BODY
+    #[param(rename = "X-Slack-Signature")]
+    signature: String,
+}
+
 /// A Slack slash command (form-encoded, signed by Slack).
 #[utoipa::path(post, path = "/slack/commands",
     request_body(content = String, content_type = "application/x-www-form-urlencoded",
         description = "Slack's slash-command form; `text` is `RUNBOOK TARGET [NAME=VALUE…]`, `list` or `help`"),
-    params(
-        ("X-Slack-Request-Timestamp" = String, Header, description = "Unix seconds; within 5 minutes"),
-        ("X-Slack-Signature" = String, Header, description = "v0= + hex HMAC-SHA256 of v0:TIMESTAMP:BODY"),
-    ),
+    params(SlackSignature),
     responses(
         (status = 200, description = "An ephemeral Slack message; the result follows at response_url"),
         (status = 401, description = "Missing, stale or wrong signature", body = super::api::ApiError),
@@ -185,10 +196,7 @@ struct InteractionAction {
 #[utoipa::path(post, path = "/slack/interactions",
     request_body(content = String, content_type = "application/x-www-form-urlencoded",
         description = "Slack's interaction form: `payload`, a block_actions JSON whose action value is a run request"),
-    params(
-        ("X-Slack-Request-Timestamp" = String, Header, description = "Unix seconds; within 5 minutes"),
-        ("X-Slack-Signature" = String, Header, description = "v0= + hex HMAC-SHA256 of v0:TIMESTAMP:BODY"),
-    ),
+    params(SlackSignature),
     responses(
         (status = 200, description = "Taken; the result (or why it was refused) follows at response_url"),
         (status = 400, description = "Not a block_actions payload from a triage answer button", body = super::api::ApiError),
@@ -565,14 +573,16 @@ fn start(
         .runs
         .submit(
             request.clone(),
-            caller.requested_by(),
-            &caller.rate_key(),
-            scope,
-            serde_json::to_string(&ChatNotice {
-                chat: chat.name().to_string(),
-                response_url: caller.response_url.clone(),
-            })
-            .ok(),
+            Origin {
+                requested_by: caller.requested_by(),
+                rate_key: caller.rate_key(),
+                scope,
+                notify: serde_json::to_string(&ChatNotice {
+                    chat: chat.name().to_string(),
+                    response_url: caller.response_url.clone(),
+                })
+                .ok(),
+            },
         )
         .map_err(|e| StartError::Refused(e.to_string()))?;
     let said = format!(

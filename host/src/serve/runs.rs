@@ -218,6 +218,19 @@ impl LiveRun {
     }
 }
 
+/// Who submits a run, as `Runs::submit` needs it.
+pub struct Origin<'a> {
+    /// The name the history records (`token:NAME`, `slack:USER`).
+    pub requested_by: String,
+    /// Whose run rate the run counts against (a token's name, or one chat user).
+    pub rate_key: String,
+    /// What the caller may run.
+    pub scope: &'a Scope,
+    /// Where a chat hears of the run's end; kept in the history in case the server dies
+    /// first.
+    pub notify: Option<String>,
+}
+
 /// What a caller asks for. Targets are names from the config file, never specs.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -352,18 +365,12 @@ impl Runs {
     }
 
     /// Checks the request, records it as queued and starts it once a slot is free.
-    /// `requested_by` goes into the history; `rate_key` names whose rate the run counts
-    /// against (a token's name, or one chat user); `notify` is where a chat hears of the
-    /// run's end, kept in the history for the case the server dies first.
     pub fn submit(
         self: &Arc<Self>,
         request: RunRequest,
-        requested_by: String,
-        rate_key: &str,
-        scope: &Scope,
-        notify: Option<String>,
+        origin: Origin,
     ) -> Result<(String, Arc<LiveRun>), SubmitError> {
-        let submitted = self.admit(request, requested_by, rate_key, scope, notify);
+        let submitted = self.admit(request, origin);
         if let Err(e) = &submitted {
             self.metrics.refused(e);
         }
@@ -373,11 +380,14 @@ impl Runs {
     fn admit(
         self: &Arc<Self>,
         request: RunRequest,
-        requested_by: String,
-        rate_key: &str,
-        scope: &Scope,
-        notify: Option<String>,
+        origin: Origin,
     ) -> Result<(String, Arc<LiveRun>), SubmitError> {
+        let Origin {
+            requested_by,
+            rate_key,
+            scope,
+            notify,
+        } = origin;
         if *self.shutting_down.borrow() {
             return Err(SubmitError::ShuttingDown);
         }
@@ -412,7 +422,7 @@ impl Runs {
             .runs_per_minute
             .or(self.limits.runs_per_minute_per_caller);
         if let Some(per_minute) = per_minute
-            && let Err(retry_after) = self.rates.take(rate_key, per_minute, Instant::now())
+            && let Err(retry_after) = self.rates.take(&rate_key, per_minute, Instant::now())
         {
             return Err(SubmitError::RateLimited {
                 caller: requested_by,
@@ -430,7 +440,7 @@ impl Runs {
         {
             // A full queue is not the caller's doing: the run it was charged is given back.
             if per_minute.is_some() {
-                self.rates.give_back(rate_key);
+                self.rates.give_back(&rate_key);
             }
             return Err(SubmitError::Busy {
                 retry_after: self.retry_after(),
