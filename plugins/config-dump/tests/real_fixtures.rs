@@ -504,15 +504,20 @@ fn vip_lookup_on_real_dumps() {
     assert_eq!(facts.inbound_listener_missing_ports, Some(vec![8080]));
 }
 
-#[test]
-fn traffic_director_example_from_the_guide() {
-    let path = format!("{DATA}/td-guide-example.config_dump.json");
-    let q = Query {
+/// The guide's service: VIP 10.7.240.20 on port 80, serving 80 and 8080.
+fn guide_query() -> Query {
+    Query {
         vip: Some(ip("10.7.240.20")),
         port: Some(80),
         serving_ports: Some(vec![80, 8080]),
         include_listeners: false,
-    };
+    }
+}
+
+#[test]
+fn traffic_director_example_from_the_guide() {
+    let path = format!("{DATA}/td-guide-example.config_dump.json");
+    let q = guide_query();
     let facts = dump(&path, &q);
     assert_eq!(
         (
@@ -587,12 +592,7 @@ fn traffic_director_example_from_the_guide() {
 #[test]
 fn listeners_only_on_request() {
     let path = format!("{DATA}/td-guide-example.config_dump.json");
-    let q = Query {
-        vip: Some(ip("10.7.240.20")),
-        port: Some(80),
-        serving_ports: Some(vec![80, 8080]),
-        include_listeners: false,
-    };
+    let q = guide_query();
     let without = parse_config_dump(&read(&path), &q).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(without.listeners, None);
     // Everything else is the same as with the list.
