@@ -109,14 +109,18 @@ pub async fn run(loaded: &LoadedRunbook, runtime: &Runtime, options: RunOptions)
             started_steps[i] = true;
             let blocked = needs.iter().find_map(|&n| {
                 let d = done[n].as_ref()?;
-                (d.report.status != StepStatus::Passed).then(|| {
-                    let what = match d.report.status {
-                        StepStatus::Failed => "failed",
-                        StepStatus::Errored => "errored",
-                        _ => "was skipped",
-                    };
-                    format!("needs `{}`, which {what}", steps[n].id)
-                })
+                let what = match d.report.status {
+                    // Facts were gathered: the step may read them, even when its own
+                    // subject was not visible or a warning fired.
+                    StepStatus::Passed | StepStatus::Unknown => return None,
+                    StepStatus::Failed if d.report.severity != Some(Severity::Error) => {
+                        return None;
+                    }
+                    StepStatus::Failed => "failed",
+                    StepStatus::Errored => "errored",
+                    StepStatus::Skipped => "was skipped",
+                };
+                Some(format!("needs `{}`, which {what}", steps[n].id))
             });
             let context = context(&options, &outputs, &done, steps, None);
             let ended = quit.load(std::sync::atomic::Ordering::Relaxed);
@@ -200,6 +204,7 @@ fn step_report(
         id: step.id.to_string(),
         title: step.title.clone(),
         status,
+        severity: None,
         reason,
         duration_ms: duration.as_millis() as u64,
         plugin: step
@@ -237,7 +242,12 @@ fn context(
             );
         }
     }
-    let mut ctx = json!({ "inputs": options.inputs, "steps": step_vars, "answers": answers });
+    let mut ctx = json!({
+        "inputs": options.inputs,
+        "steps": step_vars,
+        "answers": answers,
+        "target": target_var(options.target.as_ref()),
+    });
     if let Some(out) = current {
         ctx["output"] = out.clone();
         if let Some(a) = out.get("answer") {
@@ -245,6 +255,13 @@ fn context(
         }
     }
     ctx
+}
+
+/// What templates see as `target`: its name and whatever it knows of itself.
+fn target_var(target: &dyn Target) -> Value {
+    let mut v = serde_json::to_value(target.identity()).unwrap_or_else(|_| json!({}));
+    v["name"] = Value::String(target.name());
+    v
 }
 
 fn eval(
@@ -528,17 +545,45 @@ async fn run_step(
             }
         }
     }
-    let status = if findings.iter().any(|f| f.severity == Severity::Error) {
-        StepStatus::Failed
+    let severity = findings.iter().map(|f| f.severity).max();
+    // A finding is a statement about the system and wins; without one, a step that could
+    // not see its subject is unknown, never passed.
+    let (status, reason) = if severity >= Some(Severity::Warning) {
+        (StepStatus::Failed, None)
     } else {
-        StepStatus::Passed
+        let mut unknown = None;
+        for (k, u) in step.unknown.iter().enumerate() {
+            match eval_bool(env, &u.when, &ctx) {
+                Ok(false) => {}
+                Ok(true) => {
+                    let name = format!("steps.{i}.unknown.{k}.reason");
+                    match render(env, &name, &ctx) {
+                        Ok(reason) => {
+                            unknown = Some(reason.trim().to_string());
+                            break;
+                        }
+                        Err(e) => {
+                            return errored(format!("unknown: {e}"), Some((capabilities, logs)));
+                        }
+                    }
+                }
+                Err(e) => {
+                    return errored(format!("unknown: when: {e}"), Some((capabilities, logs)));
+                }
+            }
+        }
+        match unknown {
+            Some(reason) => (StepStatus::Unknown, Some(reason)),
+            None => (StepStatus::Passed, None),
+        }
     };
     let mut report = step_report(
         step,
         status,
-        None,
+        reason,
         started.lock().expect("step timer").elapsed(),
     );
+    report.severity = severity;
     report.capabilities = capabilities;
     report.logs = logs;
     report.output = Some(output.clone());

@@ -120,11 +120,13 @@ pub fn session(target: String) -> (Interaction, StepCallback) {
         if let Some(bar) = spinner.lock().expect("spinner lock").take() {
             bar.finish_and_clear();
         }
-        let mark = match report.status {
-            StepStatus::Passed => "✓ passed",
-            StepStatus::Failed => "✗ failed",
-            StepStatus::Skipped => "- skipped",
-            StepStatus::Errored => "! errored",
+        let mark = match (report.status, report.severity) {
+            (StepStatus::Passed, _) => "✓ holds",
+            (StepStatus::Failed, Some(crate::runbook::Severity::Error)) => "✗ error",
+            (StepStatus::Failed, _) => "⚠ warning",
+            (StepStatus::Unknown, _) => "? unknown",
+            (StepStatus::Skipped, _) => "- skipped",
+            (StepStatus::Errored, _) => "! errored",
         };
         match &report.reason {
             Some(r) => println!("   {mark}: {r} [{}]", report.id),

@@ -110,7 +110,8 @@ pub async fn probe(
         .into_iter()
         .next()
         .ok_or("the probe step did not run (a bug in triage)")?;
-    let passed = step.status == StepStatus::Passed;
+    // The probe step declares no findings or unknowns: it either got facts or errored.
+    let passed = step.status != StepStatus::Errored;
     Ok(ProbeOutcome {
         plugin: plugin.to_string(),
         action: action.to_string(),

@@ -1,5 +1,5 @@
 //! The report of a run, and its renderings: human (colour only on a terminal and without
-//! NO_COLOR), JSON (`triage.report/v1`, the contract bots read) and Markdown.
+//! NO_COLOR), JSON (`triage.report/v2`, the contract bots read) and Markdown.
 
 pub mod human;
 pub mod markdown;
@@ -11,14 +11,23 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use std::time::{Duration, SystemTime};
 
-pub const SCHEMA: &str = "triage.report/v1";
+/// v2 (from v1): steps may be `unknown`; `failed` covers warning findings too and the step
+/// carries the `severity` that fired; the summary counts `unknown` and says whether the
+/// diagnosis is `complete`. See docs/report.md.
+pub const SCHEMA: &str = "triage.report/v2";
 
+/// A step's mark: a claim about the system, not about the probe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StepStatus {
+    /// The check holds (an info finding may have fired).
     Passed,
+    /// A warning or error finding fired; the step's `severity` says which.
     Failed,
+    /// The probe ran but could not see what the step checks.
+    Unknown,
     Skipped,
+    /// No facts: the plugin failed, trapped, ran out of time or was denied.
     Errored,
 }
 
@@ -27,6 +36,7 @@ impl StepStatus {
         match self {
             StepStatus::Passed => "passed",
             StepStatus::Failed => "failed",
+            StepStatus::Unknown => "unknown",
             StepStatus::Skipped => "skipped",
             StepStatus::Errored => "errored",
         }
@@ -47,6 +57,9 @@ pub struct StepReport {
     pub id: String,
     pub title: String,
     pub status: StepStatus,
+    /// The highest severity of the findings this step fired.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub severity: Option<Severity>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub duration_ms: u64,
@@ -80,8 +93,12 @@ pub struct Summary {
     pub infos: usize,
     pub passed: usize,
     pub failed: usize,
+    pub unknown: usize,
     pub skipped: usize,
     pub errored: usize,
+    /// False when a step errored or could not see its subject: the verdict may be missing
+    /// something, and the exit code is 3 unless a finding at `--fail-on` fired.
+    pub complete: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -120,10 +137,12 @@ impl Report {
             match s.status {
                 StepStatus::Passed => summary.passed += 1,
                 StepStatus::Failed => summary.failed += 1,
+                StepStatus::Unknown => summary.unknown += 1,
                 StepStatus::Skipped => summary.skipped += 1,
                 StepStatus::Errored => summary.errored += 1,
             }
         }
+        summary.complete = summary.errored == 0 && summary.unknown == 0;
         Report {
             schema: SCHEMA,
             runbook,
@@ -151,14 +170,14 @@ impl Report {
     }
 
     /// The exit code: 1 when a finding is at or above `fail_on`, else 3 when a step
-    /// errored (the diagnosis is incomplete), else 0.
+    /// errored or is unknown (the diagnosis is incomplete), else 0.
     pub fn exit_code(&self, fail_on: Option<Severity>) -> i32 {
         if let Some(level) = fail_on
             && self.findings.iter().any(|f| f.severity >= level)
         {
             return 1;
         }
-        if self.summary.errored > 0 { 3 } else { 0 }
+        if self.summary.complete { 0 } else { 3 }
     }
 }
 

@@ -61,12 +61,51 @@ pub type CapResult<T> = Result<T, CapabilityError>;
 /// meshes run to tens of megabytes; a quarter gigabyte is past anything real.
 pub const MAX_ANSWER_BYTES: usize = 256 << 20;
 
+/// Who the target is, for templates (`target.instance`, `target.namespace`, …): a fix can
+/// then print `gcloud compute ssh vm-1 --zone us-central1-a` instead of a placeholder.
+/// Fields that the target does not know stay absent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Identity {
+    /// `local`, `ssh`, `gcloud` or `kubectl` (a bundle answers what it was recorded from).
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+}
+
+impl Identity {
+    pub fn local() -> Self {
+        Identity {
+            kind: "local".into(),
+            ..Default::default()
+        }
+    }
+}
+
 /// Carries out capability calls somewhere. Every method is already grant-checked by the
 /// caller; a target only does the work (or replays it).
 #[async_trait]
 pub trait Target: Send + Sync {
     /// A short name for reports: `local`, `bundle:examples/…`, `ssh://…`.
     fn name(&self) -> String;
+    /// Who the target is (see [`Identity`]).
+    fn identity(&self) -> Identity {
+        Identity::local()
+    }
     async fn exec(&self, argv: &[String], timeout: Duration) -> CapResult<ExecOutput>;
     async fn http(&self, request: &HttpRequest, timeout: Duration) -> CapResult<HttpResponse>;
     async fn read_file(&self, path: &str, max_bytes: u64) -> CapResult<Vec<u8>>;

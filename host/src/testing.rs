@@ -139,9 +139,9 @@ pub fn check_case(loaded: &LoadedRunbook, case: &Case) -> Vec<String> {
         if !rb.steps.iter().any(|s| s.id.as_str() == step) {
             problems.push(format!("{file}: no step `{step}` in runbook `{}`", rb.id));
         }
-        if !["passed", "failed", "skipped", "errored"].contains(&status.as_str()) {
+        if !["passed", "failed", "unknown", "skipped", "errored"].contains(&status.as_str()) {
             problems.push(format!(
-                "{file}: step `{step}`: `{status}` is not passed, failed, skipped or errored"
+                "{file}: step `{step}`: `{status}` is not passed, failed, unknown, skipped or errored"
             ));
         }
     }
@@ -309,12 +309,18 @@ pub async fn run_case(
             ));
         }
     }
-    // A case that expects no error may not hide one in an errored step.
+    // A case may not hide an errored step, nor one that could not see its subject: a
+    // verdict that is clean because nothing was seen must be expected in so many words.
     for s in &report.steps {
-        if s.status == crate::report::StepStatus::Errored && !case.spec.steps.contains_key(&s.id) {
+        let unseen = matches!(
+            s.status,
+            crate::report::StepStatus::Errored | crate::report::StepStatus::Unknown
+        );
+        if unseen && !case.spec.steps.contains_key(&s.id) {
             why.push(format!(
-                "step `{}` errored: {}",
+                "step `{}` {}: {}",
                 s.id,
+                s.status.as_str(),
                 s.reason.as_deref().unwrap_or("")
             ));
         }

@@ -34,6 +34,9 @@ impl Paint {
     fn green(&self, t: &str) -> String {
         self.wrap("32", t)
     }
+    fn magenta(&self, t: &str) -> String {
+        self.wrap("35;1", t)
+    }
     fn blue(&self, t: &str) -> String {
         self.wrap("34;1", t)
     }
@@ -57,7 +60,9 @@ pub fn render(report: &Report, color: bool) -> String {
     for s in &report.steps {
         let mark = match s.status {
             StepStatus::Passed => p.green("✓"),
-            StepStatus::Failed => p.red("✗"),
+            StepStatus::Failed if s.severity == Some(Severity::Error) => p.red("✗"),
+            StepStatus::Failed => p.yellow("⚠"),
+            StepStatus::Unknown => p.magenta("?"),
             StepStatus::Skipped => p.dim("-"),
             StepStatus::Errored => p.yellow("!"),
         };
@@ -116,7 +121,7 @@ pub fn render(report: &Report, color: bool) -> String {
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "{} error{}, {} warning{}, {} info · {} steps: {} passed, {} failed, {} skipped, {} errored · {} ms",
+        "{} error{}, {} warning{}, {} info · {} steps: {} passed, {} failed, {} unknown, {} skipped, {} errored · {} ms",
         s.errors,
         if s.errors == 1 { "" } else { "s" },
         s.warnings,
@@ -125,9 +130,26 @@ pub fn render(report: &Report, color: bool) -> String {
         report.steps.len(),
         s.passed,
         s.failed,
+        s.unknown,
         s.skipped,
         s.errored,
         report.duration_ms
     );
+    if !s.complete {
+        let unseen: Vec<&str> = report
+            .steps
+            .iter()
+            .filter(|st| matches!(st.status, StepStatus::Unknown | StepStatus::Errored))
+            .map(|st| st.id.as_str())
+            .collect();
+        let _ = writeln!(
+            out,
+            "{}",
+            p.yellow(&format!(
+                "Incomplete: not every check could see its subject ({}); the verdict may miss a problem there.",
+                unseen.join(", ")
+            ))
+        );
+    }
     out
 }

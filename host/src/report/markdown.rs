@@ -18,9 +18,15 @@ pub fn render(report: &Report) -> String {
     let s = &report.summary;
     let _ = writeln!(
         out,
-        "Result: **{} error(s), {} warning(s), {} info** · {} passed, {} failed, {} skipped, {} errored\n",
-        s.errors, s.warnings, s.infos, s.passed, s.failed, s.skipped, s.errored
+        "Result: **{} error(s), {} warning(s), {} info** · {} passed, {} failed, {} unknown, {} skipped, {} errored\n",
+        s.errors, s.warnings, s.infos, s.passed, s.failed, s.unknown, s.skipped, s.errored
     );
+    if !s.complete {
+        let _ = writeln!(
+            out,
+            "**Incomplete:** some checks could not see their subject (steps marked unknown or errored below); the verdict may miss a problem there.\n"
+        );
+    }
     if !report.findings.is_empty() {
         let _ = writeln!(out, "## Findings\n");
         for f in &report.findings {
@@ -51,7 +57,10 @@ pub fn render(report: &Report) -> String {
             "| `{}` {} | {} | {} ms | {} |",
             st.id,
             cell(&st.title),
-            st.status.as_str(),
+            match (st.status, st.severity) {
+                (super::StepStatus::Failed, Some(sev)) => format!("failed ({})", sev.as_str()),
+                (status, _) => status.as_str().to_string(),
+            },
             st.duration_ms,
             cell(st.reason.as_deref().unwrap_or(""))
         );

@@ -71,10 +71,18 @@ pub fn render(report: &Report, run_id: &str) -> String {
     let errored: Vec<_> = report
         .steps
         .iter()
-        .filter(|st| st.status == super::StepStatus::Errored)
+        .filter(|st| {
+            matches!(
+                st.status,
+                super::StepStatus::Errored | super::StepStatus::Unknown
+            )
+        })
         .collect();
     if !errored.is_empty() {
-        let _ = writeln!(out, "\n*Steps that could not run to the end:*");
+        let _ = writeln!(
+            out,
+            "\n*Incomplete: steps that could not see their subject:*"
+        );
         for st in errored {
             let _ = writeln!(
                 out,

@@ -152,6 +152,21 @@ pub struct Step {
     pub ask: Option<Ask>,
     #[serde(default)]
     pub findings: Vec<FindingSpec>,
+    /// When the probe ran but could not see what the step checks (the binary is absent,
+    /// the endpoint does not answer, the log is not there), the step is `unknown`, never
+    /// `passed`. Evaluated after the findings; a warning or error finding wins.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unknown: Vec<UnknownSpec>,
+}
+
+/// One way a step can fail to see its subject.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UnknownSpec {
+    /// A minijinja expression over `inputs`, `steps`, `output`, `answers`, `target`.
+    pub when: String,
+    /// A template: what could not be seen, and why.
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]

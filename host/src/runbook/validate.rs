@@ -49,7 +49,9 @@ pub fn environment() -> minijinja::Environment<'static> {
 }
 
 /// Names an expression may start with.
-const ROOTS: &[&str] = &["inputs", "steps", "output", "answers", "answer", "status"];
+const ROOTS: &[&str] = &[
+    "inputs", "steps", "output", "answers", "answer", "status", "target",
+];
 
 struct Checker<'a> {
     map: &'a SourceMap,
@@ -214,6 +216,11 @@ pub fn validate(
                     add_template(&mut c, &mut env, &format!("{fb}.{field}"), text, &scope);
                 }
             }
+        }
+        for (k, u) in step.unknown.iter().enumerate() {
+            let ub = format!("{base}.unknown.{k}");
+            check_expression(&mut c, &env, &format!("{ub}.when"), &u.when, &scope);
+            add_template(&mut c, &mut env, &format!("{ub}.reason"), &u.reason, &scope);
         }
         params.push(step.probe.as_ref().map(|probe| {
             let with_path = format!("{base}.probe.with");

@@ -186,7 +186,7 @@ pub fn submit_error(e: SubmitError) -> Response {
 pub struct RunView {
     #[serde(flatten)]
     pub run: RunRecord,
-    /// The `triage.report/v1` report (not in lists).
+    /// The `triage.report/v2` report (not in lists).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub report: Option<Value>,

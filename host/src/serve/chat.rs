@@ -897,6 +897,7 @@ mod tests {
             id: "console".into(),
             title: "How the VM was created".into(),
             status: StepStatus::Skipped,
+            severity: None,
             reason: Some(format!(
                 "{} (pass --answer console=<yes|no>)",
                 crate::engine::UNANSWERED

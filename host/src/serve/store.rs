@@ -34,7 +34,7 @@ pub struct RunRecord {
     pub exit_code: Option<i64>,
     /// Why the run has no report (unreachable, timed out, interrupted).
     pub error: Option<String>,
-    /// The `triage.report/v1` JSON, once there is one.
+    /// The `triage.report/v2` JSON, once there is one.
     #[serde(skip)]
     pub report: Option<String>,
     /// The report rendered as Markdown (GET /v1/runs/{id}?format=markdown).
@@ -357,7 +357,7 @@ mod tests {
                     finished_at: "2026-11-26T00:00:02Z",
                     exit_code: Some(0),
                     error: None,
-                    report: Some("{\"schema\":\"triage.report/v1\"}"),
+                    report: Some("{\"schema\":\"triage.report/v2\"}"),
                     markdown: Some("# rb"),
                 },
             )
@@ -373,7 +373,7 @@ mod tests {
         let a = store.get("a").unwrap().unwrap();
         assert_eq!(a.status, "ok");
         assert_eq!(a.inputs["vip"], "10.0.0.1");
-        assert!(a.report.unwrap().contains("triage.report/v1"));
+        assert!(a.report.unwrap().contains("triage.report/v2"));
         let b = store.get("b").unwrap().unwrap();
         assert_eq!(b.status, "interrupted");
         assert_eq!(

@@ -38,6 +38,9 @@ pub struct BundleFile {
     pub target: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recorded_at: Option<i64>,
+    /// Who was recorded (`--record` writes it), so fixes replay with the same names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<Identity>,
     #[serde(default)]
     pub calls: Vec<RecordedCall>,
 }
@@ -167,6 +170,7 @@ pub struct BundleTarget {
     dir: PathBuf,
     name: String,
     recorded_at: i64,
+    identity: Identity,
     calls: HashMap<CallKey, RecordedCall>,
 }
 
@@ -219,6 +223,7 @@ impl BundleTarget {
             dir: dir.to_path_buf(),
             name,
             recorded_at: parsed.recorded_at.unwrap_or(0),
+            identity: parsed.identity.unwrap_or_else(Identity::local),
             calls,
         })
     }
@@ -262,6 +267,10 @@ fn is_inside(relative: &str) -> bool {
 impl Target for BundleTarget {
     fn name(&self) -> String {
         self.name.clone()
+    }
+
+    fn identity(&self) -> Identity {
+        self.identity.clone()
     }
 
     async fn exec(&self, argv: &[String], _timeout: Duration) -> CapResult<ExecOutput> {

@@ -69,6 +69,8 @@ impl RecordingTarget {
         let mut file = BundleFile {
             target: Some(self.inner.name()),
             recorded_at: Some(self.started_at),
+            // A local recording needs no identity: replaying answers `local` anyway.
+            identity: Some(self.inner.identity()).filter(|i| *i != Identity::local()),
             calls: Vec::new(),
         };
         for (index, (call, blobs)) in calls.iter().enumerate() {
@@ -152,6 +154,10 @@ fn error_of(e: &CapabilityError) -> Option<RecordedError> {
 impl Target for RecordingTarget {
     fn name(&self) -> String {
         self.inner.name()
+    }
+
+    fn identity(&self) -> Identity {
+        self.inner.identity()
     }
 
     async fn exec(&self, argv: &[String], timeout: Duration) -> CapResult<ExecOutput> {

@@ -248,6 +248,39 @@ impl Target for RemoteTarget {
         self.spec.clone()
     }
 
+    fn identity(&self) -> Identity {
+        match &self.transport {
+            Transport::Ssh { user, host, .. } => Identity {
+                kind: "ssh".into(),
+                host: Some(host.clone()),
+                user: user.clone(),
+                ..Default::default()
+            },
+            Transport::Gcloud {
+                instance,
+                zone,
+                project,
+            } => Identity {
+                kind: "gcloud".into(),
+                instance: Some(instance.clone()),
+                zone: Some(zone.clone()),
+                project: project.clone(),
+                ..Default::default()
+            },
+            Transport::Kubectl {
+                namespace,
+                pod,
+                container,
+            } => Identity {
+                kind: "kubectl".into(),
+                namespace: Some(namespace.clone()),
+                pod: Some(pod.clone()),
+                container: container.clone(),
+                ..Default::default()
+            },
+        }
+    }
+
     async fn exec(&self, argv: &[String], timeout: Duration) -> CapResult<ExecOutput> {
         self.remote(argv, timeout).await
     }

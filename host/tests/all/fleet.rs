@@ -78,7 +78,7 @@ fn fleet_of_bundles_with_an_unreachable_and_a_hanging_target() {
             .ends_with("interception-missing")
     );
     // Each target keeps its whole report in JSON.
-    assert_eq!(report["targets"][1]["report"]["schema"], "triage.report/v1");
+    assert_eq!(report["targets"][1]["report"]["schema"], "triage.report/v2");
 
     let md = run(triage()
         .args([

@@ -137,7 +137,7 @@ fn guided_walk_through_a_bundle_with_run_and_skip() {
     );
     t.keys(&["Enter"]); // run envoy-process
     let screen = t.wait_for("Run this step?", 2);
-    assert!(screen.contains("✓ passed [envoy-process]"), "{screen}");
+    assert!(screen.contains("✓ holds [envoy-process]"), "{screen}");
     assert!(screen.contains("facts: envoy_running=true"), "{screen}");
     assert!(screen.contains("exec iptables -t nat -S"), "{screen}");
     t.keys(&["Enter"]); // run interception: the finding and its fix show at once

@@ -15,6 +15,7 @@ mod sandbox;
 mod scenarios;
 mod serve;
 mod ssh;
+mod verdicts;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1016,6 +1016,7 @@ fn gcloud_from_a_bundle_of_its_json() {
     let bundle = BundleFile {
         target: Some("a workstation with gcloud (written from the plugin's test data)".into()),
         recorded_at: None,
+        identity: None,
         calls: vec![
             answer(
                 &[

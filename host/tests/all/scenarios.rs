@@ -21,7 +21,7 @@ fn interception_in_place_is_healthy() {
         &["vip=10.0.0.1", "proxy_uid=1006"],
     );
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert_eq!(report["schema"], "triage.report/v1");
+    assert_eq!(report["schema"], "triage.report/v2");
     assert!(finding_ids(&report).is_empty(), "{report:#}");
     assert_eq!(step(&report, "interception")["status"], "passed");
     assert_eq!(step(&report, "vip-interception")["status"], "passed");

@@ -303,7 +303,7 @@ fn api_end_to_end_with_bundle_targets() {
         assert_eq!(run["exit_code"], 1);
         assert_eq!(run["requested_by"], "token:tester");
         assert_eq!(run["inputs"]["vip"], "10.0.0.1");
-        assert_eq!(run["report"]["schema"], "triage.report/v1");
+        assert_eq!(run["report"]["schema"], "triage.report/v2");
         assert_eq!(run["report"]["findings"][0]["id"], "interception-missing");
         let md = c
             .get(server.url(&format!("/v1/runs/{id}?format=markdown")))
