@@ -1,28 +1,31 @@
 //! triage: runs troubleshooting runbooks whose probes are sandboxed WebAssembly plugins.
 //!
+//! The core, which knows nothing of terminals or HTTP:
 //! - [`runbook`]: the YAML model and its loader (every check before anything runs)
 //! - [`engine`]: runs a runbook's DAG on a target and builds the [`report`]
 //! - [`runtime`]: wasmtime, the plugin cache, and the per-call sandbox
-//! - [`capability`]: what plugins may ask for, and the grant check
-//! - [`target`]: where capabilities are carried out (local, bundle replay, recording)
-//! - [`testing`]: scenario tests of runbooks on recorded bundles (`triage test`)
-//! - [`serve`]: `triage serve`, the HTTP API and Slack command for chat bots
-//! - [`cli`]: the `triage` command
+//! - [`capability`]: what plugins may ask for, the grant check, the operator policy
+//! - [`target`]: where capabilities are carried out (local, remote over ssh/gcloud/kubectl,
+//!   bundle replay, recording)
+//! - [`report`]: a run's report and its renderings (human, JSON, Markdown, Slack)
+//! - [`catalog`], [`paths`], [`builtin`], [`files`]: where runbooks, plugins and the user's
+//!   files are found, and how files are written
+//!
+//! The front ends, which only call the core:
+//! - [`cli`]: the `triage` command, one file per subcommand (guided mode, fleet runs,
+//!   doctor, `probe`, `test`, and the authoring tools among them)
+//! - [`serve`]: `triage serve`, the HTTP API and chat commands for bots
 
-pub mod authoring;
 pub mod builtin;
 pub mod capability;
 pub mod catalog;
-pub mod cli;
-pub mod doctor;
 pub mod engine;
-pub mod fleet;
-pub mod guided;
+pub mod files;
 pub mod paths;
-pub mod probe;
 pub mod report;
 pub mod runbook;
 pub mod runtime;
-pub mod serve;
 pub mod target;
-pub mod testing;
+
+pub mod cli;
+pub mod serve;

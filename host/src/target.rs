@@ -114,3 +114,26 @@ pub trait Target: Send + Sync {
     /// Seconds since the Unix epoch on the target (a bundle answers its recording time).
     fn now(&self) -> i64;
 }
+
+/// A target spec as written in a file: `local` and `scheme://…` stay as they are; anything
+/// else is a bundle directory (optionally written `bundle:DIR`) relative to `base`.
+pub fn normalize_spec(spec: &str, base: &std::path::Path) -> String {
+    if spec == "local" || spec.contains("://") {
+        return spec.to_string();
+    }
+    let dir = spec.strip_prefix("bundle:").unwrap_or(spec);
+    format!("bundle:{}", base.join(dir).display())
+}
+
+/// Opens one target from its spec. Failures are the target's, not the fleet's.
+pub fn open_target(spec: &str) -> Result<std::sync::Arc<dyn Target>, String> {
+    if spec == "local" {
+        return Ok(std::sync::Arc::new(local::LocalTarget::new()));
+    }
+    if let Some(dir) = spec.strip_prefix("bundle:") {
+        return bundle::BundleTarget::open(std::path::Path::new(dir))
+            .map(|t| std::sync::Arc::new(t) as std::sync::Arc<dyn Target>)
+            .map_err(|e| e.to_string());
+    }
+    remote::RemoteTarget::new(spec).map(|t| std::sync::Arc::new(t) as std::sync::Arc<dyn Target>)
+}

@@ -79,14 +79,9 @@ impl ComponentCache {
 
 /// Best effort: a cache that cannot be written only costs a recompile next time.
 fn write_atomic(path: PathBuf, bytes: &[u8]) {
-    let Some(dir) = path.parent() else { return };
-    if std::fs::create_dir_all(dir).is_err() {
-        return;
-    }
-    if let Ok(mut tmp) = tempfile::NamedTempFile::new_in(dir) {
-        use std::io::Write;
-        if tmp.write_all(bytes).is_ok() {
-            let _ = tmp.persist(&path);
-        }
+    if let Some(dir) = path.parent()
+        && std::fs::create_dir_all(dir).is_ok()
+    {
+        let _ = crate::files::write_atomic(&path, bytes);
     }
 }

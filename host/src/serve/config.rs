@@ -299,8 +299,8 @@ impl ServerConfig {
                     "{file}: target name `{name}`: use letters, digits, `-`, `_` and `.`"
                 ));
             }
-            let spec = crate::fleet::normalize_spec(spec.trim(), base);
-            crate::fleet::open_target(&spec)
+            let spec = crate::target::normalize_spec(spec.trim(), base);
+            crate::target::open_target(&spec)
                 .map_err(|e| format!("{file}: target `{name}`: {e}"))?;
             targets.insert(name, spec);
         }

@@ -519,7 +519,7 @@ impl Runs {
     }
 
     async fn run_to_end(&self, job: &Job) -> (RunStatus, Option<Report>, Option<String>) {
-        let target = match crate::fleet::open_target(&job.spec) {
+        let target = match crate::target::open_target(&job.spec) {
             Ok(t) => t,
             Err(e) => return (RunStatus::Unreachable, None, Some(e)),
         };

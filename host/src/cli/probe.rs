@@ -6,7 +6,9 @@
 //! the same param check against the action's schema, the operator policy, the sandbox
 //! limits, the capability log, and recording with `--record`.
 
+use super::{Cli, CliResult, Failure};
 use crate::capability::Policy;
+use crate::engine::inputs;
 use crate::engine::{self, RunOptions};
 use crate::report::StepStatus;
 use crate::runtime::Runtime;
@@ -14,7 +16,65 @@ use crate::runtime::sandbox::{CapabilityUse, PluginLog};
 use crate::target::Target;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
+use std::path::PathBuf;
 use std::sync::Arc;
+
+#[derive(clap::Args, Debug)]
+pub struct ProbeArgs {
+    /// The plugin (`triage plugins` lists them).
+    plugin: String,
+    /// One of its actions.
+    action: String,
+    /// A param, NAME=VALUE (repeatable); the value reads as YAML, so 300 is a number and
+    /// [80, 443] a list, as in a runbook's `with:`.
+    #[arg(long = "with", short = 'w', value_name = "NAME=VALUE", value_parser = inputs::parse_pair)]
+    with: Vec<(String, String)>,
+    /// Replay a recorded bundle instead of probing this machine.
+    #[arg(long, value_name = "DIR", conflicts_with = "target")]
+    bundle: Option<PathBuf>,
+    /// Where to probe: `local` (the default), `ssh://…`, `gcloud://…` or `kubectl://…`.
+    #[arg(long)]
+    target: Option<String>,
+    /// Record the action's capability calls into a new bundle directory (test data for a
+    /// plugin or a runbook case).
+    #[arg(long, value_name = "DIR")]
+    record: Option<PathBuf>,
+}
+
+pub fn run(cli: &Cli, args: &ProbeArgs) -> CliResult {
+    let runtime = super::load_runtime(cli)?;
+    let policy = Arc::new(super::load_policy(cli)?);
+    let spec = match (&args.bundle, &args.target) {
+        (Some(dir), _) => format!("bundle:{}", dir.display()),
+        (None, Some(target)) => target.clone(),
+        (None, None) => "local".to_string(),
+    };
+    let base = crate::target::open_target(&spec).map_err(Failure::usage)?;
+    let (target, recorder) = super::record::recording(base, args.record.as_deref())?;
+    let mut params = serde_json::Map::new();
+    for (name, value) in &args.with {
+        if params.insert(name.clone(), param_value(value)).is_some() {
+            return Err(Failure::usage(format!("--with {name}: given twice")));
+        }
+    }
+    let outcome = super::tokio_runtime()?
+        .block_on(probe(
+            &runtime,
+            policy,
+            target,
+            &args.plugin,
+            &args.action,
+            params,
+        ))
+        .map_err(Failure::usage)?;
+    let text = serde_json::to_string_pretty(&outcome).map_err(|e| Failure::run(e.to_string()))?;
+    println!("{text}");
+    if let (Some(recorder), Some(dir)) = (&recorder, &args.record) {
+        super::record::write_recording(recorder, dir)?;
+    }
+    // Like a run: 3 when the step errored (the facts could not be gathered).
+    Ok(if outcome.status == "passed" { 0 } else { 3 })
+}
 
 /// What `triage probe` prints.
 #[derive(Debug, Serialize)]

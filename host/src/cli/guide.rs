@@ -3,12 +3,14 @@
 //! action declared, with this step's params); the person runs it, skips it, or quits. Ask
 //! steps are real prompts. The engine runs with `Interaction` hooks, one step at a time.
 
+use super::Failure;
 use crate::engine::{Gate, Interaction, StepCallback, StepPreview};
-use crate::report::{FindingReport, StepReport, StepStatus};
+use crate::report::{FindingReport, Report, StepReport, StepStatus};
 use crate::runbook::{InputSpec, LoadedRunbook, Severity};
 use dialoguer::theme::ColorfulTheme;
 use dialoguer::{Input, Select};
 use indicatif::ProgressBar;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 /// The plan: every step in the order it will be offered.
@@ -159,4 +161,23 @@ pub fn session(target: String) -> (Interaction, StepCallback) {
         println!();
     });
     (Interaction { gate, ask }, on_step)
+}
+
+/// Saves the session as `triage-<id>-<time>.json` and `.md` in `dir`, and says where.
+pub fn save_session(report: &Report, dir: &Path) -> Result<(), Failure> {
+    let stem = format!(
+        "triage-{}-{}",
+        report.runbook.id,
+        report.started_at.replace(':', "")
+    );
+    for (ext, text) in [
+        ("json", report.to_json(true)),
+        ("md", crate::report::markdown::render(report)),
+    ] {
+        let path = dir.join(format!("{stem}.{ext}"));
+        crate::files::write_atomic(&path, text.as_bytes())
+            .map_err(|e| Failure::run(format!("{}: {e}", path.display())))?;
+        println!("saved {}", path.display());
+    }
+    Ok(())
 }

@@ -11,8 +11,11 @@
 //! steps: {vip-interception: skipped}    # optional: statuses some steps must end with
 //! ```
 
+use super::{Cli, CliResult, Failure};
+use crate::catalog;
 use crate::engine::{self, RunOptions, inputs};
 use crate::report::Report;
+use crate::runbook;
 use crate::runbook::LoadedRunbook;
 use crate::runtime::Runtime;
 use crate::target::bundle::BundleTarget;
@@ -21,6 +24,74 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+#[derive(clap::Args, Debug)]
+pub struct TestArgs {
+    /// Runbook ids or paths (default: every runbook `triage list` shows that is not shadowed).
+    runbooks: Vec<String>,
+    /// Also write the results as JUnit XML (one suite per runbook) for CI systems.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+}
+
+pub fn run(cli: &Cli, args: &TestArgs) -> CliResult {
+    let (ids, junit) = (&args.runbooks, args.junit.as_deref());
+    let runtime = super::load_runtime(cli)?;
+    let policy = Arc::new(super::load_policy(cli)?);
+    let sources: Vec<catalog::RunbookSource> = if ids.is_empty() {
+        catalog::all()
+            .into_iter()
+            .filter(|(_, _, shadowed)| !shadowed)
+            .map(|(_, s, _)| s)
+            .collect()
+    } else {
+        let mut warnings = Vec::new();
+        let resolved = ids
+            .iter()
+            .map(|id| catalog::resolve(id, &mut warnings))
+            .collect::<Result<Vec<_>, _>>();
+        for w in warnings {
+            eprintln!("warning: {w}");
+        }
+        resolved.map_err(Failure::usage)?
+    };
+    let rt = super::tokio_runtime()?;
+    let (mut passed, mut failed) = (0, 0);
+    let mut results = Vec::new();
+    for source in &sources {
+        let origin = source.origin();
+        let text = source
+            .text()
+            .map_err(|e| Failure::usage(format!("{origin}: {e}")))?;
+        let loaded = runbook::load_str(&text, &origin, &runtime)
+            .map_err(|e| Failure::usage(e.to_string()))?;
+        let cases = cases(&source.file()).map_err(Failure::usage)?;
+        for case in &cases {
+            let started = std::time::Instant::now();
+            let outcome = rt.block_on(run_case(&loaded, &runtime, case, policy.clone()));
+            let name = format!("{}/{}", loaded.runbook.id, case.name);
+            if outcome.passed {
+                passed += 1;
+                println!("PASS {name}");
+            } else {
+                failed += 1;
+                println!("FAIL {name}: {}", outcome.message);
+            }
+            results.push(CaseResult {
+                runbook: loaded.runbook.id.to_string(),
+                case: case.name.clone(),
+                failure: (!outcome.passed).then_some(outcome.message),
+                duration: started.elapsed(),
+            });
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    if let Some(path) = junit {
+        crate::files::write_atomic(path, junit_xml(&results).as_bytes())
+            .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
+    }
+    Ok(if failed > 0 { 1 } else { 0 })
+}
 
 pub const CASE_FILE: &str = "case.yaml";
 

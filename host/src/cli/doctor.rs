@@ -2,15 +2,18 @@
 //! Kubernetes cluster), run the runbooks that apply with one set of inputs, and merge their
 //! reports. Detection goes through plugins like any step, so it works on bundles too.
 
+use super::{Cli, CliResult, Failure, Format, Given};
 use crate::capability::Policy;
 use crate::engine::{self, RunOptions, inputs};
 use crate::report::{FindingReport, Report, StepStatus};
 use crate::runbook::{self, Severity};
 use crate::runtime::Runtime;
-use crate::target::Target;
+use crate::target::{Target, bundle::BundleTarget, local::LocalTarget};
 use serde::Serialize;
 
 use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 const DETECT: &str = include_str!("doctor-detect.yaml");
@@ -29,6 +32,44 @@ const WITH_METADATA: &[&str] = &[
     "service-proxy-template-unreachable",
 ];
 const WITH_KUBERNETES: &[&str] = &["gke-pods-not-starting", "gke-connection-refused"];
+
+#[derive(clap::Args, Debug)]
+pub struct DoctorArgs {
+    /// Replay a recorded bundle instead of probing this machine.
+    #[arg(long, value_name = "DIR")]
+    bundle: Option<PathBuf>,
+    #[command(flatten)]
+    given: Given,
+}
+
+pub fn run(cli: &Cli, args: &DoctorArgs) -> CliResult {
+    let runtime = super::load_runtime(cli)?;
+    let policy = Arc::new(super::load_policy(cli)?);
+    let target: Arc<dyn Target> = match &args.bundle {
+        Some(dir) => Arc::new(BundleTarget::open(dir).map_err(|e| Failure::usage(e.to_string()))?),
+        None => Arc::new(LocalTarget::new()),
+    };
+    let answers: BTreeMap<String, String> = args.given.answers.iter().cloned().collect();
+    let report = super::tokio_runtime()?
+        .block_on(doctor(
+            &runtime,
+            target,
+            policy,
+            &args.given.inputs,
+            &answers,
+        ))
+        .map_err(Failure::usage)?;
+    let text = match args.given.format {
+        Format::Json => report.to_json(),
+        Format::Markdown => report.to_text(true, false),
+        Format::Human => report.to_text(
+            false,
+            crate::report::human::use_color(std::io::stdout().is_terminal()),
+        ),
+    };
+    print!("{text}");
+    Ok(report.exit_code(args.given.fail_on.severity()))
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Detected {
@@ -137,7 +178,7 @@ impl DoctorReport {
 
 /// Runs detection, then every applicable runbook. `given` are the operator's inputs; each
 /// runbook gets the ones it declares.
-pub async fn run(
+pub async fn doctor(
     runtime: &Runtime,
     target: Arc<dyn Target>,
     policy: Arc<Policy>,

@@ -3,21 +3,83 @@
 //! finding id with the targets it fired on. One unreachable or hanging target never blocks
 //! the others: each runs in its own task under its own deadline.
 
+use super::{CliResult, Failure, Format};
 use crate::capability::Policy;
 use crate::engine::{self, RunOptions};
 use crate::report::Report;
 use crate::runbook::{LoadedRunbook, Severity};
 use crate::runtime::Runtime;
-use crate::target::Target;
-use crate::target::bundle::BundleTarget;
-use crate::target::local::LocalTarget;
-use crate::target::remote::RemoteTarget;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
+use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// `triage run` with several targets: the fleet run, with a progress view on a terminal
+/// (human output only), its report printed in `format` and with `--output` written too.
+pub fn run(
+    runtime: Runtime,
+    loaded: LoadedRunbook,
+    specs: Vec<String>,
+    mut options: FleetOptions,
+    format: Format,
+    output: Option<&Path>,
+) -> CliResult {
+    // On a terminal: one bar per count (done, failing, running), redrawn as targets finish.
+    let total = specs.len() as u64;
+    let bars = (format == Format::Human && std::io::stderr().is_terminal()).then(|| {
+        let multi = indicatif::MultiProgress::new();
+        let style = indicatif::ProgressStyle::with_template("{prefix:>8} [{bar:40}] {pos}/{len}")
+            .expect("a valid template")
+            .progress_chars("=> ");
+        let bar = |name: &str| {
+            let b = multi.add(indicatif::ProgressBar::new(total));
+            b.set_style(style.clone());
+            b.set_prefix(name.to_string());
+            b
+        };
+        let (done, failing, running) = (bar("done"), bar("failing"), bar("running"));
+        running.set_position(total.min(options.jobs as u64));
+        (multi, done, failing, running)
+    });
+    let progress = bars
+        .as_ref()
+        .map(|(_, d, f, r)| (d.clone(), f.clone(), r.clone()));
+    let jobs = options.jobs;
+    options.on_target = progress
+        .clone()
+        .map(|(done_bar, failing_bar, running_bar)| {
+            Box::new(move |done: usize, failing: usize, total: usize| {
+                done_bar.set_position(done as u64);
+                failing_bar.set_position(failing as u64);
+                running_bar.set_position((total - done).min(jobs) as u64);
+            }) as _
+        });
+    // Targets run as tasks on both cores; plugin calls yield, so a slow target never holds one.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::run(format!("cannot start the async runtime: {e}")))?;
+    let report = rt.block_on(run_all(Arc::new(loaded), Arc::new(runtime), specs, options));
+    if let Some((done, failing, running)) = progress {
+        for b in [done, failing, running] {
+            b.finish_and_clear();
+        }
+    }
+    let text = match format {
+        Format::Json => report.to_json(),
+        Format::Markdown => report.to_text(true),
+        Format::Human => report.to_text(false),
+    };
+    print!("{text}");
+    if let Some(path) = output {
+        crate::files::write_atomic(path, text.as_bytes())
+            .map_err(|e| Failure::run(format!("{}: {e}", path.display())))?;
+    }
+    Ok(report.exit_code())
+}
 
 /// Reads a targets file: one target a line (`local`, `ssh://…`, `gcloud://…`,
 /// `kubectl://…`, or a bundle directory, optionally written `bundle:DIR`, relative to the
@@ -31,35 +93,12 @@ pub fn read_targets_file(path: &Path) -> Result<Vec<String>, String> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        out.push(normalize_spec(line, base));
+        out.push(crate::target::normalize_spec(line, base));
     }
     if out.is_empty() {
         return Err(format!("{}: no targets in it", path.display()));
     }
     Ok(out)
-}
-
-/// A target spec as written in a file: `local` and `scheme://…` stay as they are; anything
-/// else is a bundle directory (optionally written `bundle:DIR`) relative to `base`.
-pub fn normalize_spec(spec: &str, base: &Path) -> String {
-    if spec == "local" || spec.contains("://") {
-        return spec.to_string();
-    }
-    let dir = spec.strip_prefix("bundle:").unwrap_or(spec);
-    format!("bundle:{}", base.join(dir).display())
-}
-
-/// Opens one target from its spec. Failures are the target's, not the fleet's.
-pub fn open_target(spec: &str) -> Result<Arc<dyn Target>, String> {
-    if spec == "local" {
-        return Ok(Arc::new(LocalTarget::new()));
-    }
-    if let Some(dir) = spec.strip_prefix("bundle:") {
-        return BundleTarget::open(Path::new(dir))
-            .map(|t| Arc::new(t) as Arc<dyn Target>)
-            .map_err(|e| e.to_string());
-    }
-    RemoteTarget::new(spec).map(|t| Arc::new(t) as Arc<dyn Target>)
 }
 
 /// Progress callback: (targets done, of those failing, total).
@@ -153,7 +192,7 @@ pub struct FleetOptions {
     pub on_target: Option<OnTargetDone>,
 }
 
-pub async fn run(
+pub async fn run_all(
     loaded: Arc<LoadedRunbook>,
     runtime: Arc<Runtime>,
     specs: Vec<String>,
@@ -238,7 +277,7 @@ async fn run_one(
     options: &FleetOptions,
 ) -> TargetResult {
     let started = Instant::now();
-    let target = match open_target(&spec) {
+    let target = match crate::target::open_target(&spec) {
         Ok(t) => t,
         Err(e) => {
             return TargetResult {

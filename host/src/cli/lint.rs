@@ -1,0 +1,72 @@
+//! `triage lint [FILE|DIR…]`: runbooks and their test cases checked without running them,
+//! every error with `file:line:column`.
+
+use super::{Cli, CliResult};
+use crate::{catalog, runbook};
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug)]
+pub struct LintArgs {
+    /// Runbook files, or directories holding a `runbook.yaml` (default: every runbook
+    /// `triage list` shows that is not shadowed).
+    files: Vec<PathBuf>,
+}
+
+pub fn run(cli: &Cli, args: &LintArgs) -> CliResult {
+    let runtime = super::load_runtime(cli)?;
+    let sources: Vec<catalog::RunbookSource> = if args.files.is_empty() {
+        catalog::all()
+            .into_iter()
+            .filter(|(_, _, shadowed)| !shadowed)
+            .map(|(_, s, _)| s)
+            .collect()
+    } else {
+        args.files
+            .iter()
+            .map(|f| {
+                if f.is_dir() {
+                    catalog::RunbookSource::File(f.join("runbook.yaml"))
+                } else {
+                    catalog::RunbookSource::File(f.clone())
+                }
+            })
+            .collect()
+    };
+    let mut errors = 0;
+    for source in &sources {
+        let origin = source.origin();
+        let result = match source.text() {
+            Ok(text) => runbook::load_str(&text, &origin, &runtime),
+            Err(e) => Err(runbook::LoadErrors(vec![runbook::LoadError {
+                file: origin.clone(),
+                line: 1,
+                column: 1,
+                message: format!("cannot read: {e}"),
+            }])),
+        };
+        match result {
+            Err(e) => {
+                errors += e.0.len();
+                for err in e.0 {
+                    eprintln!("{err}");
+                }
+            }
+            Ok(loaded) => match super::test::cases(&source.file()) {
+                Err(e) => {
+                    errors += 1;
+                    eprintln!("{e}");
+                }
+                Ok(cases) => {
+                    for case in &cases {
+                        for problem in super::test::check_case(&loaded, case) {
+                            errors += 1;
+                            eprintln!("{problem}");
+                        }
+                    }
+                }
+            },
+        }
+    }
+    eprintln!("{} runbook(s) checked, {errors} error(s)", sources.len());
+    Ok(if errors > 0 { 2 } else { 0 })
+}

@@ -1,0 +1,136 @@
+//! `triage new runbook|plugin NAME`: scaffolds that work from the first command (a runbook
+//! with two passing test cases, a plugin crate that builds for wasm32-wasip2).
+
+use super::{Cli, CliResult, Failure};
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args, Debug)]
+pub struct NewArgs {
+    /// What to scaffold.
+    #[arg(value_enum)]
+    kind: NewKind,
+    /// The runbook id or plugin name.
+    name: String,
+    /// Where to create it (default: the current directory).
+    #[arg(long, default_value = ".")]
+    dir: PathBuf,
+}
+
+#[derive(Copy, Clone, Debug, clap::ValueEnum)]
+enum NewKind {
+    /// A runbook with one step and two passing scenario test cases.
+    Runbook,
+    /// A plugin crate with one action and a unit test.
+    Plugin,
+}
+
+pub fn run(cli: &Cli, args: &NewArgs) -> CliResult {
+    let made = match args.kind {
+        NewKind::Runbook => new_runbook(&args.name, &args.dir, &super::load_runtime(cli)?),
+        NewKind::Plugin => new_plugin(&args.name, &args.dir),
+    }
+    .map_err(Failure::usage)?;
+    println!("created {}", made.display());
+    Ok(0)
+}
+
+fn write_new(path: &Path, text: &str) -> Result<(), String> {
+    if path.exists() {
+        return Err(format!(
+            "{}: already exists; not overwriting it",
+            path.display()
+        ));
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    crate::files::write_atomic(path, text.as_bytes())
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Scaffolds `DIR/ID/runbook.yaml` with one step and a passing test case.
+pub fn new_runbook(
+    id: &str,
+    dir: &Path,
+    plugins: &crate::runtime::Runtime,
+) -> Result<PathBuf, String> {
+    crate::runbook::Id::try_from(id.to_string())?;
+    let root = dir.join(id);
+    let fill = |t: &str| t.replace("__ID__", id);
+    write_new(
+        &root.join("runbook.yaml"),
+        &fill(include_str!("new/templates/runbook/runbook.yaml")),
+    )?;
+    // The modeline points editors at this; write it once per directory of runbooks.
+    let schema = dir.join("runbook.schema.json");
+    if !schema.exists() {
+        write_new(&schema, &super::schema::runbook_schema(plugins))?;
+    }
+    write_new(
+        &root.join("tests/envoy-running/case.yaml"),
+        &fill(include_str!("new/templates/runbook/case-running.yaml")),
+    )?;
+    write_new(
+        &root.join("tests/envoy-running/bundle.yaml"),
+        &fill(include_str!("new/templates/runbook/bundle-running.yaml")),
+    )?;
+    write_new(
+        &root.join("tests/envoy-stopped/case.yaml"),
+        &fill(include_str!("new/templates/runbook/case-stopped.yaml")),
+    )?;
+    write_new(
+        &root.join("tests/envoy-stopped/bundle.yaml"),
+        &fill(include_str!("new/templates/runbook/bundle-stopped.yaml")),
+    )?;
+    Ok(root)
+}
+
+/// Scaffolds a plugin crate `DIR/NAME` that builds for wasm32-wasip2 against the SDK.
+/// Inside this repository's `plugins/` it joins the workspace; elsewhere it is its own
+/// workspace and points at the SDK where triage was built from.
+pub fn new_plugin(name: &str, dir: &Path) -> Result<PathBuf, String> {
+    crate::runbook::Id::try_from(name.to_string())?;
+    let root = dir.join(name);
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap_or(Path::new("."));
+    let in_workspace = dir.canonicalize().ok() == repo.join("plugins").canonicalize().ok();
+    let sdk = if in_workspace {
+        "triage-sdk.workspace = true\nserde.workspace = true\nserde_json.workspace = true\nschemars.workspace = true".to_string()
+    } else {
+        format!(
+            "triage-sdk = {{ path = {:?} }}\nserde = {{ version = \"1\", features = [\"derive\"] }}\nserde_json = \"1\"\nschemars = \"1.2\"",
+            repo.join("sdk").display().to_string()
+        )
+    };
+    let standalone = if in_workspace {
+        ""
+    } else {
+        "\n# Its own workspace, so it builds wherever it is.\n[workspace]\n"
+    };
+    let package = if in_workspace {
+        "version.workspace = true\nedition.workspace = true\nlicense.workspace = true\nrust-version.workspace = true".to_string()
+    } else {
+        "version = \"0.1.0\"\nedition = \"2024\"".to_string()
+    };
+    let fill = |t: &str| {
+        t.replace("__NAME__", name)
+            .replace("__CRATE__", &name.replace('-', "_"))
+            .replace("__PACKAGE__", &package)
+            .replace("__DEPS__", &sdk)
+            .replace("__WORKSPACE__", standalone)
+    };
+    write_new(
+        &root.join("Cargo.toml"),
+        &fill(include_str!("new/templates/plugin/Cargo.toml.txt")),
+    )?;
+    write_new(
+        &root.join("src/lib.rs"),
+        &fill(include_str!("new/templates/plugin/lib.rs.txt")),
+    )?;
+    write_new(
+        &root.join("README.md"),
+        &fill(include_str!("new/templates/plugin/README.md")),
+    )?;
+    Ok(root)
+}

@@ -1,0 +1,186 @@
+//! `triage run RUNBOOK` (and `triage guide`, which is `run --interactive`): one runbook on
+//! one target, or with several targets a fleet run (`fleet.rs`).
+
+use super::{Cli, CliResult, Failure, Format, Given};
+use crate::engine::{self, RunOptions, inputs};
+use crate::report::{self, Report};
+use crate::runbook;
+use crate::target::{Target, local::LocalTarget};
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct RunArgs {
+    runbook: String,
+    /// Guided mode: show each step and what it will touch, and ask before running it.
+    #[arg(long)]
+    pub interactive: bool,
+    /// Guided mode: where the session's report is saved (JSON and Markdown).
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    save_dir: PathBuf,
+    /// Replay a recorded bundle instead of probing this machine (repeatable: several make
+    /// a fleet run).
+    #[arg(long, value_name = "DIR")]
+    bundle: Vec<PathBuf>,
+    /// Where to probe: `local` (this machine, the default), `ssh://[user@]host[:port]`,
+    /// `gcloud://INSTANCE?zone=Z[&project=P]` or `kubectl://[namespace/]pod[/container]`
+    /// (repeatable: several make a fleet run).
+    #[arg(long)]
+    target: Vec<String>,
+    /// Run on every target listed in FILE (one a line: local, ssh://…, gcloud://…,
+    /// kubectl://…, or a bundle directory) and print an aggregate report.
+    #[arg(long, value_name = "FILE", conflicts_with = "record")]
+    targets: Option<PathBuf>,
+    /// With --targets: how many targets run at once.
+    #[arg(long, default_value_t = 8)]
+    jobs: usize,
+    /// With --targets: how long one target may take, e.g. 120s or 5m.
+    #[arg(long, default_value = "5m", value_parser = parse_duration_arg)]
+    target_timeout: std::time::Duration,
+    /// Record every capability call and answer into a new bundle directory.
+    #[arg(long, value_name = "DIR")]
+    record: Option<PathBuf>,
+    #[command(flatten)]
+    pub given: Given,
+    /// Include every step's facts in the JSON report.
+    #[arg(long)]
+    facts: bool,
+    /// Also write the report to FILE (atomically), in the chosen format.
+    #[arg(long, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+fn parse_duration_arg(s: &str) -> Result<std::time::Duration, String> {
+    runbook::parse_duration(s).ok_or_else(|| format!("`{s}`: write e.g. 30s, 500ms or 5m"))
+}
+
+pub fn run(cli: &Cli, args: &RunArgs) -> CliResult {
+    let runtime = super::load_runtime(cli)?;
+    let loaded = super::load_runbook(&args.runbook, &runtime)?;
+    let mut given = args.given.inputs.clone();
+    if args.interactive {
+        if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+            return Err(Failure::usage(
+                "guided mode needs a terminal; use `triage run` in scripts",
+            ));
+        }
+        super::guide::ask_missing_inputs(&loaded, &mut given).map_err(Failure::run)?;
+    }
+    let inputs = inputs::resolve(&loaded.runbook, &given).map_err(Failure::usage)?;
+    let answers: BTreeMap<String, String> = args.given.answers.iter().cloned().collect();
+    inputs::check_answers(&loaded.runbook, &answers).map_err(Failure::usage)?;
+    let policy = Arc::new(super::load_policy(cli)?);
+    // Several targets (a file, or more than one --bundle/--target) make a fleet run.
+    let mut specs: Vec<String> = match &args.targets {
+        Some(file) => super::fleet::read_targets_file(file).map_err(Failure::usage)?,
+        None => Vec::new(),
+    };
+    specs.extend(
+        args.bundle
+            .iter()
+            .map(|b| format!("bundle:{}", b.display())),
+    );
+    specs.extend(args.target.iter().cloned());
+    if args.targets.is_some() || specs.len() > 1 {
+        if args.record.is_some() || args.interactive {
+            return Err(Failure::usage(
+                "--record and guided mode take one target, not a fleet",
+            ));
+        }
+        let options = super::fleet::FleetOptions {
+            inputs,
+            answers,
+            policy,
+            jobs: args.jobs,
+            deadline: args.target_timeout,
+            fail_on: args.given.fail_on.severity(),
+            keep_reports: args.given.format == Format::Json,
+            on_target: None,
+        };
+        return super::fleet::run(
+            runtime,
+            loaded,
+            specs,
+            options,
+            args.given.format,
+            args.output.as_deref(),
+        );
+    }
+
+    let base: Arc<dyn Target> = match specs.first().map(String::as_str) {
+        None | Some("local") => Arc::new(LocalTarget::new()),
+        Some(spec) => crate::target::open_target(spec).map_err(Failure::usage)?,
+    };
+    let (target, recorder) = super::record::recording(base, args.record.as_deref())?;
+
+    let mut interaction = None;
+    let progress = if args.interactive {
+        None
+    } else {
+        progress_bar(args.given.format)
+    };
+    let mut on_step: Option<engine::StepCallback> = progress.clone().map(|bar| {
+        Box::new(move |s: &report::StepReport, _: &[report::FindingReport]| {
+            bar.set_message(format!("{} {}", s.id, s.status.as_str()));
+            bar.tick();
+        }) as _
+    });
+    if args.interactive {
+        super::guide::print_plan(&loaded, &target.name());
+        let (hooks, printer) = super::guide::session(target.name());
+        interaction = Some(hooks);
+        on_step = Some(printer);
+    }
+    let options = RunOptions {
+        inputs,
+        answers,
+        target,
+        policy,
+        on_step,
+        interaction,
+    };
+    let report = super::tokio_runtime()?.block_on(engine::run(&loaded, &runtime, options));
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+
+    if let (Some(recorder), Some(dir)) = (&recorder, &args.record) {
+        super::record::write_recording(recorder, dir)?;
+    }
+    if args.interactive {
+        super::guide::save_session(&report, &args.save_dir)?;
+    }
+    let rendered = render(
+        &report,
+        args.given.format,
+        args.facts,
+        std::io::stdout().is_terminal(),
+    );
+    print!("{rendered}");
+    if let Some(path) = &args.output {
+        let plain = render(&report, args.given.format, args.facts, false);
+        crate::files::write_atomic(path, plain.as_bytes())
+            .map_err(|e| Failure::run(format!("{}: {e}", path.display())))?;
+    }
+    Ok(report.exit_code(args.given.fail_on.severity()))
+}
+
+/// A spinner on stderr naming the step that just ended (human output on a terminal only).
+fn progress_bar(format: Format) -> Option<indicatif::ProgressBar> {
+    if format != Format::Human || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.enable_steady_tick(std::time::Duration::from_millis(100));
+    Some(bar)
+}
+
+fn render(report: &Report, format: Format, facts: bool, terminal: bool) -> String {
+    match format {
+        Format::Human => report::human::render(report, report::human::use_color(terminal)),
+        Format::Json => report.to_json(facts),
+        Format::Markdown => report::markdown::render(report),
+    }
+}

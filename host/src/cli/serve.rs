@@ -1,0 +1,96 @@
+//! `triage serve`: the HTTP API and the chat commands (the server itself is `crate::serve`).
+
+use super::{Cli, CliResult, Failure};
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// The server's config: tokens, Slack secret, named targets, limits (default:
+    /// ~/.config/triage/server.yaml).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Where to listen, HOST:PORT (overrides the config's `listen`; port 0 picks a free one).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// The run history, a SQLite file (default: the config's `db`, else
+    /// ~/.local/share/triage/runs.sqlite3).
+    #[arg(long, value_name = "FILE")]
+    db: Option<PathBuf>,
+    /// Check the config (secrets, targets, scopes, TLS files, runbooks) and exit without
+    /// serving; the history is not opened, so a running server is not disturbed.
+    #[arg(long)]
+    check: bool,
+}
+
+pub fn run(cli: &Cli, args: &ServeArgs) -> CliResult {
+    let path = args
+        .config
+        .clone()
+        .or_else(crate::paths::server_config_file)
+        .ok_or_else(|| Failure::usage("no home directory; pass --config FILE"))?;
+    if args.config.is_none() && !path.is_file() {
+        return Err(Failure::usage(format!(
+            "{}: no server config; write one (see docs/serve.md) or pass --config FILE",
+            path.display()
+        )));
+    }
+    let config = crate::serve::config::ServerConfig::load(&path).map_err(Failure::usage)?;
+    let db = args
+        .db
+        .clone()
+        .or_else(|| config.db.clone())
+        .or_else(crate::paths::history_db)
+        .ok_or_else(|| Failure::usage("no home directory; pass --db FILE"))?;
+    let runtime = super::load_runtime(cli)?;
+    let policy = super::load_policy(cli)?;
+    let runbooks = crate::serve::load_runbooks(&config, &runtime).map_err(Failure::usage)?;
+    if args.check {
+        let listen = args.listen.as_deref().unwrap_or(&config.listen);
+        std::net::ToSocketAddrs::to_socket_addrs(listen)
+            .map_err(|e| Failure::usage(format!("{}: listen `{listen}`: {e}", path.display())))?;
+        println!(
+            "{}: ok: {} runbooks, {} targets, {} token(s){}{}, {}, history {}",
+            path.display(),
+            runbooks.len(),
+            config.targets.len(),
+            config.tokens.len(),
+            if config.slack.is_some() {
+                ", slack"
+            } else {
+                ""
+            },
+            if config.mattermost.is_some() {
+                ", mattermost"
+            } else {
+                ""
+            },
+            if config.tls.is_some() {
+                format!("https://{listen}")
+            } else {
+                format!("http://{listen}")
+            },
+            db.display()
+        );
+        return Ok(0);
+    }
+    let (store, interrupted) = crate::serve::store::Store::open(&db).map_err(Failure::usage)?;
+    if !interrupted.is_empty() {
+        eprintln!(
+            "marked {} run(s) interrupted: they were in flight when the server last stopped",
+            interrupted.len()
+        );
+    }
+    crate::serve::serve(
+        runtime,
+        policy,
+        crate::serve::ServeOptions {
+            config,
+            runbooks,
+            store,
+            listen: args.listen.clone(),
+            db,
+            interrupted,
+        },
+    )
+    .map_err(Failure::run)
+}
