@@ -2,8 +2,21 @@
 //! built into the binary. A user runbook with a built-in's id shadows it, with a warning.
 
 use crate::builtin;
+use crate::runbook::validate::PluginCatalog;
+use crate::runbook::{LoadError, LoadErrors, LoadedRunbook};
 use crate::runtime::{ActionSpec, Runtime};
 use std::path::{Path, PathBuf};
+
+/// Why `triage run ARG` has no runbook to run.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    /// No file and no runbook by that id (the message says what there is instead).
+    #[error("{0}")]
+    NotFound(String),
+    /// Found, but it does not load: every problem, one a line, at its file:line:column.
+    #[error("{0}")]
+    Invalid(#[from] LoadErrors),
+}
 
 /// Where a runbook's text comes from.
 #[derive(Debug, Clone)]
@@ -35,6 +48,32 @@ impl RunbookSource {
             RunbookSource::File(p) => std::fs::read_to_string(p),
         }
     }
+
+    /// Reads and loads the runbook, every check done; a file that cannot be read is an
+    /// error at its line 1.
+    pub fn load(&self, plugins: &dyn PluginCatalog) -> Result<LoadedRunbook, LoadErrors> {
+        let origin = self.origin();
+        let text = self.text().map_err(|e| {
+            LoadErrors(vec![LoadError {
+                file: origin.clone(),
+                line: 1,
+                column: 1,
+                message: format!("cannot read: {e}"),
+            }])
+        })?;
+        crate::runbook::load_str(&text, &origin, plugins)
+    }
+}
+
+/// Finds the runbook `triage run ARG` means (see [`resolve`]) and loads it. Warnings (a user
+/// runbook shadowing a built-in) are added to `warnings`.
+pub fn load(
+    arg: &str,
+    plugins: &dyn PluginCatalog,
+    warnings: &mut Vec<String>,
+) -> Result<LoadedRunbook, CatalogError> {
+    let source = resolve(arg, warnings).map_err(CatalogError::NotFound)?;
+    Ok(source.load(plugins)?)
 }
 
 /// Directories searched for user runbooks, in order of precedence (first wins):
@@ -97,6 +136,15 @@ pub fn resolve(arg: &str, warnings: &mut Vec<String>) -> Result<RunbookSource, S
             ))
         }
     }
+}
+
+/// The runbooks an id finds: every runbook but the built-ins a user runbook shadows.
+pub fn runnable() -> Vec<(String, RunbookSource)> {
+    all()
+        .into_iter()
+        .filter(|(_, _, shadowed)| !shadowed)
+        .map(|(id, source, _)| (id, source))
+        .collect()
 }
 
 /// Every runbook: (id, source), user ones first, shadowed built-ins marked.

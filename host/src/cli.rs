@@ -249,14 +249,11 @@ pub fn load_runtime(cli: &Cli) -> Result<Runtime, Failure> {
 /// The runbook `triage run ARG` means (an id or a path), loaded; warnings go to stderr.
 pub fn load_runbook(arg: &str, runtime: &Runtime) -> Result<runbook::LoadedRunbook, Failure> {
     let mut warnings = Vec::new();
-    let source = catalog::resolve(arg, &mut warnings).map_err(Failure::usage)?;
+    let loaded = catalog::load(arg, runtime, &mut warnings);
     for w in warnings {
         eprintln!("warning: {w}");
     }
-    let text = source
-        .text()
-        .map_err(|e| Failure::usage(format!("{}: {e}", source.origin())))?;
-    runbook::load_str(&text, &source.origin(), runtime).map_err(|e| Failure::usage(e.to_string()))
+    loaded.map_err(|e| Failure::usage(e.to_string()))
 }
 
 /// `--policy FILE`, else the user's policy file, else the built-in policy.

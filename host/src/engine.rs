@@ -51,10 +51,6 @@ pub struct Interaction {
     pub ask: AskHook,
 }
 
-/// How a skipped ask step's reason starts when nobody answered it (the chat server finds
-/// the next question to offer by it).
-pub const UNANSWERED: &str = "not answered";
-
 /// Puts an ask step's question to the person at the terminal.
 pub type AskHook = Box<dyn Fn(&Step, &crate::runbook::Ask) -> Option<String> + Send + Sync>;
 
@@ -206,6 +202,7 @@ fn step_report(
         status,
         severity: None,
         reason,
+        skip: None,
         duration_ms: duration.as_millis() as u64,
         plugin: step
             .probe
@@ -471,16 +468,17 @@ async fn run_step(
         match asked {
             Some(answer) => json!({ "answer": answer, "prompt": ask.prompt }),
             None => {
-                let report = step_report(
+                let mut report = step_report(
                     step,
                     StepStatus::Skipped,
                     Some(format!(
-                        "{UNANSWERED} (pass --answer {}=<{}>)",
+                        "not answered (pass --answer {}=<{}>)",
                         step.id,
                         ask.choices.join("|")
                     )),
                     started.lock().expect("step timer").elapsed(),
                 );
+                report.skip = Some(crate::report::Skip::Unanswered);
                 return (
                     i,
                     StepDone {

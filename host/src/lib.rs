@@ -3,6 +3,7 @@
 //! The core, which knows nothing of terminals or HTTP:
 //! - [`runbook`]: the YAML model and its loader (every check before anything runs)
 //! - [`engine`]: runs a runbook's DAG on a target and builds the [`report`]
+//! - [`run`]: one runbook on one target, from opening it to an outcome (fleets and the server)
 //! - [`runtime`]: wasmtime, the plugin cache, and the per-call sandbox
 //! - [`capability`]: what plugins may ask for, the grant check, the operator policy
 //! - [`target`]: where capabilities are carried out (local, remote over ssh/gcloud/kubectl,
@@ -23,6 +24,7 @@ pub mod engine;
 pub mod files;
 pub mod paths;
 pub mod report;
+pub mod run;
 pub mod runbook;
 pub mod runtime;
 pub mod target;

@@ -43,6 +43,14 @@ impl StepStatus {
     }
 }
 
+/// Why a step was skipped, where a program acts on it (the step's `reason` is for people).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Skip {
+    /// An ask step nobody answered: running again with its answer goes on from there.
+    Unanswered,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct RunbookInfo {
     pub id: String,
@@ -62,6 +70,9 @@ pub struct StepReport {
     pub severity: Option<Severity>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Set when a program needs to know why the step was skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skip: Option<Skip>,
     pub duration_ms: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plugin: Option<String>,

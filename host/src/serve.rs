@@ -1,23 +1,30 @@
-//! `triage serve`: an HTTP API and a Slack slash command for chat bots, with a run history.
+//! `triage serve`: an HTTP API and chat slash commands (Slack, Mattermost) for chat bots,
+//! with a run history.
 //!
-//! - [`config`]: the config file (tokens, Slack secret, named targets, limits)
+//! - [`config`]: the config file (tokens, chat secrets, named targets, limits)
+//! - [`app`]: what every handler sees
 //! - [`runs`]: admission (bounded queue), execution (bounded concurrency, deadline), events
 //! - [`rate`]: each caller's runs per minute
 //! - [`metrics`]: `GET /metrics` for Prometheus
 //! - [`store`]: the SQLite run history
-//! - [`api`]: the /v1 handlers and the OpenAPI document
-//! - [`chat`]: Slack's and Mattermost's slash commands and the result poster
-//! - [`auth`]: bearer tokens and Slack signatures
+//! - [`api`]: the /v1 handlers; [`openapi`]: their OpenAPI document; [`error`]: the error body
+//! - [`chat`]: slash commands, one file per chat platform
+//! - [`outbox`]: chat results waiting to be posted
+//! - [`auth`]: bearer tokens
 //! - [`tls`]: HTTPS from the config's PEM files, reloaded when they are renewed
 //!
 //! A caller names a runbook and a target from the config; it never passes a command, a path
 //! or a URL of its own, so what the server can touch is fixed by whoever wrote its config.
 
 pub mod api;
+pub mod app;
 pub mod auth;
 pub mod chat;
 pub mod config;
+pub mod error;
 pub mod metrics;
+pub mod openapi;
+pub mod outbox;
 pub mod rate;
 pub mod runs;
 pub mod store;
@@ -26,9 +33,12 @@ pub mod tls;
 use crate::capability::Policy;
 use crate::runbook::LoadedRunbook;
 use crate::runtime::Runtime;
+use app::App;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
 use axum::routing::{get, post};
+use chat::platform::Platform;
 use config::ServerConfig;
 use runs::Runs;
 use std::collections::BTreeMap;
@@ -39,16 +49,6 @@ use std::time::Duration;
 
 /// How long shutdown waits for chat results still being posted.
 const CHAT_POST_GRACE: Duration = Duration::from_secs(20);
-
-/// What every handler sees.
-pub struct App {
-    pub config: ServerConfig,
-    pub runs: Arc<Runs>,
-    /// For posting chat results.
-    pub http: reqwest::Client,
-    /// Chat results still to be posted.
-    pub posts: chat::Posts,
-}
 
 pub struct ServeOptions {
     pub config: ServerConfig,
@@ -65,7 +65,9 @@ pub struct ServeOptions {
     pub db: PathBuf,
 }
 
-pub fn router(app: Arc<App>) -> Router {
+/// Every endpoint: the /v1 API (behind a bearer token), the OpenAPI document, /healthz, and
+/// the endpoints of each configured chat platform.
+pub fn router(app: Arc<App>, chats: &[Arc<dyn Platform>]) -> Router {
     let v1 = Router::new()
         .route("/v1/runs", post(api::create_run).get(api::list_runs))
         .route("/v1/runs/{id}", get(api::get_run))
@@ -77,18 +79,26 @@ pub fn router(app: Arc<App>) -> Router {
             app.clone(),
             api::require_token,
         ));
-    Router::new()
+    let mut router = Router::new()
         .merge(v1)
-        .route("/v1/openapi.json", get(api::openapi))
-        .route("/healthz", get(api::healthz))
-        .route("/slack/commands", post(chat::slack_command))
-        .route("/slack/interactions", post(chat::slack_interaction))
-        .route("/mattermost/commands", post(chat::mattermost_command))
-        .fallback(|| async {
-            api::error(
-                axum::http::StatusCode::NOT_FOUND,
-                "no such endpoint (see /v1/openapi.json)",
-            )
+        .route("/v1/openapi.json", get(openapi::openapi))
+        .route("/healthz", get(api::healthz));
+    for chat in chats {
+        router = router.merge(chat.clone().routes());
+    }
+    router
+        .fallback(|uri: axum::http::Uri| async move {
+            let first = uri.path().trim_start_matches('/').split('/').next();
+            match first.filter(|name| chat::registry::NAMES.contains(name)) {
+                Some(name) => error::error(
+                    StatusCode::NOT_FOUND,
+                    format!("this server has no `{name}:` configured"),
+                ),
+                None => error::error(
+                    StatusCode::NOT_FOUND,
+                    "no such endpoint (see /v1/openapi.json)",
+                ),
+            }
         })
         .layer(DefaultBodyLimit::max(app.config.limits.max_body_bytes))
         .with_state(app)
@@ -101,22 +111,12 @@ pub fn load_runbooks(
 ) -> Result<BTreeMap<String, Arc<LoadedRunbook>>, String> {
     let mut out = BTreeMap::new();
     let mut warnings = Vec::new();
-    for (id, source, shadowed) in crate::catalog::all() {
-        if shadowed {
-            continue;
-        }
+    for (id, source) in crate::catalog::runnable() {
         let wanted = config.runbooks.as_ref().is_none_or(|ids| ids.contains(&id));
         if !wanted {
             continue;
         }
-        let loaded = source
-            .text()
-            .map_err(|e| format!("{}: {e}", source.origin()))
-            .and_then(|text| {
-                crate::runbook::load_str(&text, &source.origin(), runtime)
-                    .map_err(|e| e.to_string())
-            });
-        match loaded {
+        match source.load(runtime).map_err(|e| e.to_string()) {
             Ok(l) => {
                 out.insert(id, Arc::new(l));
             }
@@ -189,14 +189,14 @@ pub fn serve(runtime: Runtime, policy: Policy, options: ServeOptions) -> Result<
             Some(files) => Some(tls::server_config(files)?),
             None => None,
         };
+        let chats = chat::registry::configured(&config);
         let app = Arc::new(App {
             config,
             runs: runs.clone(),
-            http,
-            posts: chat::Posts::default(),
+            outbox: outbox::Outbox::new(http),
         });
         let posting = app.clone();
-        chat::report_interrupted(&app, &options.interrupted);
+        chat::report_interrupted(&app, &chats, &options.interrupted);
         let listener = tokio::net::TcpListener::bind(&listen)
             .await
             .map_err(|e| format!("listen on {listen}: {e}"))?;
@@ -235,12 +235,12 @@ pub fn serve(runtime: Runtime, policy: Policy, options: ServeOptions) -> Result<
             Some(config) => {
                 let listener = tls::TlsListener::new(listener, config)
                     .map_err(|e| format!("listen on {listen}: {e}"))?;
-                axum::serve(listener, router(app))
+                axum::serve(listener, router(app, &chats))
                     .with_graceful_shutdown(stop)
                     .await
             }
             None => {
-                axum::serve(listener, router(app))
+                axum::serve(listener, router(app, &chats))
                     .with_graceful_shutdown(stop)
                     .await
             }
@@ -248,7 +248,7 @@ pub fn serve(runtime: Runtime, policy: Policy, options: ServeOptions) -> Result<
         served.map_err(|e| format!("server: {e}"))?;
         // The drain ended every run, so every chat post can go out now; it gets a bound
         // (a post is 10 s at most, plus the retries' pauses) rather than the process's life.
-        let unsent = posting.posts.settle(CHAT_POST_GRACE).await;
+        let unsent = posting.outbox.settle(CHAT_POST_GRACE).await;
         if unsent > 0 {
             eprintln!("warning: {unsent} chat result(s) not posted before exit");
         }
@@ -272,17 +272,5 @@ async fn wait_for_signal() {
     tokio::select! {
         _ = term.recv() => {}
         _ = int.recv() => {}
-    }
-}
-
-/// The kind of a target spec, as `GET /v1/targets` shows it.
-pub fn target_kind(spec: &str) -> &'static str {
-    match spec.split_once("://").map(|(scheme, _)| scheme) {
-        Some("ssh") => "ssh",
-        Some("gcloud") => "gcloud",
-        Some("kubectl") => "kubectl",
-        _ if spec == "local" => "local",
-        _ if spec.starts_with("bundle:") => "bundle",
-        _ => "other",
     }
 }

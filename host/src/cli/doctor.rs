@@ -237,11 +237,7 @@ pub async fn doctor(
             });
             continue;
         };
-        let text = source
-            .text()
-            .map_err(|e| format!("{}: {e}", source.origin()))?;
-        let loaded =
-            runbook::load_str(&text, &source.origin(), runtime).map_err(|e| e.to_string())?;
+        let loaded = source.load(runtime).map_err(|e| e.to_string())?;
         let mine = only_declared(&loaded.runbook, given);
         let resolved = match inputs::resolve(&loaded.runbook, &mine) {
             Ok(i) => i,

@@ -5,8 +5,8 @@
 
 use super::{CliResult, Failure, Format};
 use crate::capability::Policy;
-use crate::engine::{self, RunOptions};
 use crate::report::Report;
+use crate::run::Status;
 use crate::runbook::{LoadedRunbook, Severity};
 use crate::runtime::Runtime;
 use serde::Serialize;
@@ -104,33 +104,6 @@ pub fn read_targets_file(path: &Path) -> Result<Vec<String>, String> {
 /// Progress callback: (targets done, of those failing, total).
 pub type OnTargetDone = Box<dyn Fn(usize, usize, usize) + Send + Sync>;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum TargetStatus {
-    /// Ran; nothing at or above --fail-on fired.
-    Ok,
-    /// Ran; findings at or above --fail-on fired.
-    Failing,
-    /// Ran, but a step errored (the diagnosis is incomplete).
-    Incomplete,
-    /// Could not be opened (bad spec, missing bundle).
-    Unreachable,
-    /// Ran past its deadline.
-    TimedOut,
-}
-
-impl TargetStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TargetStatus::Ok => "ok",
-            TargetStatus::Failing => "failing",
-            TargetStatus::Incomplete => "incomplete",
-            TargetStatus::Unreachable => "unreachable",
-            TargetStatus::TimedOut => "timed-out",
-        }
-    }
-}
-
 #[derive(Debug, Clone, Serialize)]
 pub struct TargetFinding {
     pub id: String,
@@ -141,7 +114,7 @@ pub struct TargetFinding {
 #[derive(Debug, Clone, Serialize)]
 pub struct TargetResult {
     pub target: String,
-    pub status: TargetStatus,
+    pub status: Status,
     pub duration_ms: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -225,7 +198,7 @@ pub async fn run_all(
             continue;
         };
         done += 1;
-        if result.status != TargetStatus::Ok {
+        if result.status != Status::Ok {
             failing += 1;
         }
         if let Some(cb) = &options.on_target {
@@ -241,11 +214,11 @@ pub async fn run_all(
     let mut findings: BTreeMap<String, FindingAcrossFleet> = BTreeMap::new();
     for t in &targets {
         match t.status {
-            TargetStatus::Ok => summary.ok += 1,
-            TargetStatus::Failing => summary.failing += 1,
-            TargetStatus::Incomplete => summary.incomplete += 1,
-            TargetStatus::Unreachable => summary.unreachable += 1,
-            TargetStatus::TimedOut => summary.timed_out += 1,
+            Status::Ok => summary.ok += 1,
+            Status::Failing => summary.failing += 1,
+            Status::Incomplete => summary.incomplete += 1,
+            Status::Unreachable => summary.unreachable += 1,
+            Status::TimedOut => summary.timed_out += 1,
         }
         for f in &t.findings {
             let entry = findings
@@ -276,79 +249,48 @@ async fn run_one(
     spec: String,
     options: &FleetOptions,
 ) -> TargetResult {
-    let started = Instant::now();
-    let target = match crate::target::open_target(&spec) {
-        Ok(t) => t,
-        Err(e) => {
-            return TargetResult {
-                target: spec,
-                status: TargetStatus::Unreachable,
-                duration_ms: 0,
-                error: Some(e),
-                findings: vec![],
-                report: None,
-            };
-        }
-    };
-    let run = engine::run(
+    let outcome = crate::run::run(crate::run::Job {
         loaded,
         runtime,
-        RunOptions {
-            inputs: options.inputs.clone(),
-            answers: options.answers.clone(),
-            target,
-            policy: options.policy.clone(),
-            on_step: None,
-            interaction: None,
-        },
-    );
-    let duration = |s: Instant| s.elapsed().as_millis() as u64;
-    match tokio::time::timeout(options.deadline, run).await {
-        Err(_) => TargetResult {
-            target: spec,
-            status: TargetStatus::TimedOut,
-            duration_ms: duration(started),
-            error: Some(format!("no result within {} s", options.deadline.as_secs())),
-            findings: vec![],
-            report: None,
-        },
-        Ok(report) => {
-            let status = match report.exit_code(options.fail_on) {
-                0 => TargetStatus::Ok,
-                1 => TargetStatus::Failing,
-                _ => TargetStatus::Incomplete,
-            };
-            let findings = report
-                .findings
+        target: &spec,
+        target_label: None,
+        inputs: options.inputs.clone(),
+        answers: options.answers.clone(),
+        policy: options.policy.clone(),
+        deadline: options.deadline,
+        fail_on: options.fail_on,
+        on_step: None,
+    })
+    .await;
+    let findings = outcome
+        .report
+        .iter()
+        .flat_map(|r| &r.findings)
+        .map(|f| TargetFinding {
+            id: f.id.clone(),
+            severity: f.severity,
+            title: f.title.clone(),
+        })
+        .collect();
+    // An incomplete run's one line: why its first errored step could not see its subject.
+    let error = outcome.error.or_else(|| {
+        let report = outcome.report.as_ref()?;
+        (outcome.status == Status::Incomplete).then(|| {
+            report
+                .steps
                 .iter()
-                .map(|f| TargetFinding {
-                    id: f.id.clone(),
-                    severity: f.severity,
-                    title: f.title.clone(),
-                })
-                .collect();
-            let error = (status == TargetStatus::Incomplete).then(|| {
-                report
-                    .steps
-                    .iter()
-                    .filter_map(|s| {
-                        s.reason
-                            .as_ref()
-                            .filter(|_| s.status == crate::report::StepStatus::Errored)
-                    })
-                    .next()
-                    .cloned()
-                    .unwrap_or_default()
-            });
-            TargetResult {
-                target: spec,
-                status,
-                duration_ms: duration(started),
-                error,
-                findings,
-                report: options.keep_reports.then_some(report),
-            }
-        }
+                .find(|s| s.status == crate::report::StepStatus::Errored)
+                .and_then(|s| s.reason.clone())
+                .unwrap_or_default()
+        })
+    });
+    TargetResult {
+        target: spec,
+        status: outcome.status,
+        duration_ms: outcome.duration.as_millis() as u64,
+        error,
+        findings,
+        report: outcome.report.filter(|_| options.keep_reports),
     }
 }
 
@@ -416,8 +358,8 @@ impl FleetReport {
         } else {
             for t in &self.targets {
                 let mark = match t.status {
-                    TargetStatus::Ok => "✓",
-                    TargetStatus::Failing => "✗",
+                    Status::Ok => "✓",
+                    Status::Failing => "✗",
                     _ => "!",
                 };
                 let ids: Vec<&str> = t.findings.iter().map(|f| f.id.as_str()).collect();

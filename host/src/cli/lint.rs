@@ -2,7 +2,7 @@
 //! every error with `file:line:column`.
 
 use super::{Cli, CliResult};
-use crate::{catalog, runbook};
+use crate::catalog;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -15,11 +15,7 @@ pub struct LintArgs {
 pub fn run(cli: &Cli, args: &LintArgs) -> CliResult {
     let runtime = super::load_runtime(cli)?;
     let sources: Vec<catalog::RunbookSource> = if args.files.is_empty() {
-        catalog::all()
-            .into_iter()
-            .filter(|(_, _, shadowed)| !shadowed)
-            .map(|(_, s, _)| s)
-            .collect()
+        catalog::runnable().into_iter().map(|(_, s)| s).collect()
     } else {
         args.files
             .iter()
@@ -34,17 +30,7 @@ pub fn run(cli: &Cli, args: &LintArgs) -> CliResult {
     };
     let mut errors = 0;
     for source in &sources {
-        let origin = source.origin();
-        let result = match source.text() {
-            Ok(text) => runbook::load_str(&text, &origin, &runtime),
-            Err(e) => Err(runbook::LoadErrors(vec![runbook::LoadError {
-                file: origin.clone(),
-                line: 1,
-                column: 1,
-                message: format!("cannot read: {e}"),
-            }])),
-        };
-        match result {
+        match source.load(&runtime) {
             Err(e) => {
                 errors += e.0.len();
                 for err in e.0 {

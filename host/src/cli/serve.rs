@@ -48,22 +48,16 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> CliResult {
         let listen = args.listen.as_deref().unwrap_or(&config.listen);
         std::net::ToSocketAddrs::to_socket_addrs(listen)
             .map_err(|e| Failure::usage(format!("{}: listen `{listen}`: {e}", path.display())))?;
+        let chats: String = crate::serve::chat::registry::configured(&config)
+            .iter()
+            .map(|chat| format!(", {}", chat.name()))
+            .collect();
         println!(
-            "{}: ok: {} runbooks, {} targets, {} token(s){}{}, {}, history {}",
+            "{}: ok: {} runbooks, {} targets, {} token(s){chats}, {}, history {}",
             path.display(),
             runbooks.len(),
             config.targets.len(),
             config.tokens.len(),
-            if config.slack.is_some() {
-                ", slack"
-            } else {
-                ""
-            },
-            if config.mattermost.is_some() {
-                ", mattermost"
-            } else {
-                ""
-            },
             if config.tls.is_some() {
                 format!("https://{listen}")
             } else {

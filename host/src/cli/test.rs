@@ -15,7 +15,6 @@ use super::{Cli, CliResult, Failure};
 use crate::catalog;
 use crate::engine::{self, RunOptions, inputs};
 use crate::report::Report;
-use crate::runbook;
 use crate::runbook::LoadedRunbook;
 use crate::runtime::Runtime;
 use crate::target::bundle::BundleTarget;
@@ -39,11 +38,7 @@ pub fn run(cli: &Cli, args: &TestArgs) -> CliResult {
     let runtime = super::load_runtime(cli)?;
     let policy = Arc::new(super::load_policy(cli)?);
     let sources: Vec<catalog::RunbookSource> = if ids.is_empty() {
-        catalog::all()
-            .into_iter()
-            .filter(|(_, _, shadowed)| !shadowed)
-            .map(|(_, s, _)| s)
-            .collect()
+        catalog::runnable().into_iter().map(|(_, s)| s).collect()
     } else {
         let mut warnings = Vec::new();
         let resolved = ids
@@ -59,11 +54,8 @@ pub fn run(cli: &Cli, args: &TestArgs) -> CliResult {
     let (mut passed, mut failed) = (0, 0);
     let mut results = Vec::new();
     for source in &sources {
-        let origin = source.origin();
-        let text = source
-            .text()
-            .map_err(|e| Failure::usage(format!("{origin}: {e}")))?;
-        let loaded = runbook::load_str(&text, &origin, &runtime)
+        let loaded = source
+            .load(&runtime)
             .map_err(|e| Failure::usage(e.to_string()))?;
         let cases = cases(&source.file()).map_err(Failure::usage)?;
         for case in &cases {

@@ -1,8 +1,9 @@
 //! The HTTP API under /v1, and /healthz. Every error is `{"error": "one line"}` with a status
 //! code that says whose fault it is. The OpenAPI document is generated from these types.
 
-use super::App;
+use super::app::App;
 use super::config::Scope;
+use super::error::{ApiError, body_error, error};
 use super::runs::{EventFinding, Origin, RunEvent, RunRequest, RunStatus, SubmitError};
 use super::store::RunRecord;
 use axum::Json;
@@ -18,24 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::convert::Infallible;
 use std::sync::Arc;
-use utoipa::{OpenApi, ToSchema};
-
-/// Every error body.
-#[derive(Serialize, ToSchema)]
-pub struct ApiError {
-    /// One line saying what is wrong and, where it helps, what to do.
-    pub error: String,
-}
-
-pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (
-        status,
-        Json(ApiError {
-            error: message.into(),
-        }),
-    )
-        .into_response()
-}
+use utoipa::ToSchema;
 
 /// Who is calling, as the history records it (`token:NAME`), and what it may run.
 #[derive(Clone)]
@@ -153,16 +137,6 @@ pub async fn create_run(
         }
         Err(e) => submit_error(e),
     }
-}
-
-pub fn body_error(rejection: BytesRejection) -> Response {
-    let status = rejection.status();
-    let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
-        "the request body is over the server's size cap".to_string()
-    } else {
-        format!("request body: {}", rejection.body_text())
-    };
-    error(status, message)
 }
 
 pub fn submit_error(e: SubmitError) -> Response {
@@ -559,7 +533,7 @@ pub async fn list_targets(
             .filter(|(name, _)| caller.scope.allows_target(name))
             .map(|(name, spec)| TargetView {
                 name: name.clone(),
-                kind: super::target_kind(spec).to_string(),
+                kind: target_kind(spec).to_string(),
             })
             .collect(),
     )
@@ -617,35 +591,14 @@ pub async fn metrics(State(app): State<Arc<App>>) -> Response {
         .into_response()
 }
 
-struct BearerScheme;
-
-impl utoipa::Modify for BearerScheme {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
+/// The kind of a target spec, as `GET /v1/targets` shows it.
+pub fn target_kind(spec: &str) -> &'static str {
+    match spec.split_once("://").map(|(scheme, _)| scheme) {
+        Some("ssh") => "ssh",
+        Some("gcloud") => "gcloud",
+        Some("kubectl") => "kubectl",
+        _ if spec == "local" => "local",
+        _ if spec.starts_with("bundle:") => "bundle",
+        _ => "other",
     }
-}
-
-#[derive(OpenApi)]
-#[openapi(
-    info(title = "triage server", description = "Run troubleshooting runbooks from chat bots: start a run on a configured target, follow it, fetch its report."),
-    paths(create_run, get_run, list_runs, run_events, list_runbooks, list_targets, healthz,
-          super::chat::slack_command, super::chat::slack_interaction, metrics, super::chat::mattermost_command),
-    components(schemas(RunRequest, RunAccepted, RunView, RunRecord, RunList, RunLinks, RunEvent, EventFinding,
-                       RunStatus, RunbookView, InputView, AskView, TargetView, Health, ApiError)),
-    modifiers(&BearerScheme)
-)]
-pub struct ApiDoc;
-
-/// The OpenAPI 3.1 document of this API.
-pub async fn openapi() -> Response {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        ApiDoc::openapi().to_pretty_json().unwrap_or_default(),
-    )
-        .into_response()
 }

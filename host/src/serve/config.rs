@@ -157,16 +157,40 @@ impl Scope {
 #[derive(Debug, Clone)]
 pub struct SlackConfig {
     pub signing_secret: String,
-    pub scope: Scope,
-    pub response_url_prefixes: Vec<String>,
+    pub chat: ChatSettings,
 }
 
 #[derive(Debug, Clone)]
 pub struct MattermostConfig {
     /// The slash command's token, which Mattermost sends in every request.
     pub token: String,
+    pub chat: ChatSettings,
+}
+
+/// What every chat's section says besides its secret: what its users may run, and where
+/// its results may be posted.
+#[derive(Debug, Clone)]
+pub struct ChatSettings {
     pub scope: Scope,
-    pub response_url_prefixes: Vec<String>,
+    pub response_urls: ResponseUrls,
+}
+
+/// Where a chat's results may be posted (`response_url_prefixes`), so that a request with a
+/// good signature or token still cannot make the server post to an address of its choosing.
+#[derive(Debug, Clone)]
+pub struct ResponseUrls {
+    prefixes: Vec<String>,
+}
+
+impl ResponseUrls {
+    pub fn new(prefixes: Vec<String>) -> ResponseUrls {
+        ResponseUrls { prefixes }
+    }
+
+    /// Whether the server may post to `url`.
+    pub fn allows(&self, url: &str) -> bool {
+        self.prefixes.iter().any(|p| url.starts_with(p.as_str()))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -203,11 +227,14 @@ impl ServerConfig {
             .tokens
             .iter()
             .map(|t| (format!("token `{}`", t.name), &t.scope));
-        let slack = self.slack.iter().map(|s| ("slack".to_string(), &s.scope));
+        let slack = self
+            .slack
+            .iter()
+            .map(|s| ("slack".to_string(), &s.chat.scope));
         let mattermost = self
             .mattermost
             .iter()
-            .map(|m| ("mattermost".to_string(), &m.scope));
+            .map(|m| ("mattermost".to_string(), &m.chat.scope));
         tokens.chain(slack).chain(mattermost)
     }
 
@@ -251,14 +278,17 @@ impl ServerConfig {
             None => None,
             Some(s) => Some(SlackConfig {
                 signing_secret: secret(s.signing_secret, s.signing_secret_env, "slack")?,
-                scope: Scope {
-                    runbooks: s.runbooks,
-                    targets: s.targets,
-                    runs_per_minute: s.runs_per_minute,
+                chat: ChatSettings {
+                    scope: Scope {
+                        runbooks: s.runbooks,
+                        targets: s.targets,
+                        runs_per_minute: s.runs_per_minute,
+                    },
+                    response_urls: ResponseUrls::new(
+                        s.response_url_prefixes
+                            .unwrap_or_else(|| vec![SLACK_RESPONSE_URL_PREFIX.to_string()]),
+                    ),
                 },
-                response_url_prefixes: s
-                    .response_url_prefixes
-                    .unwrap_or_else(|| vec![SLACK_RESPONSE_URL_PREFIX.to_string()]),
             }),
         };
         let mattermost = match raw.mattermost {
@@ -270,12 +300,14 @@ impl ServerConfig {
             }
             Some(m) => Some(MattermostConfig {
                 token: secret(m.token, m.token_env, "mattermost")?,
-                scope: Scope {
-                    runbooks: m.runbooks,
-                    targets: m.targets,
-                    runs_per_minute: m.runs_per_minute,
+                chat: ChatSettings {
+                    scope: Scope {
+                        runbooks: m.runbooks,
+                        targets: m.targets,
+                        runs_per_minute: m.runs_per_minute,
+                    },
+                    response_urls: ResponseUrls::new(m.response_url_prefixes),
                 },
-                response_url_prefixes: m.response_url_prefixes,
             }),
         };
         if tokens.is_empty() && slack.is_none() && mattermost.is_none() {

@@ -3,7 +3,6 @@
 //! refused). Counters start at zero with the process, as Prometheus expects; the history in
 //! SQLite is the record of every run.
 
-use super::runs::{RunStatus, SubmitError};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
@@ -13,17 +12,15 @@ use std::time::Duration;
 /// probes seconds, a hung target the whole deadline.
 const BUCKETS: [f64; 9] = [0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0, 120.0, 300.0];
 
-const REFUSALS: [&str; 6] = [
-    "invalid",
-    "forbidden",
-    "queue-full",
-    "rate-limited",
-    "shutting-down",
-    "internal",
-];
-
-#[derive(Debug, Default)]
+/// The counters. Labels are given by whoever counts (the run manager knows its statuses
+/// and refusals), so this module knows only Prometheus' format.
+#[derive(Debug)]
 pub struct Metrics {
+    /// Every label of `triage_runs_ended_total` and `triage_runs_refused_total`: each
+    /// series exists from the start, since a series that appears only after its first
+    /// event breaks `rate()` over it.
+    end_labels: Vec<&'static str>,
+    refusal_labels: Vec<&'static str>,
     counts: Mutex<Counts>,
 }
 
@@ -46,23 +43,25 @@ pub struct Now {
 }
 
 impl Metrics {
+    pub fn new(end_labels: Vec<&'static str>, refusal_labels: Vec<&'static str>) -> Metrics {
+        Metrics {
+            end_labels,
+            refusal_labels,
+            counts: Mutex::default(),
+        }
+    }
+
     fn counts(&self) -> std::sync::MutexGuard<'_, Counts> {
         self.counts.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn ended(&self, status: RunStatus) {
-        *self.counts().ended.entry(status.as_str()).or_default() += 1;
+    /// A run ended with this status.
+    pub fn ended(&self, status: &'static str) {
+        *self.counts().ended.entry(status).or_default() += 1;
     }
 
-    pub fn refused(&self, error: &SubmitError) {
-        let reason = match error {
-            SubmitError::Invalid(_) => "invalid",
-            SubmitError::Forbidden(_) => "forbidden",
-            SubmitError::Busy { .. } => "queue-full",
-            SubmitError::RateLimited { .. } => "rate-limited",
-            SubmitError::ShuttingDown => "shutting-down",
-            SubmitError::Internal(_) => "internal",
-        };
+    /// A run request was refused for this reason.
+    pub fn refused(&self, reason: &'static str) {
         *self.counts().refused.entry(reason).or_default() += 1;
     }
 
@@ -82,9 +81,7 @@ impl Metrics {
         let mut out = String::new();
         let name = "triage_runs_ended_total";
         header(&mut out, name, "counter", "Runs that ended, by status.");
-        // Every end status from the start: a series that appears only after its first event
-        // breaks `rate()` over it.
-        for status in RunStatus::ENDS.map(RunStatus::as_str) {
+        for &status in &self.end_labels {
             let n = counts.ended.get(status).copied().unwrap_or(0);
             let _ = writeln!(out, "{name}{{status=\"{status}\"}} {n}");
         }
@@ -95,7 +92,7 @@ impl Metrics {
             "counter",
             "Run requests refused, by reason.",
         );
-        for reason in REFUSALS {
+        for &reason in &self.refusal_labels {
             let n = counts.refused.get(reason).copied().unwrap_or(0);
             let _ = writeln!(out, "{name}{{reason=\"{reason}\"}} {n}");
         }
@@ -148,11 +145,14 @@ mod tests {
 
     #[test]
     fn counters_gauges_and_a_cumulative_histogram() {
-        let m = Metrics::default();
-        m.ended(RunStatus::Ok);
-        m.ended(RunStatus::Ok);
-        m.ended(RunStatus::TimedOut);
-        m.refused(&SubmitError::Busy { retry_after: 1 });
+        let m = Metrics::new(
+            vec!["ok", "timed-out", "interrupted"],
+            vec!["queue-full", "rate-limited"],
+        );
+        m.ended("ok");
+        m.ended("ok");
+        m.ended("timed-out");
+        m.refused("queue-full");
         m.ran(Duration::from_millis(20));
         m.ran(Duration::from_millis(700));
         m.ran(Duration::from_secs(900));

@@ -7,11 +7,11 @@ use super::metrics::Metrics;
 use super::rate::RateLimiter;
 use super::store::{NewRun, Outcome, Store};
 use crate::capability::Policy;
-use crate::engine::{self, RunOptions, inputs};
+use crate::engine::{self, inputs};
 use crate::report::{FindingReport, Report, StepReport, rfc3339};
+use crate::run;
 use crate::runbook::{LoadedRunbook, Severity};
 use crate::runtime::Runtime;
-use futures::FutureExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -20,23 +20,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{Semaphore, watch};
 
-/// Where a run is. The last five are ends; `ok`, `failing` and `incomplete` come with a report
-/// and mean what the CLI's exit codes 0, 1 and 3 mean.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "kebab-case")]
+/// Where a run is. `ok`, `failing` and `incomplete` come with a report and mean what the
+/// CLI's exit codes 0, 1 and 3 mean; `unreachable`, `timed-out` and `interrupted` are ends
+/// without one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunStatus {
     Queued,
     Running,
-    /// Nothing at error severity fired.
-    Ok,
-    /// A finding at error severity fired.
-    Failing,
-    /// A step errored, so the diagnosis is incomplete.
-    Incomplete,
-    /// The target could not be opened.
-    Unreachable,
-    /// The run passed the server's per-run deadline.
-    TimedOut,
+    /// Ran to an outcome, as a fleet target does (see [`run::Status`]).
+    Ended(run::Status),
     /// The server stopped before the run ended.
     Interrupted,
 }
@@ -44,36 +36,77 @@ pub enum RunStatus {
 impl RunStatus {
     /// The statuses a run can end with.
     pub const ENDS: [RunStatus; 6] = [
-        RunStatus::Ok,
-        RunStatus::Failing,
-        RunStatus::Incomplete,
-        RunStatus::Unreachable,
-        RunStatus::TimedOut,
+        RunStatus::Ended(run::Status::Ok),
+        RunStatus::Ended(run::Status::Failing),
+        RunStatus::Ended(run::Status::Incomplete),
+        RunStatus::Ended(run::Status::Unreachable),
+        RunStatus::Ended(run::Status::TimedOut),
         RunStatus::Interrupted,
     ];
+
+    /// Every status, in the order a run goes through them.
+    pub fn all() -> impl Iterator<Item = RunStatus> {
+        [RunStatus::Queued, RunStatus::Running]
+            .into_iter()
+            .chain(RunStatus::ENDS)
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
             RunStatus::Queued => "queued",
             RunStatus::Running => "running",
-            RunStatus::Ok => "ok",
-            RunStatus::Failing => "failing",
-            RunStatus::Incomplete => "incomplete",
-            RunStatus::Unreachable => "unreachable",
-            RunStatus::TimedOut => "timed-out",
+            RunStatus::Ended(status) => status.as_str(),
             RunStatus::Interrupted => "interrupted",
         }
     }
 
-    /// The history's status text back to the enum. serde's derive knows every variant, so a
-    /// new one needs no edit here; text no variant spells (a newer server's, or a damaged
-    /// row) reads as interrupted rather than failing the whole listing.
+    pub fn from_name(text: &str) -> Option<RunStatus> {
+        RunStatus::all().find(|s| s.as_str() == text)
+    }
+
+    /// The history's status text back to the enum; text no status spells (a newer
+    /// server's, or a damaged row) reads as interrupted rather than failing the whole
+    /// listing.
     pub fn from_stored(text: &str) -> RunStatus {
-        use serde::de::value::{Error, StrDeserializer};
-        RunStatus::deserialize(StrDeserializer::<Error>::new(text))
-            .unwrap_or(RunStatus::Interrupted)
+        RunStatus::from_name(text).unwrap_or(RunStatus::Interrupted)
     }
 }
+
+impl Serialize for RunStatus {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for RunStatus {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        RunStatus::from_name(&text).ok_or_else(|| {
+            let names: Vec<&'static str> = RunStatus::all().map(RunStatus::as_str).collect();
+            serde::de::Error::custom(format!(
+                "unknown status `{text}`, expected one of {}",
+                names.join(", ")
+            ))
+        })
+    }
+}
+
+impl utoipa::PartialSchema for RunStatus {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(
+                "Where a run is. `ok`, `failing` and `incomplete` come with a report and mean \
+                 what the CLI's exit codes 0, 1 and 3 mean; `unreachable`, `timed-out` and \
+                 `interrupted` are ends without one.",
+            ))
+            .enum_values(Some(RunStatus::all().map(RunStatus::as_str)))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for RunStatus {}
 
 /// What `GET /v1/runs/{id}/events` sends, one server-sent event each (the event name is the
 /// `event` field).
@@ -269,6 +302,30 @@ pub enum SubmitError {
     Internal(String),
 }
 
+impl SubmitError {
+    /// Every reason, as `triage_runs_refused_total` labels them.
+    pub const REASONS: [&'static str; 6] = [
+        "invalid",
+        "forbidden",
+        "queue-full",
+        "rate-limited",
+        "shutting-down",
+        "internal",
+    ];
+
+    /// Why the run was refused, in a word (the metrics' label).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            SubmitError::Invalid(_) => "invalid",
+            SubmitError::Forbidden(_) => "forbidden",
+            SubmitError::Busy { .. } => "queue-full",
+            SubmitError::RateLimited { .. } => "rate-limited",
+            SubmitError::ShuttingDown => "shutting-down",
+            SubmitError::Internal(_) => "internal",
+        }
+    }
+}
+
 impl std::fmt::Display for SubmitError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -340,7 +397,10 @@ impl Runs {
             shutting_down: watch::Sender::new(false),
             average_run_ms: AtomicU64::new(1000),
             rates: RateLimiter::default(),
-            metrics: Metrics::default(),
+            metrics: Metrics::new(
+                RunStatus::ENDS.map(RunStatus::as_str).to_vec(),
+                SubmitError::REASONS.to_vec(),
+            ),
             executor,
         })
     }
@@ -372,7 +432,7 @@ impl Runs {
     ) -> Result<(String, Arc<LiveRun>), SubmitError> {
         let submitted = self.admit(request, origin);
         if let Err(e) = &submitted {
-            self.metrics.refused(e);
+            self.metrics.refused(e.reason());
         }
         submitted
     }
@@ -413,8 +473,8 @@ impl Runs {
                 request.target
             ))
         })?;
-        let pairs = input_pairs(&request.inputs).map_err(SubmitError::Invalid)?;
-        let inputs = inputs::resolve(&loaded.runbook, &pairs).map_err(SubmitError::Invalid)?;
+        let inputs =
+            inputs::resolve_json(&loaded.runbook, &request.inputs).map_err(SubmitError::Invalid)?;
         inputs::check_answers(&loaded.runbook, &request.answers).map_err(SubmitError::Invalid)?;
 
         // Only a request that could run is charged to the caller's rate.
@@ -519,47 +579,28 @@ impl Runs {
     }
 
     async fn run_to_end(&self, job: &Job) -> (RunStatus, Option<Report>, Option<String>) {
-        let target = match crate::target::open_target(&job.spec) {
-            Ok(t) => t,
-            Err(e) => return (RunStatus::Unreachable, None, Some(e)),
-        };
         let (id, live) = (job.id.clone(), job.live.clone());
         let on_step: engine::StepCallback = Box::new(move |s, findings| {
             live.push(RunEvent::step(&id, s, findings));
         });
-        let options = RunOptions {
+        let outcome = run::run(run::Job {
+            loaded: &job.loaded,
+            runtime: &self.runtime,
+            target: &job.spec,
+            target_label: None,
             inputs: job.inputs.clone(),
             answers: job.answers.clone(),
-            target,
             policy: self.policy.clone(),
+            deadline: self.limits.run_deadline,
+            fail_on: Some(Severity::Error),
             on_step: Some(on_step),
-            interaction: None,
-        };
-        let run = std::panic::AssertUnwindSafe(engine::run(&job.loaded, &self.runtime, options))
-            .catch_unwind();
-        match tokio::time::timeout(self.limits.run_deadline, run).await {
-            Err(_) => (
-                RunStatus::TimedOut,
-                None,
-                Some(format!(
-                    "ran past the server's deadline of {} s",
-                    self.limits.run_deadline.as_secs()
-                )),
-            ),
-            Ok(Err(_)) => (
-                RunStatus::Incomplete,
-                None,
-                Some("internal error while running (a bug in triage)".into()),
-            ),
-            Ok(Ok(report)) => {
-                let status = match report.exit_code(Some(Severity::Error)) {
-                    0 => RunStatus::Ok,
-                    1 => RunStatus::Failing,
-                    _ => RunStatus::Incomplete,
-                };
-                (status, Some(report), None)
-            }
-        }
+        })
+        .await;
+        (
+            RunStatus::Ended(outcome.status),
+            outcome.report,
+            outcome.error,
+        )
     }
 
     /// Records the run's end once, whoever gets there first (the run or shutdown).
@@ -636,7 +677,7 @@ fn end_run(
     if live.ended.swap(true, Ordering::SeqCst) {
         return;
     }
-    metrics.ended(status);
+    metrics.ended(status.as_str());
     let exit_code = report.as_ref().map(|r| r.exit_code(Some(Severity::Error)));
     let json = report.as_ref().map(|r| r.to_json(false));
     let markdown = report.as_ref().map(crate::report::markdown::render);
@@ -663,35 +704,6 @@ fn end_run(
     });
 }
 
-/// JSON input values as the CLI's NAME=VALUE pairs: lists are comma-joined, as on the
-/// command line, so both paths share one parser and one set of errors.
-fn input_pairs(inputs: &Map<String, Value>) -> Result<Vec<(String, String)>, String> {
-    let scalar = |name: &str, v: &Value| -> Result<String, String> {
-        match v {
-            Value::String(s) => Ok(s.clone()),
-            Value::Number(n) => Ok(n.to_string()),
-            Value::Bool(b) => Ok(b.to_string()),
-            _ => Err(format!(
-                "input `{name}`: give a string, number, boolean or a list of them"
-            )),
-        }
-    };
-    inputs
-        .iter()
-        .map(|(name, v)| {
-            let text = match v {
-                Value::Array(items) => items
-                    .iter()
-                    .map(|i| scalar(name, i))
-                    .collect::<Result<Vec<_>, _>>()?
-                    .join(","),
-                other => scalar(name, other)?,
-            };
-            Ok((name.clone(), text))
-        })
-        .collect()
-}
-
 /// A run id: the time in milliseconds then 8 random hex digits, so ids sort by creation and
 /// cannot be guessed from one another.
 fn new_run_id() -> String {
@@ -712,24 +724,6 @@ fn new_run_id() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn json_inputs_become_the_cli_pairs() {
-        let Value::Object(m) =
-            json!({"vip": "10.0.0.1", "port": 80, "ports": [80, 443], "on": true})
-        else {
-            unreachable!()
-        };
-        let pairs = input_pairs(&m).unwrap();
-        assert!(pairs.contains(&("port".into(), "80".into())));
-        assert!(pairs.contains(&("ports".into(), "80,443".into())));
-        assert!(pairs.contains(&("on".into(), "true".into())));
-        let Value::Object(bad) = json!({"x": {"a": 1}}) else {
-            unreachable!()
-        };
-        assert!(input_pairs(&bad).unwrap_err().contains("input `x`"));
-    }
 
     #[test]
     fn run_ids_differ_and_sort_by_time() {
@@ -743,14 +737,18 @@ mod tests {
 
     #[test]
     fn stored_status_text_round_trips() {
-        for status in [RunStatus::Queued, RunStatus::Running]
-            .into_iter()
-            .chain(RunStatus::ENDS)
-        {
+        for status in RunStatus::all() {
             // as_str is what the history stores and serde is what the API sends: one spelling.
             assert_eq!(serde_json::to_value(status).unwrap(), status.as_str());
             assert_eq!(RunStatus::from_stored(status.as_str()), status);
         }
         assert_eq!(RunStatus::from_stored("paused"), RunStatus::Interrupted);
+        let unknown = serde_json::from_value::<RunStatus>(serde_json::json!("paused"));
+        assert!(
+            unknown
+                .unwrap_err()
+                .to_string()
+                .contains("unknown status `paused`")
+        );
     }
 }

@@ -452,7 +452,7 @@ fn signed_slack(
     form: String,
 ) -> impl std::future::Future<Output = reqwest::Result<reqwest::Response>> + use<> {
     let ts = now().to_string();
-    let sig = triage::serve::auth::slack_signature(SECRET, &ts, form.as_bytes());
+    let sig = triage::serve::chat::slack::signature(SECRET, &ts, form.as_bytes());
     c.post(server.url(path))
         .header("content-type", "application/x-www-form-urlencoded")
         .header("x-slack-request-timestamp", ts)
@@ -515,12 +515,12 @@ fn slack_commands_are_signed_answered_at_once_and_posted_back() {
         };
         let body = slack_form("service-unreachable broken vip=10.0.0.1", &response_url);
         let ts = now().to_string();
-        let good = triage::serve::auth::slack_signature(SECRET, &ts, body.as_bytes());
+        let good = triage::serve::chat::slack::signature(SECRET, &ts, body.as_bytes());
 
         // Bad, missing and stale signatures: 401, and nothing runs.
-        let wrong = triage::serve::auth::slack_signature("not-the-secret", &ts, body.as_bytes());
+        let wrong = triage::serve::chat::slack::signature("not-the-secret", &ts, body.as_bytes());
         let stale_ts = (now() - 400).to_string();
-        let stale = triage::serve::auth::slack_signature(SECRET, &stale_ts, body.as_bytes());
+        let stale = triage::serve::chat::slack::signature(SECRET, &stale_ts, body.as_bytes());
         for (ts, sig, says) in [
             (Some(ts.clone()), Some(wrong), "does not match"),
             (Some(ts.clone()), None, "X-Slack-Signature"),
@@ -572,7 +572,7 @@ fn slack_commands_are_signed_answered_at_once_and_posted_back() {
         let signed = |text: &str, url: &str| {
             let body = slack_form(text, url);
             let ts = now().to_string();
-            let sig = triage::serve::auth::slack_signature(SECRET, &ts, body.as_bytes());
+            let sig = triage::serve::chat::slack::signature(SECRET, &ts, body.as_bytes());
             send(body, Some(ts), Some(sig))
         };
         let reply_text = |reply: Value| reply["text"].as_str().unwrap_or_default().to_string();

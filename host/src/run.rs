@@ -1,0 +1,155 @@
+//! One runbook on one target, from opening the target to an outcome: what each target of a
+//! fleet run (`triage run --targets`) and each run of `triage serve` is. Both need the same
+//! things done the same way: the target opened at the start of the run (not before, so a
+//! bundle re-recorded meanwhile is read whole), a deadline around the whole run, a bug in
+//! triage contained to the run it happened in, and one status that says how it ended.
+
+use crate::capability::Policy;
+use crate::engine::{self, RunOptions, StepCallback};
+use crate::report::Report;
+use crate::runbook::{LoadedRunbook, Severity};
+use crate::runtime::Runtime;
+use futures::FutureExt;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How a run on one target ended. `ok`, `failing` and `incomplete` come with a report and
+/// mean what the CLI's exit codes 0, 1 and 3 mean; the others are runs without a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// Nothing at or above the fail-on severity fired.
+    Ok,
+    /// A finding at or above the fail-on severity fired.
+    Failing,
+    /// Something that decides the diagnosis could not be seen (a step errored or is unknown).
+    Incomplete,
+    /// The target could not be opened (a bad spec, a missing bundle).
+    Unreachable,
+    /// The run passed its deadline.
+    TimedOut,
+}
+
+impl Status {
+    pub const ALL: [Status; 5] = [
+        Status::Ok,
+        Status::Failing,
+        Status::Incomplete,
+        Status::Unreachable,
+        Status::TimedOut,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Failing => "failing",
+            Status::Incomplete => "incomplete",
+            Status::Unreachable => "unreachable",
+            Status::TimedOut => "timed-out",
+        }
+    }
+
+    /// The status of a run that produced a report, from the report's exit code.
+    pub fn of_report(report: &Report, fail_on: Option<Severity>) -> Status {
+        match report.exit_code(fail_on) {
+            0 => Status::Ok,
+            1 => Status::Failing,
+            _ => Status::Incomplete,
+        }
+    }
+}
+
+/// What a run came to.
+#[derive(Debug)]
+pub struct Outcome {
+    pub status: Status,
+    /// The report, for `ok`, `failing` and `incomplete` (except after a bug in triage).
+    pub report: Option<Report>,
+    /// Why there is no report, one line.
+    pub error: Option<String>,
+    /// From the start of the run (opening the target) to its end.
+    pub duration: Duration,
+}
+
+/// One runbook on one target.
+pub struct Job<'a> {
+    pub loaded: &'a LoadedRunbook,
+    pub runtime: &'a Runtime,
+    /// The target's spec (`local`, `bundle:DIR`, `ssh://…`, …), opened when the run starts.
+    pub target: &'a str,
+    /// The name the report gives the target; `None` keeps the target's own (its address).
+    /// The server gives its configured name, so addresses stay on the server.
+    pub target_label: Option<String>,
+    /// Already checked against the runbook (see [`engine::inputs`]).
+    pub inputs: Map<String, Value>,
+    pub answers: BTreeMap<String, String>,
+    pub policy: Arc<Policy>,
+    /// The run must end within this (opening a target does not wait on the network).
+    pub deadline: Duration,
+    pub fail_on: Option<Severity>,
+    /// Called as each step finishes.
+    pub on_step: Option<StepCallback>,
+}
+
+/// Opens the target and runs the runbook on it within the deadline.
+pub async fn run(job: Job<'_>) -> Outcome {
+    let started = Instant::now();
+    let ended = |status, report, error| Outcome {
+        status,
+        report,
+        error,
+        duration: started.elapsed(),
+    };
+    let target = match crate::target::open_target(job.target) {
+        Ok(t) => t,
+        Err(e) => return ended(Status::Unreachable, None, Some(e)),
+    };
+    let options = RunOptions {
+        inputs: job.inputs,
+        answers: job.answers,
+        target,
+        policy: job.policy,
+        on_step: job.on_step,
+        interaction: None,
+    };
+    // A panic in the engine or a plugin host function ends this run, not the fleet or the
+    // server it runs in.
+    let running =
+        std::panic::AssertUnwindSafe(engine::run(job.loaded, job.runtime, options)).catch_unwind();
+    match tokio::time::timeout(job.deadline, running).await {
+        Err(_) => ended(
+            Status::TimedOut,
+            None,
+            Some(format!(
+                "ran past its deadline of {} s",
+                job.deadline.as_secs_f64()
+            )),
+        ),
+        Ok(Err(_)) => ended(
+            Status::Incomplete,
+            None,
+            Some("internal error while running (a bug in triage)".into()),
+        ),
+        Ok(Ok(mut report)) => {
+            if let Some(label) = job.target_label {
+                report.target = label;
+            }
+            ended(Status::of_report(&report, job.fail_on), Some(report), None)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_names_are_the_serialised_ones() {
+        for status in Status::ALL {
+            assert_eq!(serde_json::to_value(status).unwrap(), status.as_str());
+        }
+    }
+}
