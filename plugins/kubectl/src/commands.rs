@@ -2,6 +2,7 @@
 //! argv built from `{param}` placeholders, so what is declared is exactly what runs.
 
 use serde::Deserialize;
+use crate::webhook_failure::InjectorWebhookRef;
 use triage_sdk::{JsonSchema, ProbeError};
 
 /// Placeholders for `describe`.
@@ -90,6 +91,11 @@ pub struct ListParams {
     /// Shorthand for the selector "app=APP" (the runbooks' `app` input); not with `selector`.
     #[serde(default)]
     pub app: Option<String>,
+    /// The sidecar injector's registered webhooks (the `injector` action's `webhooks`):
+    /// failed webhook calls are marked `injector` when they match one by name and service.
+    /// Without it, by the webhook's name alone.
+    #[serde(default)]
+    pub injector_webhooks: Option<Vec<InjectorWebhookRef>>,
 }
 
 impl ListParams {
@@ -156,6 +162,11 @@ pub struct EventsParams {
     /// Every namespace, like the guide's `kubectl get events --all-namespaces`.
     #[serde(default)]
     pub all_namespaces: bool,
+    /// The sidecar injector's registered webhooks (the `injector` action's `webhooks`):
+    /// failed webhook calls are marked `injector` when they match one by name and service.
+    /// Without it, by the webhook's name alone.
+    #[serde(default)]
+    pub injector_webhooks: Option<Vec<InjectorWebhookRef>>,
     /// kubeconfig context; the current one when unset.
     #[serde(default)]
     pub context: Option<String>,

@@ -24,7 +24,7 @@ struct ConfigMap {
 }
 
 /// The ConfigMap's keys and the injector settings found in its values.
-#[derive(Serialize, JsonSchema, Debug)]
+#[derive(Serialize, JsonSchema, Debug, Clone)]
 pub struct ConfigMapFacts {
     /// ConfigMap name.
     pub name: String,

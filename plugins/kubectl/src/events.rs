@@ -1,7 +1,9 @@
 //! Events, and the admission webhook failures hidden in their messages.
 
 use crate::json::{ParseError, list_or_one};
-use crate::webhook_failure::{WebhookCall, parse_webhook_failures};
+use crate::webhook_failure::{
+    InjectorWebhookRef, WebhookCall, mark_injector_calls, parse_webhook_failures,
+};
 use serde::{Deserialize, Serialize};
 use triage_sdk::JsonSchema;
 
@@ -85,8 +87,12 @@ pub struct WebhookFailure {
     pub last_timestamp: Option<String>,
 }
 
-/// Parses `kubectl get events -o json` (namespaced or `--all-namespaces`).
-pub fn parse_events(text: &str) -> Result<EventsFacts, ParseError> {
+/// Parses `kubectl get events -o json` (namespaced or `--all-namespaces`); failed webhook
+/// calls are matched against the injector's webhooks when they are known.
+pub fn parse_events(
+    text: &str,
+    injector: Option<&[InjectorWebhookRef]>,
+) -> Result<EventsFacts, ParseError> {
     let raw: Vec<Event> = list_or_one("events", text)?;
     let events: Vec<EventFacts> = raw
         .into_iter()
@@ -108,11 +114,12 @@ pub fn parse_events(text: &str) -> Result<EventsFacts, ParseError> {
     let webhook_failures = events
         .iter()
         .flat_map(|e| {
-            let calls = e
+            let mut calls = e
                 .message
                 .as_deref()
                 .map(parse_webhook_failures)
                 .unwrap_or_default();
+            mark_injector_calls(&mut calls, injector);
             calls.into_iter().map(move |call| WebhookFailure {
                 call,
                 object: format!(

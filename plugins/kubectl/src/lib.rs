@@ -2,9 +2,11 @@
 //! sections (pods not starting after auto-injection, connection refused after setup,
 //! server-first protocols, Envoy logs).
 
+pub mod access;
 mod commands;
 pub mod configmap;
 pub mod events;
+pub mod injector;
 pub mod json;
 pub mod logs;
 pub mod pods;
@@ -17,6 +19,7 @@ use commands::{
     CONTEXT, ConfigMapParams, DeploymentParams, EventsParams, ListParams, LogsParams, PodParams,
     Selector, WebhooksParams, events_argv, get_argv, list_argv, logs_argv, webhooks_argv,
 };
+use access::Answer;
 use triage_sdk::register_probe;
 use triage_sdk::{Action, Facts, Manifest, Params, Probe, ProbeError};
 
@@ -44,13 +47,21 @@ fn list_action<O: triage_sdk::JsonSchema>(
     action
 }
 
-fn run_kubectl(argv: &[String]) -> Result<String, ProbeError> {
-    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-    Ok(triage_sdk::exec_ok(&argv)?)
-}
-
 fn bad_input(e: json::ParseError) -> ProbeError {
     ProbeError::bad_input(e.0)
+}
+
+/// Runs kubectl and parses what it printed; kubectl's own refusal (not found, forbidden,
+/// unreachable) becomes the answer's `error`, a parse failure of its output a probe error.
+fn answer<T: serde::Serialize>(
+    argv: &[String],
+    parse: impl FnOnce(&str) -> Result<T, json::ParseError>,
+) -> Result<Facts, ProbeError> {
+    let answer = match access::run(argv)? {
+        Ok(text) => Answer::seen(parse(&text).map_err(bad_input)?),
+        Err(e) => Answer::unseen(e),
+    };
+    Facts::new(&answer)
 }
 
 /// The probe; public so native tests can call `describe` and `run`.
@@ -63,35 +74,35 @@ impl Probe for KubectlProbe {
             env!("CARGO_PKG_VERSION"),
             "Kubernetes pods, workloads, events, logs, the sidecar injector's ConfigMap and webhooks, via kubectl -o json",
         )
-        .action(list_action::<pods::PodsFacts>(
+        .action(list_action::<Answer<pods::PodsFacts>>(
             "pods",
             "pods",
             "Pods with readiness, containers, the Envoy sidecar (container or native sidecar) and its discovery address, and excluded outbound ports",
         ))
         .action(with_context(
-            Action::new::<PodParams, pods::PodFacts>("pod", "One pod, with the same facts as `pods`"),
+            Action::new::<PodParams, Answer<pods::PodFacts>>("pod", "One pod, with the same facts as `pods`"),
             |context| get_argv("pod", context, "{pod}", "{namespace}"),
         ))
-        .action(list_action::<workloads::WorkloadsFacts>(
+        .action(list_action::<Answer<workloads::WorkloadsFacts>>(
             "deployments",
             "deployments",
             "Deployments: desired, ready and available replicas",
         ))
         .action(with_context(
-            Action::new::<DeploymentParams, workloads::WorkloadFacts>(
+            Action::new::<DeploymentParams, Answer<workloads::WorkloadFacts>>(
                 "deployment",
                 "One Deployment: desired, ready and available replicas, conditions",
             ),
             |context| get_argv("deployment", context, "{deployment}", "{namespace}"),
         ))
-        .action(list_action::<workloads::WorkloadsFacts>(
+        .action(list_action::<Answer<workloads::WorkloadsFacts>>(
             "replicasets",
             "replicasets",
             "ReplicaSets: replicas and the ReplicaFailure condition, with webhook failures parsed from it",
         ))
         .action(with_context(
             with_context(
-                Action::new::<EventsParams, events::EventsFacts>(
+                Action::new::<EventsParams, Answer<events::EventsFacts>>(
                     "events",
                     "Events of a namespace or all namespaces, with failed admission webhook calls parsed from the messages",
                 ),
@@ -100,18 +111,31 @@ impl Probe for KubectlProbe {
             |context| events_argv(context, None),
         ))
         .action(with_context(
-            Action::new::<LogsParams, logs::LogFacts>("logs", "The last lines of a container's log, unclassified"),
+            Action::new::<LogsParams, Answer<logs::LogFacts>>("logs", "The last lines of a container's log, unclassified"),
             |context| logs_argv(context, "{pod}", "{namespace}", "{container}", "{tail}"),
         ))
         .action(with_context(
-            Action::new::<ConfigMapParams, configmap::ConfigMapFacts>(
+            Action::new::<ConfigMapParams, Answer<configmap::ConfigMapFacts>>(
                 "configmap",
                 "A ConfigMap's keys and the sidecar injector settings in it: discovery address, network, project",
             ),
             |context| get_argv("configmap", context, "{name}", "{namespace}"),
         ))
+        .action({
+            let mut action = Action::new::<WebhooksParams, Answer<injector::InjectorsFacts>>(
+                "injector",
+                "The sidecar injector found from its webhook: the Service it calls, that Service's ready endpoints, the Deployment behind it, the ConfigMaps it mounts, and the discovery address, network and project they give the sidecars",
+            );
+            for context in [None, Some(CONTEXT)] {
+                for argv in injector::argv_patterns(context) {
+                    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+                    action = action.exec(&argv);
+                }
+            }
+            action
+        })
         .action(with_context(
-            Action::new::<WebhooksParams, webhooks::WebhooksFacts>(
+            Action::new::<WebhooksParams, Answer<webhooks::WebhooksFacts>>(
                 "webhooks",
                 "Mutating webhook configurations and which sidecar injectors (Istio, Traffic Director) are registered",
             ),
@@ -123,19 +147,18 @@ impl Probe for KubectlProbe {
         match action {
             "pods" => {
                 let p: ListParams = params.parse()?;
-                let text = run_kubectl(&p.argv("pods")?)?;
-                Facts::new(&pods::parse_pods(&text).map_err(bad_input)?)
+                answer(&p.argv("pods")?, pods::parse_pods)
             }
             "pod" => {
                 let p: PodParams = params.parse()?;
-                let text =
-                    run_kubectl(&get_argv("pod", p.context.as_deref(), &p.pod, &p.namespace))?;
-                Facts::new(&pods::parse_pod(&text).map_err(bad_input)?)
+                let argv = get_argv("pod", p.context.as_deref(), &p.pod, &p.namespace);
+                answer(&argv, pods::parse_pod)
             }
             "deployments" | "replicasets" => {
                 let p: ListParams = params.parse()?;
-                let text = run_kubectl(&p.argv(action)?)?;
-                Facts::new(&workloads::parse_workloads(&text).map_err(bad_input)?)
+                answer(&p.argv(action)?, |text| {
+                    workloads::parse_workloads(text, p.injector_webhooks.as_deref())
+                })
             }
             "deployment" => {
                 let p: DeploymentParams = params.parse()?;
@@ -145,13 +168,14 @@ impl Probe for KubectlProbe {
                     &p.deployment,
                     &p.namespace,
                 );
-                Facts::new(&workloads::parse_workload(&run_kubectl(&argv)?).map_err(bad_input)?)
+                answer(&argv, workloads::parse_workload)
             }
             "events" => {
                 let p: EventsParams = params.parse()?;
                 let namespace = (!p.all_namespaces).then_some(p.namespace.as_str());
-                let text = run_kubectl(&events_argv(p.context.as_deref(), namespace))?;
-                Facts::new(&events::parse_events(&text).map_err(bad_input)?)
+                answer(&events_argv(p.context.as_deref(), namespace), |text| {
+                    events::parse_events(text, p.injector_webhooks.as_deref())
+                })
             }
             "logs" => {
                 let p: LogsParams = params.parse()?;
@@ -163,17 +187,24 @@ impl Probe for KubectlProbe {
                     &p.container,
                     &tail,
                 );
-                Facts::new(&logs::parse_logs(&run_kubectl(&argv)?))
+                answer(&argv, |text| Ok(logs::parse_logs(text)))
             }
             "configmap" => {
                 let p: ConfigMapParams = params.parse()?;
                 let argv = get_argv("configmap", p.context.as_deref(), &p.name, &p.namespace);
-                Facts::new(&configmap::parse_configmap(&run_kubectl(&argv)?).map_err(bad_input)?)
+                answer(&argv, configmap::parse_configmap)
             }
             "webhooks" => {
                 let p: WebhooksParams = params.parse()?;
-                let text = run_kubectl(&webhooks_argv(p.context.as_deref()))?;
-                Facts::new(&webhooks::parse_webhooks(&text).map_err(bad_input)?)
+                answer(&webhooks_argv(p.context.as_deref()), webhooks::parse_webhooks)
+            }
+            "injector" => {
+                let p: WebhooksParams = params.parse()?;
+                let answer = match injector::discover(&mut access::run, p.context.as_deref())? {
+                    Ok(facts) => Answer::seen(facts),
+                    Err(e) => Answer::unseen(e),
+                };
+                Facts::new(&answer)
             }
             other => Err(ProbeError::unknown_action(other)),
         }

@@ -3,7 +3,9 @@
 
 use crate::json::{ParseError, list_or_one};
 use crate::pods::ObjectMeta;
-use crate::webhook_failure::{WebhookCall, parse_webhook_failures};
+use crate::webhook_failure::{
+    InjectorWebhookRef, WebhookCall, mark_injector_calls, parse_webhook_failures,
+};
 use serde::{Deserialize, Serialize};
 use triage_sdk::JsonSchema;
 
@@ -103,10 +105,20 @@ pub struct ConditionFacts {
 }
 
 /// Parses `kubectl get deployments -o json` or `kubectl get replicasets -o json` (a List,
-/// or one object).
-pub fn parse_workloads(text: &str) -> Result<WorkloadsFacts, ParseError> {
+/// or one object); failed webhook calls are matched against the injector's webhooks.
+pub fn parse_workloads(
+    text: &str,
+    injector: Option<&[InjectorWebhookRef]>,
+) -> Result<WorkloadsFacts, ParseError> {
     let items: Vec<Workload> = list_or_one("deployments or replicasets", text)?;
-    let items: Vec<WorkloadFacts> = items.into_iter().map(workload_facts).collect();
+    let items: Vec<WorkloadFacts> = items
+        .into_iter()
+        .map(|w| {
+            let mut facts = workload_facts(w);
+            mark_injector_calls(&mut facts.webhook_failures, injector);
+            facts
+        })
+        .collect();
     Ok(WorkloadsFacts {
         count: items.len(),
         not_ready: items

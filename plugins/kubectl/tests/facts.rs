@@ -235,7 +235,7 @@ fn td_injected_pods() {
 
 #[test]
 fn events_with_the_guides_webhook_failure() {
-    let facts = events::parse_events(&data("events-webhook-timeout.json")).unwrap();
+    let facts = events::parse_events(&data("events-webhook-timeout.json"), None).unwrap();
     assert_eq!((facts.event_count, facts.warning_count), (3, 2));
     assert_eq!(facts.webhook_failures.len(), 2);
     let guide = &facts.webhook_failures[0];
@@ -289,13 +289,13 @@ fn busybox_deployment_zero_of_one() {
     );
 
     let list = json!({"kind": "List", "items": [serde_json::from_str::<Value>(&data("deployment-busybox-0-of-1.json")).unwrap()]});
-    let facts = workloads::parse_workloads(&list.to_string()).unwrap();
+    let facts = workloads::parse_workloads(&list.to_string(), None).unwrap();
     assert_eq!(facts.not_ready, ["busybox"]);
 }
 
 #[test]
 fn replicasets_carry_the_failed_create() {
-    let facts = workloads::parse_workloads(&data("replicasets-busybox-failedcreate.json")).unwrap();
+    let facts = workloads::parse_workloads(&data("replicasets-busybox-failedcreate.json"), None).unwrap();
     assert_eq!(facts.count, 2);
     assert_eq!(facts.not_ready, ["busybox-6b8b7c6c9f"]);
     assert_eq!(facts.items[0].owner.as_deref(), Some("busybox"));
@@ -367,9 +367,9 @@ fn parsers() -> [(&'static str, Parser); 7] {
     [
         ("pods", |t| pods::parse_pods(t).map(drop)),
         ("pod", |t| pods::parse_pod(t).map(drop)),
-        ("workloads", |t| workloads::parse_workloads(t).map(drop)),
+        ("workloads", |t| workloads::parse_workloads(t, None).map(drop)),
         ("workload", |t| workloads::parse_workload(t).map(drop)),
-        ("events", |t| events::parse_events(t).map(drop)),
+        ("events", |t| events::parse_events(t, None).map(drop)),
         ("configmap", |t| configmap::parse_configmap(t).map(drop)),
         ("webhooks", |t| webhooks::parse_webhooks(t).map(drop)),
     ]
