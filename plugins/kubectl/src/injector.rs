@@ -53,6 +53,9 @@ pub struct Injector {
     pub kind_from: String,
     /// The webhook(s) calling it, as "CONFIGURATION/WEBHOOK".
     pub webhooks: Vec<String>,
+    /// The MutatingWebhookConfigurations those webhooks are in (what `kubectl delete
+    /// mutatingwebhookconfiguration` takes).
+    pub configurations: Vec<String>,
     /// The Service the webhooks call (null for a URL webhook).
     pub service: Option<ServiceFacts>,
     /// The URL the webhooks call instead of a Service.
@@ -67,6 +70,10 @@ pub struct Injector {
     /// Whether `configmaps` are the Deployment's mounts ("mounted") or a scan of the
     /// namespace ("namespace").
     pub configmaps_from: Option<String>,
+    /// Every ConfigMap the Deployment mounts was read (and the Deployment was found): a
+    /// setting absent from them is really not set. False when one could not be read, so a
+    /// missing setting is unknown, not unset.
+    pub configmaps_complete: bool,
     /// The first literal discovery address in those ConfigMaps.
     pub discovery_address: Option<String>,
     /// The ConfigMap it is in.
@@ -290,11 +297,17 @@ pub fn discover(
             }
         });
         match existing {
-            Some(g) => g.webhooks.push(label),
+            Some(g) => {
+                g.webhooks.push(label);
+                if !g.configurations.iter().any(|c| c == config) {
+                    g.configurations.push(config.to_string());
+                }
+            }
             None => groups.push(Injector {
                 kind: hook.injector.clone().unwrap_or_else(|| "unknown".into()),
                 kind_from: "webhook".into(),
                 webhooks: vec![label],
+                configurations: vec![config.to_string()],
                 service: hook.service.as_ref().map(|s| ServiceFacts {
                     namespace: s.namespace.clone(),
                     name: s.name.clone(),
@@ -456,6 +469,9 @@ fn follow(injector: &mut Injector, kubectl: &mut Kubectl, context: Option<&str>)
             }
             injector.configmaps_from =
                 Some(if mounted.is_some() { "mounted" } else { "namespace" }.into());
+            injector.configmaps_complete = mounted.as_ref().is_some_and(|names| {
+                names.iter().all(|n| read.iter().any(|c| &c.name == n))
+            });
             injector.configmaps = read;
         }
         Err(e) => injector.unseen.push(Unseen {
@@ -505,15 +521,19 @@ fn settle_settings(injector: &mut Injector) {
         && injector.configmaps.iter().any(|c| c.discovery_address_templated);
     injector.discovery_address_is_traffic_director =
         injector.discovery_address.as_deref() == Some(TRAFFIC_DIRECTOR_ADDRESS);
-    let says_td = injector
-        .configmaps
-        .iter()
-        .any(|c| c.injector == "traffic-director");
-    if says_td {
-        injector.kind = "traffic-director".into();
-        injector.kind_from = "configmap".into();
-    } else if injector.discovery_address.is_some() {
-        injector.kind = "istio".into();
+    // A literal discovery address says whose sidecars these are; without one, the
+    // Traffic Director settings (TRAFFICDIRECTOR_*) do.
+    let kind = match injector.discovery_address.as_deref() {
+        Some(address) if address.starts_with("trafficdirector.") => Some("traffic-director"),
+        Some(_) => Some("istio"),
+        None => injector
+            .configmaps
+            .iter()
+            .any(|c| c.injector == "traffic-director")
+            .then_some("traffic-director"),
+    };
+    if let Some(kind) = kind {
+        injector.kind = kind.into();
         injector.kind_from = "configmap".into();
     }
 }
