@@ -71,8 +71,8 @@ pub struct EventFacts {
     pub last_timestamp: Option<String>,
 }
 
-/// A failed webhook call, with the event that reported it.
-#[derive(Serialize, JsonSchema, Debug)]
+/// A failed webhook call, with the event (or the ReplicaSet condition) that reported it.
+#[derive(Serialize, JsonSchema, Debug, Clone)]
 pub struct WebhookFailure {
     /// The failed call.
     #[serde(flatten)]

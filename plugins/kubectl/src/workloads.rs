@@ -1,6 +1,7 @@
 //! Deployments and ReplicaSets: desired versus ready replicas, and the conditions that say
 //! why pods are missing (a ReplicaSet's `ReplicaFailure` carries the webhook error).
 
+use crate::events::WebhookFailure;
 use crate::json::{ParseError, list_or_one};
 use crate::pods::ObjectMeta;
 use crate::webhook_failure::{
@@ -12,6 +13,7 @@ use triage_sdk::JsonSchema;
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct Workload {
+    kind: Option<String>,
     #[serde(deserialize_with = "crate::json::nullable")]
     metadata: ObjectMeta,
     #[serde(deserialize_with = "crate::json::nullable")]
@@ -46,6 +48,8 @@ struct RawCondition {
     status: String,
     reason: Option<String>,
     message: Option<String>,
+    #[serde(rename = "lastTransitionTime")]
+    last_transition_time: Option<String>,
 }
 
 /// Every Deployment or ReplicaSet the query matched.
@@ -57,8 +61,10 @@ pub struct WorkloadsFacts {
     pub count: usize,
     /// Names of those with fewer ready replicas than desired (e.g. busybox at 0/1).
     pub not_ready: Vec<String>,
-    /// Webhook calls that failed, from every `ReplicaFailure` condition.
-    pub webhook_failures: Vec<WebhookCall>,
+    /// Webhook calls that failed, from every `ReplicaFailure` condition, in the same shape
+    /// as the events' (`object` is "ReplicaSet/NAME", `last_timestamp` the condition's
+    /// lastTransitionTime).
+    pub webhook_failures: Vec<WebhookFailure>,
 }
 
 /// One Deployment or ReplicaSet.
@@ -110,15 +116,28 @@ pub fn parse_workloads(
     text: &str,
     injector: Option<&[InjectorWebhookRef]>,
 ) -> Result<WorkloadsFacts, ParseError> {
-    let items: Vec<Workload> = list_or_one("deployments or replicasets", text)?;
-    let items: Vec<WorkloadFacts> = items
-        .into_iter()
-        .map(|w| {
-            let mut facts = workload_facts(w);
-            mark_injector_calls(&mut facts.webhook_failures, injector);
-            facts
-        })
-        .collect();
+    let raw: Vec<Workload> = list_or_one("deployments or replicasets", text)?;
+    let mut failures = Vec::new();
+    let mut items = Vec::new();
+    for w in raw {
+        let kind = w.kind.clone().unwrap_or_else(|| "ReplicaSet".into());
+        let when = w
+            .status
+            .conditions
+            .iter()
+            .find(|c| c.kind == "ReplicaFailure")
+            .and_then(|c| c.last_transition_time.clone());
+        let mut facts = workload_facts(w);
+        mark_injector_calls(&mut facts.webhook_failures, injector);
+        failures.extend(facts.webhook_failures.iter().cloned().map(|call| WebhookFailure {
+            call,
+            object: format!("{kind}/{}", facts.name),
+            namespace: facts.namespace.clone(),
+            count: 1,
+            last_timestamp: when.clone(),
+        }));
+        items.push(facts);
+    }
     Ok(WorkloadsFacts {
         count: items.len(),
         not_ready: items
@@ -126,10 +145,7 @@ pub fn parse_workloads(
             .filter(|w| !w.all_ready)
             .map(|w| w.name.clone())
             .collect(),
-        webhook_failures: items
-            .iter()
-            .flat_map(|w| w.webhook_failures.iter().cloned())
-            .collect(),
+        webhook_failures: failures,
         items,
     })
 }

@@ -301,10 +301,42 @@ fn replicasets_carry_the_failed_create() {
     assert_eq!(facts.items[0].owner.as_deref(), Some("busybox"));
     assert_eq!(facts.items[1].ready, "2/2");
     assert_eq!(facts.webhook_failures.len(), 1);
+    let failure = &facts.webhook_failures[0];
+    assert_eq!(failure.call.webhook, "sidecar-injector.istio.io");
+    // The guide's `kubectl describe rs`: the failure names its ReplicaSet and when it began,
+    // in the events' shape, so a runbook reads both the same way.
+    assert_eq!(failure.object, "ReplicaSet/busybox-6b8b7c6c9f");
+    assert_eq!(failure.last_timestamp.as_deref(), Some("2020-03-04T10:15:02Z"));
+    assert_eq!(failure.call.cause, "timeout");
+    assert!(failure.call.injector);
+}
+
+/// A failure of another webhook, or of an injector webhook with the injector's name but
+/// another Service, is not the injector's when the injector's registrations are known.
+#[test]
+fn failures_are_matched_against_the_injectors_registrations() {
+    use triage_plugin_kubectl::webhook_failure::InjectorWebhookRef;
+    let td = [InjectorWebhookRef {
+        name: "sidecar-injector.istio.io".into(),
+        service_namespace: Some("istio-control".into()),
+        service_name: Some("istio-sidecar-injector".into()),
+        url: None,
+    }];
+    let facts = events::parse_events(&data("events-webhook-timeout.json"), Some(&td)).unwrap();
+    let marks: Vec<(&str, bool)> = facts
+        .webhook_failures
+        .iter()
+        .map(|f| (f.call.webhook.as_str(), f.call.injector))
+        .collect();
     assert_eq!(
-        facts.webhook_failures[0].webhook,
-        "sidecar-injector.istio.io"
+        marks,
+        [
+            ("sidecar-injector.istio.io", true),
+            ("namespace.sidecar-injector.istio.io", false)
+        ]
     );
+    let facts = workloads::parse_workloads(&data("replicasets-busybox-failedcreate.json"), Some(&td)).unwrap();
+    assert!(facts.webhook_failures[0].call.injector);
 }
 
 #[test]
