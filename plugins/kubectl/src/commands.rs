@@ -133,6 +133,13 @@ pub struct PodParams {
     /// Namespace.
     #[serde(default = "default_namespace")]
     pub namespace: String,
+    /// A destination address: `interception.vip_intercepted` says whether the pod's
+    /// connections to it go to the proxy.
+    #[serde(default)]
+    pub vip: Option<String>,
+    /// A destination port (with `vip`, or alone: to any intercepted destination).
+    #[serde(default)]
+    pub port: Option<u16>,
     /// kubeconfig context; the current one when unset.
     #[serde(default)]
     pub context: Option<String>,

@@ -152,7 +152,11 @@ impl Probe for KubectlProbe {
             "pod" => {
                 let p: PodParams = params.parse()?;
                 let argv = get_argv("pod", p.context.as_deref(), &p.pod, &p.namespace);
-                answer(&argv, pods::parse_pod)
+                let query = pods::InterceptionQuery {
+                    vip: p.vip.as_deref().filter(|v| !v.is_empty()),
+                    port: p.port,
+                };
+                answer(&argv, |text| pods::parse_pod_with(text, query))
             }
             "deployments" | "replicasets" => {
                 let p: ListParams = params.parse()?;

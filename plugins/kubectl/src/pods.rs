@@ -20,6 +20,17 @@ const EXCLUDE_OUTBOUND_ANNOTATIONS: [&str; 2] = [
     "traffic.sidecar.istio.io/excludeOutboundPorts",
 ];
 
+/// Annotations naming the outbound destinations that are intercepted (TD's injector: by
+/// default every one, "*"), and those that are not.
+const INCLUDE_OUTBOUND_CIDR_ANNOTATIONS: [&str; 2] = [
+    "cloud.google.com/includeOutboundCIDRs",
+    "traffic.sidecar.istio.io/includeOutboundIPRanges",
+];
+const EXCLUDE_OUTBOUND_CIDR_ANNOTATIONS: [&str; 2] = [
+    "cloud.google.com/excludeOutboundCIDRs",
+    "traffic.sidecar.istio.io/excludeOutboundIPRanges",
+];
+
 /// Annotations that may carry the proxy config, discovery address included.
 const PROXY_CONFIG_ANNOTATIONS: [&str; 2] =
     ["proxy.istio.io/config", "sidecar.istio.io/discoveryAddress"];
@@ -58,6 +69,7 @@ struct Pod {
 #[derive(Deserialize, Default)]
 #[serde(default, rename_all = "camelCase")]
 struct PodSpec {
+    security_context: Option<SecurityContext>,
     #[serde(deserialize_with = "crate::json::nullable")]
     containers: Vec<Container>,
     #[serde(deserialize_with = "crate::json::nullable")]
@@ -76,6 +88,13 @@ struct Container {
     #[serde(deserialize_with = "crate::json::nullable")]
     env: Vec<EnvVar>,
     restart_policy: Option<String>,
+    security_context: Option<SecurityContext>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct SecurityContext {
+    run_as_user: Option<i64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -114,12 +133,18 @@ struct ContainerStatus {
     restart_count: u64,
     #[serde(deserialize_with = "crate::json::nullable")]
     state: BTreeMap<String, StateDetail>,
+    #[serde(deserialize_with = "crate::json::nullable")]
+    last_state: BTreeMap<String, StateDetail>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct StateDetail {
     reason: Option<String>,
+    #[serde(rename = "finishedAt")]
+    finished_at: Option<String>,
+    #[serde(rename = "startedAt")]
+    started_at: Option<String>,
 }
 
 /// Every pod the query matched.
@@ -165,6 +190,15 @@ pub struct PodFacts {
     /// Ports from `cloud.google.com/excludeOutboundPorts` and
     /// `traffic.sidecar.istio.io/excludeOutboundPorts`, sorted, without duplicates.
     pub exclude_outbound_ports: Vec<u16>,
+    /// Outbound interception from the annotations; null without a sidecar.
+    pub interception: Option<InterceptionFacts>,
+}
+
+/// What to ask of the interception: a destination and a port.
+#[derive(Default, Clone, Copy)]
+pub struct InterceptionQuery<'a> {
+    pub vip: Option<&'a str>,
+    pub port: Option<u16>,
 }
 
 /// One container of a pod.
@@ -182,6 +216,12 @@ pub struct ContainerFacts {
     pub state: Option<String>,
     /// Reason of the current state, e.g. "CrashLoopBackOff".
     pub state_reason: Option<String>,
+    /// When the current run started (`state.running.startedAt`).
+    pub started_at: Option<String>,
+    /// Why the previous run ended (`lastState.terminated.reason`, e.g. "OOMKilled", "Error").
+    pub last_termination_reason: Option<String>,
+    /// When the previous run ended.
+    pub last_finished_at: Option<String>,
     /// `args`.
     pub args: Vec<String>,
     /// `command`.
@@ -210,12 +250,46 @@ pub struct SidecarFacts {
     pub discovery_address_source: Option<String>,
     /// The discovery address is Traffic Director's, `trafficdirector.googleapis.com:443`.
     pub discovery_address_is_traffic_director: bool,
+    /// The UID the proxy runs as (`securityContext.runAsUser` of the container, else of the
+    /// pod); null when neither sets it (the image's user).
+    pub run_as_user: Option<i64>,
+    /// How often the proxy container restarted (the guide's traffic loop: "the proxy process
+    /// may fail").
+    pub restart_count: u64,
+    /// Why its previous run ended, e.g. "OOMKilled", "Error".
+    pub last_termination_reason: Option<String>,
+}
+
+/// Outbound interception as the injector sets it up from the pod's annotations
+/// (`cloud.google.com/includeOutboundCIDRs`, `excludeOutboundCIDRs`, `excludeOutboundPorts`,
+/// and Istio's `traffic.sidecar.istio.io/…` equivalents). Without an include annotation
+/// every destination is intercepted: Traffic Director's documented default.
+#[derive(Serialize, JsonSchema, Debug)]
+pub struct InterceptionFacts {
+    /// Intercepted destination ranges; `["*"]` for all.
+    pub include_outbound_cidrs: Vec<String>,
+    /// Where the include list came from: an annotation's name, or "default".
+    pub include_source: String,
+    /// Destination ranges that bypass the proxy.
+    pub exclude_outbound_cidrs: Vec<String>,
+    /// Ports that bypass the proxy.
+    pub exclude_outbound_ports: Vec<u16>,
+    /// Every outbound destination goes to the proxy (include is "*" or 0.0.0.0/0).
+    pub intercepts_all_outbound: bool,
+    /// The `vip` param (with `port`) would be sent to the proxy; null without `vip`.
+    pub vip_intercepted: Option<bool>,
+    /// A connection to the `port` param, to some intercepted destination, would be sent to
+    /// the proxy; null without `port`.
+    pub port_intercepted: Option<bool>,
 }
 
 /// Parses `kubectl get pods -o json` (a List, or one Pod).
 pub fn parse_pods(text: &str) -> Result<PodsFacts, ParseError> {
     let pods: Vec<Pod> = list_or_one("pods", text)?;
-    let pods: Vec<PodFacts> = pods.into_iter().map(pod_facts).collect();
+    let pods: Vec<PodFacts> = pods
+        .into_iter()
+        .map(|p| pod_facts(p, InterceptionQuery::default()))
+        .collect();
     Ok(PodsFacts {
         pod_count: pods.len(),
         ready_pods: pods.iter().filter(|p| p.pod_ready).count(),
@@ -226,10 +300,15 @@ pub fn parse_pods(text: &str) -> Result<PodsFacts, ParseError> {
 
 /// Parses `kubectl get pod NAME -o json`.
 pub fn parse_pod(text: &str) -> Result<PodFacts, ParseError> {
-    from_json::<Pod>("a pod", text).map(pod_facts)
+    parse_pod_with(text, InterceptionQuery::default())
 }
 
-fn pod_facts(pod: Pod) -> PodFacts {
+/// Parses `kubectl get pod NAME -o json`, answering `query` about its interception.
+pub fn parse_pod_with(text: &str, query: InterceptionQuery) -> Result<PodFacts, ParseError> {
+    from_json::<Pod>("a pod", text).map(|p| pod_facts(p, query))
+}
+
+fn pod_facts(pod: Pod, query: InterceptionQuery) -> PodFacts {
     let Pod {
         metadata,
         spec,
@@ -262,7 +341,11 @@ fn pod_facts(pod: Pod) -> PodFacts {
         }
     };
 
-    let sidecar = find_sidecar(&spec, &metadata.annotations);
+    let sidecar = find_sidecar(&spec, &metadata.annotations, &containers, &init_containers);
+    let exclude_ports = exclude_outbound_ports(&metadata.annotations);
+    let interception = sidecar
+        .as_ref()
+        .map(|_| interception(&metadata.annotations, &exclude_ports, query));
     PodFacts {
         name: metadata.name,
         namespace: metadata.namespace,
@@ -274,7 +357,8 @@ fn pod_facts(pod: Pod) -> PodFacts {
         containers,
         init_containers,
         sidecar,
-        exclude_outbound_ports: exclude_outbound_ports(&metadata.annotations),
+        exclude_outbound_ports: exclude_ports,
+        interception,
         annotations: metadata.annotations,
         labels: metadata.labels,
     }
@@ -294,13 +378,25 @@ fn container_facts(c: &Container, statuses: &[ContainerStatus]) -> ContainerFact
         restart_count: status.map_or(0, |s| s.restart_count),
         state: state.map(|(k, _)| k.clone()),
         state_reason: state.and_then(|(_, d)| d.reason.clone()),
+        started_at: state.and_then(|(_, d)| d.started_at.clone()),
+        last_termination_reason: status
+            .and_then(|s| s.last_state.get("terminated"))
+            .and_then(|d| d.reason.clone()),
+        last_finished_at: status
+            .and_then(|s| s.last_state.get("terminated"))
+            .and_then(|d| d.finished_at.clone()),
         args: c.args.clone(),
         command: c.command.clone(),
         restart_policy: c.restart_policy.clone(),
     }
 }
 
-fn find_sidecar(spec: &PodSpec, annotations: &BTreeMap<String, String>) -> Option<SidecarFacts> {
+fn find_sidecar(
+    spec: &PodSpec,
+    annotations: &BTreeMap<String, String>,
+    containers: &[ContainerFacts],
+    init_containers: &[ContainerFacts],
+) -> Option<SidecarFacts> {
     let is_proxy = |c: &&Container| SIDECAR_NAMES.contains(&c.name.as_str());
     let (container, kind) = match spec.containers.iter().find(is_proxy) {
         Some(c) => (c, "container"),
@@ -317,7 +413,18 @@ fn find_sidecar(spec: &PodSpec, annotations: &BTreeMap<String, String>) -> Optio
         }
     };
     let (discovery_address, source) = discovery_address(container, annotations).unzip();
+    let status = containers
+        .iter()
+        .chain(init_containers)
+        .find(|c| c.name == container.name);
     Some(SidecarFacts {
+        run_as_user: container
+            .security_context
+            .as_ref()
+            .and_then(|s| s.run_as_user)
+            .or_else(|| spec.security_context.as_ref().and_then(|s| s.run_as_user)),
+        restart_count: status.map_or(0, |s| s.restart_count),
+        last_termination_reason: status.and_then(|s| s.last_termination_reason.clone()),
         name: container.name.clone(),
         kind: kind.into(),
         image: container.image.clone(),
@@ -371,6 +478,64 @@ fn literal_discovery_address(text: &str) -> Option<String> {
         .find(|v| !v.is_empty() && !v.contains("{{"))
 }
 
+fn annotation_list(annotations: &BTreeMap<String, String>, keys: &[&str]) -> Option<(Vec<String>, String)> {
+    keys.iter().find_map(|key| {
+        let value = annotations.get(*key)?;
+        let items = value
+            .split(',')
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+            .collect();
+        Some((items, key.to_string()))
+    })
+}
+
+fn interception(
+    annotations: &BTreeMap<String, String>,
+    exclude_ports: &[u16],
+    query: InterceptionQuery,
+) -> InterceptionFacts {
+    let (include, include_source) = annotation_list(annotations, &INCLUDE_OUTBOUND_CIDR_ANNOTATIONS)
+        .unwrap_or_else(|| (vec!["*".to_string()], "default".to_string()));
+    let exclude = annotation_list(annotations, &EXCLUDE_OUTBOUND_CIDR_ANNOTATIONS)
+        .map(|(v, _)| v)
+        .unwrap_or_default();
+    let all = include.iter().any(|c| c == "*" || c == "0.0.0.0/0");
+    let port_excluded = query.port.is_some_and(|p| exclude_ports.contains(&p));
+    let vip_intercepted = query.vip.map(|vip| {
+        !port_excluded
+            && !exclude.iter().any(|c| cidr_contains(c, vip))
+            && (all || include.iter().any(|c| cidr_contains(c, vip)))
+    });
+    let port_intercepted = query.port.map(|_| !port_excluded && !include.is_empty());
+    InterceptionFacts {
+        intercepts_all_outbound: all,
+        include_outbound_cidrs: include,
+        include_source,
+        exclude_outbound_cidrs: exclude,
+        exclude_outbound_ports: exclude_ports.to_vec(),
+        vip_intercepted,
+        port_intercepted,
+    }
+}
+
+/// An IPv4 CIDR (or a bare address) holds `ip`; anything unparsable holds nothing.
+fn cidr_contains(cidr: &str, ip: &str) -> bool {
+    let parse = |s: &str| s.trim().parse::<std::net::Ipv4Addr>().ok().map(u32::from);
+    let (net, len) = match cidr.split_once('/') {
+        Some((n, l)) => (n, l.trim().parse::<u32>().ok()),
+        None => (cidr, Some(32)),
+    };
+    match (parse(net), len, parse(ip)) {
+        (Some(net), Some(len), Some(ip)) if len <= 32 => {
+            let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+            net & mask == ip & mask
+        }
+        _ => false,
+    }
+}
+
 fn exclude_outbound_ports(annotations: &BTreeMap<String, String>) -> Vec<u16> {
     let mut ports: Vec<u16> = EXCLUDE_OUTBOUND_ANNOTATIONS
         .iter()
@@ -412,6 +577,52 @@ mod tests {
         );
         assert_eq!(sidecar.discovery_address_source.as_deref(), Some("env"));
         assert!(sidecar.discovery_address_is_traffic_director);
+    }
+
+    #[test]
+    fn interception_from_the_injectors_annotations() {
+        let sidecar = r#""spec":{"containers":[{"name":"app"},{"name":"envoy","securityContext":{"runAsUser":1337}}]},
+            "status":{"containerStatuses":[{"name":"envoy","restartCount":4,"lastState":{"terminated":{"reason":"OOMKilled","finishedAt":"2020-03-04T10:20:00Z"}},"state":{"running":{"startedAt":"2020-03-04T10:21:00Z"}}}]}"#;
+        // No annotation: Traffic Director's default, everything.
+        let pod = format!(r#"{{"kind":"Pod","metadata":{{"name":"p"}},{sidecar}}}"#);
+        let q = InterceptionQuery { vip: Some("10.7.240.20"), port: Some(3306) };
+        let facts = parse_pod_with(&pod, q).unwrap();
+        let i = facts.interception.unwrap();
+        assert!(i.intercepts_all_outbound);
+        assert_eq!(i.include_source, "default");
+        assert_eq!((i.vip_intercepted, i.port_intercepted), (Some(true), Some(true)));
+        let s = facts.sidecar.unwrap();
+        assert_eq!((s.run_as_user, s.restart_count), (Some(1337), 4));
+        assert_eq!(s.last_termination_reason.as_deref(), Some("OOMKilled"));
+        // Only the service range, 3306 excluded, one range excluded.
+        let pod = format!(r#"{{"kind":"Pod","metadata":{{"name":"p","annotations":{{
+            "cloud.google.com/includeOutboundCIDRs":"10.7.240.0/20",
+            "cloud.google.com/excludeOutboundCIDRs":"10.7.241.0/24",
+            "cloud.google.com/excludeOutboundPorts":"3306"}}}},{sidecar}}}"#);
+        let at = |vip, port| {
+            parse_pod_with(&pod, InterceptionQuery { vip: Some(vip), port: Some(port) })
+                .unwrap()
+                .interception
+                .unwrap()
+                .vip_intercepted
+        };
+        assert_eq!(at("10.7.240.20", 3306), Some(false));
+        assert_eq!(at("10.7.240.20", 5432), Some(true));
+        assert_eq!(at("10.7.241.9", 5432), Some(false));
+        assert_eq!(at("8.8.8.8", 5432), Some(false));
+        assert!(!parse_pod(&pod).unwrap().interception.unwrap().intercepts_all_outbound);
+        // No sidecar: nothing is intercepted, so no interception facts.
+        let bare = r#"{"kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"app"}]}}"#;
+        assert!(parse_pod(bare).unwrap().interception.is_none());
+    }
+
+    #[test]
+    fn cidrs() {
+        assert!(cidr_contains("0.0.0.0/0", "1.2.3.4"));
+        assert!(cidr_contains("10.0.0.1", "10.0.0.1"));
+        assert!(!cidr_contains("10.0.0.1/32", "10.0.0.2"));
+        assert!(!cidr_contains("10.0.0.0/33", "10.0.0.2"));
+        assert!(!cidr_contains("bogus", "10.0.0.2"));
     }
 
     #[test]
