@@ -192,6 +192,9 @@ pub struct PodFacts {
     pub exclude_outbound_ports: Vec<u16>,
     /// Outbound interception from the annotations; null without a sidecar.
     pub interception: Option<InterceptionFacts>,
+    /// The Deployment that created the pod: its ReplicaSet owner's name without the
+    /// `pod-template-hash` suffix; null for a standalone pod or another owner.
+    pub deployment: Option<String>,
 }
 
 /// What to ask of the interception: a destination and a port.
@@ -341,6 +344,14 @@ fn pod_facts(pod: Pod, query: InterceptionQuery) -> PodFacts {
         }
     };
 
+    let deployment = metadata
+        .owner_references
+        .iter()
+        .find(|o| o.kind == "ReplicaSet")
+        .and_then(|o| {
+            let hash = metadata.labels.get("pod-template-hash")?;
+            o.name.strip_suffix(hash.as_str())?.strip_suffix('-').map(str::to_string)
+        });
     let sidecar = find_sidecar(&spec, &metadata.annotations, &containers, &init_containers);
     let exclude_ports = exclude_outbound_ports(&metadata.annotations);
     let interception = sidecar
@@ -359,6 +370,7 @@ fn pod_facts(pod: Pod, query: InterceptionQuery) -> PodFacts {
         sidecar,
         exclude_outbound_ports: exclude_ports,
         interception,
+        deployment,
         annotations: metadata.annotations,
         labels: metadata.labels,
     }
@@ -611,6 +623,9 @@ mod tests {
         assert_eq!(at("10.7.241.9", 5432), Some(false));
         assert_eq!(at("8.8.8.8", 5432), Some(false));
         assert!(!parse_pod(&pod).unwrap().interception.unwrap().intercepts_all_outbound);
+        let owned = r#"{"kind":"Pod","metadata":{"name":"busybox-6b8b7c6c9f-4xk2p","labels":{"pod-template-hash":"6b8b7c6c9f"},
+            "ownerReferences":[{"kind":"ReplicaSet","name":"busybox-6b8b7c6c9f"}]}}"#;
+        assert_eq!(parse_pod(owned).unwrap().deployment.as_deref(), Some("busybox"));
         // No sidecar: nothing is intercepted, so no interception facts.
         let bare = r#"{"kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"app"}]}}"#;
         assert!(parse_pod(bare).unwrap().interception.is_none());
