@@ -69,7 +69,8 @@ fn classify(line: &str, all: &str) -> &'static str {
     let has = |needle: &str| line.contains(needle) || all.contains(needle);
     if has("executable file not found") || has("exit code 126") || has("exit code 127") {
         "no-command"
-    } else if has("Permission denied") || has("you must be root") || has("Operation not permitted") {
+    } else if has("Permission denied") || has("you must be root") || has("Operation not permitted")
+    {
         "permission-denied"
     } else if has("(NotFound)") || has("not found") {
         "not-found"
@@ -77,7 +78,9 @@ fn classify(line: &str, all: &str) -> &'static str {
         "forbidden"
     } else if has("(Unauthorized)") || has("Unauthorized") {
         "unauthorized"
-    } else if has("doesn't have a resource type") || has("the server could not find the requested resource") {
+    } else if has("doesn't have a resource type")
+        || has("the server could not find the requested resource")
+    {
         "unknown-resource"
     } else if has("no configuration has been provided")
         || has("current-context is not set")
@@ -113,7 +116,10 @@ pub fn run(argv: &[String]) -> Result<Result<String, KubectlError>, ProbeError> 
     if out.status == 0 {
         Ok(Ok(out.stdout_text()))
     } else {
-        Ok(Err(KubectlError::from_stderr(out.status, &out.stderr_text())))
+        Ok(Err(KubectlError::from_stderr(
+            out.status,
+            &out.stderr_text(),
+        )))
     }
 }
 
@@ -178,10 +184,7 @@ mod tests {
                 "error: the server doesn't have a resource type \"mutatingwebhookconfigurations\"",
                 "unknown-resource",
             ),
-            (
-                "error: context \"gke_p_z_c\" does not exist",
-                "no-cluster",
-            ),
+            ("error: context \"gke_p_z_c\" does not exist", "no-cluster"),
             (
                 "error: Internal error occurred: error executing command in container: failed to exec in container: failed to start exec \"0f\": OCI runtime exec failed: exec failed: unable to start container process: exec: \"iptables-save\": executable file not found in $PATH: unknown",
                 "no-command",
@@ -194,10 +197,7 @@ mod tests {
                 "Error from server (BadRequest): container \"envoy\" in pod \"busybox-1\" is waiting to start: ContainerCreating",
                 "not-running",
             ),
-            (
-                "error: current-context is not set",
-                "no-cluster",
-            ),
+            ("error: current-context is not set", "no-cluster"),
         ];
         for (stderr, kind) in cases {
             let e = KubectlError::from_stderr(1, stderr);
@@ -210,7 +210,10 @@ mod tests {
     fn the_error_line_is_found_after_warnings_and_cut() {
         let stderr = "Warning: v1 ComponentStatus is deprecated\n\nError from server (Forbidden): pods is forbidden\n";
         let e = KubectlError::from_stderr(1, stderr);
-        assert_eq!(e.message, "Error from server (Forbidden): pods is forbidden");
+        assert_eq!(
+            e.message,
+            "Error from server (Forbidden): pods is forbidden"
+        );
         let long = format!("error: {}", "x".repeat(5000));
         let e = KubectlError::from_stderr(1, &long);
         assert_eq!(e.message.chars().count(), MAX_MESSAGE + 1);

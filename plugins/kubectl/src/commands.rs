@@ -1,8 +1,8 @@
 //! Each action's params and the kubectl argv they turn into. `describe` declares the same
 //! argv built from `{param}` placeholders, so what is declared is exactly what runs.
 
-use serde::Deserialize;
 use crate::webhook_failure::InjectorWebhookRef;
+use serde::Deserialize;
 use triage_sdk::{JsonSchema, ProbeError};
 
 /// Placeholders for `describe`.

@@ -25,7 +25,8 @@ const MAX_INJECTORS: usize = 4;
 const MAX_CONFIGMAPS: usize = 8;
 
 /// Runs one kubectl argv: its output, or kubectl's refusal.
-pub type Kubectl<'a> = dyn FnMut(&[String]) -> Result<Result<String, KubectlError>, ProbeError> + 'a;
+pub type Kubectl<'a> =
+    dyn FnMut(&[String]) -> Result<Result<String, KubectlError>, ProbeError> + 'a;
 
 /// Every sidecar injector the webhooks name, followed to its configuration.
 #[derive(Serialize, JsonSchema, Debug, Default)]
@@ -289,13 +290,13 @@ pub fn discover(
             url: hook.url.clone(),
         });
         let label = format!("{config}/{}", hook.name);
-        let existing = groups.iter_mut().find(|g| {
-            match (&g.service, &hook.service) {
+        let existing = groups
+            .iter_mut()
+            .find(|g| match (&g.service, &hook.service) {
                 (Some(a), Some(b)) => a.namespace == b.namespace && a.name == b.name,
                 (None, None) => g.url == hook.url,
                 _ => false,
-            }
-        });
+            });
         match existing {
             Some(g) => {
                 g.webhooks.push(label);
@@ -337,20 +338,20 @@ fn bad_input(e: ParseError) -> ProbeError {
 
 /// Webhooks that inject sidecars: those the webhooks parser attributes to an injector, and
 /// any other named like one.
-fn injector_webhooks(
-    webhooks: &WebhooksFacts,
-) -> Vec<(&str, &crate::webhooks::WebhookFacts)> {
+fn injector_webhooks(webhooks: &WebhooksFacts) -> Vec<(&str, &crate::webhooks::WebhookFacts)> {
     webhooks
         .configurations
         .iter()
         .flat_map(|c| c.webhooks.iter().map(move |w| (c.name.as_str(), w)))
-        .filter(|(_, w)| {
-            w.injector.is_some() || crate::webhook_failure::is_injector_name(&w.name)
-        })
+        .filter(|(_, w)| w.injector.is_some() || crate::webhook_failure::is_injector_name(&w.name))
         .collect()
 }
 
-fn follow(injector: &mut Injector, kubectl: &mut Kubectl, context: Option<&str>) -> Result<(), ProbeError> {
+fn follow(
+    injector: &mut Injector,
+    kubectl: &mut Kubectl,
+    context: Option<&str>,
+) -> Result<(), ProbeError> {
     let Some(service) = injector.service.clone() else {
         return Ok(());
     };
@@ -359,7 +360,9 @@ fn follow(injector: &mut Injector, kubectl: &mut Kubectl, context: Option<&str>)
             what: format!("service {:?} in {:?}", service.name, service.namespace),
             error: KubectlError {
                 kind: "other".into(),
-                message: "refused: the webhook names a service that is not a Kubernetes object name".into(),
+                message:
+                    "refused: the webhook names a service that is not a Kubernetes object name"
+                        .into(),
                 status: 0,
             },
         });
@@ -370,7 +373,15 @@ fn follow(injector: &mut Injector, kubectl: &mut Kubectl, context: Option<&str>)
 
     // The Service and what it selects.
     let mut selector = BTreeMap::new();
-    match kubectl(&cmd(&["get", "service", &service.name, "-n", ns, "-o", "json"]))? {
+    match kubectl(&cmd(&[
+        "get",
+        "service",
+        &service.name,
+        "-n",
+        ns,
+        "-o",
+        "json",
+    ]))? {
         Ok(text) => {
             let svc: Service = from_json("a service", &text).map_err(bad_input)?;
             selector = svc.spec.selector;
@@ -387,7 +398,15 @@ fn follow(injector: &mut Injector, kubectl: &mut Kubectl, context: Option<&str>)
     }
 
     // Whether an injector pod is ready behind it.
-    match kubectl(&cmd(&["get", "endpoints", &service.name, "-n", ns, "-o", "json"]))? {
+    match kubectl(&cmd(&[
+        "get",
+        "endpoints",
+        &service.name,
+        "-n",
+        ns,
+        "-o",
+        "json",
+    ]))? {
         Ok(text) => {
             let ep: Endpoints = from_json("endpoints", &text).map_err(bad_input)?;
             injector.endpoints = Some(EndpointsFacts {
@@ -454,24 +473,34 @@ fn follow(injector: &mut Injector, kubectl: &mut Kubectl, context: Option<&str>)
             // Mounted ones in the order the Deployment lists them.
             if let Some(names) = &mounted {
                 read.sort_by_key(|c| names.iter().position(|n| *n == c.name));
-                let missing: Vec<&String> =
-                    names.iter().filter(|n| !read.iter().any(|c| &c.name == *n)).collect();
+                let missing: Vec<&String> = names
+                    .iter()
+                    .filter(|n| !read.iter().any(|c| &c.name == *n))
+                    .collect();
                 for name in missing {
                     injector.unseen.push(Unseen {
                         what: format!("configmap {name} in {ns}"),
                         error: KubectlError {
                             kind: "not-found".into(),
-                            message: format!("the Deployment mounts the ConfigMap {name}, which does not exist"),
+                            message: format!(
+                                "the Deployment mounts the ConfigMap {name}, which does not exist"
+                            ),
                             status: 0,
                         },
                     });
                 }
             }
-            injector.configmaps_from =
-                Some(if mounted.is_some() { "mounted" } else { "namespace" }.into());
-            injector.configmaps_complete = mounted.as_ref().is_some_and(|names| {
-                names.iter().all(|n| read.iter().any(|c| &c.name == n))
-            });
+            injector.configmaps_from = Some(
+                if mounted.is_some() {
+                    "mounted"
+                } else {
+                    "namespace"
+                }
+                .into(),
+            );
+            injector.configmaps_complete = mounted
+                .as_ref()
+                .is_some_and(|names| names.iter().all(|n| read.iter().any(|c| &c.name == n)));
             injector.configmaps = read;
         }
         Err(e) => injector.unseen.push(Unseen {
@@ -490,7 +519,11 @@ fn mounted_configmaps(d: &Deployment) -> Vec<String> {
             names.push(cm.name.clone());
         }
         if let Some(p) = &v.projected {
-            names.extend(p.sources.iter().filter_map(|s| s.config_map.as_ref().map(|c| c.name.clone())));
+            names.extend(
+                p.sources
+                    .iter()
+                    .filter_map(|s| s.config_map.as_ref().map(|c| c.name.clone())),
+            );
         }
     }
     names.dedup();
@@ -513,12 +546,17 @@ fn settle_settings(injector: &mut Injector) {
             .find_map(|c| get(c).map(|v| (v, c.name.clone())))
             .unzip()
     };
-    (injector.discovery_address, injector.discovery_address_source) =
-        first(&|c| c.discovery_address.clone());
+    (
+        injector.discovery_address,
+        injector.discovery_address_source,
+    ) = first(&|c| c.discovery_address.clone());
     (injector.network, injector.network_source) = first(&|c| c.network.clone());
     (injector.project, injector.project_source) = first(&|c| c.project.clone());
     injector.discovery_address_templated = injector.discovery_address.is_none()
-        && injector.configmaps.iter().any(|c| c.discovery_address_templated);
+        && injector
+            .configmaps
+            .iter()
+            .any(|c| c.discovery_address_templated);
     injector.discovery_address_is_traffic_director =
         injector.discovery_address.as_deref() == Some(TRAFFIC_DIRECTOR_ADDRESS);
     // A literal discovery address says whose sidecars these are; without one, the
@@ -544,10 +582,25 @@ mod tests {
 
     #[test]
     fn object_names() {
-        for ok in ["istio-control", "istio-sidecar-injector", "a", "td.injector-1"] {
+        for ok in [
+            "istio-control",
+            "istio-sidecar-injector",
+            "a",
+            "td.injector-1",
+        ] {
             assert!(is_object_name(ok), "{ok}");
         }
-        for bad in ["", "-n", "--kubeconfig=/tmp/x", "a/b", "A", "x\n", "a-", ".a", &"a".repeat(254)] {
+        for bad in [
+            "",
+            "-n",
+            "--kubeconfig=/tmp/x",
+            "a/b",
+            "A",
+            "x\n",
+            "a-",
+            ".a",
+            &"a".repeat(254),
+        ] {
             assert!(!is_object_name(bad), "{bad:?}");
         }
     }

@@ -15,11 +15,11 @@ pub mod webhook_failure;
 pub mod webhooks;
 pub mod workloads;
 
+use access::Answer;
 use commands::{
     CONTEXT, ConfigMapParams, DeploymentParams, EventsParams, ListParams, LogsParams, PodParams,
     Selector, WebhooksParams, events_argv, get_argv, list_argv, logs_argv, webhooks_argv,
 };
-use access::Answer;
 use triage_sdk::register_probe;
 use triage_sdk::{Action, Facts, Manifest, Params, Probe, ProbeError};
 
@@ -200,7 +200,10 @@ impl Probe for KubectlProbe {
             }
             "webhooks" => {
                 let p: WebhooksParams = params.parse()?;
-                answer(&webhooks_argv(p.context.as_deref()), webhooks::parse_webhooks)
+                answer(
+                    &webhooks_argv(p.context.as_deref()),
+                    webhooks::parse_webhooks,
+                )
             }
             "injector" => {
                 let p: WebhooksParams = params.parse()?;

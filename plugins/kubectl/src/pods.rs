@@ -350,7 +350,10 @@ fn pod_facts(pod: Pod, query: InterceptionQuery) -> PodFacts {
         .find(|o| o.kind == "ReplicaSet")
         .and_then(|o| {
             let hash = metadata.labels.get("pod-template-hash")?;
-            o.name.strip_suffix(hash.as_str())?.strip_suffix('-').map(str::to_string)
+            o.name
+                .strip_suffix(hash.as_str())?
+                .strip_suffix('-')
+                .map(str::to_string)
         });
     let sidecar = find_sidecar(&spec, &metadata.annotations, &containers, &init_containers);
     let exclude_ports = exclude_outbound_ports(&metadata.annotations);
@@ -490,7 +493,10 @@ fn literal_discovery_address(text: &str) -> Option<String> {
         .find(|v| !v.is_empty() && !v.contains("{{"))
 }
 
-fn annotation_list(annotations: &BTreeMap<String, String>, keys: &[&str]) -> Option<(Vec<String>, String)> {
+fn annotation_list(
+    annotations: &BTreeMap<String, String>,
+    keys: &[&str],
+) -> Option<(Vec<String>, String)> {
     keys.iter().find_map(|key| {
         let value = annotations.get(*key)?;
         let items = value
@@ -508,8 +514,9 @@ fn interception(
     exclude_ports: &[u16],
     query: InterceptionQuery,
 ) -> InterceptionFacts {
-    let (include, include_source) = annotation_list(annotations, &INCLUDE_OUTBOUND_CIDR_ANNOTATIONS)
-        .unwrap_or_else(|| (vec!["*".to_string()], "default".to_string()));
+    let (include, include_source) =
+        annotation_list(annotations, &INCLUDE_OUTBOUND_CIDR_ANNOTATIONS)
+            .unwrap_or_else(|| (vec!["*".to_string()], "default".to_string()));
     let exclude = annotation_list(annotations, &EXCLUDE_OUTBOUND_CIDR_ANNOTATIONS)
         .map(|(v, _)| v)
         .unwrap_or_default();
@@ -597,37 +604,61 @@ mod tests {
             "status":{"containerStatuses":[{"name":"envoy","restartCount":4,"lastState":{"terminated":{"reason":"OOMKilled","finishedAt":"2020-03-04T10:20:00Z"}},"state":{"running":{"startedAt":"2020-03-04T10:21:00Z"}}}]}"#;
         // No annotation: Traffic Director's default, everything.
         let pod = format!(r#"{{"kind":"Pod","metadata":{{"name":"p"}},{sidecar}}}"#);
-        let q = InterceptionQuery { vip: Some("10.7.240.20"), port: Some(3306) };
+        let q = InterceptionQuery {
+            vip: Some("10.7.240.20"),
+            port: Some(3306),
+        };
         let facts = parse_pod_with(&pod, q).unwrap();
         let i = facts.interception.unwrap();
         assert!(i.intercepts_all_outbound);
         assert_eq!(i.include_source, "default");
-        assert_eq!((i.vip_intercepted, i.port_intercepted), (Some(true), Some(true)));
+        assert_eq!(
+            (i.vip_intercepted, i.port_intercepted),
+            (Some(true), Some(true))
+        );
         let s = facts.sidecar.unwrap();
         assert_eq!((s.run_as_user, s.restart_count), (Some(1337), 4));
         assert_eq!(s.last_termination_reason.as_deref(), Some("OOMKilled"));
         // Only the service range, 3306 excluded, one range excluded.
-        let pod = format!(r#"{{"kind":"Pod","metadata":{{"name":"p","annotations":{{
+        let pod = format!(
+            r#"{{"kind":"Pod","metadata":{{"name":"p","annotations":{{
             "cloud.google.com/includeOutboundCIDRs":"10.7.240.0/20",
             "cloud.google.com/excludeOutboundCIDRs":"10.7.241.0/24",
-            "cloud.google.com/excludeOutboundPorts":"3306"}}}},{sidecar}}}"#);
+            "cloud.google.com/excludeOutboundPorts":"3306"}}}},{sidecar}}}"#
+        );
         let at = |vip, port| {
-            parse_pod_with(&pod, InterceptionQuery { vip: Some(vip), port: Some(port) })
-                .unwrap()
-                .interception
-                .unwrap()
-                .vip_intercepted
+            parse_pod_with(
+                &pod,
+                InterceptionQuery {
+                    vip: Some(vip),
+                    port: Some(port),
+                },
+            )
+            .unwrap()
+            .interception
+            .unwrap()
+            .vip_intercepted
         };
         assert_eq!(at("10.7.240.20", 3306), Some(false));
         assert_eq!(at("10.7.240.20", 5432), Some(true));
         assert_eq!(at("10.7.241.9", 5432), Some(false));
         assert_eq!(at("8.8.8.8", 5432), Some(false));
-        assert!(!parse_pod(&pod).unwrap().interception.unwrap().intercepts_all_outbound);
+        assert!(
+            !parse_pod(&pod)
+                .unwrap()
+                .interception
+                .unwrap()
+                .intercepts_all_outbound
+        );
         let owned = r#"{"kind":"Pod","metadata":{"name":"busybox-6b8b7c6c9f-4xk2p","labels":{"pod-template-hash":"6b8b7c6c9f"},
             "ownerReferences":[{"kind":"ReplicaSet","name":"busybox-6b8b7c6c9f"}]}}"#;
-        assert_eq!(parse_pod(owned).unwrap().deployment.as_deref(), Some("busybox"));
+        assert_eq!(
+            parse_pod(owned).unwrap().deployment.as_deref(),
+            Some("busybox")
+        );
         // No sidecar: nothing is intercepted, so no interception facts.
-        let bare = r#"{"kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"app"}]}}"#;
+        let bare =
+            r#"{"kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"app"}]}}"#;
         assert!(parse_pod(bare).unwrap().interception.is_none());
     }
 

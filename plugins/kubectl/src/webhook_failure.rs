@@ -10,7 +10,10 @@ use triage_sdk::JsonSchema;
 
 /// How the API server says it: `failed calling webhook "NAME"`, and before Kubernetes 1.13
 /// `failed calling admission webhook "NAME"` (seen in istio/istio#8182, #10983).
-const MARKERS: [&str; 2] = ["failed calling webhook \"", "failed calling admission webhook \""];
+const MARKERS: [&str; 2] = [
+    "failed calling webhook \"",
+    "failed calling admission webhook \"",
+];
 
 /// The first marker in `text`: where it starts and how long it is.
 fn find_marker(text: &str) -> Option<(usize, usize)> {
@@ -85,7 +88,12 @@ fn matches_ref(call: &WebhookCall, r: &InjectorWebhookRef) -> bool {
     if call.webhook != r.name {
         return false;
     }
-    match (&r.service_name, &r.service_namespace, &call.service, &call.url) {
+    match (
+        &r.service_name,
+        &r.service_namespace,
+        &call.service,
+        &call.url,
+    ) {
         (Some(name), Some(ns), Some(call_name), _) => {
             call.service_namespace.as_deref() == Some(ns.as_str()) && call_name == name
         }
@@ -101,7 +109,13 @@ fn matches_ref(call: &WebhookCall, r: &InjectorWebhookRef) -> bool {
 
 /// URLs compared without their query (the API server appends `?timeout=…`).
 fn same_endpoint(a: &str, b: &str) -> bool {
-    let strip = |u: &str| u.split('?').next().unwrap_or("").trim_end_matches('/').to_string();
+    let strip = |u: &str| {
+        u.split('?')
+            .next()
+            .unwrap_or("")
+            .trim_end_matches('/')
+            .to_string()
+    };
     strip(a) == strip(b)
 }
 

@@ -129,13 +129,19 @@ pub fn parse_workloads(
             .and_then(|c| c.last_transition_time.clone());
         let mut facts = workload_facts(w);
         mark_injector_calls(&mut facts.webhook_failures, injector);
-        failures.extend(facts.webhook_failures.iter().cloned().map(|call| WebhookFailure {
-            call,
-            object: format!("{kind}/{}", facts.name),
-            namespace: facts.namespace.clone(),
-            count: 1,
-            last_timestamp: when.clone(),
-        }));
+        failures.extend(
+            facts
+                .webhook_failures
+                .iter()
+                .cloned()
+                .map(|call| WebhookFailure {
+                    call,
+                    object: format!("{kind}/{}", facts.name),
+                    namespace: facts.namespace.clone(),
+                    count: 1,
+                    last_timestamp: when.clone(),
+                }),
+        );
         items.push(facts);
     }
     Ok(WorkloadsFacts {

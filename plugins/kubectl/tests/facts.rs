@@ -295,7 +295,8 @@ fn busybox_deployment_zero_of_one() {
 
 #[test]
 fn replicasets_carry_the_failed_create() {
-    let facts = workloads::parse_workloads(&data("replicasets-busybox-failedcreate.json"), None).unwrap();
+    let facts =
+        workloads::parse_workloads(&data("replicasets-busybox-failedcreate.json"), None).unwrap();
     assert_eq!(facts.count, 2);
     assert_eq!(facts.not_ready, ["busybox-6b8b7c6c9f"]);
     assert_eq!(facts.items[0].owner.as_deref(), Some("busybox"));
@@ -306,7 +307,10 @@ fn replicasets_carry_the_failed_create() {
     // The guide's `kubectl describe rs`: the failure names its ReplicaSet and when it began,
     // in the events' shape, so a runbook reads both the same way.
     assert_eq!(failure.object, "ReplicaSet/busybox-6b8b7c6c9f");
-    assert_eq!(failure.last_timestamp.as_deref(), Some("2020-03-04T10:15:02Z"));
+    assert_eq!(
+        failure.last_timestamp.as_deref(),
+        Some("2020-03-04T10:15:02Z")
+    );
     assert_eq!(failure.call.cause, "timeout");
     assert!(failure.call.injector);
 }
@@ -335,7 +339,9 @@ fn failures_are_matched_against_the_injectors_registrations() {
             ("namespace.sidecar-injector.istio.io", false)
         ]
     );
-    let facts = workloads::parse_workloads(&data("replicasets-busybox-failedcreate.json"), Some(&td)).unwrap();
+    let facts =
+        workloads::parse_workloads(&data("replicasets-busybox-failedcreate.json"), Some(&td))
+            .unwrap();
     assert!(facts.webhook_failures[0].call.injector);
 }
 
@@ -399,7 +405,9 @@ fn parsers() -> [(&'static str, Parser); 7] {
     [
         ("pods", |t| pods::parse_pods(t).map(drop)),
         ("pod", |t| pods::parse_pod(t).map(drop)),
-        ("workloads", |t| workloads::parse_workloads(t, None).map(drop)),
+        ("workloads", |t| {
+            workloads::parse_workloads(t, None).map(drop)
+        }),
         ("workload", |t| workloads::parse_workload(t).map(drop)),
         ("events", |t| events::parse_events(t, None).map(drop)),
         ("configmap", |t| configmap::parse_configmap(t).map(drop)),
