@@ -5,6 +5,7 @@ pub mod bindings;
 pub mod cache;
 #[cfg(target_os = "linux")]
 pub(crate) mod hugepages;
+pub mod limits;
 pub mod manifest;
 pub mod sandbox;
 pub mod schema;
@@ -25,6 +26,9 @@ use wasmtime::{Config, Engine, Store, UpdateDeadline};
 
 /// How often the epoch advances; the unit of the CPU budget.
 const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// A plugin's error message (a step's reason) is cut past this.
+const MAX_REASON_BYTES: usize = 8192;
 
 /// The SDK line this host serves: plugins built with another minor version are refused.
 pub const SDK_COMPAT: &str = "0.1.";
@@ -398,7 +402,7 @@ impl Runtime {
         };
         let outcome = tokio::time::timeout(limits.wall, run).await;
         let state = store.data_mut();
-        let journal = std::mem::take(&mut state.journal);
+        let journal = state.journal.take();
         let logs = std::mem::take(&mut state.logs);
         let result = match outcome {
             Err(_) => Err(CallFailure::WallDeadline {
@@ -453,7 +457,7 @@ fn classify_trap(
             ms: limits.cpu.as_millis(),
         };
     }
-    if text.contains("forcing trap when growing memory") || text.contains("memory minimum size") {
+    if state.limits.exceeded() {
         return CallFailure::MemoryCap {
             plugin: label.into(),
             mib: limits.memory_bytes >> 20,
@@ -493,6 +497,9 @@ fn probe_failure(label: &str, e: guest::ProbeError) -> CallFailure {
         guest::ProbeError::BadInput(m) => ("bad-input", format!("bad input: {m}")),
         guest::ProbeError::Failed(m) => ("failed", m),
     };
+    // The message is the step's reason: a plugin may make it as big as its memory.
+    let mut message = message;
+    limits::truncate_text(&mut message, MAX_REASON_BYTES);
     CallFailure::Probe {
         plugin: label.into(),
         kind,

@@ -5,18 +5,20 @@
 //! of the action being run. Every import checks the grants before doing anything.
 
 use super::bindings::wit_host;
+use super::limits::{CapabilityLog, MemoryBudget};
 use crate::capability::{self, Grants, Request};
 use crate::target::{CapabilityError, Target};
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmtime::component::ResourceTable;
-use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 /// Log lines kept per call; past this a plugin's log is cut (and says so).
 const MAX_LOG_LINES: usize = 500;
 const MAX_LOG_LINE: usize = 2000;
+/// WASI resource handles a call may hold at once (wasmtime's default is a million).
+const MAX_RESOURCES: usize = 10_000;
 
 /// One capability call and how it went: evidence for reports and guided mode.
 #[derive(Debug, Clone, Serialize)]
@@ -39,13 +41,13 @@ pub struct PluginLog {
 pub struct CallState {
     wasi: WasiCtx,
     table: ResourceTable,
-    pub(super) limits: StoreLimits,
+    pub(super) limits: MemoryBudget,
     pub(crate) grants: Grants,
     pub(crate) target: Arc<dyn Target>,
     /// How long a single capability call may take (the call's remaining wall time is
     /// enforced around the whole call as well).
     pub(crate) capability_timeout: Duration,
-    pub(crate) journal: Vec<CapabilityUse>,
+    pub(crate) journal: CapabilityLog,
     pub(crate) logs: Vec<PluginLog>,
     pub(super) cpu_ticks: u64,
     pub(super) cpu_tick_budget: u64,
@@ -67,20 +69,17 @@ impl CallState {
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .build();
+        // WASI resources (streams, pollables) live in host memory: a plugin needs a handful.
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_RESOURCES);
         CallState {
             wasi,
-            table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(memory_bytes)
-                .instances(16)
-                .tables(64)
-                .memories(4)
-                .trap_on_grow_failure(true)
-                .build(),
+            table,
+            limits: MemoryBudget::new(memory_bytes),
             grants,
             target,
             capability_timeout,
-            journal: Vec::new(),
+            journal: CapabilityLog::default(),
             logs: Vec::new(),
             cpu_ticks: 0,
             cpu_tick_budget,
@@ -109,6 +108,10 @@ impl CallState {
         started: Instant,
         result: Result<T, &CapabilityError>,
     ) {
+        if !self.journal.has_room() {
+            self.journal.drop_one();
+            return;
+        }
         let (outcome, detail) = match result {
             Ok(_) => ("ok".to_string(), None),
             Err(e) => (e.kind().to_string(), Some(e.to_string())),

@@ -16,6 +16,7 @@ mod scenarios;
 mod serve;
 mod ssh;
 mod verdicts;
+mod wat_plugin;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -38,7 +39,12 @@ pub fn data(rel: &str) -> PathBuf {
 /// so no file of the person running the tests changes the outcome.
 pub fn triage() -> Command {
     let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_triage"));
+    // TRIAGE_BIN runs the tests against another build: the shared target dir's binary is
+    // rebuilt by whichever checkout built last.
+    let bin = std::env::var_os("TRIAGE_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_triage")));
+    let mut cmd = Command::new(bin);
     cmd.env("TRIAGE_CACHE_DIR", tmp.join("component-cache"))
         .env("XDG_CONFIG_HOME", tmp.join("empty-config"))
         .env("XDG_DATA_HOME", tmp.join("empty-data"))
@@ -107,6 +113,12 @@ pub fn step<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Valu
         .unwrap_or_else(|| panic!("no step {id} in {report:#}"))
 }
 
+/// The test plugins; TRIAGE_TEST_PLUGINS points at another build's (the shared target dir's
+/// copy is rewritten by whichever checkout built last).
 pub fn test_plugin_dir() -> &'static str {
-    triage::builtin::TEST_PLUGIN_DIR
+    static DIR: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        std::env::var("TRIAGE_TEST_PLUGINS")
+            .unwrap_or_else(|_| triage::builtin::TEST_PLUGIN_DIR.to_string())
+    })
 }

@@ -1,6 +1,7 @@
 //! Hostile plugins in the real host: each misbehaviour fails its own step, is reported, and
 //! the other steps still run.
 
+use super::wat_plugin::WatPlugin;
 use super::*;
 
 fn hostile_run() -> serde_json::Value {
@@ -78,4 +79,82 @@ fn a_denied_call_never_reaches_the_target() {
     std::fs::create_dir_all(marker).unwrap();
     let _ = hostile_run();
     assert!(marker.exists(), "the denied rm ran");
+}
+
+/// The `grow` plugin: one action grows a table by 100 million elements (800 MB of host
+/// memory for the table's pointers), the other fills four memories of 244 MiB each.
+pub fn grow_plugin(dir: &std::path::Path) -> std::path::PathBuf {
+    // 3,900 pages of 64 KiB: each memory alone is under a 256 MiB cap.
+    const FILL: &str = "(i32.const 255590400)";
+    let four_memories = format!(
+        "(drop (memory.grow $m0 (i32.const 3900))) \
+         (memory.fill $m0 (i32.const 1048576) (i32.const 1) (i32.const 254541824)) \
+         (drop (memory.grow $m1 (i32.const 3900))) (memory.fill $m1 (i32.const 0) (i32.const 1) {FILL}) \
+         (drop (memory.grow $m2 (i32.const 3900))) (memory.fill $m2 (i32.const 0) (i32.const 1) {FILL}) \
+         (drop (memory.grow $m3 (i32.const 3900))) (memory.fill $m3 (i32.const 0) (i32.const 1) {FILL})"
+    );
+    WatPlugin {
+        name: "grow",
+        describe_prelude: "",
+        sleeps: false,
+        actions: &[
+            (
+                "grow-table",
+                "(drop (table.grow $t (ref.null func) (i32.const 100000000)))",
+            ),
+            ("four-memories", &four_memories),
+        ],
+        answer: "{}",
+    }
+    .write(dir)
+}
+
+#[test]
+fn memories_tables_and_the_capability_log_stay_under_the_memory_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    grow_plugin(dir.path());
+    let out = run(triage()
+        .args(["--plugins", test_plugin_dir(), "--plugins"])
+        .arg(dir.path())
+        .arg("--policy")
+        .arg(data("sandbox/memory-policy.yaml"))
+        .arg("run")
+        .arg(data("sandbox/hostile-memory.yaml"))
+        .args(["--format", "json"]));
+    assert_eq!(out.code, 3, "stderr: {}", out.stderr);
+    let report = out.json();
+    for id in ["table", "memories"] {
+        let s = step(&report, id);
+        assert_eq!(s["status"], "errored", "{s:#}");
+        assert!(
+            s["reason"]
+                .as_str()
+                .unwrap()
+                .contains("stopped at the memory cap (256 MiB)"),
+            "{s:#}"
+        );
+    }
+
+    // The plugin ran to its end; its capability log kept the first calls, each cut short,
+    // and says how many more there were.
+    let flood = step(&report, "flood");
+    assert_eq!(flood["status"], "passed", "{flood:#}");
+    let caps = flood["capabilities"].as_array().unwrap();
+    assert!(caps.len() <= 1001, "{} entries", caps.len());
+    assert!(caps[0]["request"].as_str().unwrap().len() <= 4096);
+    assert!(caps[0]["request"].as_str().unwrap().ends_with('…'));
+    let last = caps.last().unwrap();
+    assert_eq!(last["outcome"], "dropped", "{last:#}");
+    let kept = caps.len() - 1;
+    assert!(
+        last["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{} more capability calls were not logged", 2000 - kept)),
+        "{last:#}"
+    );
+    assert!(out.stdout.len() < 4 << 20, "{} bytes of report", out.stdout.len());
+
+    assert_eq!(step(&report, "fine")["status"], "passed");
+    assert_eq!(finding_ids(&report), vec!["fine-fired"]);
 }

@@ -59,6 +59,10 @@ impl Probe for Hostile {
             )
             .exec(&["sleep", "60"]),
         )
+        .action(Action::new::<NoParams, Nothing>(
+            "flood-log",
+            "Makes 2,000 denied reads of a 1 MiB path, to fill the host's capability log",
+        ))
         .action(Action::new::<NoParams, Nothing>("ok", "Behaves"))
     }
 
@@ -95,6 +99,16 @@ impl Probe for Hostile {
             "slow-exec" => {
                 triage_sdk::exec(&["sleep", "60"])?;
                 Facts::new(&Nothing {})
+            }
+            "flood-log" => {
+                let path = format!("/{}", "a".repeat(1 << 20));
+                let mut denied = 0;
+                for _ in 0..2000 {
+                    if triage_sdk::read_file(&path, 1).is_err() {
+                        denied += 1;
+                    }
+                }
+                Facts::new(&serde_json::json!({ "denied": denied }))
             }
             "ok" => Facts::new(&serde_json::json!({ "fine": true })),
             other => Err(ProbeError::unknown_action(other)),
