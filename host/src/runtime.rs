@@ -55,6 +55,17 @@ impl Default for SandboxLimits {
     }
 }
 
+/// Limits of `describe()`: the sandbox of every call, with deadlines sized for what
+/// describe is (a constant manifest, built in microseconds). They hold while plugins load,
+/// before any policy file is read, so a describe that spins or sleeps costs every
+/// command at most this long.
+pub const DESCRIBE_LIMITS: SandboxLimits = SandboxLimits {
+    memory_bytes: 256 << 20,
+    cpu: Duration::from_secs(2),
+    wall: Duration::from_secs(5),
+    output_bytes: 16 << 20,
+};
+
 /// Where a plugin came from.
 #[derive(Debug, Clone)]
 pub enum PluginOrigin {
@@ -193,7 +204,9 @@ impl Runtime {
     }
 
     /// Loads every `*.wasm` in a directory (a missing directory is an error only when it
-    /// was asked for explicitly; callers check that).
+    /// was asked for explicitly; callers check that). A plugin that cannot be loaded (not a
+    /// component, another SDK, a `describe()` that traps, spins or sleeps) is skipped with
+    /// a one-line warning naming it, so one bad file does not stop every command.
     pub fn load_dir(&mut self, dir: &Path) -> anyhow::Result<()> {
         let entries = std::fs::read_dir(dir)
             .map_err(|e| anyhow::anyhow!("{}: cannot read plugin directory: {e}", dir.display()))?;
@@ -203,7 +216,10 @@ impl Runtime {
             .collect();
         files.sort();
         for file in files {
-            self.load_file(&file)?;
+            if let Err(e) = self.load_file(&file) {
+                self.warnings
+                    .push(format!("skipped plugin {}", first_line(&format!("{e:#}"))));
+            }
         }
         Ok(())
     }
@@ -281,43 +297,58 @@ impl Runtime {
         Ok(component)
     }
 
+    /// Calls `describe()` in the sandbox, under the describe limits. It runs on a thread of
+    /// its own with its own async runtime: loading happens both inside and outside one
+    /// (the server loads in its runtime), and WASI's clocks need a reactor to sleep on.
     fn describe(&self, pre: &PluginPre<CallState>) -> anyhow::Result<PluginManifest> {
-        let policy = Arc::new(Policy::builtin());
-        let state = CallState::new(
-            Grants::none("describe", policy),
-            Arc::new(crate::target::local::LocalTarget::new()),
-            SandboxLimits::default().memory_bytes,
-            (SandboxLimits::default().cpu.as_millis() / EPOCH_TICK.as_millis()) as u64,
-            Duration::from_secs(1),
-        );
-        let mut store = self.store(state);
-        // Loading happens before the async runtime starts doing work, so block here.
-        let manifest = futures::executor::block_on(async {
-            let instance = pre.instantiate_async(&mut store).await?;
-            instance
-                .triage_probe_probe()
-                .call_describe(&mut store)
-                .await
+        let limits = DESCRIBE_LIMITS;
+        let engine = self.engine.clone();
+        let pre = pre.clone();
+        let work = move || -> Result<guest::Manifest, CallFailure> {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| CallFailure::Host(format!("cannot start an async runtime: {e}")))?;
+            // The target's HTTP client wants the runtime around when it is made.
+            let _entered = runtime.enter();
+            let state = CallState::new(
+                Grants::none("describe", Arc::new(Policy::builtin())),
+                Arc::new(crate::target::local::LocalTarget::new()),
+                limits.memory_bytes,
+                cpu_ticks(limits.cpu),
+                limits.wall,
+            );
+            let mut store = new_store(&engine, state);
+            let outcome = runtime.block_on(tokio::time::timeout(limits.wall, async {
+                let instance = pre.instantiate_async(&mut store).await?;
+                instance
+                    .triage_probe_probe()
+                    .call_describe(&mut store)
+                    .await
+            }));
+            match outcome {
+                Ok(Ok(manifest)) => Ok(manifest),
+                Ok(Err(trap)) => Err(classify_trap("describe()", &trap, store.data(), &limits)),
+                Err(_) => Err(CallFailure::WallDeadline {
+                    plugin: "describe()".into(),
+                    ms: limits.wall.as_millis(),
+                }),
+            }
+        };
+        let manifest = std::thread::scope(|scope| {
+            std::thread::Builder::new()
+                .name("triage-describe".into())
+                .spawn_scoped(scope, work)
+                .map_err(|e| CallFailure::Host(format!("cannot start a thread: {e}")))?
+                .join()
+                .map_err(|_| CallFailure::Host("describe() panicked the host".into()))?
         })
-        .map_err(|e| anyhow::anyhow!("describe() failed: {}", first_line(&format!("{e:#}"))))?;
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
         PluginManifest::from_wit(manifest).map_err(|e| anyhow::anyhow!("bad manifest: {e}"))
     }
 
     fn store(&self, state: CallState) -> Store<CallState> {
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.limits);
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(|mut ctx| {
-            let state = ctx.data_mut();
-            state.cpu_ticks += 1;
-            if state.cpu_ticks > state.cpu_tick_budget {
-                state.cpu_exhausted = true;
-                return Err(wasmtime::Error::msg("CPU deadline"));
-            }
-            // Yield so the wall-clock timeout and other steps get a turn.
-            Ok(UpdateDeadline::Yield(1))
-        });
-        store
+        new_store(&self.engine, state)
     }
 
     pub fn plugin(&self, name: &str) -> Option<&LoadedPlugin> {
@@ -387,8 +418,13 @@ impl Runtime {
             Ok(pre) => pre,
             Err(e) => return fail(e),
         };
-        let ticks = (limits.cpu.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
-        let state = CallState::new(grants, target, limits.memory_bytes, ticks, limits.wall);
+        let state = CallState::new(
+            grants,
+            target,
+            limits.memory_bytes,
+            cpu_ticks(limits.cpu),
+            limits.wall,
+        );
         let mut store = self.store(state);
         let params_json = params.to_string();
         let label = format!("{}@{}", plugin.manifest.name, plugin.manifest.version);
@@ -433,6 +469,28 @@ impl Runtime {
             duration: started.elapsed(),
         }
     }
+}
+
+/// A fresh store for one call: the memory budget, and the CPU budget counted in epoch
+/// ticks (each tick also yields, so the wall-clock timeout and other steps get a turn).
+fn new_store(engine: &Engine, state: CallState) -> Store<CallState> {
+    let mut store = Store::new(engine, state);
+    store.limiter(|s| &mut s.limits);
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(|mut ctx| {
+        let state = ctx.data_mut();
+        state.cpu_ticks += 1;
+        if state.cpu_ticks > state.cpu_tick_budget {
+            state.cpu_exhausted = true;
+            return Err(wasmtime::Error::msg("CPU deadline"));
+        }
+        Ok(UpdateDeadline::Yield(1))
+    });
+    store
+}
+
+fn cpu_ticks(cpu: Duration) -> u64 {
+    (cpu.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
 }
 
 /// wasmtime 48 has its own error type; the CLI's edges speak anyhow.

@@ -158,3 +158,75 @@ fn memories_tables_and_the_capability_log_stay_under_the_memory_cap() {
     assert_eq!(step(&report, "fine")["status"], "passed");
     assert_eq!(finding_ids(&report), vec!["fine-fired"]);
 }
+
+#[test]
+fn a_plugin_whose_describe_sleeps_spins_or_is_not_a_plugin_is_skipped_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = WatPlugin {
+        name: "good",
+        describe_prelude: "",
+        sleeps: false,
+        actions: &[("ok", "")],
+        answer: "{}",
+    };
+    good.write(dir.path());
+    // Sleeps a minute: before, this panicked the host ("no reactor running").
+    WatPlugin {
+        name: "sleeper",
+        describe_prelude: "(call $block (call $subscribe (i64.const 60000000000)))",
+        sleeps: true,
+        ..good
+    }
+    .write(dir.path());
+    // Spins forever: before, a vague error after 5 s that stopped every command.
+    WatPlugin {
+        name: "spinner",
+        describe_prelude: "(loop $l (br $l))",
+        ..good
+    }
+    .write(dir.path());
+    std::fs::write(dir.path().join("garbage.wasm"), b"not a component").unwrap();
+
+    let started = std::time::Instant::now();
+    let out = run(triage().arg("--plugins").arg(dir.path()).arg("plugins"));
+    let took = started.elapsed();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("good"), "{}", out.stdout);
+    let warnings: Vec<&str> = out.stderr.lines().collect();
+    let warning = |file: &str| {
+        let path = dir.path().join(file);
+        let prefix = format!("warning: skipped plugin {}: ", path.display());
+        warnings
+            .iter()
+            .find(|l| l.starts_with(&prefix))
+            .unwrap_or_else(|| panic!("no warning for {file} in:\n{}", out.stderr))
+            .to_string()
+    };
+    assert!(
+        warning("sleeper.wasm").ends_with("describe(): stopped at the wall-clock deadline (5000 ms)"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        warning("spinner.wasm").ends_with("describe(): stopped at the CPU deadline (2000 ms of guest time)"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        warning("garbage.wasm").contains("not a loadable WebAssembly component"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(warnings.len(), 3, "one line each:\n{}", out.stderr);
+    assert!(took < std::time::Duration::from_secs(30), "{took:?}");
+
+    // A command that runs a runbook works too: the bad plugins cost their deadlines only.
+    let out = run(triage()
+        .arg("--plugins")
+        .arg(dir.path())
+        .args(["run", "service-unreachable", "--bundle"])
+        .arg(root().join("examples/service-unreachable/interception-missing"))
+        .args(["--format", "json"]));
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(finding_ids(&out.json()).contains(&"interception-missing".to_string()));
+}
