@@ -214,7 +214,7 @@ fn config_dump(c: &mut Criterion) {
     group.bench_function("host-read-file", |b| {
         b.iter(|| {
             let bytes = rt
-                .block_on(target.read_file(&path, 256 << 20))
+                .block_on(target.read_file(&path, 256 << 20, &|_| Ok(())))
                 .unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(bytes.len() as u64, size);
         })

@@ -92,6 +92,17 @@ fn yaml_scalar(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| format!("{s:?}"))
 }
 
+/// What a request's patterns are matched against.
+fn subject(request: &Request) -> pattern::Subject<'_> {
+    match request {
+        Request::Exec(argv) => pattern::Subject::Argv(argv),
+        Request::Http { url, .. } => pattern::Subject::Text(url),
+        Request::ReadFile(s) | Request::Resolve(s) | Request::Connect(s) => {
+            pattern::Subject::Text(s)
+        }
+    }
+}
+
 /// What one action of one plugin may do in one call: the declared patterns with the
 /// call's params substituted, and the operator's policy.
 #[derive(Debug, Clone)]
@@ -134,13 +145,7 @@ impl Grants {
 
     /// The first thing every host function calls.
     pub fn check(&self, request: &Request) -> Result<(), String> {
-        let subject = match request {
-            Request::Exec(argv) => pattern::Subject::Argv(argv),
-            Request::Http { url, .. } => pattern::Subject::Text(url),
-            Request::ReadFile(s) | Request::Resolve(s) | Request::Connect(s) => {
-                pattern::Subject::Text(s)
-            }
-        };
+        let subject = subject(request);
         let kind = request.kind();
         let declared = self
             .declared
@@ -154,6 +159,13 @@ impl Grants {
                 self.action
             ));
         }
+        self.check_policy(request)
+    }
+
+    /// The operator's half of [`Grants::check`]: is this request allowed by the policy?
+    pub fn check_policy(&self, request: &Request) -> Result<(), String> {
+        let subject = subject(request);
+        let kind = request.kind();
         if !self.policy.allows(kind, &subject) {
             return Err(format!(
                 "{kind} `{}` is not allowed by the policy ({}); to allow it, add `{}` under `allow:` in {}",

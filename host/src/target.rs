@@ -2,6 +2,7 @@
 //! recorded answers; a recorder wraps another target and writes what it saw as a bundle.
 
 pub mod bundle;
+pub mod files;
 pub mod local;
 pub mod record;
 pub mod remote;
@@ -57,6 +58,11 @@ impl CapabilityError {
 
 pub type CapResult<T> = Result<T, CapabilityError>;
 
+/// Says whether a file's real path (every link resolved) may be read, and if not, why:
+/// the policy's word on where a link may lead. A target that can resolve links asks it
+/// before reading, so `/var/log/x -> /etc/shadow` is not read under a `/var/log/**` grant.
+pub type PathCheck = dyn Fn(&str) -> Result<(), String> + Send + Sync;
+
 /// How big an answer from a target may be before it is refused. Config dumps of large
 /// meshes run to tens of megabytes; a quarter gigabyte is past anything real.
 pub const MAX_ANSWER_BYTES: usize = 256 << 20;
@@ -108,7 +114,14 @@ pub trait Target: Send + Sync {
     }
     async fn exec(&self, argv: &[String], timeout: Duration) -> CapResult<ExecOutput>;
     async fn http(&self, request: &HttpRequest, timeout: Duration) -> CapResult<HttpResponse>;
-    async fn read_file(&self, path: &str, max_bytes: u64) -> CapResult<Vec<u8>>;
+    /// At most `max_bytes` of a regular file, once `real_path_allowed` accepts where the
+    /// path really leads.
+    async fn read_file(
+        &self,
+        path: &str,
+        max_bytes: u64,
+        real_path_allowed: &PathCheck,
+    ) -> CapResult<Vec<u8>>;
     async fn resolve(&self, host: &str) -> CapResult<Vec<String>>;
     async fn connect(&self, host: &str, port: u16, timeout: Duration) -> CapResult<u32>;
     /// Seconds since the Unix epoch on the target (a bundle answers its recording time).

@@ -1,5 +1,11 @@
 //! `read-file`: read at most N bytes of one file. Paths must be absolute and free of `..`
-//! so a pattern such as `/var/log/**` means what it says.
+//! so a pattern such as `/var/log/**` means what it says, and where the path really leads
+//! (links resolved) must be allowed by the policy as well: a link `/var/log/x ->
+//! /etc/shadow` is not read under a `/var/log/**` grant.
+//!
+//! The real path is checked against the operator's policy only, not the action's declared
+//! pattern: an action declares the path it asks for (often exactly `{path}`), while where
+//! links lead is the target's layout, and the policy is what the operator lets be read.
 
 use super::Request;
 use crate::runtime::sandbox::CallState;
@@ -22,7 +28,17 @@ pub async fn read_file(
         return Err(err);
     }
     let started = state.admit(&request)?;
-    let result = state.target.read_file(path, max_bytes).await;
+    let grants = state.grants.clone();
+    let requested = path.clone();
+    let real_path_allowed = move |real: &str| {
+        grants
+            .check_policy(&Request::ReadFile(real.to_string()))
+            .map_err(|why| format!("`{requested}` resolves to `{real}`: {why}"))
+    };
+    let result = state
+        .target
+        .read_file(path, max_bytes, &real_path_allowed)
+        .await;
     state.record(&request, started, result.as_ref());
     result
 }

@@ -23,13 +23,26 @@
 //! ```
 //!
 //! A call the bundle does not hold fails with "not captured", never silently.
+//!
+//! Bundles come from elsewhere (a support ticket, an API caller's configured target), so
+//! nothing in one is trusted: a side file must really be inside the bundle directory once
+//! links are resolved, must be a regular file, and is read only as far as the call needs.
 
+use super::files::{self, FileError};
 use super::*;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 
 pub const BUNDLE_FILE: &str = "bundle.yaml";
+
+/// `bundle.yaml` holds small answers inline (a recording puts anything over 4 KiB in a
+/// side file), so a bigger one is not a bundle anyone recorded.
+pub const MAX_BUNDLE_FILE_BYTES: u64 = 64 << 20;
+
+/// Reading a side file never takes longer than this (a regular file on a local disk takes
+/// milliseconds; this bounds a stalled network filesystem).
+const SIDE_FILE_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -168,6 +181,8 @@ pub enum BundleError {
 /// Replays a bundle.
 pub struct BundleTarget {
     dir: PathBuf,
+    /// `dir` with every link resolved: side files must resolve to paths under it.
+    real_dir: PathBuf,
     name: String,
     recorded_at: i64,
     identity: Identity,
@@ -177,11 +192,30 @@ pub struct BundleTarget {
 impl BundleTarget {
     pub fn open(dir: &Path) -> Result<Self, BundleError> {
         let file = dir.join(BUNDLE_FILE);
-        if !file.is_file() {
-            return Err(BundleError::NoBundleFile(dir.display().to_string()));
+        let shown = file.display().to_string();
+        let real_dir = files::resolve(dir)
+            .map_err(|_| BundleError::NoBundleFile(dir.display().to_string()))?;
+        let real_file = match files::resolve(&file) {
+            Ok(real) => real,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(BundleError::NoBundleFile(dir.display().to_string()));
+            }
+            Err(e) => return Err(BundleError::Invalid(shown, e.to_string())),
+        };
+        if !real_file.starts_with(&real_dir) {
+            return Err(BundleError::Invalid(
+                shown,
+                format!(
+                    "is a link to {}, outside the bundle",
+                    real_file.display()
+                ),
+            ));
         }
-        let text = std::fs::read_to_string(&file)
-            .map_err(|e| BundleError::Invalid(file.display().to_string(), e.to_string()))?;
+        let bytes = files::open_resolved(&real_file)
+            .and_then(|f| files::read_whole(f, MAX_BUNDLE_FILE_BYTES))
+            .map_err(|e| BundleError::Invalid(shown.clone(), e.to_string()))?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| BundleError::Invalid(shown.clone(), "is not UTF-8 text".into()))?;
         let parsed: BundleFile = serde_yaml::from_str(&text).map_err(|e| {
             let (at, message) = crate::runbook::yaml_error_parts(&file, &e);
             BundleError::Invalid(at, message)
@@ -221,6 +255,7 @@ impl BundleTarget {
             .unwrap_or_else(|| format!("bundle:{}", dir.display()));
         Ok(BundleTarget {
             dir: dir.to_path_buf(),
+            real_dir,
             name,
             recorded_at: parsed.recorded_at.unwrap_or(0),
             identity: parsed.identity.unwrap_or_else(Identity::local),
@@ -247,14 +282,44 @@ impl BundleTarget {
         }
     }
 
+    /// An answer: inline text, or a side file read whole (refused past the answer cap).
     async fn content(&self, inline: &Option<String>, file: &Option<String>) -> CapResult<Vec<u8>> {
-        if let Some(f) = file {
-            let path = self.dir.join(f);
-            return tokio::fs::read(&path).await.map_err(|e| {
-                CapabilityError::Failed(format!("bundle side file {}: {e}", path.display()))
-            });
+        match file {
+            Some(f) => self.side_file(f, None).await,
+            None => Ok(inline.clone().unwrap_or_default().into_bytes()),
         }
-        Ok(inline.clone().unwrap_or_default().into_bytes())
+    }
+
+    /// Reads a side file: resolved, inside the bundle, a regular file; with `prefix`, at
+    /// most that many bytes, else the whole file up to the answer cap.
+    async fn side_file(&self, name: &str, prefix: Option<u64>) -> CapResult<Vec<u8>> {
+        let shown = self.dir.join(name);
+        let failed =
+            |why: String| CapabilityError::Failed(format!("bundle side file {}: {why}", shown.display()));
+        let real = files::resolve(&shown).map_err(|e| failed(e.to_string()))?;
+        if !real.starts_with(&self.real_dir) {
+            return Err(failed(format!(
+                "is a link to {}, outside the bundle",
+                real.display()
+            )));
+        }
+        let read = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, FileError> {
+            let file = files::open_resolved(&real)?;
+            match prefix {
+                Some(max) => Ok(files::read_at_most(file, max)?),
+                None => files::read_whole(file, MAX_ANSWER_BYTES as u64),
+            }
+        });
+        match tokio::time::timeout(SIDE_FILE_TIMEOUT, read).await {
+            Ok(Ok(Ok(bytes))) => Ok(bytes),
+            Ok(Ok(Err(e))) => Err(failed(e.to_string())),
+            Ok(Err(e)) => Err(failed(e.to_string())),
+            Err(_) => Err(CapabilityError::TimedOut(format!(
+                "bundle side file {}: not read within {} s",
+                shown.display(),
+                SIDE_FILE_TIMEOUT.as_secs()
+            ))),
+        }
     }
 }
 
@@ -294,11 +359,23 @@ impl Target for BundleTarget {
         })
     }
 
-    async fn read_file(&self, path: &str, max_bytes: u64) -> CapResult<Vec<u8>> {
+    async fn read_file(
+        &self,
+        path: &str,
+        max_bytes: u64,
+        _real_path_allowed: &PathCheck,
+    ) -> CapResult<Vec<u8>> {
+        // The recorded answer is what the live read returned, after its own check.
         let call = self.lookup(CallKey::Read(path.to_string()))?;
-        let mut body = self.content(&call.body, &call.body_file).await?;
-        body.truncate(max_bytes.min(usize::MAX as u64) as usize);
-        Ok(body)
+        let max = max_bytes.min(MAX_ANSWER_BYTES as u64);
+        match &call.body_file {
+            Some(f) => self.side_file(f, Some(max)).await,
+            None => {
+                let mut body = call.body.clone().unwrap_or_default().into_bytes();
+                body.truncate(usize::try_from(max).unwrap_or(usize::MAX));
+                Ok(body)
+            }
+        }
     }
 
     async fn resolve(&self, host: &str) -> CapResult<Vec<String>> {

@@ -1,6 +1,7 @@
 //! The local target: capabilities carried out on this machine.
 
 use super::*;
+use crate::target::files;
 use std::process::Stdio;
 use tokio::io::AsyncReadExt;
 
@@ -25,19 +26,6 @@ impl Default for LocalTarget {
     fn default() -> Self {
         Self::new()
     }
-}
-
-/// At most `cap` bytes of a file. The file's length only sizes the buffer: some files
-/// (those in /proc) report 0, and a file may change while it is read.
-fn read_prefix(path: &str, cap: u64) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    let file = std::fs::File::open(path)?;
-    let hint = file.metadata().map_or(0, |m| m.len()).min(cap);
-    let mut out = Vec::with_capacity(usize::try_from(hint).unwrap_or(0));
-    #[cfg(target_os = "linux")]
-    crate::runtime::hugepages::advise_buffer(out.spare_capacity_mut());
-    file.take(cap).read_to_end(&mut out)?;
-    Ok(out)
 }
 
 /// Reads a stream up to `cap` bytes, then drains the rest so the child never blocks.
@@ -164,16 +152,31 @@ impl Target for LocalTarget {
         })
     }
 
-    async fn read_file(&self, path: &str, max_bytes: u64) -> CapResult<Vec<u8>> {
+    async fn read_file(
+        &self,
+        path: &str,
+        max_bytes: u64,
+        real_path_allowed: &PathCheck,
+    ) -> CapResult<Vec<u8>> {
         let cap = max_bytes.min(MAX_ANSWER_BYTES as u64);
+        let failed = |e: &dyn std::fmt::Display| CapabilityError::Failed(format!("{path}: {e}"));
+        // Resolve links, let the policy judge where they lead, then open that real path
+        // refusing any link (one swapped in since is refused, not followed).
+        let real = files::resolve(std::path::Path::new(path)).map_err(|e| failed(&e))?;
+        let real_text = real
+            .to_str()
+            .ok_or_else(|| failed(&"the real path is not UTF-8"))?;
+        real_path_allowed(real_text).map_err(CapabilityError::Denied)?;
         // One blocking read into a buffer sized from the file's length. tokio's async file
         // reads go through a bounce buffer in 2 MiB pieces and grow the Vec by doubling,
-        // which made a 50 MB read about 1.5x slower than this.
-        let owned = path.to_owned();
-        tokio::task::spawn_blocking(move || read_prefix(&owned, cap))
-            .await
-            .map_err(|e| CapabilityError::Failed(format!("{path}: {e}")))?
-            .map_err(|e| CapabilityError::Failed(format!("{path}: {e}")))
+        // which made a 50 MB read about 1.5x slower than this. Regular files only, so the
+        // read cannot block on a FIFO or run forever on a device.
+        tokio::task::spawn_blocking(move || -> Result<Vec<u8>, files::FileError> {
+            Ok(files::read_at_most(files::open_resolved(&real)?, cap)?)
+        })
+        .await
+        .map_err(|e| failed(&e))?
+        .map_err(|e| failed(&e))
     }
 
     async fn resolve(&self, host: &str) -> CapResult<Vec<String>> {

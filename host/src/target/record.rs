@@ -211,8 +211,16 @@ impl Target for RecordingTarget {
         result
     }
 
-    async fn read_file(&self, path: &str, max_bytes: u64) -> CapResult<Vec<u8>> {
-        let result = self.inner.read_file(path, max_bytes).await;
+    async fn read_file(
+        &self,
+        path: &str,
+        max_bytes: u64,
+        real_path_allowed: &PathCheck,
+    ) -> CapResult<Vec<u8>> {
+        let result = self
+            .inner
+            .read_file(path, max_bytes, real_path_allowed)
+            .await;
         let mut call = RecordedCall {
             read: Some(path.to_string()),
             ..Default::default()

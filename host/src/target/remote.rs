@@ -11,7 +11,7 @@
 //!   a real argv, no shell at all.
 //!
 //! The other capabilities are carried out *on the target* with standard tools: `http` with
-//! `curl`, `read-file` with `head -c`, `resolve` with `getent ahosts`, `connect` with
+//! `curl`, `read-file` with `realpath` and `head -c`, `resolve` with `getent ahosts`, `connect` with
 //! bash's `/dev/tcp`. Guided mode says so before each step.
 
 use super::*;
@@ -315,11 +315,24 @@ impl Target for RemoteTarget {
         })
     }
 
-    async fn read_file(&self, path: &str, max_bytes: u64) -> CapResult<Vec<u8>> {
+    async fn read_file(
+        &self,
+        path: &str,
+        max_bytes: u64,
+        real_path_allowed: &PathCheck,
+    ) -> CapResult<Vec<u8>> {
         let n = max_bytes.min(MAX_ANSWER_BYTES as u64).to_string();
+        // One round trip answers the real path (links resolved), a NUL, then the bytes; the
+        // bytes reach the plugin only if the policy allows the real path. Only a regular
+        // file is read, so a FIFO cannot hang the read and a device cannot run forever.
+        // Path and count reach sh as $1 and $2, never inside the script text.
+        let script = r#"f=$(realpath -e -- "$1") || exit 3
+[ -f "$f" ] || { echo "not a regular file: $f" >&2; exit 4; }
+printf '%s\0' "$f"
+exec head -c "$2" -- "$f""#;
         let out = self
             .remote(
-                &strings(&["head", "-c", &n, "--", path]),
+                &strings(&["sh", "-c", script, "read-file", path, &n]),
                 Duration::from_secs(60),
             )
             .await?;
@@ -327,7 +340,14 @@ impl Target for RemoteTarget {
             let why = String::from_utf8_lossy(&out.stderr).trim().to_string();
             return Err(CapabilityError::Failed(format!("{path}: {why}")));
         }
-        Ok(out.stdout)
+        let Some(nul) = out.stdout.iter().position(|b| *b == 0) else {
+            return Err(CapabilityError::Failed(format!(
+                "{path}: the target did not say where the path leads"
+            )));
+        };
+        let real = String::from_utf8_lossy(&out.stdout[..nul]).into_owned();
+        real_path_allowed(&real).map_err(CapabilityError::Denied)?;
+        Ok(out.stdout[nul + 1..].to_vec())
     }
 
     async fn resolve(&self, host: &str) -> CapResult<Vec<String>> {

@@ -4,6 +4,7 @@
 mod authoring;
 mod cli;
 mod doctor;
+mod files;
 mod fleet;
 mod guided;
 mod lint;

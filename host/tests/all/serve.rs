@@ -1494,3 +1494,94 @@ fn a_chat_run_lost_in_a_crash_is_reported_in_the_chat_after_the_restart() {
     });
     assert!(posted.recv_timeout(Duration::from_millis(300)).is_err());
 }
+
+/// Bundle targets whose side files are a link to /dev/zero, a FIFO nobody writes to and a
+/// link to /etc/shadow: before, one run read /dev/zero until the server died. Now each run
+/// ends (incomplete: those steps errored), nothing leaks, and the server keeps answering.
+#[test]
+fn runs_against_hostile_bundles_leave_the_server_up() {
+    let dir = tempfile::tempdir().unwrap();
+    // service-unreachable runs `ps` and `iptables -t nat -S` independently of each other.
+    let bundle = |name: &str, ps: &str, iptables: &str| {
+        let bundle = dir.path().join(name);
+        std::fs::create_dir_all(&bundle).unwrap();
+        std::fs::write(
+            bundle.join("bundle.yaml"),
+            format!(
+                "calls:\n\
+                 \x20 - exec: [ps, -eo, \"pid=,uid=,user=,args=\"]\n    stdout_file: {ps}\n\
+                 \x20 - exec: [iptables, -t, nat, -S]\n    stdout_file: {iptables}\n"
+            ),
+        )
+        .unwrap();
+        bundle
+    };
+    let links = bundle("links", "zero.txt", "shadow.txt");
+    std::os::unix::fs::symlink("/dev/zero", links.join("zero.txt")).unwrap();
+    std::os::unix::fs::symlink("/etc/shadow", links.join("shadow.txt")).unwrap();
+    let fifo = bundle("fifo", "fifo.txt", "fifo.txt");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(fifo.join("fifo.txt"))
+            .status()
+            .unwrap()
+            .success()
+    );
+    let config = dir.path().join("server.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "tokens:\n  - name: tester\n    token: {TOKEN}\ntargets:\n  links: {}\n  fifo: {}\n\
+             limits:\n  max_concurrent_runs: 2\n  run_deadline: 30s\n",
+            links.display(),
+            fifo.display(),
+        ),
+    )
+    .unwrap();
+    let server = Server::start(&config, &dir.path().join("runs.sqlite3"));
+    let c = client();
+    rt().block_on(async {
+        for (target, whys) in [
+            (
+                "links",
+                [
+                    "zero.txt: is a link to /dev/zero, outside the bundle",
+                    "shadow.txt: is a link to /etc/shadow, outside the bundle",
+                ],
+            ),
+            (
+                "fifo",
+                [
+                    "fifo.txt: is not a regular file (a FIFO)",
+                    "fifo.txt: is not a regular file (a FIFO)",
+                ],
+            ),
+        ] {
+            let started = Instant::now();
+            let (code, accepted) = post_run(
+                &c,
+                &server,
+                json!({"runbook": "service-unreachable", "target": target}),
+            )
+            .await;
+            assert_eq!(code, 202, "{accepted}");
+            let id = accepted["id"].as_str().unwrap();
+            let run = loop {
+                let (_, run) = get_json(&c, &server, &format!("/v1/runs/{id}")).await;
+                if run["status"] != "queued" && run["status"] != "running" {
+                    break run;
+                }
+                assert!(started.elapsed() < Duration::from_secs(30), "{run:#}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            };
+            assert_eq!(run["status"], "incomplete", "{run:#}");
+            let text = run.to_string();
+            assert!(!text.contains("root:"), "/etc/shadow leaked: {text}");
+            for why in whys {
+                assert!(text.contains(why), "no {why:?} in {run:#}");
+            }
+            let health = c.get(server.url("/healthz")).send().await.unwrap();
+            assert_eq!(health.status().as_u16(), 200);
+        }
+    });
+}
