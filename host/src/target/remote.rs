@@ -217,6 +217,38 @@ fn strings(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
 }
 
+/// An HTTP token (RFC 9110 section 5.6.2): what a method or a header name may be.
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// curl puts the method and headers into the request as given, so a line break in one
+/// starts a second request the policy never saw (a header `X-A: a\r\n\r\nPOST /quit…`).
+/// Methods and header names must be tokens; header values may not break the line.
+fn check_request_text(request: &HttpRequest) -> Result<(), String> {
+    if !is_token(&request.method) {
+        return Err(format!(
+            "bad HTTP method {:?}: a method is a single word of letters, digits and !#$%&'*+-.^_`|~",
+            request.method
+        ));
+    }
+    for (name, value) in &request.headers {
+        if !is_token(name) {
+            return Err(format!(
+                "bad HTTP header name {name:?}: a header name is a single word of letters, digits and !#$%&'*+-.^_`|~"
+            ));
+        }
+        if value.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
+            return Err(format!(
+                "bad value of HTTP header {name}: it holds a line break or NUL"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Splits `curl -i` output into status, headers and body (skipping `100 Continue`s).
 fn parse_curl_response(raw: &[u8]) -> Option<HttpResponse> {
     let mut rest = raw;
@@ -286,11 +318,17 @@ impl Target for RemoteTarget {
     }
 
     async fn http(&self, request: &HttpRequest, timeout: Duration) -> CapResult<HttpResponse> {
+        check_request_text(request).map_err(CapabilityError::Failed)?;
         let secs = timeout.as_secs().max(1).to_string();
+        // --globoff: `[1-20]` or `{a,b}` in a URL is text, not twenty requests.
+        // --proto: http and https only, whatever the URL says.
         let mut argv = strings(&[
             "curl",
             "-sS",
             "-i",
+            "--globoff",
+            "--proto",
+            "=http,https",
             "--max-time",
             &secs,
             "-X",
@@ -491,6 +529,32 @@ mod tests {
             "ftp://x",
         ] {
             assert!(Transport::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn methods_and_headers_cannot_start_another_request() {
+        let request = |method: &str, name: &str, value: &str| HttpRequest {
+            method: method.into(),
+            url: "http://127.0.0.1:15000/stats".into(),
+            headers: vec![(name.into(), value.into())],
+        };
+        assert!(check_request_text(&request("GET", "Metadata-Flavor", "Google")).is_ok());
+        for (method, name, value) in [
+            ("GET", "X-A", "a\r\n\r\nPOST /quitquitquit HTTP/1.1"),
+            ("GET", "X-A", "a\nb"),
+            ("GET", "X-A", "a\0b"),
+            ("GET", "X-A: b\r\nX-B", "c"),
+            ("GET", "X A", "c"),
+            ("GET", "", "c"),
+            ("POST /quitquitquit HTTP/1.1\r\n\r\nGET", "X-A", "b"),
+            ("GET /x", "X-A", "b"),
+            ("", "X-A", "b"),
+        ] {
+            assert!(
+                check_request_text(&request(method, name, value)).is_err(),
+                "{method:?} {name:?} {value:?}"
+            );
         }
     }
 

@@ -13,6 +13,21 @@ struct NoParams {}
 #[derive(serde::Serialize, JsonSchema)]
 struct Nothing {}
 
+#[derive(serde::Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct UrlParams {
+    url: String,
+}
+
+#[derive(serde::Serialize, JsonSchema)]
+struct Answered {
+    status: u16,
+}
+
+/// A second request hidden in a header value: sent as is, it reaches the server after the
+/// first, past a policy that allowed only the first request's URL.
+const SMUGGLED: &str = "a\r\n\r\nPOST /quitquitquit HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n";
+
 struct Hostile;
 
 impl Probe for Hostile {
@@ -63,10 +78,53 @@ impl Probe for Hostile {
             "flood-log",
             "Makes 2,000 denied reads of a 1 MiB path, to fill the host's capability log",
         ))
+        .action(
+            Action::new::<UrlParams, Answered>("http-get", "GET of a URL, as given").http("{url}"),
+        )
+        .action(
+            Action::new::<UrlParams, Answered>(
+                "http-smuggle-header",
+                "GET of a URL with a second request in a header value",
+            )
+            .http("{url}"),
+        )
+        .action(
+            Action::new::<UrlParams, Answered>(
+                "http-smuggle-method",
+                "A method that carries a second request",
+            )
+            .http("{url}"),
+        )
+        .action(
+            Action::new::<UrlParams, Answered>(
+                "http-bad-header-name",
+                "A header name with a colon and a line break in it",
+            )
+            .http("{url}"),
+        )
         .action(Action::new::<NoParams, Nothing>("ok", "Behaves"))
     }
 
     fn run(action: &str, params: Params) -> Result<Facts, ProbeError> {
+        if action.starts_with("http-") {
+            let p: UrlParams = params.parse()?;
+            let response = match action {
+                "http-get" => triage_sdk::http("GET", &p.url, &[])?,
+                "http-smuggle-header" => triage_sdk::http("GET", &p.url, &[("X-A", SMUGGLED)])?,
+                "http-smuggle-method" => triage_sdk::http(
+                    "POST /quitquitquit HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nGET",
+                    &p.url,
+                    &[],
+                )?,
+                "http-bad-header-name" => {
+                    triage_sdk::http("GET", &p.url, &[("X-A: b\r\nX-B", "c")])?
+                }
+                other => return Err(ProbeError::unknown_action(other)),
+            };
+            return Facts::new(&Answered {
+                status: response.status,
+            });
+        }
         let _: NoParams = params.parse()?;
         match action {
             "spin" => {
