@@ -200,6 +200,8 @@ impl Runtime {
         for dir in &options.plugin_dirs {
             runtime.load_dir(dir)?;
         }
+        let refused = runtime.cache.take_warnings();
+        runtime.warnings.extend(refused);
         Ok(runtime)
     }
 
@@ -366,8 +368,12 @@ impl Runtime {
         plugin
             .pre
             .get_or_try_init(|| async {
-                let component = self
-                    .compile(plugin.wasm.bytes(), &plugin.key)
+                let component = self.compile(plugin.wasm.bytes(), &plugin.key);
+                // Loading after start-up: no one else prints the cache's warnings now.
+                for warning in self.cache.take_warnings() {
+                    eprintln!("warning: {warning}");
+                }
+                let component = component
                     .map_err(|e| CallFailure::Host(format!("{}: {e}", plugin.manifest.name)))?;
                 let pre = self
                     .linker

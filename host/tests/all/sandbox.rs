@@ -230,3 +230,112 @@ fn a_plugin_whose_describe_sleeps_spins_or_is_not_a_plugin_is_skipped_with_a_war
     assert_eq!(out.code, 1, "{}", out.stderr);
     assert!(finding_ids(&out.json()).contains(&"interception-missing".to_string()));
 }
+
+/// The compiled component cached for the plugin named `who`: the `.cwasm` beside the
+/// manifest that names it.
+fn cached_who(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter_map(|p| {
+            let name = p.file_name()?.to_str()?;
+            let key = name.strip_suffix(".manifest.json")?;
+            let manifest: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(&p).ok()?).ok()?;
+            (manifest["name"] == "who").then(|| dir.join(format!("{key}.cwasm")))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn a_compiled_plugin_in_the_cache_that_others_could_write_is_not_loaded() {
+    use std::os::unix::fs::PermissionsExt;
+    let work = tempfile::tempdir().unwrap();
+    let cache = work.path().join("cache");
+    let plugin = |who: &str| WatPlugin {
+        name: "who",
+        describe_prelude: "",
+        sleeps: false,
+        actions: &[("which", "")],
+        answer: if who == "honest" {
+            r#"{"who":"honest"}"#
+        } else {
+            r#"{"who":"IMPOSTOR"}"#
+        },
+    };
+    let honest_dir = work.path().join("honest");
+    let impostor_dir = work.path().join("impostor");
+    plugin("honest").write(&honest_dir);
+    plugin("impostor").write(&impostor_dir);
+    let probe = |dir: &std::path::Path| {
+        run(triage()
+            .env("TRIAGE_CACHE_DIR", &cache)
+            .arg("--plugins")
+            .arg(dir)
+            .args(["probe", "who", "which"]))
+    };
+    let who = |out: &Run| -> String {
+        let outcome: serde_json::Value = serde_json::from_str(&out.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", out.stdout, out.stderr));
+        outcome["facts"]["who"].as_str().unwrap_or_default().to_string()
+    };
+
+    // The first start creates the cache, only for this user, and fills it.
+    let out = probe(&honest_dir);
+    assert_eq!(who(&out), "honest", "{}", out.stderr);
+    let mode = std::fs::metadata(&cache).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700);
+    let honest = cached_who(&cache);
+    assert_eq!(honest.len(), 1);
+    let out = probe(&impostor_dir);
+    assert_eq!(who(&out), "IMPOSTOR");
+    let impostor: Vec<_> = cached_who(&cache)
+        .into_iter()
+        .filter(|p| !honest.contains(p))
+        .collect();
+    assert_eq!(impostor.len(), 1);
+    let impostor = std::fs::read(&impostor[0]).unwrap();
+
+    // The impostor's machine code under the honest plugin's name, writable by anyone:
+    // refused with one line, and the honest plugin compiled from its wasm instead.
+    let plant = |mode: u32| {
+        std::fs::write(&honest[0], &impostor).unwrap();
+        std::fs::set_permissions(&honest[0], std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    plant(0o666);
+    let out = probe(&honest_dir);
+    assert_eq!(who(&out), "honest", "{}", out.stderr);
+    let warning = format!(
+        "warning: ignoring the cached {} (it is writable by group or others (mode 666)); compiling the plugin instead",
+        honest[0].display()
+    );
+    assert!(out.stderr.lines().any(|l| l == warning), "{}", out.stderr);
+
+    // Owned by someone else: refused too.
+    plant(0o600);
+    std::os::unix::fs::chown(&honest[0], Some(65534), Some(65534)).unwrap();
+    let out = probe(&honest_dir);
+    assert_eq!(who(&out), "honest", "{}", out.stderr);
+    assert!(out.stderr.contains("(it is owned by uid 65534"), "{}", out.stderr);
+
+    // A directory others can write: nothing in it is trusted.
+    std::fs::remove_file(&honest[0]).unwrap();
+    plant(0o600);
+    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = probe(&honest_dir);
+    assert_eq!(who(&out), "honest", "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!("warning: not using the plugin cache {}: writable by group or others (mode 777)", cache.display())),
+        "{}",
+        out.stderr
+    );
+
+    // The control: the same planted file, the user's own in the user's own directory, is
+    // trusted (the cache directory is the operator's, as docs/security.md says), so what
+    // the checks above refused would otherwise have run.
+    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let out = probe(&honest_dir);
+    assert_eq!(who(&out), "IMPOSTOR", "{}", out.stderr);
+}
