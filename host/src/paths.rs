@@ -77,5 +77,6 @@ pub fn user_config() -> Result<UserConfig, String> {
     if text.trim().is_empty() {
         return Ok(UserConfig::default());
     }
+    crate::runbook::depth::check_file(&text, &path)?;
     serde_yaml::from_str(&text).map_err(|e| crate::runbook::yaml_error(&path, &e))
 }

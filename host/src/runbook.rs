@@ -6,6 +6,7 @@
 //! cannot (ids, needs, cycles, expressions, plugins, params) and points each error at the
 //! node it is about.
 
+pub mod depth;
 pub mod model;
 pub mod source_map;
 pub mod validate;
@@ -105,6 +106,7 @@ pub fn load_str(
             "the file is empty; a runbook starts with `apiVersion: triage/v1`".into(),
         ));
     }
+    depth::check(text).map_err(|(line, col, msg)| at(line, col, msg))?;
     let map = SourceMap::build(text)
         .map_err(|(line, col, msg)| at(line, col, format!("invalid YAML: {msg}")))?;
     let runbook: Runbook = serde_yaml::from_str(text).map_err(|e| {

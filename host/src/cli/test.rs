@@ -162,6 +162,7 @@ pub fn cases(runbook_file: &Path) -> Result<Vec<Case>, String> {
         let file = case_dir.join(CASE_FILE);
         let text =
             std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+        crate::runbook::depth::check_file(&text, &file)?;
         let spec: CaseSpec =
             serde_yaml::from_str(&text).map_err(|e| crate::runbook::yaml_error(&file, &e))?;
         let name = case_dir

@@ -178,6 +178,14 @@ pub enum BundleError {
     Invalid(String, String),
 }
 
+/// What a `bundle.yaml` holds, checked: each call keyed by what identifies it.
+pub struct ParsedBundle {
+    pub target: Option<String>,
+    pub identity: Identity,
+    pub recorded_at: i64,
+    pub calls: HashMap<CallKey, RecordedCall>,
+}
+
 /// Replays a bundle.
 pub struct BundleTarget {
     dir: PathBuf,
@@ -216,8 +224,29 @@ impl BundleTarget {
             .map_err(|e| BundleError::Invalid(shown.clone(), e.to_string()))?;
         let text = String::from_utf8(bytes)
             .map_err(|_| BundleError::Invalid(shown.clone(), "is not UTF-8 text".into()))?;
-        let parsed: BundleFile = serde_yaml::from_str(&text).map_err(|e| {
-            let (at, message) = crate::runbook::yaml_error_parts(&file, &e);
+        let parsed = Self::parse(&text, &file)?;
+        let name = parsed
+            .target
+            .map(|t| format!("bundle:{} ({t})", dir.display()))
+            .unwrap_or_else(|| format!("bundle:{}", dir.display()));
+        Ok(BundleTarget {
+            dir: dir.to_path_buf(),
+            real_dir,
+            name,
+            recorded_at: parsed.recorded_at,
+            identity: parsed.identity,
+            calls: parsed.calls,
+        })
+    }
+
+    /// Parses and checks the text of a `bundle.yaml` (`file` names it in errors). Separate
+    /// from [`BundleTarget::open`] so the parser can be fuzzed without a filesystem.
+    pub fn parse(text: &str, file: &Path) -> Result<ParsedBundle, BundleError> {
+        crate::runbook::depth::check(text).map_err(|(line, column, message)| {
+            BundleError::Invalid(format!("{}:{line}:{column}", file.display()), message)
+        })?;
+        let parsed: BundleFile = serde_yaml::from_str(text).map_err(|e| {
+            let (at, message) = crate::runbook::yaml_error_parts(file, &e);
             BundleError::Invalid(at, message)
         })?;
         let mut calls = HashMap::new();
@@ -249,16 +278,10 @@ impl BundleTarget {
             // The first answer recorded for a call is the one replayed.
             calls.entry(key).or_insert(call);
         }
-        let name = parsed
-            .target
-            .map(|t| format!("bundle:{} ({t})", dir.display()))
-            .unwrap_or_else(|| format!("bundle:{}", dir.display()));
-        Ok(BundleTarget {
-            dir: dir.to_path_buf(),
-            real_dir,
-            name,
-            recorded_at: parsed.recorded_at.unwrap_or(0),
+        Ok(ParsedBundle {
+            target: parsed.target,
             identity: parsed.identity.unwrap_or_else(Identity::local),
+            recorded_at: parsed.recorded_at.unwrap_or(0),
             calls,
         })
     }

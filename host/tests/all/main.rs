@@ -9,6 +9,7 @@ mod fleet;
 mod guided;
 mod lint;
 mod netns;
+mod parsers;
 mod plugins_live;
 mod probe;
 mod record_replay;
