@@ -113,6 +113,10 @@ pub fn grow_plugin(dir: &std::path::Path) -> std::path::PathBuf {
 fn memories_tables_and_the_capability_log_stay_under_the_memory_cap() {
     let dir = tempfile::tempdir().unwrap();
     grow_plugin(dir.path());
+    // TRIAGE_KEEP_WAT_PLUGINS=DIR keeps a copy, to measure it by hand (BENCHMARKS.md).
+    if let Some(keep) = std::env::var_os("TRIAGE_KEEP_WAT_PLUGINS") {
+        grow_plugin(std::path::Path::new(&keep));
+    }
     let out = run(triage()
         .args(["--plugins", test_plugin_dir(), "--plugins"])
         .arg(dir.path())
