@@ -43,9 +43,8 @@ fn too_deep() -> String {
 
 /// [`check`] as a one-line error: `FILE:LINE:COLUMN: message`.
 pub fn check_file(text: &str, file: &std::path::Path) -> Result<(), String> {
-    check(text).map_err(|(line, column, message)| {
-        format!("{}:{line}:{column}: {message}", file.display())
-    })
+    check(text)
+        .map_err(|(line, column, message)| format!("{}:{line}:{column}: {message}", file.display()))
 }
 
 #[cfg(test)]
@@ -68,7 +67,9 @@ mod tests {
         // Flow mappings nest the same.
         assert!(check(&format!("a: {}", "{b: ".repeat(100_000))).is_err());
 
-        let block: String = (0..200).map(|i| format!("{}k{i}:\n", " ".repeat(i))).collect();
+        let block: String = (0..200)
+            .map(|i| format!("{}k{i}:\n", " ".repeat(i)))
+            .collect();
         let (line, _, _) = check(&block).unwrap_err();
         assert_eq!(line, MAX_DEPTH + 1);
 

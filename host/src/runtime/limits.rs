@@ -43,7 +43,11 @@ impl MemoryBudget {
     }
 
     fn take(&mut self, bytes: usize, what: &str) -> wasmtime::Result<bool> {
-        match self.used.checked_add(bytes).filter(|&total| total <= self.cap) {
+        match self
+            .used
+            .checked_add(bytes)
+            .filter(|&total| total <= self.cap)
+        {
             Some(total) => {
                 self.used = total;
                 Ok(true)

@@ -213,10 +213,7 @@ impl BundleTarget {
         if !real_file.starts_with(&real_dir) {
             return Err(BundleError::Invalid(
                 shown,
-                format!(
-                    "is a link to {}, outside the bundle",
-                    real_file.display()
-                ),
+                format!("is a link to {}, outside the bundle", real_file.display()),
             ));
         }
         let bytes = files::open_resolved(&real_file)
@@ -317,8 +314,9 @@ impl BundleTarget {
     /// most that many bytes, else the whole file up to the answer cap.
     async fn side_file(&self, name: &str, prefix: Option<u64>) -> CapResult<Vec<u8>> {
         let shown = self.dir.join(name);
-        let failed =
-            |why: String| CapabilityError::Failed(format!("bundle side file {}: {why}", shown.display()));
+        let failed = |why: String| {
+            CapabilityError::Failed(format!("bundle side file {}: {why}", shown.display()))
+        };
         let real = files::resolve(&shown).map_err(|e| failed(e.to_string()))?;
         if !real.starts_with(&self.real_dir) {
             return Err(failed(format!(

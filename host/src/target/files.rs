@@ -162,7 +162,9 @@ mod tests {
         );
         let err = open_resolved(&fifo).unwrap_err().to_string();
         assert!(err.contains("a FIFO"), "{err}");
-        let err = open_resolved(Path::new("/dev/zero")).unwrap_err().to_string();
+        let err = open_resolved(Path::new("/dev/zero"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("a character device"), "{err}");
 
         let file = open_resolved(&resolved).unwrap();

@@ -81,7 +81,10 @@ fn a_side_file_linking_out_of_the_bundle_is_not_read() {
 
     let (_, outcome, _) = probe_log(&bundle, 1000, Duration::from_secs(60));
     assert!(!outcome.to_string().contains(SECRET), "{outcome:#}");
-    assert_eq!(outcome["capabilities"][0]["outcome"], "failed", "{outcome:#}");
+    assert_eq!(
+        outcome["capabilities"][0]["outcome"], "failed",
+        "{outcome:#}"
+    );
     let detail = capability_detail(&outcome);
     assert!(
         detail.contains("log.txt: is a link to") && detail.contains("outside the bundle"),
@@ -120,7 +123,10 @@ fn a_fifo_side_file_fails_its_step_at_once() {
     mkfifo(&bundle.join("log.txt"));
     let (_, outcome, took) = probe_log(&bundle, 1000, Duration::from_secs(60));
     assert!(took < Duration::from_secs(10), "{took:?}");
-    assert_eq!(outcome["capabilities"][0]["outcome"], "failed", "{outcome:#}");
+    assert_eq!(
+        outcome["capabilities"][0]["outcome"], "failed",
+        "{outcome:#}"
+    );
     assert!(
         capability_detail(&outcome).contains("is not a regular file (a FIFO)"),
         "{outcome:#}"
@@ -136,7 +142,10 @@ fn devices_and_huge_side_files_are_never_read_whole() {
     std::os::unix::fs::symlink("/dev/zero", bundle.join("log.txt")).unwrap();
     let (_, outcome, took) = probe_log(&bundle, 100, Duration::from_secs(60));
     assert!(took < Duration::from_secs(10), "{took:?}");
-    assert_eq!(outcome["capabilities"][0]["outcome"], "failed", "{outcome:#}");
+    assert_eq!(
+        outcome["capabilities"][0]["outcome"], "failed",
+        "{outcome:#}"
+    );
 
     // A 4 GB sparse file: a read of 100 bytes reads 100 bytes...
     std::fs::remove_file(bundle.join("log.txt")).unwrap();
@@ -155,7 +164,8 @@ fn devices_and_huge_side_files_are_never_read_whole() {
     let outcome: Value = serde_json::from_str(&out.stdout)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", out.stdout, out.stderr));
     assert!(
-        capability_detail(&outcome).contains("ps.txt: is 4294967296 bytes, over the 268435456-byte limit"),
+        capability_detail(&outcome)
+            .contains("ps.txt: is 4294967296 bytes, over the 268435456-byte limit"),
         "{outcome:#}"
     );
 }
@@ -199,7 +209,10 @@ fn read_file_on_this_machine_checks_where_links_lead() {
     std::os::unix::fs::symlink(&secret, &link).unwrap();
     let (_, outcome, _) = probe_local(&link);
     assert!(!outcome.to_string().contains(SECRET), "{outcome:#}");
-    assert_eq!(outcome["capabilities"][0]["outcome"], "denied", "{outcome:#}");
+    assert_eq!(
+        outcome["capabilities"][0]["outcome"], "denied",
+        "{outcome:#}"
+    );
     let detail = capability_detail(&outcome);
     assert!(
         detail.contains(&format!(
@@ -215,7 +228,10 @@ fn read_file_on_this_machine_checks_where_links_lead() {
     let dir_link = logs.0.join("dir");
     std::os::unix::fs::symlink(outside.path(), &dir_link).unwrap();
     let (_, outcome, _) = probe_local(&dir_link.join("shadow"));
-    assert_eq!(outcome["capabilities"][0]["outcome"], "denied", "{outcome:#}");
+    assert_eq!(
+        outcome["capabilities"][0]["outcome"], "denied",
+        "{outcome:#}"
+    );
 
     // A link that stays under /var/log is read.
     let real = logs.0.join("real.log");
@@ -238,7 +254,10 @@ fn read_file_on_this_machine_checks_where_links_lead() {
 
     // A 4 GB sparse file: only the bytes asked for are read.
     let big = logs.0.join("big.log");
-    std::fs::File::create(&big).unwrap().set_len(4 << 30).unwrap();
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(4 << 30)
+        .unwrap();
     let started = Instant::now();
     let out = run(triage()
         .args(["probe", "envoy-logs", "file", "-w"])

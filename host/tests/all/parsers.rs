@@ -47,13 +47,20 @@ fn deeply_nested_yaml_is_refused_quickly_saying_where() {
     );
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
-    refused(&out, took, &format!("{}:1:", d.join("bundle/bundle.yaml").display()));
+    refused(
+        &out,
+        took,
+        &format!("{}:1:", d.join("bundle/bundle.yaml").display()),
+    );
 
     // A runbook.
     let runbook = d.join("deep.yaml");
     std::fs::write(
         &runbook,
-        format!("apiVersion: triage/v1\nid: deep\ntitle: Deep\n{}", deep("steps")),
+        format!(
+            "apiVersion: triage/v1\nid: deep\ntitle: Deep\n{}",
+            deep("steps")
+        ),
     )
     .unwrap();
     let (out, took) = timed(triage().arg("lint").arg(&runbook));
@@ -69,7 +76,11 @@ fn deeply_nested_yaml_is_refused_quickly_saying_where() {
     .unwrap();
     std::fs::write(rb.join("tests/deep/case.yaml"), deep("findings")).unwrap();
     let (out, took) = timed(triage().arg("test").arg(rb.join("runbook.yaml")));
-    refused(&out, took, &format!("{}:1:", rb.join("tests/deep/case.yaml").display()));
+    refused(
+        &out,
+        took,
+        &format!("{}:1:", rb.join("tests/deep/case.yaml").display()),
+    );
 
     // The server's config.
     let config = d.join("server.yaml");

@@ -151,13 +151,17 @@ fn memories_tables_and_the_capability_log_stay_under_the_memory_cap() {
     assert_eq!(last["outcome"], "dropped", "{last:#}");
     let kept = caps.len() - 1;
     assert!(
-        last["detail"]
-            .as_str()
-            .unwrap()
-            .starts_with(&format!("{} more capability calls were not logged", 2000 - kept)),
+        last["detail"].as_str().unwrap().starts_with(&format!(
+            "{} more capability calls were not logged",
+            2000 - kept
+        )),
         "{last:#}"
     );
-    assert!(out.stdout.len() < 4 << 20, "{} bytes of report", out.stdout.len());
+    assert!(
+        out.stdout.len() < 4 << 20,
+        "{} bytes of report",
+        out.stdout.len()
+    );
 
     assert_eq!(step(&report, "fine")["status"], "passed");
     assert_eq!(finding_ids(&report), vec!["fine-fired"]);
@@ -207,12 +211,14 @@ fn a_plugin_whose_describe_sleeps_spins_or_is_not_a_plugin_is_skipped_with_a_war
             .to_string()
     };
     assert!(
-        warning("sleeper.wasm").ends_with("describe(): stopped at the wall-clock deadline (5000 ms)"),
+        warning("sleeper.wasm")
+            .ends_with("describe(): stopped at the wall-clock deadline (5000 ms)"),
         "{}",
         out.stderr
     );
     assert!(
-        warning("spinner.wasm").ends_with("describe(): stopped at the CPU deadline (2000 ms of guest time)"),
+        warning("spinner.wasm")
+            .ends_with("describe(): stopped at the CPU deadline (2000 ms of guest time)"),
         "{}",
         out.stderr
     );
@@ -283,7 +289,10 @@ fn a_compiled_plugin_in_the_cache_that_others_could_write_is_not_loaded() {
     let who = |out: &Run| -> String {
         let outcome: serde_json::Value = serde_json::from_str(&out.stdout)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", out.stdout, out.stderr));
-        outcome["facts"]["who"].as_str().unwrap_or_default().to_string()
+        outcome["facts"]["who"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
     };
 
     // The first start creates the cache, only for this user, and fills it.
@@ -322,7 +331,11 @@ fn a_compiled_plugin_in_the_cache_that_others_could_write_is_not_loaded() {
     std::os::unix::fs::chown(&honest[0], Some(65534), Some(65534)).unwrap();
     let out = probe(&honest_dir);
     assert_eq!(who(&out), "honest", "{}", out.stderr);
-    assert!(out.stderr.contains("(it is owned by uid 65534"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("(it is owned by uid 65534"),
+        "{}",
+        out.stderr
+    );
 
     // A directory others can write: nothing in it is trusted.
     std::fs::remove_file(&honest[0]).unwrap();
@@ -331,7 +344,10 @@ fn a_compiled_plugin_in_the_cache_that_others_could_write_is_not_loaded() {
     let out = probe(&honest_dir);
     assert_eq!(who(&out), "honest", "{}", out.stderr);
     assert!(
-        out.stderr.contains(&format!("warning: not using the plugin cache {}: writable by group or others (mode 777)", cache.display())),
+        out.stderr.contains(&format!(
+            "warning: not using the plugin cache {}: writable by group or others (mode 777)",
+            cache.display()
+        )),
         "{}",
         out.stderr
     );

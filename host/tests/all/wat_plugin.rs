@@ -61,7 +61,9 @@ impl WatPlugin<'_> {
             let n = add(action);
             let d = add("misbehaves");
             action_names.push(n);
-            action_records.extend(words(&[n.0, n.1, d.0, d.1, schema.0, schema.1, schema.0, schema.1, 0, 0]));
+            action_records.extend(words(&[
+                n.0, n.1, d.0, d.1, schema.0, schema.1, schema.0, schema.1, 0, 0,
+            ]));
         }
         let manifest = words(&[
             name.0,

@@ -26,7 +26,8 @@ struct Answered {
 
 /// A second request hidden in a header value: sent as is, it reaches the server after the
 /// first, past a policy that allowed only the first request's URL.
-const SMUGGLED: &str = "a\r\n\r\nPOST /quitquitquit HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n";
+const SMUGGLED: &str =
+    "a\r\n\r\nPOST /quitquitquit HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n";
 
 struct Hostile;
 
