@@ -97,9 +97,20 @@ fn assert_skipped_plugin(out: &Run, needle: &str) {
     assert_eq!(out.code, 0, "stderr: {}", out.stderr);
     let lines: Vec<&str> = out.stderr.lines().collect();
     assert_eq!(lines.len(), 1, "expected one line, got:\n{}", out.stderr);
-    assert!(lines[0].starts_with("warning: skipped plugin "), "{}", lines[0]);
-    assert!(lines[0].contains(needle), "{} does not contain {needle}", lines[0]);
-    assert!(out.stdout.contains("iptables"), "the built-in plugins are listed");
+    assert!(
+        lines[0].starts_with("warning: skipped plugin "),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[0].contains(needle),
+        "{} does not contain {needle}",
+        lines[0]
+    );
+    assert!(
+        out.stdout.contains("iptables"),
+        "the built-in plugins are listed"
+    );
 }
 
 #[test]
