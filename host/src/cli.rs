@@ -25,6 +25,7 @@ pub mod test;
 use crate::capability::Policy;
 use crate::catalog;
 use crate::engine::inputs;
+use crate::report::Format;
 use crate::runbook::{self, Severity};
 use crate::runtime::{Runtime, RuntimeOptions};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -95,11 +96,15 @@ pub struct Given {
     pub fail_on: FailOn,
 }
 
-#[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq)]
-pub enum Format {
-    Human,
-    Json,
-    Markdown,
+/// The report formats, as `--format` takes them: the names and their help come from the
+/// report module, so a format added there is offered here without an edit.
+impl ValueEnum for Format {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Format::ALL
+    }
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.name()).help(self.about()))
+    }
 }
 
 #[derive(Copy, Clone, Debug, ValueEnum)]

@@ -1,9 +1,16 @@
-//! The report of a run, and its renderings: human (colour only on a terminal and without
-//! NO_COLOR), JSON (`triage.report/v2`, the contract bots read) and Markdown.
+//! The reports (of a run, here; of a fleet run, `fleet`; of `triage doctor`, `doctor`) and the
+//! formats each writes itself in (`format`): human (colour only on a terminal and without
+//! NO_COLOR), JSON (`triage.report/v2`, the contract bots read) and Markdown; and Slack's
+//! mrkdwn for a run posted to chat.
 
+pub mod doctor;
+pub mod fleet;
+pub mod format;
 pub mod human;
 pub mod markdown;
 pub mod slack;
+
+pub use format::{Format, Render, RenderOptions};
 
 use crate::runbook::Severity;
 use crate::runtime::sandbox::{CapabilityUse, PluginLog};

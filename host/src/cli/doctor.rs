@@ -2,14 +2,14 @@
 //! Kubernetes cluster), run the runbooks that apply with one set of inputs, and merge their
 //! reports. Detection goes through plugins like any step, so it works on bundles too.
 
-use super::{Cli, CliResult, Failure, Format, Given};
+use super::{Cli, CliResult, Failure, Given};
 use crate::capability::Policy;
 use crate::engine::{self, RunOptions, inputs};
-use crate::report::{FindingReport, Report, StepStatus};
-use crate::runbook::{self, Severity};
+use crate::report::doctor::{Detected, DoctorReport, MergedFinding, RunbookOutcome};
+use crate::report::{Render, RenderOptions, StepStatus};
+use crate::runbook;
 use crate::runtime::Runtime;
 use crate::target::{Target, bundle::BundleTarget, local::LocalTarget};
-use serde::Serialize;
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -59,121 +59,13 @@ pub fn run(cli: &Cli, args: &DoctorArgs) -> CliResult {
             &answers,
         ))
         .map_err(Failure::usage)?;
-    let text = match args.given.format {
-        Format::Json => report.to_json(),
-        Format::Markdown => report.to_text(true, false),
-        Format::Human => report.to_text(
-            false,
-            crate::report::human::use_color(std::io::stdout().is_terminal()),
-        ),
+    let options = RenderOptions {
+        color: crate::report::human::use_color(std::io::stdout().is_terminal()),
+        facts: false,
     };
+    let text = report.render(args.given.format, &options);
     print!("{text}");
     Ok(report.exit_code(args.given.fail_on.severity()))
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Detected {
-    pub envoy_admin: bool,
-    pub metadata_server: bool,
-    pub kubernetes: bool,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct RunbookOutcome {
-    pub id: String,
-    pub ran: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub report: Option<Report>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct MergedFinding {
-    pub runbook: String,
-    #[serde(flatten)]
-    pub finding: FindingReport,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct DoctorReport {
-    pub schema: &'static str,
-    pub target: String,
-    pub detected: Detected,
-    pub runbooks: Vec<RunbookOutcome>,
-    /// Every finding of every runbook, errors first.
-    pub findings: Vec<MergedFinding>,
-}
-
-impl DoctorReport {
-    pub fn exit_code(&self, fail_on: Option<Severity>) -> i32 {
-        let mut code = 0;
-        for r in self.runbooks.iter().filter_map(|r| r.report.as_ref()) {
-            code = match (code, r.exit_code(fail_on)) {
-                (1, _) | (_, 1) => 1,
-                (a, b) => a.max(b),
-            };
-        }
-        code
-    }
-
-    pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self).expect("a report serialises") + "\n"
-    }
-
-    pub fn to_text(&self, markdown: bool, color: bool) -> String {
-        let mut out = String::new();
-        let d = &self.detected;
-        let yes = |b: bool| if b { "yes" } else { "no" };
-        if markdown {
-            out.push_str(&format!(
-                "# triage doctor\n\nTarget: `{}`  \nEnvoy admin: {} · metadata server: {} · Kubernetes: {}\n\n",
-                self.target,
-                yes(d.envoy_admin),
-                yes(d.metadata_server),
-                yes(d.kubernetes)
-            ));
-        } else {
-            out.push_str(&format!(
-                "triage doctor · target: {}\ndetected: Envoy admin {} · metadata server {} · Kubernetes {}\n\n",
-                self.target,
-                yes(d.envoy_admin),
-                yes(d.metadata_server),
-                yes(d.kubernetes)
-            ));
-        }
-        for r in &self.runbooks {
-            match (&r.report, &r.reason) {
-                (Some(report), _) => {
-                    let text = if markdown {
-                        crate::report::markdown::render(report).replacen("# ", "## ", 1)
-                    } else {
-                        crate::report::human::render(report, color)
-                    };
-                    out.push_str(&text);
-                    out.push('\n');
-                }
-                (None, reason) => {
-                    out.push_str(&format!(
-                        "{} skipped: {}\n\n",
-                        r.id,
-                        reason.as_deref().unwrap_or("")
-                    ));
-                }
-            }
-        }
-        let errors = self
-            .findings
-            .iter()
-            .filter(|f| f.finding.severity == Severity::Error)
-            .count();
-        out.push_str(&format!(
-            "{} runbook(s) run, {} finding(s), {errors} error(s)\n",
-            self.runbooks.iter().filter(|r| r.ran).count(),
-            self.findings.len()
-        ));
-        out
-    }
 }
 
 /// Runs detection, then every applicable runbook. `given` are the operator's inputs; each

@@ -3,13 +3,13 @@
 //! finding id with the targets it fired on. One unreachable or hanging target never blocks
 //! the others: each runs in its own task under its own deadline.
 
-use super::{CliResult, Failure, Format};
+use super::{CliResult, Failure};
 use crate::capability::Policy;
-use crate::report::Report;
+use crate::report::fleet::{FleetReport, TargetFinding, TargetResult};
+use crate::report::{Format, Render, RenderOptions};
 use crate::run::Status;
 use crate::runbook::{LoadedRunbook, Severity};
 use crate::runtime::Runtime;
-use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -68,11 +68,7 @@ pub fn run(
             b.finish_and_clear();
         }
     }
-    let text = match format {
-        Format::Json => report.to_json(),
-        Format::Markdown => report.to_text(true),
-        Format::Human => report.to_text(false),
-    };
+    let text = report.render(format, &RenderOptions::default());
     print!("{text}");
     if let Some(path) = output {
         crate::files::write_atomic(path, text.as_bytes())
@@ -103,54 +99,6 @@ pub fn read_targets_file(path: &Path) -> Result<Vec<String>, String> {
 
 /// Progress callback: (targets done, of those failing, total).
 pub type OnTargetDone = Box<dyn Fn(usize, usize, usize) + Send + Sync>;
-
-#[derive(Debug, Clone, Serialize)]
-pub struct TargetFinding {
-    pub id: String,
-    pub severity: Severity,
-    pub title: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct TargetResult {
-    pub target: String,
-    pub status: Status,
-    pub duration_ms: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    pub findings: Vec<TargetFinding>,
-    /// The whole report of that target (`--format json` only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub report: Option<Report>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct FindingAcrossFleet {
-    pub severity: Severity,
-    pub title: String,
-    pub targets: Vec<String>,
-}
-
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct FleetSummary {
-    pub targets: usize,
-    pub ok: usize,
-    pub failing: usize,
-    pub incomplete: usize,
-    pub unreachable: usize,
-    pub timed_out: usize,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct FleetReport {
-    pub schema: &'static str,
-    pub runbook: String,
-    pub duration_ms: u64,
-    pub summary: FleetSummary,
-    /// Each finding id that fired anywhere, with the targets it fired on.
-    pub findings: BTreeMap<String, FindingAcrossFleet>,
-    pub targets: Vec<TargetResult>,
-}
 
 pub struct FleetOptions {
     pub inputs: Map<String, Value>,
@@ -207,40 +155,7 @@ pub async fn run_all(
         results[index] = Some(result);
     }
     let targets: Vec<TargetResult> = results.into_iter().flatten().collect();
-    let mut summary = FleetSummary {
-        targets: targets.len(),
-        ..Default::default()
-    };
-    let mut findings: BTreeMap<String, FindingAcrossFleet> = BTreeMap::new();
-    for t in &targets {
-        match t.status {
-            Status::Ok => summary.ok += 1,
-            Status::Failing => summary.failing += 1,
-            Status::Incomplete => summary.incomplete += 1,
-            Status::Unreachable => summary.unreachable += 1,
-            Status::TimedOut => summary.timed_out += 1,
-        }
-        for f in &t.findings {
-            let entry = findings
-                .entry(f.id.clone())
-                .or_insert_with(|| FindingAcrossFleet {
-                    severity: f.severity,
-                    title: f.title.clone(),
-                    targets: Vec::new(),
-                });
-            if !entry.targets.contains(&t.target) {
-                entry.targets.push(t.target.clone());
-            }
-        }
-    }
-    FleetReport {
-        schema: "triage.fleet/v1",
-        runbook: loaded.runbook.id.to_string(),
-        duration_ms: started.elapsed().as_millis() as u64,
-        summary,
-        findings,
-        targets,
-    }
+    FleetReport::new(loaded.runbook.id.as_str(), started.elapsed(), targets)
 }
 
 async fn run_one(
@@ -291,106 +206,5 @@ async fn run_one(
         error,
         findings,
         report: outcome.report.filter(|_| options.keep_reports),
-    }
-}
-
-impl FleetReport {
-    pub fn exit_code(&self) -> i32 {
-        if self.summary.failing > 0 {
-            1
-        } else if self.summary.incomplete + self.summary.unreachable + self.summary.timed_out > 0 {
-            3
-        } else {
-            0
-        }
-    }
-
-    pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self).expect("a report serialises") + "\n"
-    }
-
-    /// Text for a terminal (`markdown = false`) or a ticket.
-    pub fn to_text(&self, markdown: bool) -> String {
-        use std::fmt::Write;
-        let mut out = String::new();
-        let s = &self.summary;
-        let line = format!(
-            "{} targets: {} ok, {} failing, {} incomplete, {} unreachable, {} timed out · {} ms",
-            s.targets, s.ok, s.failing, s.incomplete, s.unreachable, s.timed_out, self.duration_ms
-        );
-        if markdown {
-            let _ = writeln!(
-                out,
-                "# {} on {} targets\n\n{line}\n",
-                self.runbook, s.targets
-            );
-            if !self.findings.is_empty() {
-                let _ = writeln!(
-                    out,
-                    "## Findings across the fleet\n\n| finding | severity | targets |\n|---|---|---|"
-                );
-                for (id, f) in &self.findings {
-                    let _ = writeln!(
-                        out,
-                        "| `{id}` {} | {} | {} |",
-                        f.title.replace('|', "\\|"),
-                        f.severity.as_str(),
-                        f.targets.len()
-                    );
-                }
-                out.push('\n');
-            }
-            let _ = writeln!(
-                out,
-                "## Targets\n\n| target | status | findings |\n|---|---|---|"
-            );
-            for t in &self.targets {
-                let ids: Vec<&str> = t.findings.iter().map(|f| f.id.as_str()).collect();
-                let note = t.error.clone().unwrap_or_else(|| ids.join(", "));
-                let _ = writeln!(
-                    out,
-                    "| `{}` | {} | {} |",
-                    t.target,
-                    t.status.as_str(),
-                    note.replace('|', "\\|")
-                );
-            }
-        } else {
-            for t in &self.targets {
-                let mark = match t.status {
-                    Status::Ok => "✓",
-                    Status::Failing => "✗",
-                    _ => "!",
-                };
-                let ids: Vec<&str> = t.findings.iter().map(|f| f.id.as_str()).collect();
-                let note = match &t.error {
-                    Some(e) => e.clone(),
-                    None if ids.is_empty() => "no findings".into(),
-                    None => ids.join(", "),
-                };
-                let _ = writeln!(out, "  {mark} {}  {note}", t.target);
-            }
-            if !self.findings.is_empty() {
-                let _ = writeln!(out, "\nAcross the fleet:");
-                for (id, f) in &self.findings {
-                    let shown: Vec<&str> = f.targets.iter().take(5).map(String::as_str).collect();
-                    let more = f.targets.len().saturating_sub(shown.len());
-                    let _ = writeln!(
-                        out,
-                        "  {} {id} on {} target(s): {}{}",
-                        f.severity.as_str(),
-                        f.targets.len(),
-                        shown.join(", "),
-                        if more > 0 {
-                            format!(" and {more} more")
-                        } else {
-                            String::new()
-                        }
-                    );
-                }
-            }
-            let _ = writeln!(out, "\n{line}");
-        }
-        out
     }
 }

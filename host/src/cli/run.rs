@@ -1,9 +1,9 @@
 //! `triage run RUNBOOK` (and `triage guide`, which is `run --interactive`): one runbook on
 //! one target, or with several targets a fleet run (`fleet.rs`).
 
-use super::{Cli, CliResult, Failure, Format, Given};
+use super::{Cli, CliResult, Failure, Given};
 use crate::engine::{self, RunOptions, inputs};
-use crate::report::{self, Report};
+use crate::report::{self, Format, Render, RenderOptions, Report};
 use crate::runbook;
 use crate::target::{Target, local::LocalTarget};
 use std::collections::BTreeMap;
@@ -96,7 +96,7 @@ pub fn run(cli: &Cli, args: &RunArgs) -> CliResult {
             jobs: args.jobs,
             deadline: args.target_timeout,
             fail_on: args.given.fail_on.severity(),
-            keep_reports: args.given.format == Format::Json,
+            keep_reports: args.given.format.needs_whole_reports(),
             on_target: None,
         };
         return super::fleet::run(
@@ -178,9 +178,9 @@ fn progress_bar(format: Format) -> Option<indicatif::ProgressBar> {
 }
 
 fn render(report: &Report, format: Format, facts: bool, terminal: bool) -> String {
-    match format {
-        Format::Human => report::human::render(report, report::human::use_color(terminal)),
-        Format::Json => report.to_json(facts),
-        Format::Markdown => report::markdown::render(report),
-    }
+    let options = RenderOptions {
+        color: report::human::use_color(terminal),
+        facts,
+    };
+    report.render(format, &options)
 }

@@ -1,6 +1,9 @@
 //! The terminal rendering.
 
+use super::doctor::DoctorReport;
+use super::fleet::FleetReport;
 use super::{Report, StepStatus};
+use crate::run::Status;
 use crate::runbook::Severity;
 use std::fmt::Write;
 
@@ -151,5 +154,79 @@ pub fn render(report: &Report, color: bool) -> String {
             ))
         );
     }
+    out
+}
+
+/// A fleet run: each target's status and findings, then each finding across the fleet.
+pub fn fleet(report: &FleetReport) -> String {
+    let mut out = String::new();
+    for t in &report.targets {
+        let mark = match t.status {
+            Status::Ok => "✓",
+            Status::Failing => "✗",
+            _ => "!",
+        };
+        let ids: Vec<&str> = t.findings.iter().map(|f| f.id.as_str()).collect();
+        let note = match &t.error {
+            Some(e) => e.clone(),
+            None if ids.is_empty() => "no findings".into(),
+            None => ids.join(", "),
+        };
+        let _ = writeln!(out, "  {mark} {}  {note}", t.target);
+    }
+    if !report.findings.is_empty() {
+        let _ = writeln!(out, "\nAcross the fleet:");
+        for (id, f) in &report.findings {
+            let shown: Vec<&str> = f.targets.iter().take(5).map(String::as_str).collect();
+            let more = f.targets.len().saturating_sub(shown.len());
+            let _ = writeln!(
+                out,
+                "  {} {id} on {} target(s): {}{}",
+                f.severity.as_str(),
+                f.targets.len(),
+                shown.join(", "),
+                if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                }
+            );
+        }
+    }
+    let _ = writeln!(out, "\n{}", report.summary_line());
+    out
+}
+
+/// `triage doctor`: what was detected, each runbook's report (or why it did not run), and
+/// the count of what fired.
+pub fn doctor(report: &DoctorReport, color: bool) -> String {
+    let mut out = String::new();
+    let d = &report.detected;
+    let yes = |b: bool| if b { "yes" } else { "no" };
+    let _ = write!(
+        out,
+        "triage doctor · target: {}\ndetected: Envoy admin {} · metadata server {} · Kubernetes {}\n\n",
+        report.target,
+        yes(d.envoy_admin),
+        yes(d.metadata_server),
+        yes(d.kubernetes)
+    );
+    for r in &report.runbooks {
+        match &r.report {
+            Some(run) => {
+                out.push_str(&render(run, color));
+                out.push('\n');
+            }
+            None => {
+                let _ = write!(
+                    out,
+                    "{} skipped: {}\n\n",
+                    r.id,
+                    r.reason.as_deref().unwrap_or("")
+                );
+            }
+        }
+    }
+    let _ = writeln!(out, "{}", report.summary_line());
     out
 }

@@ -1,6 +1,8 @@
 //! The Markdown rendering, for tickets and chat.
 
 use super::Report;
+use super::doctor::DoctorReport;
+use super::fleet::FleetReport;
 use crate::runbook::Severity;
 use std::fmt::Write;
 
@@ -65,5 +67,82 @@ pub fn render(report: &Report) -> String {
             cell(st.reason.as_deref().unwrap_or(""))
         );
     }
+    out
+}
+
+/// A fleet run: the findings across the fleet, then a table of targets.
+pub fn fleet(report: &FleetReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# {} on {} targets\n\n{}\n",
+        report.runbook,
+        report.summary.targets,
+        report.summary_line()
+    );
+    if !report.findings.is_empty() {
+        let _ = writeln!(
+            out,
+            "## Findings across the fleet\n\n| finding | severity | targets |\n|---|---|---|"
+        );
+        for (id, f) in &report.findings {
+            let _ = writeln!(
+                out,
+                "| `{id}` {} | {} | {} |",
+                f.title.replace('|', "\\|"),
+                f.severity.as_str(),
+                f.targets.len()
+            );
+        }
+        out.push('\n');
+    }
+    let _ = writeln!(
+        out,
+        "## Targets\n\n| target | status | findings |\n|---|---|---|"
+    );
+    for t in &report.targets {
+        let ids: Vec<&str> = t.findings.iter().map(|f| f.id.as_str()).collect();
+        let note = t.error.clone().unwrap_or_else(|| ids.join(", "));
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {} |",
+            t.target,
+            t.status.as_str(),
+            note.replace('|', "\\|")
+        );
+    }
+    out
+}
+
+/// `triage doctor`: what was detected, then each runbook's report one heading level down.
+pub fn doctor(report: &DoctorReport) -> String {
+    let mut out = String::new();
+    let d = &report.detected;
+    let yes = |b: bool| if b { "yes" } else { "no" };
+    let _ = write!(
+        out,
+        "# triage doctor\n\nTarget: `{}`  \nEnvoy admin: {} · metadata server: {} · Kubernetes: {}\n\n",
+        report.target,
+        yes(d.envoy_admin),
+        yes(d.metadata_server),
+        yes(d.kubernetes)
+    );
+    for r in &report.runbooks {
+        match &r.report {
+            Some(run) => {
+                out.push_str(&render(run).replacen("# ", "## ", 1));
+                out.push('\n');
+            }
+            None => {
+                let _ = write!(
+                    out,
+                    "{} skipped: {}\n\n",
+                    r.id,
+                    r.reason.as_deref().unwrap_or("")
+                );
+            }
+        }
+    }
+    let _ = writeln!(out, "{}", report.summary_line());
     out
 }

@@ -679,8 +679,16 @@ fn end_run(
     }
     metrics.ended(status.as_str());
     let exit_code = report.as_ref().map(|r| r.exit_code(Some(Severity::Error)));
-    let json = report.as_ref().map(|r| r.to_json(false));
-    let markdown = report.as_ref().map(crate::report::markdown::render);
+    let render = |format| {
+        use crate::report::Render;
+        report
+            .as_ref()
+            .map(|r| r.render(format, &Default::default()))
+    };
+    let (json, markdown) = (
+        render(crate::report::Format::Json),
+        render(crate::report::Format::Markdown),
+    );
     let written = store.finish(
         id,
         &Outcome {

@@ -59,7 +59,11 @@ impl Platform for Mattermost {
     fn render(&self, result: &RunResult) -> Value {
         let mut text = format!(
             "{}\nRun `{}`.\n",
-            crate::report::markdown::render(result.report),
+            crate::report::Render::render(
+                result.report,
+                crate::report::Format::Markdown,
+                &Default::default()
+            ),
             result.run_id
         );
         if let Some(question) = result.question {

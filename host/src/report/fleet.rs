@@ -1,0 +1,120 @@
+//! The report of a fleet run (`triage run` on many targets): per target its status and what
+//! fired, and across the fleet each finding id with the targets it fired on.
+
+use super::Report;
+use crate::run::Status;
+use crate::runbook::Severity;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetFinding {
+    pub id: String,
+    pub severity: Severity,
+    pub title: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetResult {
+    pub target: String,
+    pub status: Status,
+    pub duration_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub findings: Vec<TargetFinding>,
+    /// The whole report of that target (`--format json` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<Report>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FindingAcrossFleet {
+    pub severity: Severity,
+    pub title: String,
+    pub targets: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FleetSummary {
+    pub targets: usize,
+    pub ok: usize,
+    pub failing: usize,
+    pub incomplete: usize,
+    pub unreachable: usize,
+    pub timed_out: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FleetReport {
+    pub schema: &'static str,
+    pub runbook: String,
+    pub duration_ms: u64,
+    pub summary: FleetSummary,
+    /// Each finding id that fired anywhere, with the targets it fired on.
+    pub findings: BTreeMap<String, FindingAcrossFleet>,
+    pub targets: Vec<TargetResult>,
+}
+
+impl FleetReport {
+    /// The report of a fleet run from each target's result, in the order given.
+    pub fn new(runbook: &str, duration: Duration, targets: Vec<TargetResult>) -> Self {
+        let mut summary = FleetSummary {
+            targets: targets.len(),
+            ..Default::default()
+        };
+        let mut findings: BTreeMap<String, FindingAcrossFleet> = BTreeMap::new();
+        for t in &targets {
+            match t.status {
+                Status::Ok => summary.ok += 1,
+                Status::Failing => summary.failing += 1,
+                Status::Incomplete => summary.incomplete += 1,
+                Status::Unreachable => summary.unreachable += 1,
+                Status::TimedOut => summary.timed_out += 1,
+            }
+            for f in &t.findings {
+                let entry = findings
+                    .entry(f.id.clone())
+                    .or_insert_with(|| FindingAcrossFleet {
+                        severity: f.severity,
+                        title: f.title.clone(),
+                        targets: Vec::new(),
+                    });
+                if !entry.targets.contains(&t.target) {
+                    entry.targets.push(t.target.clone());
+                }
+            }
+        }
+        FleetReport {
+            schema: "triage.fleet/v1",
+            runbook: runbook.to_string(),
+            duration_ms: duration.as_millis() as u64,
+            summary,
+            findings,
+            targets,
+        }
+    }
+
+    pub fn exit_code(&self) -> i32 {
+        if self.summary.failing > 0 {
+            1
+        } else if self.summary.incomplete + self.summary.unreachable + self.summary.timed_out > 0 {
+            3
+        } else {
+            0
+        }
+    }
+
+    /// One line: how many targets ended how, and how long the whole run took.
+    pub fn summary_line(&self) -> String {
+        let s = &self.summary;
+        format!(
+            "{} targets: {} ok, {} failing, {} incomplete, {} unreachable, {} timed out · {} ms",
+            s.targets, s.ok, s.failing, s.incomplete, s.unreachable, s.timed_out, self.duration_ms
+        )
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a report serialises") + "\n"
+    }
+}

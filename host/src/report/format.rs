@@ -1,0 +1,136 @@
+//! The formats a report is written in, and the one trait every report type (a run, a fleet
+//! run, `triage doctor`) implements to write itself in each of them. The CLI and the server
+//! only name a [`Format`] and call [`Render::render`]; adding a format is a variant here,
+//! its module beside this one, and one arm in each impl below (the compiler points at them).
+
+use super::Report;
+use super::doctor::DoctorReport;
+use super::fleet::FleetReport;
+use super::{human, markdown};
+
+/// A way to write a report out.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// For a person at a terminal (coloured only when [`RenderOptions::color`] says so).
+    Human,
+    /// The stable contract bots read (`triage.report/v2`, `triage.fleet/…`, `triage.doctor/…`).
+    Json,
+    /// For tickets and chat.
+    Markdown,
+}
+
+impl Format {
+    pub const ALL: [Format; 3] = [Format::Human, Format::Json, Format::Markdown];
+
+    /// The name on the command line and in `?format=`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Human => "human",
+            Format::Json => "json",
+            Format::Markdown => "markdown",
+        }
+    }
+
+    /// One line on what it is for (`--help`).
+    pub fn about(self) -> &'static str {
+        match self {
+            Format::Human => "for a person at a terminal",
+            Format::Json => "the stable JSON contract for bots (docs/report.md)",
+            Format::Markdown => "for tickets and chat",
+        }
+    }
+
+    /// What a reader is told the text is (a response's Content-Type).
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Format::Human => "text/plain; charset=utf-8",
+            Format::Json => "application/json",
+            Format::Markdown => "text/markdown; charset=utf-8",
+        }
+    }
+
+    /// Whether a fleet run must keep each target's whole report to write this format
+    /// (the per-target summary is enough for a person reading a terminal or a ticket).
+    pub fn needs_whole_reports(self) -> bool {
+        matches!(self, Format::Json)
+    }
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A format name that is not one of [`Format::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("format `{0}`: use one of {names}", names = Format::ALL.map(Format::name).join(", "))]
+pub struct UnknownFormat(pub String);
+
+impl std::str::FromStr for Format {
+    type Err = UnknownFormat;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Format::ALL
+            .into_iter()
+            .find(|f| f.name() == s)
+            .ok_or_else(|| UnknownFormat(s.to_string()))
+    }
+}
+
+/// How to write it, beside the format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RenderOptions {
+    /// Colour human output (the caller decides: a terminal, and no NO_COLOR).
+    pub color: bool,
+    /// Include each step's facts (JSON).
+    pub facts: bool,
+}
+
+/// A report that can be written in every [`Format`].
+pub trait Render {
+    fn render(&self, format: Format, options: &RenderOptions) -> String;
+}
+
+impl Render for Report {
+    fn render(&self, format: Format, options: &RenderOptions) -> String {
+        match format {
+            Format::Human => human::render(self, options.color),
+            Format::Json => self.to_json(options.facts),
+            Format::Markdown => markdown::render(self),
+        }
+    }
+}
+
+impl Render for FleetReport {
+    fn render(&self, format: Format, _options: &RenderOptions) -> String {
+        match format {
+            Format::Human => human::fleet(self),
+            Format::Json => self.to_json(),
+            Format::Markdown => markdown::fleet(self),
+        }
+    }
+}
+
+impl Render for DoctorReport {
+    fn render(&self, format: Format, options: &RenderOptions) -> String {
+        match format {
+            Format::Human => human::doctor(self, options.color),
+            Format::Json => self.to_json(),
+            Format::Markdown => markdown::doctor(self),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_an_unknown_name_says_what_is_known() {
+        for f in Format::ALL {
+            assert_eq!(f.name().parse::<Format>(), Ok(f));
+        }
+        let err = "yaml".parse::<Format>().unwrap_err().to_string();
+        assert!(err.contains("yaml") && err.contains("markdown"), "{err}");
+    }
+}
