@@ -9,8 +9,10 @@ pub mod format;
 pub mod human;
 pub mod markdown;
 pub mod slack;
+pub mod status;
 
 pub use format::{Format, Render, RenderOptions};
+pub use status::Status;
 
 use crate::runbook::Severity;
 use crate::runtime::sandbox::{CapabilityUse, PluginLog};

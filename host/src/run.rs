@@ -10,57 +10,13 @@ use crate::report::Report;
 use crate::runbook::{LoadedRunbook, Severity};
 use crate::runtime::Runtime;
 use futures::FutureExt;
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// How a run on one target ended. `ok`, `failing` and `incomplete` come with a report and
-/// mean what the CLI's exit codes 0, 1 and 3 mean; the others are runs without a report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Status {
-    /// Nothing at or above the fail-on severity fired.
-    Ok,
-    /// A finding at or above the fail-on severity fired.
-    Failing,
-    /// Something that decides the diagnosis could not be seen (a step errored or is unknown).
-    Incomplete,
-    /// The target could not be opened (a bad spec, a missing bundle).
-    Unreachable,
-    /// The run passed its deadline.
-    TimedOut,
-}
-
-impl Status {
-    pub const ALL: [Status; 5] = [
-        Status::Ok,
-        Status::Failing,
-        Status::Incomplete,
-        Status::Unreachable,
-        Status::TimedOut,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Ok => "ok",
-            Status::Failing => "failing",
-            Status::Incomplete => "incomplete",
-            Status::Unreachable => "unreachable",
-            Status::TimedOut => "timed-out",
-        }
-    }
-
-    /// The status of a run that produced a report, from the report's exit code.
-    pub fn of_report(report: &Report, fail_on: Option<Severity>) -> Status {
-        match report.exit_code(fail_on) {
-            0 => Status::Ok,
-            1 => Status::Failing,
-            _ => Status::Incomplete,
-        }
-    }
-}
+/// How a run on one target ended (defined with the reports, which carry it).
+pub use crate::report::Status;
 
 /// What a run came to.
 #[derive(Debug)]

@@ -2,7 +2,7 @@
 //! fired, and across the fleet each finding id with the targets it fired on.
 
 use super::Report;
-use crate::run::Status;
+use super::Status;
 use crate::runbook::Severity;
 use serde::Serialize;
 use std::collections::BTreeMap;

@@ -1,9 +1,9 @@
 //! The terminal rendering.
 
+use super::Status;
 use super::doctor::DoctorReport;
 use super::fleet::FleetReport;
 use super::{Report, StepStatus};
-use crate::run::Status;
 use crate::runbook::Severity;
 use std::fmt::Write;
 
