@@ -67,6 +67,25 @@ impl Request {
     }
 }
 
+/// A host name for `resolve` or `connect`: never one that a remote target's `getent` would
+/// read as an option, nor one with whitespace, control characters or `/` (which would
+/// change the path a remote shell's `/dev/tcp/HOST/PORT` names).
+pub(crate) fn check_host_name(host: &str) -> Result<(), String> {
+    if host.is_empty()
+        || host.starts_with('-')
+        || host.len() > 253
+        || host
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '/')
+    {
+        return Err(format!(
+            "`{}` is not a host name",
+            host.escape_debug().take(80).collect::<String>()
+        ));
+    }
+    Ok(())
+}
+
 /// Quotes argv the way a POSIX shell would need it, for display only (never executed).
 pub fn shell_words(argv: &[String]) -> String {
     argv.iter()
@@ -110,6 +129,9 @@ pub struct Grants {
     pub plugin: String,
     pub action: String,
     declared: Vec<(&'static str, Pattern)>,
+    /// Declared patterns this call's params cannot fill safely (a value that would be read
+    /// as an option), with why: a call those patterns would have covered is denied saying so.
+    refused: Vec<(&'static str, String)>,
     policy: Arc<Policy>,
 }
 
@@ -121,16 +143,21 @@ impl Grants {
         params: &serde_json::Value,
         policy: Arc<Policy>,
     ) -> Self {
-        let declared = declared
-            .iter()
-            .filter_map(|d| d.resolve(params).map(|p| (d.kind(), p)))
-            .collect();
-        Grants {
+        let mut grants = Grants {
             plugin: plugin.into(),
             action: action.into(),
-            declared,
+            declared: Vec::new(),
+            refused: Vec::new(),
             policy,
+        };
+        for d in declared {
+            match d.resolve(params) {
+                Ok(p) => grants.declared.push((d.kind(), p)),
+                Err(pattern::Unsubstituted::Missing(_)) => {}
+                Err(why) => grants.refused.push((d.kind(), why.to_string())),
+            }
         }
+        grants
     }
 
     /// Grants that allow nothing (used for `describe`).
@@ -139,6 +166,7 @@ impl Grants {
             plugin: plugin.into(),
             action: String::new(),
             declared: Vec::new(),
+            refused: Vec::new(),
             policy,
         }
     }
@@ -152,6 +180,14 @@ impl Grants {
             .iter()
             .any(|(k, p)| *k == kind && p.matches(&subject));
         if !declared {
+            if let Some((_, why)) = self.refused.iter().find(|(k, _)| *k == kind) {
+                return Err(format!(
+                    "{kind} `{}` refused: {why} ({} action `{}`)",
+                    request.display(),
+                    self.plugin,
+                    self.action
+                ));
+            }
             return Err(format!(
                 "{kind} `{}` was not declared by {} action `{}`; a plugin may only use the capabilities its manifest declares (see `triage plugins`)",
                 request.display(),
@@ -176,5 +212,20 @@ impl Grants {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_host_name;
+
+    #[test]
+    fn host_names_never_begin_with_a_dash() {
+        assert!(check_host_name("trafficdirector.googleapis.com").is_ok());
+        assert!(check_host_name("10.0.0.1").is_ok());
+        assert!(check_host_name("::1").is_ok());
+        for bad in ["-s", "--service=files", "", "a b", "a\nb", "a/b"] {
+            assert!(check_host_name(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -7,6 +7,7 @@
 //! node it is about.
 
 pub mod depth;
+pub mod input_pattern;
 pub mod model;
 pub mod source_map;
 pub mod validate;

@@ -12,6 +12,9 @@ pub async fn connect(
     timeout_ms: u32,
 ) -> Result<u32, CapabilityError> {
     let request = Request::Connect(format!("{host}:{port}"));
+    if let Err(why) = super::check_host_name(&host) {
+        return Err(state.refuse(&request, format!("connect: {why}")));
+    }
     let started = state.admit(&request)?;
     let timeout = Duration::from_millis(timeout_ms.max(1) as u64).min(state.capability_timeout);
     let result = state.target.connect(&host, port, timeout).await;

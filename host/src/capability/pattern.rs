@@ -31,6 +31,19 @@ pub enum ArgPattern {
     One(Vec<Token>),
 }
 
+/// Why a declared pattern describes no call with these params.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unsubstituted {
+    /// The param is absent or null: the pattern is for calls that set it.
+    #[error("param `{0}` is not set")]
+    Missing(String),
+    /// The value would begin a command-line argument with `-`.
+    #[error(
+        "param `{param}` is {value:?}, which begins with `-`: a program would read it as an option, so the host refuses to put it in a command line"
+    )]
+    OptionLike { param: String, value: String },
+}
+
 /// What a request is matched as.
 pub enum Subject<'a> {
     Text(&'a str),
@@ -110,35 +123,51 @@ impl Pattern {
         )
     }
 
-    /// Substitutes `{param}` tokens. `None` when a named param is absent or null: such a
-    /// pattern cannot describe any call.
-    pub fn substitute(&self, params: &Value) -> Option<Pattern> {
-        fn subst(tokens: &[Token], params: &Value) -> Option<Vec<Token>> {
+    /// Substitutes `{param}` tokens, each value as a literal.
+    ///
+    /// In an argv pattern, a value that begins with `-` is refused in any argument it
+    /// would begin: whatever the declared shape, the program would read it as an option
+    /// (`kubectl logs --kubeconfig=/tmp/kc`). That holds for option arguments too, since the
+    /// host cannot know which options take one (`[cmd, --verbose, "{x}"]`), and some
+    /// programs look for options everywhere: gcloud reads `--flags-file` and
+    /// `--configuration` even after `--` and as the value of `--zone`.
+    pub fn substitute(&self, params: &Value) -> Result<Pattern, Unsubstituted> {
+        fn value_of(name: &str, params: &Value) -> Result<String, Unsubstituted> {
+            match params.get(name) {
+                None | Some(Value::Null) => Err(Unsubstituted::Missing(name.into())),
+                Some(Value::String(s)) => Ok(s.clone()),
+                Some(other) => Ok(other.to_string()),
+            }
+        }
+        fn subst(tokens: &[Token], params: &Value) -> Result<Vec<Token>, Unsubstituted> {
             tokens
                 .iter()
                 .map(|t| match t {
-                    Token::Param(name) => {
-                        let value = params.get(name)?;
-                        let text = match value {
-                            Value::Null => return None,
-                            Value::String(s) => s.clone(),
-                            other => other.to_string(),
-                        };
-                        Some(Token::Literal(text))
-                    }
-                    other => Some(other.clone()),
+                    Token::Param(name) => value_of(name, params).map(Token::Literal),
+                    other => Ok(other.clone()),
                 })
                 .collect()
         }
-        Some(match self {
+        Ok(match self {
             Pattern::Text(t) => Pattern::Text(subst(t, params)?),
             Pattern::Argv(args) => Pattern::Argv(
                 args.iter()
                     .map(|a| match a {
-                        ArgPattern::Rest => Some(ArgPattern::Rest),
-                        ArgPattern::One(t) => subst(t, params).map(ArgPattern::One),
+                        ArgPattern::Rest => Ok(ArgPattern::Rest),
+                        ArgPattern::One(tokens) => {
+                            if let Some(Token::Param(name)) = tokens.first() {
+                                let value = value_of(name, params)?;
+                                if value.starts_with('-') {
+                                    return Err(Unsubstituted::OptionLike {
+                                        param: name.clone(),
+                                        value,
+                                    });
+                                }
+                            }
+                            subst(tokens, params).map(ArgPattern::One)
+                        }
                     })
-                    .collect::<Option<_>>()?,
+                    .collect::<Result<_, _>>()?,
             ),
         })
     }
@@ -285,12 +314,59 @@ mod tests {
         // A star in a value is a literal star, not a wildcard.
         let q = p.substitute(&json!({"admin_url": "http://*"})).unwrap();
         assert!(!q.matches(&Subject::Text("http://evil/config_dump")));
-        assert!(p.substitute(&json!({})).is_none());
+        assert_eq!(
+            p.substitute(&json!({})),
+            Err(Unsubstituted::Missing("admin_url".into()))
+        );
         let p = Pattern::argv(&argv(&["kubectl", "logs", "{pod}", "--tail", "{tail}"]));
         let q = p.substitute(&json!({"pod": "a", "tail": 50})).unwrap();
         assert!(q.matches(&Subject::Argv(&argv(&[
             "kubectl", "logs", "a", "--tail", "50"
         ]))));
+    }
+
+    #[test]
+    fn a_value_beginning_with_a_dash_never_begins_an_argument() {
+        let p = Pattern::argv(&argv(&[
+            "kubectl",
+            "logs",
+            "-n",
+            "{namespace}",
+            "--",
+            "{pod}",
+        ]));
+        let err = p
+            .substitute(&json!({"namespace": "default", "pod": "--kubeconfig=/tmp/kc"}))
+            .unwrap_err();
+        assert_eq!(
+            err,
+            Unsubstituted::OptionLike {
+                param: "pod".into(),
+                value: "--kubeconfig=/tmp/kc".into()
+            }
+        );
+        assert!(err.to_string().contains("param `pod`"), "{err}");
+        // As an option's argument too: gcloud reads `--flags-file` wherever it stands.
+        let err = p
+            .substitute(&json!({"namespace": "--flags-file=/tmp/f", "pod": "a"}))
+            .unwrap_err();
+        assert!(matches!(err, Unsubstituted::OptionLike { ref param, .. } if param == "namespace"));
+        // Inside an argument that an option begins, a dash is just a character.
+        let p = Pattern::argv(&argv(&["gcloud", "--zone={zone}", "--", "{instance}"]));
+        assert!(
+            p.substitute(&json!({"zone": "-x", "instance": "vm-1"}))
+                .is_ok()
+        );
+        assert!(
+            p.substitute(&json!({"zone": "a", "instance": "-vm"}))
+                .is_err()
+        );
+        // Text patterns (URLs, paths) are not command lines.
+        assert!(
+            Pattern::text("{path}")
+                .substitute(&json!({"path": "-x"}))
+                .is_ok()
+        );
     }
 
     #[test]

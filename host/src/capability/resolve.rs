@@ -5,7 +5,11 @@ use crate::runtime::sandbox::CallState;
 use crate::target::CapabilityError;
 
 pub async fn resolve(state: &mut CallState, host: String) -> Result<Vec<String>, CapabilityError> {
+    let checked = super::check_host_name(&host);
     let request = Request::Resolve(host);
+    if let Err(why) = checked {
+        return Err(state.refuse(&request, format!("resolve: {why}")));
+    }
     let started = state.admit(&request)?;
     let Request::Resolve(host) = &request else {
         unreachable!()

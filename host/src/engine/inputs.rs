@@ -1,7 +1,7 @@
 //! `--input NAME=VALUE` and `--answer STEP=VALUE`, checked against the runbook before
 //! anything runs.
 
-use crate::runbook::{InputSpec, InputType, Runbook};
+use crate::runbook::{InputPattern, InputSpec, InputType, Runbook};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
@@ -59,6 +59,9 @@ fn typed<'a>(
             Given::Text(raw) => from_text(name, spec.kind, raw)?,
             Given::Json(value) => from_json(name, spec.kind, value)?,
         };
+        if let Some(pattern) = &spec.pattern {
+            check_pattern(name, pattern, &value)?;
+        }
         out.insert(name.clone(), value);
     }
     with_defaults(runbook, out)
@@ -152,6 +155,32 @@ fn with_defaults(
         }
     }
     Ok(out)
+}
+
+/// A given value (each item of a list) against the input's declared pattern. The value is
+/// shown escaped and cut short, so that the error stays one line whatever was sent.
+fn check_pattern(name: &str, pattern: &InputPattern, value: &Value) -> Result<(), String> {
+    let items: Vec<&str> = match value {
+        Value::String(s) => vec![s.as_str()],
+        Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    for item in items {
+        if let Err(why) = pattern.check(item) {
+            return Err(format!("input `{name}`: {} {why}", quoted(item)));
+        }
+    }
+    Ok(())
+}
+
+/// `"value"` with control characters escaped, at most 80 characters of it.
+pub fn quoted(value: &str) -> String {
+    const MAX: usize = 80;
+    let mut shown: String = value.chars().take(MAX).collect();
+    if shown.len() < value.len() {
+        shown.push('…');
+    }
+    format!("{shown:?}")
 }
 
 /// Checks `--answer` values: the step exists, is an ask step, and the answer is a choice.

@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
+pub use super::input_pattern::InputPattern;
+
 /// A runbook: one section of a troubleshooting guide as a DAG of steps.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -122,6 +124,12 @@ pub struct InputSpec {
     pub required: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default: Option<Value>,
+    /// What a given value must look like (each item, for a list): a named shape such as
+    /// `rfc1123` or `gcp-zone`, or a regular expression anchored with `^` and `$`. Checked
+    /// before a run is queued or started; values from API callers and chat users are
+    /// untrusted, so every input that names an object should declare one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<InputPattern>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]

@@ -158,6 +158,39 @@ pub fn validate(
                 );
             }
         }
+        // A pattern is about text: a string, or each item of a list.
+        if let Some(pattern) = &spec.pattern {
+            if matches!(spec.kind, InputType::Integer | InputType::Boolean) {
+                c.at(
+                    &format!("inputs.{name}.pattern"),
+                    format!(
+                        "input `{name}` is a{} {}: a pattern applies to string and list inputs",
+                        if spec.kind == InputType::Integer {
+                            "n"
+                        } else {
+                            ""
+                        },
+                        match spec.kind {
+                            InputType::Integer => "integer",
+                            _ => "boolean",
+                        }
+                    ),
+                );
+            }
+            let defaults: Vec<&str> = match &spec.default {
+                Some(Value::String(s)) => vec![s.as_str()],
+                Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+                _ => Vec::new(),
+            };
+            for d in defaults {
+                if let Err(why) = pattern.check(d) {
+                    c.at(
+                        &format!("inputs.{name}.default"),
+                        format!("default of input `{name}` {:?} {why}", d),
+                    );
+                }
+            }
+        }
     }
 
     let mut env = environment();

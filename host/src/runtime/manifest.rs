@@ -1,7 +1,7 @@
 //! A plugin's manifest as the host keeps it: parsed schemas, declared capabilities.
 
 use super::bindings::guest;
-use crate::capability::pattern::Pattern;
+use crate::capability::pattern::{Pattern, Unsubstituted};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -55,9 +55,10 @@ impl DeclaredCapability {
         }
     }
 
-    /// The pattern with the call's params substituted; `None` when a placeholder's param
-    /// is absent (the capability then cannot be used in this call).
-    pub fn resolve(&self, params: &Value) -> Option<Pattern> {
+    /// The pattern with the call's params substituted; an error when a placeholder's
+    /// param is absent or its value cannot stand there (the capability then cannot be
+    /// used in this call).
+    pub fn resolve(&self, params: &Value) -> Result<Pattern, Unsubstituted> {
         self.pattern().substitute(params)
     }
 
@@ -65,8 +66,8 @@ impl DeclaredCapability {
     pub fn display(&self, params: Option<&Value>) -> String {
         let pattern = match params {
             Some(p) => match self.resolve(p) {
-                Some(p) => p,
-                None => return String::new(),
+                Ok(p) => p,
+                Err(_) => return String::new(),
             },
             None => self.pattern(),
         };

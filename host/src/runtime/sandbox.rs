@@ -102,6 +102,14 @@ impl CallState {
         }
     }
 
+    /// Denies a request the host refuses whatever the grants say (a malformed path or
+    /// host name), recording it like any denial.
+    pub(crate) fn refuse(&mut self, request: &Request, why: String) -> CapabilityError {
+        let err = CapabilityError::Denied(why);
+        self.record::<()>(request, Instant::now(), Err(&err));
+        err
+    }
+
     pub(crate) fn record<T>(
         &mut self,
         request: &Request,

@@ -15,6 +15,7 @@ mod probe;
 mod record_replay;
 mod sandbox;
 mod scenarios;
+mod security;
 mod serve;
 mod ssh;
 mod verdicts;

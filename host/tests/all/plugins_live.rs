@@ -713,7 +713,7 @@ fn kubectl_live_against_a_loopback_api_server() {
     );
     assert_eq!(
         step(&report, "proxy-log-scan")["capabilities"][0]["request"],
-        "kubectl logs busybox-6b8b7c6c9f-q9w7d -n default -c istio-proxy --tail 50"
+        "kubectl logs -n default -c istio-proxy --tail 50 -- busybox-6b8b7c6c9f-q9w7d"
     );
 
     // The real kubectl ran: the step names the command, and it did API discovery first.
@@ -766,7 +766,7 @@ fn host_facts_of_this_machine() {
     let policy = dir.path().join("policy.yaml");
     std::fs::write(
         &policy,
-        "defaults: false\nallow:\n  exec:\n    - [ps, \"**\"]\n    - [\"/**/envoy\", --version]\n    - [stat, -c, \"*\", \"*\"]\n  resolve: [localhost]\n  connect: [\"127.0.0.1:*\"]\n",
+        "defaults: false\nallow:\n  exec:\n    - [ps, \"**\"]\n    - [\"/**/envoy\", --version]\n    - [stat, -c, \"*\", --, \"*\"]\n  resolve: [localhost]\n  connect: [\"127.0.0.1:*\"]\n",
     )
     .unwrap();
 
@@ -1034,10 +1034,11 @@ fn gcloud_from_a_bundle_of_its_json() {
                     "compute",
                     "instances",
                     "describe",
-                    "td-vm-1",
                     "--zone",
                     "us-central1-a",
                     "--format=json",
+                    "--",
+                    "td-vm-1",
                 ],
                 "instance-service-proxy-cloud-platform.json",
             ),

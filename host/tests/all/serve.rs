@@ -1585,3 +1585,99 @@ fn runs_against_hostile_bundles_leave_the_server_up() {
         }
     });
 }
+
+/// Issue 11's repro: an input that would become a command-line option
+/// (`pod=--kubeconfig=FILE`, whose kubeconfig runs a script as the server's user) sent
+/// through the API and through both chats. The API answers 400 with one line; a chat
+/// answers its user with one line (a chat shows an error status only as "the command
+/// failed", without the reason); nothing is queued and no code runs.
+#[test]
+fn inputs_that_would_be_options_are_refused_by_the_api_and_in_chat() {
+    use std::os::unix::fs::PermissionsExt;
+    let (port, posted) = response_url_server();
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("code-ran");
+    let script = dir.path().join("credential.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\ntouch '{}'\nexit 1\n", marker.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let kubeconfig = dir.path().join("kc");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {{server: \"https://127.0.0.1:1\"}}\n\
+             contexts:\n- name: c\n  context: {{cluster: c, user: u}}\ncurrent-context: c\n\
+             users:\n- name: u\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      \
+             command: {}\n      interactiveMode: Never\n",
+            script.display()
+        ),
+    )
+    .unwrap();
+    let config = dir.path().join("server.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "tokens:\n  - name: tester\n    token: {TOKEN}\n\
+             slack:\n  signing_secret: {SECRET}\n  response_url_prefixes: [\"http://127.0.0.1:{port}/\"]\n\
+             mattermost:\n  token: {MATTERMOST_TOKEN}\n  response_url_prefixes: [\"http://127.0.0.1:{port}/\"]\n\
+             targets:\n  this-host: local\n"
+        ),
+    )
+    .unwrap();
+    let server = Server::start(&config, &dir.path().join("runs.sqlite3"));
+    let c = client();
+    let hostile = format!("--kubeconfig={}", kubeconfig.display());
+    let response_url = format!("http://127.0.0.1:{port}/hooks/1");
+    rt().block_on(async {
+        let (status, body) = post_run(
+            &c,
+            &server,
+            json!({"runbook": "envoy-logs", "target": "this-host", "inputs": {"pod": hostile}}),
+        )
+        .await;
+        assert_eq!(status, 400, "{body}");
+        let error = body["error"].as_str().unwrap();
+        assert!(
+            !error.contains('\n') && error.contains("input `pod`") && error.contains("RFC 1123"),
+            "{error}"
+        );
+
+        let text = format!("envoy-logs this-host pod={hostile}");
+        let slack = signed_slack(
+            &c,
+            &server,
+            "/slack/commands",
+            slack_form(&text, &response_url),
+        )
+        .await
+        .unwrap();
+        let mattermost = c
+            .post(server.url("/mattermost/commands"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(chat_form(MATTERMOST_TOKEN, &text, &response_url))
+            .send()
+            .await
+            .unwrap();
+        for (chat, r) in [("slack", slack), ("mattermost", mattermost)] {
+            assert_eq!(r.status().as_u16(), 200, "{chat}");
+            let reply: Value = r.json().await.unwrap();
+            assert_eq!(reply["response_type"], "ephemeral", "{chat}: {reply}");
+            let said = reply["text"].as_str().unwrap();
+            assert!(
+                !said.contains('\n') && said.contains("input `pod`"),
+                "{chat}: {said}"
+            );
+        }
+
+        let (_, list) = get_json(&c, &server, "/v1/runs").await;
+        assert_eq!(list["runs"], json!([]), "a run was queued");
+    });
+    assert!(
+        posted.recv_timeout(Duration::from_millis(500)).is_err(),
+        "a result was posted"
+    );
+    assert!(!marker.exists(), "the kubeconfig's credential plugin ran");
+}

@@ -154,13 +154,14 @@ impl Probe for EnvoyLogsProbe {
             .exec(&[
                 "kubectl",
                 "logs",
-                "{pod}",
                 "-n",
                 "{namespace}",
                 "-c",
                 "{container}",
                 "--tail",
                 "{tail}",
+                "--",
+                "{pod}",
             ]),
         )
     }
@@ -194,16 +195,18 @@ impl Probe for EnvoyLogsProbe {
                     container: Some(p.container.clone()),
                     ..EnvoyLogFacts::new("kubectl")
                 };
+                // The pod after `--`: a name is never read as an option.
                 let argv = [
                     "kubectl",
                     "logs",
-                    &p.pod,
                     "-n",
                     &p.namespace,
                     "-c",
                     &p.container,
                     "--tail",
                     &tail,
+                    "--",
+                    &p.pod,
                 ];
                 match triage_sdk::exec_ok(&argv) {
                     Ok(text) => facts.with_scan(scan_log(&text)),

@@ -9,7 +9,7 @@ fn manifest_declares_exactly_what_the_actions_run() {
     assert!(manifest.contains(r#"name: "kubectl""#), "{manifest}");
     assert!(
         manifest.contains(
-            r#"Exec(["kubectl", "logs", "{pod}", "-n", "{namespace}", "-c", "{container}", "--tail", "{tail}"])"#
+            r#"Exec(["kubectl", "logs", "-n", "{namespace}", "-c", "{container}", "--tail", "{tail}", "--", "{pod}"])"#
         ),
         "{manifest}"
     );

@@ -7,14 +7,21 @@ use triage_sdk::{JsonSchema, ProbeError};
 /// Placeholder for `describe`.
 pub const PROJECT: &str = "{project}";
 
-/// `gcloud ARGS… [--project P]`.
-pub fn gcloud(args: &[&str], project: Option<&str>) -> Vec<String> {
+/// `gcloud ARGS… [--project P] [-- NAMES…]`. Names (instances, clusters, projects) come
+/// last after `--`, so that a name is never read as a flag. gcloud still looks for
+/// `--flags-file` and `--configuration` everywhere, even after `--`, which is why the host
+/// also refuses any value beginning with `-` where an argument begins (docs/security.md).
+pub fn gcloud(args: &[&str], project: Option<&str>, names: &[&str]) -> Vec<String> {
     let mut argv: Vec<String> = std::iter::once("gcloud")
         .chain(args.iter().copied())
         .map(str::to_string)
         .collect();
     if let Some(project) = project {
         argv.extend(["--project".to_string(), project.to_string()]);
+    }
+    if !names.is_empty() {
+        argv.push("--".to_string());
+        argv.extend(names.iter().map(|n| n.to_string()));
     }
     argv
 }
@@ -23,11 +30,16 @@ pub fn forwarding_rules_argv(project: Option<&str>) -> Vec<String> {
     gcloud(
         &["compute", "forwarding-rules", "list", "--format=json"],
         project,
+        &[],
     )
 }
 
 pub fn services_argv(project: Option<&str>) -> Vec<String> {
-    gcloud(&["services", "list", "--enabled", "--format=json"], project)
+    gcloud(
+        &["services", "list", "--enabled", "--format=json"],
+        project,
+        &[],
+    )
 }
 
 pub fn instance_argv(instance: &str, zone: &str, project: Option<&str>) -> Vec<String> {
@@ -36,12 +48,12 @@ pub fn instance_argv(instance: &str, zone: &str, project: Option<&str>) -> Vec<S
             "compute",
             "instances",
             "describe",
-            instance,
             "--zone",
             zone,
             "--format=json",
         ],
         project,
+        &[instance],
     )
 }
 
@@ -51,13 +63,13 @@ pub fn serial_argv(instance: &str, zone: &str, project: Option<&str>) -> Vec<Str
             "compute",
             "instances",
             "get-serial-port-output",
-            instance,
             "--zone",
             zone,
             "--port",
             "1",
         ],
         project,
+        &[instance],
     )
 }
 
@@ -65,6 +77,7 @@ pub fn firewall_argv(project: Option<&str>) -> Vec<String> {
     gcloud(
         &["compute", "firewall-rules", "list", "--format=json"],
         project,
+        &[],
     )
 }
 
@@ -91,19 +104,20 @@ pub fn cluster_argv(cluster: &str, location: Location, project: Option<&str>) ->
             "container",
             "clusters",
             "describe",
-            cluster,
             flag,
             value,
             "--format=json",
         ],
         project,
+        &[cluster],
     )
 }
 
 pub fn iam_argv(project: &str) -> Vec<String> {
     gcloud(
-        &["projects", "get-iam-policy", project, "--format=json"],
+        &["projects", "get-iam-policy", "--format=json"],
         None,
+        &[project],
     )
 }
 

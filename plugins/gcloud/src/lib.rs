@@ -169,10 +169,10 @@ mod tests {
             r#"["gcloud", "compute", "forwarding-rules", "list", "--format=json"]"#,
             r#"["gcloud", "compute", "forwarding-rules", "list", "--format=json", "--project", "{project}"]"#,
             r#"["gcloud", "services", "list", "--enabled", "--format=json", "--project", "{project}"]"#,
-            r#"["gcloud", "compute", "instances", "describe", "{instance}", "--zone", "{zone}", "--format=json"]"#,
-            r#"["gcloud", "compute", "instances", "get-serial-port-output", "{instance}", "--zone", "{zone}", "--port", "1"]"#,
-            r#"["gcloud", "container", "clusters", "describe", "{cluster}", "--region", "{region}", "--format=json", "--project", "{project}"]"#,
-            r#"["gcloud", "projects", "get-iam-policy", "{project}", "--format=json"]"#,
+            r#"["gcloud", "compute", "instances", "describe", "--zone", "{zone}", "--format=json", "--", "{instance}"]"#,
+            r#"["gcloud", "compute", "instances", "get-serial-port-output", "--zone", "{zone}", "--port", "1", "--", "{instance}"]"#,
+            r#"["gcloud", "container", "clusters", "describe", "--region", "{region}", "--format=json", "--project", "{project}", "--", "{cluster}"]"#,
+            r#"["gcloud", "projects", "get-iam-policy", "--format=json", "--", "{project}"]"#,
         ] {
             assert!(manifest.contains(needle), "missing {needle}");
         }

@@ -171,19 +171,19 @@ impl Probe for GuestAttrsProbe {
     }
 }
 
+/// The instance goes last, after `--`, so that a name is never read as a flag.
 fn gcloud_argv<'a>(instance: &'a str, zone: &'a str, project: Option<&'a str>) -> Vec<&'a str> {
-    let mut argv = vec![
-        "gcloud",
-        "compute",
-        "instances",
-        "get-guest-attributes",
-        instance,
-    ];
+    let mut argv = vec!["gcloud", "compute", "instances", "get-guest-attributes"];
     argv.extend(["--zone", zone]);
     if let Some(project) = project {
         argv.extend(["--project", project]);
     }
-    argv.extend(["--query-path=gce-service-proxy/", "--format=json"]);
+    argv.extend([
+        "--query-path=gce-service-proxy/",
+        "--format=json",
+        "--",
+        instance,
+    ]);
     argv
 }
 

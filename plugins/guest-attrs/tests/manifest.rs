@@ -6,8 +6,8 @@ fn manifest_declares_exactly_what_the_actions_run() {
     let manifest = format!("{:?}", GuestAttrsProbe::describe());
     for expected in [
         r#"Http("http://metadata.google.internal/computeMetadata/v1/instance/guest-attributes/gce-service-proxy/*")"#,
-        r#"Exec(["gcloud", "compute", "instances", "get-guest-attributes", "{instance}", "--zone", "{zone}", "--project", "{project}", "--query-path=gce-service-proxy/", "--format=json"])"#,
-        r#"Exec(["gcloud", "compute", "instances", "get-guest-attributes", "{instance}", "--zone", "{zone}", "--query-path=gce-service-proxy/", "--format=json"])"#,
+        r#"Exec(["gcloud", "compute", "instances", "get-guest-attributes", "--zone", "{zone}", "--project", "{project}", "--query-path=gce-service-proxy/", "--format=json", "--", "{instance}"])"#,
+        r#"Exec(["gcloud", "compute", "instances", "get-guest-attributes", "--zone", "{zone}", "--query-path=gce-service-proxy/", "--format=json", "--", "{instance}"])"#,
         r#"Http("http://metadata.google.internal/computeMetadata/v1/instance/network-interfaces/0/network")"#,
         r#"Http("http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/scopes")"#,
         r#"Http("http://metadata.google.internal/computeMetadata/v1/instance/attributes/gce-service-proxy")"#,

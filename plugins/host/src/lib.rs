@@ -116,7 +116,7 @@ impl Probe for HostProbe {
                 "file-stat",
                 "Owner, group, mode and type of a file, and whether a UID may write it",
             )
-            .exec(&["stat", "-c", STAT_FORMAT, "{path}"]),
+            .exec(&["stat", "-c", STAT_FORMAT, "--", "{path}"]),
         )
         .action(Action::new::<DnsParams, DnsFacts>("dns", "Resolves a host name").resolve("{host}"))
         .action(
@@ -140,7 +140,7 @@ impl Probe for HostProbe {
             }
             "file-stat" => {
                 let p: FileStatParams = params.parse()?;
-                let output = triage_sdk::exec_ok(&["stat", "-c", STAT_FORMAT, &p.path]);
+                let output = triage_sdk::exec_ok(&["stat", "-c", STAT_FORMAT, "--", &p.path]);
                 Facts::new(&file_stat_facts(&p.path, output, p.user_uid)?)
             }
             "dns" => {

@@ -24,15 +24,20 @@ fn default_tail() -> u32 {
     500
 }
 
-/// `kubectl ARGS… [--context C]`. The context goes last so the verb stays second, where
-/// operator policies match it (`[kubectl, get, "**"]`).
-pub fn kubectl(context: Option<&str>, args: &[&str]) -> Vec<String> {
+/// `kubectl ARGS… [--context C] [-- NAMES…]`. The context follows the options so the verb
+/// stays second, where operator policies match it (`[kubectl, get, …]`); object names come
+/// last, after `--`, so that no name (a pod called `--kubeconfig=…`) is read as an option.
+pub fn kubectl(context: Option<&str>, args: &[&str], names: &[&str]) -> Vec<String> {
     let mut argv: Vec<String> = std::iter::once("kubectl")
         .chain(args.iter().copied())
         .map(str::to_string)
         .collect();
     if let Some(context) = context {
         argv.extend(["--context".to_string(), context.to_string()]);
+    }
+    if !names.is_empty() {
+        argv.push("--".to_string());
+        argv.extend(names.iter().map(|n| n.to_string()));
     }
     argv
 }
@@ -72,7 +77,7 @@ pub fn list_argv(
         }
     }
     args.extend(["-o", "json"]);
-    kubectl(context, &args)
+    kubectl(context, &args, &[])
 }
 
 /// Params of `pods`, `deployments` and `replicasets`.
@@ -119,9 +124,13 @@ impl ListParams {
     }
 }
 
-/// `kubectl get KIND NAME -n NS -o json`.
+/// `kubectl get KIND -n NS -o json -- NAME`.
 pub fn get_argv(kind: &str, context: Option<&str>, name: &str, namespace: &str) -> Vec<String> {
-    kubectl(context, &["get", kind, name, "-n", namespace, "-o", "json"])
+    kubectl(
+        context,
+        &["get", kind, "-n", namespace, "-o", "json"],
+        &[name],
+    )
 }
 
 /// Params of `pod`.
@@ -182,10 +191,11 @@ pub struct EventsParams {
 /// `kubectl get events (-n NS | --all-namespaces) -o json`.
 pub fn events_argv(context: Option<&str>, namespace: Option<&str>) -> Vec<String> {
     match namespace {
-        Some(ns) => kubectl(context, &["get", "events", "-n", ns, "-o", "json"]),
+        Some(ns) => kubectl(context, &["get", "events", "-n", ns, "-o", "json"], &[]),
         None => kubectl(
             context,
             &["get", "events", "--all-namespaces", "-o", "json"],
+            &[],
         ),
     }
 }
@@ -210,7 +220,7 @@ pub struct LogsParams {
     pub context: Option<String>,
 }
 
-/// `kubectl logs POD -n NS -c CONTAINER --tail N`.
+/// `kubectl logs -n NS -c CONTAINER --tail N -- POD`.
 pub fn logs_argv(
     context: Option<&str>,
     pod: &str,
@@ -220,9 +230,8 @@ pub fn logs_argv(
 ) -> Vec<String> {
     kubectl(
         context,
-        &[
-            "logs", pod, "-n", namespace, "-c", container, "--tail", tail,
-        ],
+        &["logs", "-n", namespace, "-c", container, "--tail", tail],
+        &[pod],
     )
 }
 
@@ -255,5 +264,6 @@ pub fn webhooks_argv(context: Option<&str>) -> Vec<String> {
     kubectl(
         context,
         &["get", "mutatingwebhookconfigurations", "-o", "json"],
+        &[],
     )
 }

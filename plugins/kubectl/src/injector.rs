@@ -243,15 +243,19 @@ struct ProjectedSource {
 /// The argv shapes `discover` runs, with `*` where a name found in the cluster goes; the
 /// action declares exactly these.
 pub fn argv_patterns(context: Option<&str>) -> Vec<Vec<String>> {
+    let named: &[&str] = &["*"];
     [
-        vec!["get", "mutatingwebhookconfigurations", "-o", "json"],
-        vec!["get", "service", "*", "-n", "*", "-o", "json"],
-        vec!["get", "endpoints", "*", "-n", "*", "-o", "json"],
-        vec!["get", "deployments", "-n", "*", "-o", "json"],
-        vec!["get", "configmaps", "-n", "*", "-o", "json"],
+        (
+            vec!["get", "mutatingwebhookconfigurations", "-o", "json"],
+            &[][..],
+        ),
+        (vec!["get", "service", "-n", "*", "-o", "json"], named),
+        (vec!["get", "endpoints", "-n", "*", "-o", "json"], named),
+        (vec!["get", "deployments", "-n", "*", "-o", "json"], &[]),
+        (vec!["get", "configmaps", "-n", "*", "-o", "json"], &[]),
     ]
     .iter()
-    .map(|args| crate::commands::kubectl(context, args))
+    .map(|(args, names)| crate::commands::kubectl(context, args, names))
     .collect()
 }
 
@@ -369,19 +373,14 @@ fn follow(
         return Ok(());
     }
     let ns = service.namespace.as_str();
-    let cmd = |args: &[&str]| crate::commands::kubectl(context, args);
+    let cmd = |args: &[&str], names: &[&str]| crate::commands::kubectl(context, args, names);
 
     // The Service and what it selects.
     let mut selector = BTreeMap::new();
-    match kubectl(&cmd(&[
-        "get",
-        "service",
-        &service.name,
-        "-n",
-        ns,
-        "-o",
-        "json",
-    ]))? {
+    match kubectl(&cmd(
+        &["get", "service", "-n", ns, "-o", "json"],
+        &[&service.name],
+    ))? {
         Ok(text) => {
             let svc: Service = from_json("a service", &text).map_err(bad_input)?;
             selector = svc.spec.selector;
@@ -398,15 +397,10 @@ fn follow(
     }
 
     // Whether an injector pod is ready behind it.
-    match kubectl(&cmd(&[
-        "get",
-        "endpoints",
-        &service.name,
-        "-n",
-        ns,
-        "-o",
-        "json",
-    ]))? {
+    match kubectl(&cmd(
+        &["get", "endpoints", "-n", ns, "-o", "json"],
+        &[&service.name],
+    ))? {
         Ok(text) => {
             let ep: Endpoints = from_json("endpoints", &text).map_err(bad_input)?;
             injector.endpoints = Some(EndpointsFacts {
@@ -425,7 +419,7 @@ fn follow(
     // The Deployment whose pod template the Service's selector matches.
     let mut mounted: Option<Vec<String>> = None;
     if !selector.is_empty() {
-        match kubectl(&cmd(&["get", "deployments", "-n", ns, "-o", "json"]))? {
+        match kubectl(&cmd(&["get", "deployments", "-n", ns, "-o", "json"], &[]))? {
             Ok(text) => {
                 let deployments: Vec<Deployment> =
                     list_or_one("deployments", &text).map_err(bad_input)?;
@@ -454,7 +448,7 @@ fn follow(
     }
 
     // The ConfigMaps: those mounted, else every one of the namespace that holds settings.
-    match kubectl(&cmd(&["get", "configmaps", "-n", ns, "-o", "json"]))? {
+    match kubectl(&cmd(&["get", "configmaps", "-n", ns, "-o", "json"], &[]))? {
         Ok(text) => {
             let all: Vec<serde_json::Value> =
                 list_or_one("configmaps", &text).map_err(bad_input)?;

@@ -231,7 +231,9 @@ mod tests {
             r#"["kubectl", "get", "pods", "-n", "{namespace}", "-l", "app={app}", "-o", "json"]"#,
             r#"["kubectl", "get", "pods", "-n", "{namespace}", "-l", "{selector}", "-o", "json", "--context", "{context}"]"#,
             r#"["kubectl", "get", "events", "--all-namespaces", "-o", "json"]"#,
-            r#"["kubectl", "logs", "{pod}", "-n", "{namespace}", "-c", "{container}", "--tail", "{tail}"]"#,
+            r#"["kubectl", "logs", "-n", "{namespace}", "-c", "{container}", "--tail", "{tail}", "--", "{pod}"]"#,
+            r#"["kubectl", "get", "pod", "-n", "{namespace}", "-o", "json", "--context", "{context}", "--", "{pod}"]"#,
+            r#"["kubectl", "get", "configmap", "-n", "{namespace}", "-o", "json", "--", "{name}"]"#,
             r#"["kubectl", "get", "mutatingwebhookconfigurations", "-o", "json", "--context", "{context}"]"#,
         ] {
             assert!(manifest.contains(needle), "missing {needle}");
