@@ -1,6 +1,6 @@
 //! `cargo bench -p triage --bench config_dump`: a ~50 MB `/config_dump`, four ways.
 //!
-//! The dump is the real Istio 1.6 productpage sidecar dump (shared/fixtures/real) with its
+//! The dump is the real Istio 1.6 productpage sidecar dump (fixtures/real) with its
 //! listeners and clusters repeated under new names until the file reaches ~50 MB; it is
 //! written to a temporary file when the bench starts. Every variant reads that file:
 //!
@@ -35,7 +35,7 @@ const JQ_FILTER: &str = "[.configs[] | ((.dynamic_listeners // [])[] | .active_s
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/fixtures/real/envoy-config-dump")
+        .join("../fixtures/real/envoy-config-dump")
         .join(SOURCE)
 }
 

@@ -5,6 +5,7 @@ mod authoring;
 mod cli;
 mod doctor;
 mod files;
+mod findings;
 mod fleet;
 mod guided;
 mod lint;
@@ -18,6 +19,7 @@ mod scenarios;
 mod security;
 mod serve;
 mod ssh;
+mod standalone;
 mod verdicts;
 mod wat_plugin;
 

@@ -14,7 +14,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-const REAL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/real");
+const REAL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/real");
 
 /// The version string the guide shows everywhere (guest attribute, `--version`, /server_info).
 const GUIDE_VERSION: &str =
@@ -484,7 +484,7 @@ fn kubernetes_api() -> Loopback {
         ),
     );
 
-    // Real objects (shared/fixtures/real/kubectl): Istio's analyzer pods, by namespace; the
+    // Real objects (fixtures/real/kubectl): Istio's analyzer pods, by namespace; the
     // pod Istio's native-sidecar Deployment creates; Istio 1.3.1's injector ConfigMap.
     let mut by_namespace: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     for pod in yaml_objects("kubectl/istio-analyzer-pods-with-istio-proxy-mismatched-sidecar.yaml")

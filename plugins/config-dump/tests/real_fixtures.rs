@@ -1,11 +1,11 @@
-//! The parsers on every real fixture under shared/fixtures/real, asserting facts read off
+//! The parsers on every real fixture under fixtures/real, asserting facts read off
 //! the files by hand, plus the hand-written Traffic Director example in tests/data.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use triage_plugin_config_dump::*;
 
-const REAL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/real");
+const REAL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/real");
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
 
 fn read(path: impl AsRef<Path>) -> Vec<u8> {

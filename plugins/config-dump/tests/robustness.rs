@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 use triage_plugin_config_dump::*;
 
-const REAL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/real");
+const REAL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/real");
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
 
 fn every_input_file() -> Vec<PathBuf> {

@@ -10,10 +10,7 @@ fn data(name: &str) -> String {
 }
 
 fn real_fixtures_dir() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures/real"
-    ))
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/real"))
 }
 
 fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {

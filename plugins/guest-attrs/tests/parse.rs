@@ -24,10 +24,7 @@ fn real(relative: &str) -> String {
 }
 
 fn real_dir() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures/real"
-    ))
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/real"))
 }
 
 fn guide_minimum() -> EnvoyVersion {

@@ -1,4 +1,4 @@
-//! Every real iptables dump under shared/fixtures/real, and the facts it must yield.
+//! Every real iptables dump under fixtures/real, and the facts it must yield.
 
 #[path = "support/common.rs"]
 mod common;

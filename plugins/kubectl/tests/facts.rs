@@ -1,11 +1,11 @@
-//! The parsers on real Kubernetes objects (shared/fixtures/real) and on kubectl JSON
+//! The parsers on real Kubernetes objects (fixtures/real) and on kubectl JSON
 //! written for the guide's scenarios (tests/data).
 
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use triage_plugin_kubectl::{configmap, events, json::ParseError, logs, pods, webhooks, workloads};
 
-const REAL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/real");
+const REAL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/real");
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
 
 fn data(name: &str) -> String {

@@ -8,7 +8,7 @@ use triage_plugin_iptables::{Query, RulesFacts, parse_rules};
 pub fn real_dir() -> PathBuf {
     PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures/real/iptables"
+        "/../../fixtures/real/iptables"
     ))
 }
 

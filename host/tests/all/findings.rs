@@ -1,0 +1,312 @@
+//! `runbooks/findings.yaml`, the finding ids' contract, checked against the built-in runbooks
+//! both ways, and every finding id expected to fire by at least one scenario case.
+
+use super::*;
+use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+const CONTRACT: &str = "runbooks/findings.yaml";
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Contract {
+    findings: Vec<Entry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Entry {
+    id: String,
+    runbooks: Vec<String>,
+    severity: String,
+    meaning: String,
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    help: Option<String>,
+    #[serde(default)]
+    retired: bool,
+}
+
+/// Where a built-in runbook declares a finding.
+struct Declared {
+    runbook: String,
+    severity: String,
+    title: String,
+}
+
+/// finding id → every declaration, over runbooks/<id>/runbook.yaml.
+fn declared_findings() -> BTreeMap<String, Vec<Declared>> {
+    let mut out: BTreeMap<String, Vec<Declared>> = BTreeMap::new();
+    for (runbook, yaml) in builtin_runbooks() {
+        for step in yaml["steps"].as_sequence().into_iter().flatten() {
+            for finding in step["findings"].as_sequence().into_iter().flatten() {
+                let text = |key: &str| finding[key].as_str().unwrap_or_default().to_string();
+                out.entry(text("id")).or_default().push(Declared {
+                    runbook: runbook.clone(),
+                    severity: text("severity"),
+                    title: text("title"),
+                });
+            }
+        }
+    }
+    out
+}
+
+fn builtin_runbooks() -> Vec<(String, serde_yaml::Value)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(root().join("runbooks")).unwrap() {
+        let file = entry.unwrap().path().join("runbook.yaml");
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            continue;
+        };
+        let yaml: serde_yaml::Value =
+            serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let id = yaml["id"].as_str().unwrap_or_default().to_string();
+        out.push((id, yaml));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// The finding ids the scenario cases of one runbook expect to fire.
+fn expected_by_cases(runbook: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let tests = root().join("runbooks").join(runbook).join("tests");
+    for case in std::fs::read_dir(tests).into_iter().flatten() {
+        let file = case.unwrap().path().join("case.yaml");
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            continue;
+        };
+        let case: serde_yaml::Value =
+            serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        out.extend(
+            case["findings"]
+                .as_sequence()
+                .into_iter()
+                .flatten()
+                .filter_map(|f| f.as_str().map(str::to_string)),
+        );
+    }
+    out
+}
+
+fn load_contract() -> Contract {
+    let path = root().join(CONTRACT);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{CONTRACT}: {e}"));
+    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{CONTRACT}: {e}"))
+}
+
+/// What `contract` gets wrong about `declared`, one line each, with the fix in the line.
+fn contract_problems(
+    contract: &Contract,
+    declared: &BTreeMap<String, Vec<Declared>>,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut listed: BTreeMap<&str, &Entry> = BTreeMap::new();
+    let mut codes: BTreeMap<&str, &str> = BTreeMap::new();
+    for entry in &contract.findings {
+        if listed.insert(&entry.id, entry).is_some() {
+            problems.push(format!(
+                "`{}` has two entries in {CONTRACT}: keep one",
+                entry.id
+            ));
+        }
+        if !matches!(entry.severity.as_str(), "error" | "warning" | "info") {
+            problems.push(format!(
+                "`{}`: severity `{}` in {CONTRACT} is not error, warning or info",
+                entry.id, entry.severity
+            ));
+        }
+        if entry.meaning.trim().is_empty() || entry.meaning.contains('\n') {
+            problems.push(format!(
+                "`{}`: `meaning` in {CONTRACT} must be one non-empty line",
+                entry.id
+            ));
+        }
+        if let Some(code) = &entry.code
+            && let Some(other) = codes.insert(code, &entry.id)
+        {
+            problems.push(format!(
+                "`{}` and `{other}` share the code `{code}` in {CONTRACT}: codes are unique",
+                entry.id
+            ));
+        }
+        if let Some(help) = &entry.help
+            && !help.starts_with("https://")
+        {
+            problems.push(format!(
+                "`{}`: `help` in {CONTRACT} must be an https:// URL, not `{help}`",
+                entry.id
+            ));
+        }
+    }
+
+    let mut missing = Vec::new();
+    for (id, declarations) in declared {
+        let runbooks: Vec<&str> = declarations.iter().map(|d| d.runbook.as_str()).collect();
+        let runbooks: Vec<&str> = runbooks
+            .iter()
+            .copied()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let severities: BTreeSet<&str> = declarations.iter().map(|d| d.severity.as_str()).collect();
+        if severities.len() > 1 {
+            let each: Vec<String> = declarations
+                .iter()
+                .map(|d| format!("{} in {}", d.severity, d.runbook))
+                .collect();
+            problems.push(format!(
+                "`{id}` has different severities ({}): a finding id means one thing, so give it \
+                 one severity or use another id",
+                each.join(", ")
+            ));
+        }
+        let Some(entry) = listed.get(id.as_str()) else {
+            missing.push((id, runbooks, declarations));
+            continue;
+        };
+        if entry.retired {
+            problems.push(format!(
+                "`{id}` is marked `retired: true` in {CONTRACT} but runbook(s) {} declare it: \
+                 a retired id is never reused, so give the finding a new id (or un-retire it)",
+                runbooks.join(", ")
+            ));
+        }
+        let mut listed_runbooks: Vec<&str> = entry.runbooks.iter().map(String::as_str).collect();
+        listed_runbooks.sort();
+        if listed_runbooks != runbooks {
+            problems.push(format!(
+                "`{id}`: {CONTRACT} says `runbooks: [{}]` but it is declared by [{}]: set \
+                 `runbooks: [{}]`",
+                entry.runbooks.join(", "),
+                runbooks.join(", "),
+                runbooks.join(", ")
+            ));
+        }
+        if severities.len() == 1 && !severities.contains(entry.severity.as_str()) {
+            problems.push(format!(
+                "`{id}`: {CONTRACT} says `severity: {}` but runbook(s) {} declare {}: a \
+                 severity change is a contract change (bots filter on it); update the entry if \
+                 it is meant",
+                entry.severity,
+                runbooks.join(", "),
+                declarations[0].severity
+            ));
+        }
+    }
+    if !missing.is_empty() {
+        let mut text = format!(
+            "{} finding id(s) declared by runbooks are missing from {CONTRACT}: {}. Add these \
+             entries (write `meaning` as one line saying what it means when it fires):",
+            missing.len(),
+            missing
+                .iter()
+                .map(|(id, _, _)| format!("`{id}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        for (id, runbooks, declarations) in &missing {
+            text.push_str(&format!(
+                "\n  - id: {id}\n    runbooks: [{}]\n    severity: {}\n    meaning: {}",
+                runbooks.join(", "),
+                declarations[0].severity,
+                declarations[0].title.lines().next().unwrap_or_default()
+            ));
+        }
+        problems.push(text);
+    }
+    for entry in &contract.findings {
+        if !entry.retired && !declared.contains_key(&entry.id) {
+            problems.push(format!(
+                "`{}` is in {CONTRACT} but no built-in runbook declares it: if a runbook \
+                 should, add the finding there; if it was renamed or removed after a release, \
+                 keep the entry with `retired: true`; if it never shipped, delete the entry",
+                entry.id
+            ));
+        }
+        if entry.retired && !entry.runbooks.is_empty() {
+            problems.push(format!(
+                "`{}` is retired: set `runbooks: []` in {CONTRACT}",
+                entry.id
+            ));
+        }
+    }
+    problems
+}
+
+#[test]
+fn finding_ids_in_the_contract_match_the_runbooks() {
+    let problems = contract_problems(&load_contract(), &declared_findings());
+    assert!(
+        problems.is_empty(),
+        "{CONTRACT} and the built-in runbooks disagree:\n{}",
+        problems.join("\n")
+    );
+}
+
+/// Every finding id is expected to fire by a scenario case of a runbook that declares it, so
+/// each one is known to fire on some recorded system. (Per id, not per runbook: a finding shared
+/// by several runbooks, such as `bootstrap-failed`, is proven once.)
+#[test]
+fn finding_ids_each_fire_in_a_scenario() {
+    let mut problems = Vec::new();
+    for (id, declarations) in declared_findings() {
+        let runbooks: BTreeSet<String> = declarations.into_iter().map(|d| d.runbook).collect();
+        if !runbooks.iter().any(|r| expected_by_cases(r).contains(&id)) {
+            let runbooks: Vec<String> = runbooks.into_iter().collect();
+            problems.push(format!(
+                "no scenario case expects `{id}` to fire; add one under runbooks/{}/tests/ \
+                 (see README, Scenario tests)",
+                runbooks.join("/tests/ or runbooks/")
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "\n{}", problems.join("\n"));
+}
+
+/// The checker itself: each kind of disagreement is reported, by id, with its fix.
+#[test]
+fn finding_ids_check_names_missing_extra_and_changed_ids() {
+    let contract: Contract = serde_yaml::from_str(
+        "findings:
+  - {id: kept, runbooks: [a], severity: error, meaning: fine}
+  - {id: gone, runbooks: [a], severity: error, meaning: no runbook has it}
+  - {id: moved, runbooks: [a], severity: error, meaning: declared by b too}
+  - {id: softened, runbooks: [a], severity: error, meaning: now a warning}
+  - {id: old, runbooks: [], severity: error, meaning: retired long ago, retired: true}
+  - {id: kept, runbooks: [a], severity: error, meaning: twice}
+",
+    )
+    .unwrap();
+    let declare = |runbook: &str, severity: &str| Declared {
+        runbook: runbook.into(),
+        severity: severity.into(),
+        title: "Something is {{ wrong }}".into(),
+    };
+    let declared = BTreeMap::from([
+        ("kept".to_string(), vec![declare("a", "error")]),
+        (
+            "moved".to_string(),
+            vec![declare("a", "error"), declare("b", "error")],
+        ),
+        ("softened".to_string(), vec![declare("a", "warning")]),
+        ("new-one".to_string(), vec![declare("c", "warning")]),
+    ]);
+    let problems = contract_problems(&contract, &declared).join("\n");
+    for expected in [
+        "`kept` has two entries",
+        "`gone` is in runbooks/findings.yaml but no built-in runbook declares it",
+        "`moved`: runbooks/findings.yaml says `runbooks: [a]` but it is declared by [a, b]: set `runbooks: [a, b]`",
+        "`softened`: runbooks/findings.yaml says `severity: error` but runbook(s) a declare warning",
+        "missing from runbooks/findings.yaml: `new-one`",
+        "  - id: new-one\n    runbooks: [c]\n    severity: warning\n    meaning: Something is {{ wrong }}",
+    ] {
+        assert!(
+            problems.contains(expected),
+            "{expected:?} not in:\n{problems}"
+        );
+    }
+    assert!(!problems.contains("`old`"), "{problems}");
+}
