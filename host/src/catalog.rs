@@ -10,9 +10,12 @@ use std::path::{Path, PathBuf};
 /// Why `triage run ARG` has no runbook to run.
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
-    /// No file and no runbook by that id (the message says what there is instead).
-    #[error("{0}")]
-    NotFound(String),
+    /// ARG reads as a path (it has a `/` or a YAML extension) and names no file.
+    #[error("{0}: no such runbook file")]
+    NoSuchFile(String),
+    /// No runbook has that id; `suggestion` is ` (did you mean …?)` or empty.
+    #[error("unknown runbook `{id}`{suggestion}; `triage list` shows the runbooks")]
+    UnknownId { id: String, suggestion: String },
     /// Found, but it does not load: every problem, one a line, at its file:line:column.
     #[error("{0}")]
     Invalid(#[from] LoadErrors),
@@ -72,7 +75,7 @@ pub fn load(
     plugins: &dyn PluginCatalog,
     warnings: &mut Vec<String>,
 ) -> Result<LoadedRunbook, CatalogError> {
-    let source = resolve(arg, warnings).map_err(CatalogError::NotFound)?;
+    let source = resolve(arg, warnings)?;
     Ok(source.load(plugins)?)
 }
 
@@ -103,7 +106,7 @@ fn find_in(dir: &Path, id: &str) -> Option<PathBuf> {
 }
 
 /// Resolves `triage run ARG`: a path when it names a file, else an id.
-pub fn resolve(arg: &str, warnings: &mut Vec<String>) -> Result<RunbookSource, String> {
+pub fn resolve(arg: &str, warnings: &mut Vec<String>) -> Result<RunbookSource, CatalogError> {
     let as_path = Path::new(arg);
     if as_path.is_file() {
         return Ok(RunbookSource::File(as_path.to_path_buf()));
@@ -112,7 +115,7 @@ pub fn resolve(arg: &str, warnings: &mut Vec<String>) -> Result<RunbookSource, S
         return Ok(RunbookSource::File(as_path.join("runbook.yaml")));
     }
     if arg.contains('/') || arg.ends_with(".yaml") || arg.ends_with(".yml") {
-        return Err(format!("{arg}: no such runbook file"));
+        return Err(CatalogError::NoSuchFile(arg.to_string()));
     }
     let builtin = builtin::RUNBOOKS.iter().find(|b| b.id == arg);
     for dir in user_dirs() {
@@ -130,10 +133,10 @@ pub fn resolve(arg: &str, warnings: &mut Vec<String>) -> Result<RunbookSource, S
         Some(b) => Ok(RunbookSource::Builtin(b)),
         None => {
             let ids: Vec<&str> = builtin::RUNBOOKS.iter().map(|b| b.id).collect();
-            Err(format!(
-                "unknown runbook `{arg}`{}; `triage list` shows the runbooks",
-                crate::runbook::validate::suggest(arg, ids.into_iter())
-            ))
+            Err(CatalogError::UnknownId {
+                id: arg.to_string(),
+                suggestion: crate::runbook::validate::suggest(arg, ids.into_iter()),
+            })
         }
     }
 }

@@ -28,6 +28,7 @@ use crate::engine::inputs;
 use crate::report::Format;
 use crate::runbook::{self, Severity};
 use crate::runtime::{Runtime, RuntimeOptions};
+use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -126,25 +127,49 @@ impl FailOn {
     }
 }
 
-/// A failure with its exit code.
+/// How a command failed: the error with its context (printed `context: cause`, one
+/// `error:` line per line of it) and the exit code it ends with. Library modules return
+/// their own typed errors; this is the edge where they meet an exit code.
 #[derive(Debug)]
 pub struct Failure {
     pub code: i32,
-    pub message: String,
+    pub error: anyhow::Error,
 }
 
 impl Failure {
-    pub fn usage(message: impl Into<String>) -> Self {
-        Failure {
-            code: 2,
-            message: message.into(),
-        }
+    /// Exit 2: what was given is wrong (arguments, runbook, input, bundle, plugin, config).
+    pub fn usage(message: impl std::fmt::Display + Send + Sync + 'static) -> Self {
+        anyhow::Error::msg(message.to_string()).exit(2)
     }
-    pub fn run(message: impl Into<String>) -> Self {
-        Failure {
-            code: 3,
-            message: message.into(),
-        }
+    /// Exit 3: the run itself could not be carried out.
+    pub fn run(message: impl std::fmt::Display + Send + Sync + 'static) -> Self {
+        anyhow::Error::msg(message.to_string()).exit(3)
+    }
+}
+
+trait ExitWith {
+    fn exit(self, code: i32) -> Failure;
+}
+
+impl ExitWith for anyhow::Error {
+    fn exit(self, code: i32) -> Failure {
+        Failure { code, error: self }
+    }
+}
+
+/// Sorting a library error into its exit code, at the edge: `.or_usage()?` (2) or
+/// `.or_run()?` (3), usually after anyhow's `.context(…)`.
+pub trait OrExit<T> {
+    fn or_usage(self) -> Result<T, Failure>;
+    fn or_run(self) -> Result<T, Failure>;
+}
+
+impl<T, E: Into<anyhow::Error>> OrExit<T> for Result<T, E> {
+    fn or_usage(self) -> Result<T, Failure> {
+        self.map_err(|e| e.into().exit(2))
+    }
+    fn or_run(self) -> Result<T, Failure> {
+        self.map_err(|e| e.into().exit(3))
     }
 }
 
@@ -181,7 +206,7 @@ pub fn main() -> i32 {
     match result {
         Ok(Ok(code)) => code,
         Ok(Err(f)) => {
-            for line in f.message.lines() {
+            for line in format!("{:#}", f.error).lines() {
                 eprintln!("error: {line}");
             }
             f.code
@@ -191,7 +216,7 @@ pub fn main() -> i32 {
 }
 
 fn dispatch(cli: Cli) -> CliResult {
-    crate::paths::user_config().map_err(Failure::usage)?;
+    crate::paths::user_config().or_usage()?;
     match &cli.command {
         Command::Run(args) => run::run(&cli, args),
         Command::Guide(args) => {
@@ -218,10 +243,7 @@ pub fn load_runtime(cli: &Cli) -> Result<Runtime, Failure> {
     if let Some(user) = crate::paths::user_plugin_dir().filter(|d| d.is_dir()) {
         plugin_dirs.push(user);
     }
-    for dir in crate::paths::user_config()
-        .map_err(Failure::usage)?
-        .plugin_paths
-    {
+    for dir in crate::paths::user_config().or_usage()?.plugin_paths {
         if !dir.is_dir() {
             return Err(Failure::usage(format!(
                 "{}: plugin_paths in the config file needs a directory",
@@ -244,7 +266,7 @@ pub fn load_runtime(cli: &Cli) -> Result<Runtime, Failure> {
         builtin: true,
         plugin_dirs,
     })
-    .map_err(|e| Failure::usage(format!("{e:#}")))?;
+    .or_usage()?;
     for w in &runtime.warnings {
         eprintln!("warning: {w}");
     }
@@ -258,16 +280,16 @@ pub fn load_runbook(arg: &str, runtime: &Runtime) -> Result<runbook::LoadedRunbo
     for w in warnings {
         eprintln!("warning: {w}");
     }
-    loaded.map_err(|e| Failure::usage(e.to_string()))
+    loaded.or_usage()
 }
 
 /// `--policy FILE`, else the user's policy file, else the built-in policy.
 pub fn load_policy(cli: &Cli) -> Result<Policy, Failure> {
     if let Some(path) = &cli.policy {
-        return Policy::load(path).map_err(|e| Failure::usage(e.to_string()));
+        return Policy::load(path).or_usage();
     }
     match crate::paths::policy_file().filter(|p| p.is_file()) {
-        Some(path) => Policy::load(&path).map_err(|e| Failure::usage(e.to_string())),
+        Some(path) => Policy::load(&path).or_usage(),
         None => Ok(Policy::builtin()),
     }
 }
@@ -277,7 +299,8 @@ pub fn tokio_runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| Failure::run(format!("cannot start the async runtime: {e}")))
+        .context("cannot start the async runtime")
+        .or_run()
 }
 
 /// clap's error as one line: everything before its usage block ("error: …", the missing

@@ -67,16 +67,33 @@ pub fn config_file() -> Option<PathBuf> {
     dirs().map(|d| d.config_dir().join("config.yaml"))
 }
 
+/// Why the user's config file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Not YAML, nested too deep, or not the config's shape: `FILE:LINE:COLUMN: message`.
+    #[error("{0}")]
+    Invalid(String),
+}
+
 /// The user's config file, or the empty config when there is none. A file that does not
 /// parse is an error naming its line and column.
-pub fn user_config() -> Result<UserConfig, String> {
+pub fn user_config() -> Result<UserConfig, ConfigError> {
     let Some(path) = config_file().filter(|p| p.is_file()) else {
         return Ok(UserConfig::default());
     };
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+        path: path.clone(),
+        source,
+    })?;
     if text.trim().is_empty() {
         return Ok(UserConfig::default());
     }
-    crate::runbook::depth::check_file(&text, &path)?;
-    serde_yaml::from_str(&text).map_err(|e| crate::runbook::yaml_error(&path, &e))
+    crate::runbook::depth::check_file(&text, &path).map_err(ConfigError::Invalid)?;
+    serde_yaml::from_str(&text)
+        .map_err(|e| ConfigError::Invalid(crate::runbook::yaml_error(&path, &e)))
 }

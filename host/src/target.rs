@@ -1,5 +1,10 @@
-//! Targets: where capabilities are carried out. `local` is this machine; a bundle replays
-//! recorded answers; a recorder wraps another target and writes what it saw as a bundle.
+//! Targets: where capabilities are carried out.
+//!
+//! - [`local`]: this machine
+//! - [`remote`]: another machine or pod, over `ssh`, `gcloud compute ssh` or `kubectl exec`
+//! - [`bundle`]: replays the answers a recording holds
+//! - [`record`]: wraps another target and writes what it saw as a bundle
+//! - [`files`]: opening files without following links out of what was granted
 
 pub mod bundle;
 pub mod files;

@@ -51,7 +51,6 @@
 mod capability;
 mod manifest;
 pub mod parse;
-pub mod version;
 
 pub use capability::{
     CapabilityError, ExecOutput, HttpResponse, LogLevel, connect, exec, exec_ok, http, http_get,

@@ -2,7 +2,7 @@
 //! Kubernetes cluster), run the runbooks that apply with one set of inputs, and merge their
 //! reports. Detection goes through plugins like any step, so it works on bundles too.
 
-use super::{Cli, CliResult, Failure, Given};
+use super::{Cli, CliResult, Given, OrExit};
 use crate::capability::Policy;
 use crate::engine::{self, RunOptions, inputs};
 use crate::report::doctor::{Detected, DoctorReport, MergedFinding, RunbookOutcome};
@@ -46,7 +46,7 @@ pub fn run(cli: &Cli, args: &DoctorArgs) -> CliResult {
     let runtime = super::load_runtime(cli)?;
     let policy = Arc::new(super::load_policy(cli)?);
     let target: Arc<dyn Target> = match &args.bundle {
-        Some(dir) => Arc::new(BundleTarget::open(dir).map_err(|e| Failure::usage(e.to_string()))?),
+        Some(dir) => Arc::new(BundleTarget::open(dir).or_usage()?),
         None => Arc::new(LocalTarget::new()),
     };
     let answers: BTreeMap<String, String> = args.given.answers.iter().cloned().collect();
@@ -58,7 +58,7 @@ pub fn run(cli: &Cli, args: &DoctorArgs) -> CliResult {
             &args.given.inputs,
             &answers,
         ))
-        .map_err(Failure::usage)?;
+        .or_usage()?;
     let options = RenderOptions {
         color: crate::report::human::use_color(std::io::stdout().is_terminal()),
         facts: false,
@@ -76,11 +76,11 @@ pub async fn doctor(
     policy: Arc<Policy>,
     given: &[(String, String)],
     answers: &BTreeMap<String, String>,
-) -> Result<DoctorReport, String> {
-    let detect =
-        runbook::load_str(DETECT, "built-in:doctor-detect", runtime).map_err(|e| e.to_string())?;
+) -> anyhow::Result<DoctorReport> {
+    let detect = runbook::load_str(DETECT, "built-in:doctor-detect", runtime)?;
     let detect_inputs = only_declared(&detect.runbook, given);
-    let detect_inputs = inputs::resolve(&detect.runbook, &detect_inputs)?;
+    let detect_inputs =
+        inputs::resolve(&detect.runbook, &detect_inputs).map_err(anyhow::Error::msg)?;
     let probe = engine::run(
         &detect,
         runtime,
@@ -129,7 +129,7 @@ pub async fn doctor(
             });
             continue;
         };
-        let loaded = source.load(runtime).map_err(|e| e.to_string())?;
+        let loaded = source.load(runtime)?;
         let mine = only_declared(&loaded.runbook, given);
         let resolved = match inputs::resolve(&loaded.runbook, &mine) {
             Ok(i) => i,

@@ -3,13 +3,14 @@
 //! finding id with the targets it fired on. One unreachable or hanging target never blocks
 //! the others: each runs in its own task under its own deadline.
 
-use super::{CliResult, Failure};
+use super::{CliResult, OrExit};
 use crate::capability::Policy;
 use crate::report::fleet::{FleetReport, TargetFinding, TargetResult};
 use crate::report::{Format, Render, RenderOptions};
 use crate::run::Status;
 use crate::runbook::{LoadedRunbook, Severity};
 use crate::runtime::Runtime;
+use anyhow::Context;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -61,7 +62,8 @@ pub fn run(
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| Failure::run(format!("cannot start the async runtime: {e}")))?;
+        .context("cannot start the async runtime")
+        .or_run()?;
     let report = rt.block_on(run_all(Arc::new(loaded), Arc::new(runtime), specs, options));
     if let Some((done, failing, running)) = progress {
         for b in [done, failing, running] {
@@ -72,7 +74,8 @@ pub fn run(
     print!("{text}");
     if let Some(path) = output {
         crate::files::write_atomic(path, text.as_bytes())
-            .map_err(|e| Failure::run(format!("{}: {e}", path.display())))?;
+            .with_context(|| path.display().to_string())
+            .or_run()?;
     }
     Ok(report.exit_code())
 }
@@ -80,8 +83,8 @@ pub fn run(
 /// Reads a targets file: one target a line (`local`, `ssh://…`, `gcloud://…`,
 /// `kubectl://…`, or a bundle directory, optionally written `bundle:DIR`, relative to the
 /// file); blank lines and `#` comments are skipped.
-pub fn read_targets_file(path: &Path) -> Result<Vec<String>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+pub fn read_targets_file(path: &Path) -> anyhow::Result<Vec<String>> {
+    let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
     let base = path.parent().unwrap_or(Path::new("."));
     let mut out = Vec::new();
     for line in text.lines() {
@@ -92,7 +95,7 @@ pub fn read_targets_file(path: &Path) -> Result<Vec<String>, String> {
         out.push(crate::target::normalize_spec(line, base));
     }
     if out.is_empty() {
-        return Err(format!("{}: no targets in it", path.display()));
+        anyhow::bail!("{}: no targets in it", path.display());
     }
     Ok(out)
 }

@@ -3,10 +3,11 @@
 //! action declared, with this step's params); the person runs it, skips it, or quits. Ask
 //! steps are real prompts. The engine runs with `Interaction` hooks, one step at a time.
 
-use super::Failure;
+use super::{Failure, OrExit};
 use crate::engine::{Gate, Interaction, StepCallback, StepPreview};
 use crate::report::{FindingReport, Report, StepReport, StepStatus};
 use crate::runbook::{InputSpec, LoadedRunbook, Severity};
+use anyhow::Context;
 use dialoguer::theme::ColorfulTheme;
 use dialoguer::{Input, Select};
 use indicatif::ProgressBar;
@@ -43,7 +44,7 @@ pub fn print_plan(loaded: &LoadedRunbook, target: &str) {
 pub fn ask_missing_inputs(
     loaded: &LoadedRunbook,
     given: &mut Vec<(String, String)>,
-) -> Result<(), String> {
+) -> anyhow::Result<()> {
     let missing: Vec<(&String, &InputSpec)> = loaded
         .runbook
         .inputs
@@ -60,7 +61,7 @@ pub fn ask_missing_inputs(
         let value: String = Input::with_theme(&ColorfulTheme::default())
             .with_prompt(prompt)
             .interact_text()
-            .map_err(|e| format!("reading input `{name}`: {e}"))?;
+            .with_context(|| format!("reading input `{name}`"))?;
         given.push((name.clone(), value));
     }
     Ok(())
@@ -176,7 +177,8 @@ pub fn save_session(report: &Report, dir: &Path) -> Result<(), Failure> {
     ] {
         let path = dir.join(format!("{stem}.{ext}"));
         crate::files::write_atomic(&path, text.as_bytes())
-            .map_err(|e| Failure::run(format!("{}: {e}", path.display())))?;
+            .with_context(|| path.display().to_string())
+            .or_run()?;
         println!("saved {}", path.display());
     }
     Ok(())

@@ -1,7 +1,8 @@
 //! `triage new runbook|plugin NAME`: scaffolds that work from the first command (a runbook
 //! with two passing test cases, a plugin crate that builds for wasm32-wasip2).
 
-use super::{Cli, CliResult, Failure};
+use super::{Cli, CliResult, OrExit};
+use anyhow::Context;
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Debug)]
@@ -29,23 +30,19 @@ pub fn run(cli: &Cli, args: &NewArgs) -> CliResult {
         NewKind::Runbook => new_runbook(&args.name, &args.dir, &super::load_runtime(cli)?),
         NewKind::Plugin => new_plugin(&args.name, &args.dir),
     }
-    .map_err(Failure::usage)?;
+    .or_usage()?;
     println!("created {}", made.display());
     Ok(0)
 }
 
-fn write_new(path: &Path, text: &str) -> Result<(), String> {
+fn write_new(path: &Path, text: &str) -> anyhow::Result<()> {
     if path.exists() {
-        return Err(format!(
-            "{}: already exists; not overwriting it",
-            path.display()
-        ));
+        anyhow::bail!("{}: already exists; not overwriting it", path.display());
     }
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
     }
-    crate::files::write_atomic(path, text.as_bytes())
-        .map_err(|e| format!("{}: {e}", path.display()))
+    crate::files::write_atomic(path, text.as_bytes()).with_context(|| path.display().to_string())
 }
 
 /// Scaffolds `DIR/ID/runbook.yaml` with one step and a passing test case.
@@ -53,8 +50,8 @@ pub fn new_runbook(
     id: &str,
     dir: &Path,
     plugins: &crate::runtime::Runtime,
-) -> Result<PathBuf, String> {
-    crate::runbook::Id::try_from(id.to_string())?;
+) -> anyhow::Result<PathBuf> {
+    crate::runbook::Id::try_from(id.to_string()).map_err(anyhow::Error::msg)?;
     let root = dir.join(id);
     let fill = |t: &str| t.replace("__ID__", id);
     write_new(
@@ -88,8 +85,8 @@ pub fn new_runbook(
 /// Scaffolds a plugin crate `DIR/NAME` that builds for wasm32-wasip2 against the SDK.
 /// Inside this repository's `plugins/` it joins the workspace; elsewhere it is its own
 /// workspace and points at the SDK where triage was built from.
-pub fn new_plugin(name: &str, dir: &Path) -> Result<PathBuf, String> {
-    crate::runbook::Id::try_from(name.to_string())?;
+pub fn new_plugin(name: &str, dir: &Path) -> anyhow::Result<PathBuf> {
+    crate::runbook::Id::try_from(name.to_string()).map_err(anyhow::Error::msg)?;
     let root = dir.join(name);
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()

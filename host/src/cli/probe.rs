@@ -6,7 +6,7 @@
 //! the same param check against the action's schema, the operator policy, the sandbox
 //! limits, the capability log, and recording with `--record`.
 
-use super::{Cli, CliResult, Failure};
+use super::{Cli, CliResult, Failure, OrExit};
 use crate::capability::Policy;
 use crate::engine::inputs;
 use crate::engine::{self, RunOptions};
@@ -14,6 +14,7 @@ use crate::report::StepStatus;
 use crate::runtime::Runtime;
 use crate::runtime::sandbox::{CapabilityUse, PluginLog};
 use crate::target::Target;
+use anyhow::Context;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use std::path::PathBuf;
@@ -66,8 +67,8 @@ pub fn run(cli: &Cli, args: &ProbeArgs) -> CliResult {
             &args.action,
             params,
         ))
-        .map_err(Failure::usage)?;
-    let text = serde_json::to_string_pretty(&outcome).map_err(|e| Failure::run(e.to_string()))?;
+        .or_usage()?;
+    let text = serde_json::to_string_pretty(&outcome).or_run()?;
     println!("{text}");
     if let (Some(recorder), Some(dir)) = (&recorder, &args.record) {
         super::record::write_recording(recorder, dir)?;
@@ -111,13 +112,13 @@ pub async fn probe(
     plugin: &str,
     action: &str,
     params: Map<String, Value>,
-) -> Result<ProbeOutcome, String> {
+) -> anyhow::Result<ProbeOutcome> {
     let loaded = runtime.plugin(plugin).ok_or_else(|| {
         let names: Vec<&str> = runtime
             .plugins()
             .map(|p| p.manifest.name.as_str())
             .collect();
-        format!("no plugin `{plugin}` (there are: {})", names.join(", "))
+        anyhow::anyhow!("no plugin `{plugin}` (there are: {})", names.join(", "))
     })?;
     if !loaded.manifest.actions.iter().any(|a| a.name == action) {
         let actions: Vec<&str> = loaded
@@ -126,10 +127,10 @@ pub async fn probe(
             .iter()
             .map(|a| a.name.as_str())
             .collect();
-        return Err(format!(
+        anyhow::bail!(
             "plugin `{plugin}` has no action `{action}` (it has: {})",
             actions.join(", ")
-        ));
+        );
     }
     // JSON is YAML: the runbook is written as JSON, so no value needs quoting rules.
     let runbook = json!({
@@ -151,7 +152,8 @@ pub async fn probe(
                 .map(|e| e.message.clone())
                 .collect::<Vec<_>>()
                 .join("; ")
-        })?;
+        })
+        .map_err(anyhow::Error::msg)?;
     let report = engine::run(
         &loaded_runbook,
         runtime,
@@ -169,7 +171,7 @@ pub async fn probe(
         .steps
         .into_iter()
         .next()
-        .ok_or("the probe step did not run (a bug in triage)")?;
+        .context("the probe step did not run (a bug in triage)")?;
     // The probe step declares no findings or unknowns: it either got facts or errored.
     let passed = step.status != StepStatus::Errored;
     Ok(ProbeOutcome {

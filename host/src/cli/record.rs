@@ -1,8 +1,9 @@
 //! `--record DIR` for `run`, `guide` and `probe`: a recorder in front of the target, and the
 //! bundle it writes when the run ends.
 
-use super::Failure;
+use super::{Failure, OrExit};
 use crate::target::{Target, record::RecordingTarget};
+use anyhow::Context;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -23,9 +24,7 @@ pub fn recording(
 }
 
 pub fn write_recording(recorder: &RecordingTarget, dir: &Path) -> Result<(), Failure> {
-    recorder
-        .write(dir)
-        .map_err(|e| Failure::run(format!("writing the bundle: {e:#}")))?;
+    recorder.write(dir).context("writing the bundle").or_run()?;
     eprintln!("recorded {}", dir.display());
     Ok(())
 }

@@ -1,11 +1,12 @@
 //! `triage run RUNBOOK` (and `triage guide`, which is `run --interactive`): one runbook on
 //! one target, or with several targets a fleet run (`fleet.rs`).
 
-use super::{Cli, CliResult, Failure, Given};
+use super::{Cli, CliResult, Failure, Given, OrExit};
 use crate::engine::{self, RunOptions, inputs};
 use crate::report::{self, Format, Render, RenderOptions, Report};
 use crate::runbook;
 use crate::target::{Target, local::LocalTarget};
+use anyhow::Context;
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -66,7 +67,7 @@ pub fn run(cli: &Cli, args: &RunArgs) -> CliResult {
                 "guided mode needs a terminal; use `triage run` in scripts",
             ));
         }
-        super::guide::ask_missing_inputs(&loaded, &mut given).map_err(Failure::run)?;
+        super::guide::ask_missing_inputs(&loaded, &mut given).or_run()?;
     }
     let inputs = inputs::resolve(&loaded.runbook, &given).map_err(Failure::usage)?;
     let answers: BTreeMap<String, String> = args.given.answers.iter().cloned().collect();
@@ -74,7 +75,7 @@ pub fn run(cli: &Cli, args: &RunArgs) -> CliResult {
     let policy = Arc::new(super::load_policy(cli)?);
     // Several targets (a file, or more than one --bundle/--target) make a fleet run.
     let mut specs: Vec<String> = match &args.targets {
-        Some(file) => super::fleet::read_targets_file(file).map_err(Failure::usage)?,
+        Some(file) => super::fleet::read_targets_file(file).or_usage()?,
         None => Vec::new(),
     };
     specs.extend(
@@ -162,7 +163,8 @@ pub fn run(cli: &Cli, args: &RunArgs) -> CliResult {
     if let Some(path) = &args.output {
         let plain = render(&report, args.given.format, args.facts, false);
         crate::files::write_atomic(path, plain.as_bytes())
-            .map_err(|e| Failure::run(format!("{}: {e}", path.display())))?;
+            .with_context(|| path.display().to_string())
+            .or_run()?;
     }
     Ok(report.exit_code(args.given.fail_on.severity()))
 }

@@ -11,13 +11,14 @@
 //! steps: {vip-interception: skipped}    # optional: statuses some steps must end with
 //! ```
 
-use super::{Cli, CliResult, Failure};
+use super::{Cli, CliResult, OrExit};
 use crate::catalog;
 use crate::engine::{self, RunOptions, inputs};
 use crate::report::Report;
 use crate::runbook::LoadedRunbook;
 use crate::runtime::Runtime;
 use crate::target::bundle::BundleTarget;
+use anyhow::Context;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -48,16 +49,14 @@ pub fn run(cli: &Cli, args: &TestArgs) -> CliResult {
         for w in warnings {
             eprintln!("warning: {w}");
         }
-        resolved.map_err(Failure::usage)?
+        resolved.or_usage()?
     };
     let rt = super::tokio_runtime()?;
     let (mut passed, mut failed) = (0, 0);
     let mut results = Vec::new();
     for source in &sources {
-        let loaded = source
-            .load(&runtime)
-            .map_err(|e| Failure::usage(e.to_string()))?;
-        let cases = cases(&source.file()).map_err(Failure::usage)?;
+        let loaded = source.load(&runtime).or_usage()?;
+        let cases = cases(&source.file()).or_usage()?;
         for case in &cases {
             let started = std::time::Instant::now();
             let outcome = rt.block_on(run_case(&loaded, &runtime, case, policy.clone()));
@@ -80,7 +79,8 @@ pub fn run(cli: &Cli, args: &TestArgs) -> CliResult {
     println!("{passed} passed, {failed} failed");
     if let Some(path) = junit {
         crate::files::write_atomic(path, junit_xml(&results).as_bytes())
-            .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
+            .with_context(|| path.display().to_string())
+            .or_usage()?;
     }
     Ok(if failed > 0 { 1 } else { 0 })
 }
@@ -143,8 +143,21 @@ impl Case {
     }
 }
 
+/// Why a runbook's scenario cases could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum CaseError {
+    #[error("{}: {source}", file.display())]
+    Read {
+        file: PathBuf,
+        source: std::io::Error,
+    },
+    /// Not YAML, nested too deep, or not a case: `FILE:LINE:COLUMN: message`.
+    #[error("{0}")]
+    Invalid(String),
+}
+
 /// The cases of the runbook whose file is `runbook_file`, sorted by name. Errors name the file.
-pub fn cases(runbook_file: &Path) -> Result<Vec<Case>, String> {
+pub fn cases(runbook_file: &Path) -> Result<Vec<Case>, CaseError> {
     let Some(dir) = runbook_file.parent() else {
         return Ok(Vec::new());
     };
@@ -160,11 +173,13 @@ pub fn cases(runbook_file: &Path) -> Result<Vec<Case>, String> {
     let mut out = Vec::new();
     for case_dir in dirs {
         let file = case_dir.join(CASE_FILE);
-        let text =
-            std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
-        crate::runbook::depth::check_file(&text, &file)?;
-        let spec: CaseSpec =
-            serde_yaml::from_str(&text).map_err(|e| crate::runbook::yaml_error(&file, &e))?;
+        let text = std::fs::read_to_string(&file).map_err(|source| CaseError::Read {
+            file: file.clone(),
+            source,
+        })?;
+        crate::runbook::depth::check_file(&text, &file).map_err(CaseError::Invalid)?;
+        let spec: CaseSpec = serde_yaml::from_str(&text)
+            .map_err(|e| CaseError::Invalid(crate::runbook::yaml_error(&file, &e)))?;
         let name = case_dir
             .file_name()
             .unwrap_or_default()

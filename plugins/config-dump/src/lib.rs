@@ -21,8 +21,8 @@ pub use version::{EnvoyVersion, ServerInfo, parse_server_info};
 pub use wire::{MAX_INPUT_BYTES, ParseError};
 
 use serde::Deserialize;
+use triage_envoy::{default_min_version, min_version_param};
 use triage_sdk::register_probe;
-use triage_sdk::version::{default_min_version, min_version_param};
 use triage_sdk::{Action, Facts, JsonSchema, Manifest, Params, Probe, ProbeError};
 
 fn default_admin_url() -> String {

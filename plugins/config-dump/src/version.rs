@@ -4,7 +4,7 @@ use crate::wire::{ParseError, check_input, json_error, lenient_string};
 use serde::{Deserialize, Serialize};
 use triage_sdk::JsonSchema;
 
-pub use triage_sdk::version::EnvoyVersion;
+pub use triage_envoy::EnvoyVersion;
 
 /// Facts from `/server_info`.
 #[derive(Debug, Clone, Serialize, JsonSchema, PartialEq)]

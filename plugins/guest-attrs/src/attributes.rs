@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use triage_sdk::JsonSchema;
 
 use crate::timestamp::parse_heartbeat;
-use triage_sdk::version::EnvoyVersion;
+use triage_envoy::EnvoyVersion;
 
 /// Output that is not guest attributes.
 pub use triage_sdk::parse::ParseError;

@@ -11,7 +11,7 @@ pub mod version;
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
-use triage_sdk::version::{default_min_version, min_version_param};
+use triage_envoy::{default_min_version, min_version_param};
 use triage_sdk::{Action, Facts, JsonSchema, Manifest, Params, Probe, ProbeError};
 
 use crate::attributes::{GuestAttributeFacts, KEYS, guest_attribute_facts, parse_gcloud_output};

@@ -1,12 +1,12 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use triage_envoy::EnvoyVersion;
 use triage_plugin_guest_attrs::attributes::{guest_attribute_facts, parse_gcloud_output};
 use triage_plugin_guest_attrs::instance::{
     MetadataAnswers, PATHS, instance_facts, parse_service_proxy,
 };
 use triage_plugin_guest_attrs::version::envoy_version_number;
-use triage_sdk::version::EnvoyVersion;
 
 /// 2021-01-12T11:39:14Z
 const HEARTBEAT_UNIX: i64 = 1_610_451_554;
@@ -28,7 +28,7 @@ fn real_dir() -> PathBuf {
 }
 
 fn guide_minimum() -> EnvoyVersion {
-    EnvoyVersion::parse(triage_sdk::version::GUIDE_MINIMUM).unwrap()
+    EnvoyVersion::parse(triage_envoy::GUIDE_MINIMUM).unwrap()
 }
 
 fn attrs(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {

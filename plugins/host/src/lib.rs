@@ -17,7 +17,7 @@ use crate::network::{DnsFacts, TcpFacts, dns_facts, tcp_facts};
 use crate::processes::{PS_ARGV, ProcessFacts, parse_ps};
 use crate::stat::{FileStatFacts, STAT_FORMAT, file_stat_facts};
 use crate::version::{EnvoyVersionFacts, envoy_version_facts};
-use triage_sdk::version::{default_min_version, min_version_param};
+use triage_envoy::{default_min_version, min_version_param};
 
 const TRAFFIC_DIRECTOR_HOST: &str = "trafficdirector.googleapis.com";
 

@@ -1,6 +1,6 @@
 //! `envoy --version`: `/usr/local/bin/envoy  version: dc78069b10cc94fa07bb974b7101dd1b42e2e7bf/1.15.1-dev/Clean/RELEASE/BoringSSL`.
 
-use triage_sdk::version::EnvoyVersion;
+use triage_envoy::EnvoyVersion;
 
 /// The build version after `version:` (the whole text when there is no such label).
 pub fn build_version(text: &str) -> Option<&str> {

@@ -1,11 +1,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use triage_envoy::EnvoyVersion as Version;
 use triage_plugin_host::network::{dns_facts, tcp_facts};
 use triage_plugin_host::processes::parse_ps;
 use triage_plugin_host::stat::{WritableBy, file_stat_facts, parse_stat};
 use triage_plugin_host::version::envoy_version_facts;
-use triage_sdk::version::EnvoyVersion as Version;
 use triage_sdk::{CapabilityError, ProbeError};
 
 const MIN: Version = Version {

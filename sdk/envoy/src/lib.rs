@@ -1,10 +1,15 @@
+//! Envoy domain code shared by triage's plugins (config-dump, host, guest-attrs), kept out
+//! of `triage-sdk`, which is for any plugin about any system.
+//!
 //! Envoy release numbers, as every source spells them: the build string in config dumps and
 //! guest attributes (`sha/1.15.1-dev/Clean/RELEASE/BoringSSL`), `envoy --version`, and the
-//! `min_version` params of runbooks (`1.9.1`, `1.9`).
+//! `min_version` params of runbooks (`1.9.1`, `1.9`); and the oldest release the guide
+//! supports.
+#![deny(missing_docs)]
 
 use std::fmt;
 
-use crate::ProbeError;
+use triage_sdk::ProbeError;
 
 /// The oldest Envoy Traffic Director works with (the guide: "Envoy 1.9.1 o una versión
 /// posterior"); the default of every `min_version` param.
