@@ -14,8 +14,8 @@ pub mod status;
 pub use format::{Format, Render, RenderOptions};
 pub use status::Status;
 
+use crate::capability::{CapabilityUse, PluginLog};
 use crate::runbook::Severity;
-use crate::runtime::sandbox::{CapabilityUse, PluginLog};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::time::{Duration, SystemTime};

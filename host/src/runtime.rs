@@ -10,12 +10,13 @@ pub mod manifest;
 pub mod sandbox;
 pub mod schema;
 
+use crate::capability::{CapabilityUse, PluginLog};
 use crate::capability::{Grants, Policy};
 use crate::target::Target;
 use bindings::{Plugin, PluginPre, guest};
 use cache::ComponentCache;
 pub use manifest::{ActionSpec, DeclaredCapability, PluginManifest};
-use sandbox::{CallState, CapabilityUse, PluginLog};
+use sandbox::CallState;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -33,27 +34,8 @@ const MAX_REASON_BYTES: usize = 8192;
 /// The SDK line this host serves: plugins built with another minor version are refused.
 pub const SDK_COMPAT: &str = "0.1.";
 
-/// Limits of every plugin call (the policy file may change them).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SandboxLimits {
-    pub memory_bytes: usize,
-    /// Guest CPU time, counted in epoch ticks while guest code runs.
-    pub cpu: Duration,
-    /// Wall-clock time for the whole call, capability calls included.
-    pub wall: Duration,
-    pub output_bytes: usize,
-}
-
-impl Default for SandboxLimits {
-    fn default() -> Self {
-        SandboxLimits {
-            memory_bytes: 256 << 20,
-            cpu: Duration::from_secs(5),
-            wall: Duration::from_secs(30),
-            output_bytes: 16 << 20,
-        }
-    }
-}
+/// Limits of every plugin call; defined with the policy, whose `limits:` sets them.
+pub use crate::capability::policy::SandboxLimits;
 
 /// Limits of `describe()`: the sandbox of every call, with deadlines sized for what
 /// describe is (a constant manifest, built in microseconds). They hold while plugins load,
@@ -542,20 +524,7 @@ fn probe_failure(label: &str, e: guest::ProbeError) -> CallFailure {
         guest::ProbeError::UnknownAction(m) => ("unknown-action", m),
         guest::ProbeError::InvalidParams(m) => ("invalid-params", format!("invalid params: {m}")),
         guest::ProbeError::Capability(c) => {
-            let e = match c {
-                bindings::wit_host::CapabilityError::Denied(m) => {
-                    crate::target::CapabilityError::Denied(m)
-                }
-                bindings::wit_host::CapabilityError::NotCaptured(m) => {
-                    crate::target::CapabilityError::NotCaptured(m)
-                }
-                bindings::wit_host::CapabilityError::Failed(m) => {
-                    crate::target::CapabilityError::Failed(m)
-                }
-                bindings::wit_host::CapabilityError::TimedOut(m) => {
-                    crate::target::CapabilityError::TimedOut(m)
-                }
-            };
+            let e = crate::capability::CapabilityError::from(c);
             (e.kind(), e.to_string())
         }
         guest::ProbeError::BadInput(m) => ("bad-input", format!("bad input: {m}")),

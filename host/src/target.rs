@@ -12,61 +12,15 @@ pub mod local;
 pub mod record;
 pub mod remote;
 
+/// What a target does for each capability kind ([`CarryOut`], one method per kind) and the
+/// answer types are defined with the capabilities (`crate::capability`), which keeps
+/// `capability` free of any import from here; a [`Target`] adds who it is.
+pub use crate::capability::{
+    CapResult, CapabilityError, CarryOut, ExecOutput, HttpRequest, HttpResponse, PathCheck,
+};
+// For the targets in this folder, which `use super::*`.
 use async_trait::async_trait;
 use std::time::Duration;
-
-/// What a command printed and how it exited.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExecOutput {
-    pub status: i32,
-    pub stdout: Vec<u8>,
-    pub stderr: Vec<u8>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpRequest {
-    pub method: String,
-    pub url: String,
-    pub headers: Vec<(String, String)>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpResponse {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-/// Why a capability call gave no answer; mirrors the WIT `capability-error`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CapabilityError {
-    #[error("denied: {0}")]
-    Denied(String),
-    #[error("not captured: {0}")]
-    NotCaptured(String),
-    #[error("{0}")]
-    Failed(String),
-    #[error("timed out: {0}")]
-    TimedOut(String),
-}
-
-impl CapabilityError {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            CapabilityError::Denied(_) => "denied",
-            CapabilityError::NotCaptured(_) => "not-captured",
-            CapabilityError::Failed(_) => "failed",
-            CapabilityError::TimedOut(_) => "timed-out",
-        }
-    }
-}
-
-pub type CapResult<T> = Result<T, CapabilityError>;
-
-/// Says whether a file's real path (every link resolved) may be read, and if not, why:
-/// the policy's word on where a link may lead. A target that can resolve links asks it
-/// before reading, so `/var/log/x -> /etc/shadow` is not read under a `/var/log/**` grant.
-pub type PathCheck = dyn Fn(&str) -> Result<(), String> + Send + Sync;
 
 /// How big an answer from a target may be before it is refused. Config dumps of large
 /// meshes run to tens of megabytes; a quarter gigabyte is past anything real.
@@ -107,30 +61,16 @@ impl Identity {
     }
 }
 
-/// Carries out capability calls somewhere. Every method is already grant-checked by the
-/// caller; a target only does the work (or replays it).
-#[async_trait]
-pub trait Target: Send + Sync {
+/// A place capabilities are carried out: what it does for each capability ([`CarryOut`];
+/// every call is already grant-checked by the caller, a target only does the work or
+/// replays it) and who it is.
+pub trait Target: CarryOut {
     /// A short name for reports: `local`, `bundle:examples/…`, `ssh://…`.
     fn name(&self) -> String;
     /// Who the target is (see [`Identity`]).
     fn identity(&self) -> Identity {
         Identity::local()
     }
-    async fn exec(&self, argv: &[String], timeout: Duration) -> CapResult<ExecOutput>;
-    async fn http(&self, request: &HttpRequest, timeout: Duration) -> CapResult<HttpResponse>;
-    /// At most `max_bytes` of a regular file, once `real_path_allowed` accepts where the
-    /// path really leads.
-    async fn read_file(
-        &self,
-        path: &str,
-        max_bytes: u64,
-        real_path_allowed: &PathCheck,
-    ) -> CapResult<Vec<u8>>;
-    async fn resolve(&self, host: &str) -> CapResult<Vec<String>>;
-    async fn connect(&self, host: &str, port: u16, timeout: Duration) -> CapResult<u32>;
-    /// Seconds since the Unix epoch on the target (a bundle answers its recording time).
-    fn now(&self) -> i64;
 }
 
 /// A target spec as written in a file: `local` and `scheme://…` stay as they are; anything

@@ -20,8 +20,10 @@ pub enum CapabilityError {
     TimedOut(String),
 }
 
-impl CapabilityError {
-    fn from_wit(e: wit::CapabilityError) -> Self {
+// The WIT error and this one, converted in one place (the host has its own twin in
+// `host/src/runtime/bindings.rs`).
+impl From<wit::CapabilityError> for CapabilityError {
+    fn from(e: wit::CapabilityError) -> Self {
         match e {
             wit::CapabilityError::Denied(m) => CapabilityError::Denied(m),
             wit::CapabilityError::NotCaptured(m) => CapabilityError::NotCaptured(m),
@@ -29,9 +31,11 @@ impl CapabilityError {
             wit::CapabilityError::TimedOut(m) => CapabilityError::TimedOut(m),
         }
     }
+}
 
-    pub(crate) fn into_wit(self) -> wit::CapabilityError {
-        match self {
+impl From<CapabilityError> for wit::CapabilityError {
+    fn from(e: CapabilityError) -> Self {
+        match e {
             CapabilityError::Denied(m) => wit::CapabilityError::Denied(m),
             CapabilityError::NotCaptured(m) => wit::CapabilityError::NotCaptured(m),
             CapabilityError::Failed(m) => wit::CapabilityError::Failed(m),
@@ -95,7 +99,7 @@ pub fn exec(argv: &[&str]) -> Result<ExecOutput, CapabilityError> {
             stdout: o.stdout,
             stderr: o.stderr,
         })
-        .map_err(CapabilityError::from_wit)
+        .map_err(CapabilityError::from)
 }
 
 /// Runs a program and returns its stdout as text; a non-zero exit is a `Failed` error
@@ -140,7 +144,7 @@ pub fn http(
             headers: r.headers,
             body: r.body,
         })
-        .map_err(CapabilityError::from_wit)
+        .map_err(CapabilityError::from)
 }
 
 /// GETs a URL and returns the body; a non-2xx status is a `Failed` error.
@@ -157,7 +161,7 @@ pub fn http_get(url: &str, headers: &[(&str, &str)]) -> Result<Vec<u8>, Capabili
 
 /// Reads at most `max_bytes` of a file.
 pub fn read_file(path: &str, max_bytes: u64) -> Result<Vec<u8>, CapabilityError> {
-    wit::read_file(path, max_bytes).map_err(CapabilityError::from_wit)
+    wit::read_file(path, max_bytes).map_err(CapabilityError::from)
 }
 
 /// Reads at most `max_bytes` of a file as text (invalid UTF-8 replaced).
@@ -167,12 +171,12 @@ pub fn read_file_string(path: &str, max_bytes: u64) -> Result<String, Capability
 
 /// Resolves a host name to its addresses.
 pub fn resolve(host: &str) -> Result<Vec<String>, CapabilityError> {
-    wit::resolve(host).map_err(CapabilityError::from_wit)
+    wit::resolve(host).map_err(CapabilityError::from)
 }
 
 /// Opens and closes a TCP connection; returns the milliseconds it took.
 pub fn connect(host: &str, port: u16, timeout_ms: u32) -> Result<u32, CapabilityError> {
-    wit::connect(host, port, timeout_ms).map_err(CapabilityError::from_wit)
+    wit::connect(host, port, timeout_ms).map_err(CapabilityError::from)
 }
 
 /// Writes a line to the run's log.

@@ -202,7 +202,7 @@ pub mod __private {
             .map_err(|e| match e {
                 ProbeError::UnknownAction(m) => wit::ProbeError::UnknownAction(m),
                 ProbeError::InvalidParams(m) => wit::ProbeError::InvalidParams(m),
-                ProbeError::Capability(c) => wit::ProbeError::Capability(c.into_wit()),
+                ProbeError::Capability(c) => wit::ProbeError::Capability(c.into()),
                 ProbeError::BadInput(m) => wit::ProbeError::BadInput(m),
                 ProbeError::Failed(m) => wit::ProbeError::Failed(m),
             })

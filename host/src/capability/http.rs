@@ -1,10 +1,49 @@
 //! `http`: one request, whole response. URLs are normalised before the grant check so a
 //! pattern like `http://localhost:*/**` cannot be satisfied by `http://localhost:1@evil/`.
 
-use super::Request;
-use crate::runtime::bindings::wit_host::{HttpRequest, HttpResponse};
-use crate::runtime::sandbox::CallState;
-use crate::target::{self, CapabilityError};
+use super::pattern::{Pattern, Subject};
+use super::{Call, CapResult, Kind, yaml_scalar};
+
+pub const NAME: &str = "http";
+pub const BUNDLE_KEY: &str = "http";
+
+/// A request as the target sends it: the method upper-cased and the URL canonical.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpRequest {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl super::Request for HttpRequest {
+    const KIND: Kind = Kind::Http;
+
+    fn subject(&self) -> Subject<'_> {
+        Subject::Text(&self.url)
+    }
+
+    fn display(&self) -> String {
+        format!("{} {}", self.method, self.url)
+    }
+
+    fn policy_entry(&self) -> String {
+        format!("http: [{}]", yaml_scalar(&self.url))
+    }
+}
+
+/// One entry under `allow.http` in a policy file: a URL pattern.
+pub type PolicyEntry = String;
+
+pub fn policy_pattern(entry: PolicyEntry) -> Pattern {
+    Pattern::text(&entry)
+}
 
 /// The URL as it will be fetched: scheme, host, non-default port, path and query, and
 /// never credentials (which would let `host:port@elsewhere` pass for `host`).
@@ -35,43 +74,19 @@ pub fn canonical_url(raw: &str) -> Result<String, String> {
     Ok(out)
 }
 
-pub async fn http(
-    state: &mut CallState,
-    request: HttpRequest,
-) -> Result<HttpResponse, CapabilityError> {
-    let method = request.method.to_ascii_uppercase();
-    let url = match canonical_url(&request.url) {
-        Ok(u) => u,
-        Err(e) => {
-            let req = Request::Http {
-                method,
-                url: request.url.clone(),
-            };
-            let err = CapabilityError::Denied(e);
-            state.record(&req, std::time::Instant::now(), Err::<(), _>(&err));
-            return Err(err);
-        }
+pub async fn http(call: &mut Call<'_>, request: HttpRequest) -> CapResult<HttpResponse> {
+    let mut request = HttpRequest {
+        method: request.method.to_ascii_uppercase(),
+        ..request
     };
-    let req = Request::Http {
-        method: method.clone(),
-        url: url.clone(),
-    };
-    let started = state.admit(&req)?;
-    let target_request = target::HttpRequest {
-        method,
-        url,
-        headers: request.headers,
-    };
-    let result = state
-        .target
-        .http(&target_request, state.capability_timeout)
-        .await;
-    state.record(&req, started, result.as_ref());
-    result.map(|r| HttpResponse {
-        status: r.status,
-        headers: r.headers,
-        body: r.body,
-    })
+    match canonical_url(&request.url) {
+        Ok(url) => request.url = url,
+        Err(why) => return Err(call.refuse(&request, why)),
+    }
+    let started = call.admit(&request)?;
+    let result = call.target.http(&request, call.timeout).await;
+    call.record(&request, started, result.as_ref());
+    result
 }
 
 #[cfg(test)]

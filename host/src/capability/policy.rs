@@ -18,14 +18,38 @@
 //!   output_mib: 16
 //! ```
 
-use super::pattern::{Pattern, Subject};
-use crate::runtime::SandboxLimits;
+use super::pattern::Pattern;
+use super::{Kind, Request, connect, exec, http, read_file, resolve};
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// The built-in policy: read-only commands, loopback and metadata-server URLs, logs under
 /// /var/log, name resolution and TCP connects (they carry no data).
 pub const DEFAULT_POLICY: &str = include_str!("default-policy.yaml");
+
+/// Limits of every plugin call; the policy file's `limits:` may change them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxLimits {
+    pub memory_bytes: usize,
+    /// Guest CPU time, counted in epoch ticks while guest code runs.
+    pub cpu: Duration,
+    /// Wall-clock time for the whole call, capability calls included.
+    pub wall: Duration,
+    pub output_bytes: usize,
+}
+
+impl Default for SandboxLimits {
+    fn default() -> Self {
+        SandboxLimits {
+            memory_bytes: 256 << 20,
+            cpu: Duration::from_secs(5),
+            wall: Duration::from_secs(30),
+            output_bytes: 16 << 20,
+        }
+    }
+}
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -33,7 +57,7 @@ struct PolicyFile {
     #[serde(default = "yes")]
     defaults: bool,
     #[serde(default)]
-    allow: AllowFile,
+    allow: Allow,
     #[serde(default)]
     limits: LimitsFile,
 }
@@ -42,19 +66,54 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct AllowFile {
-    #[serde(default)]
-    exec: Vec<Vec<String>>,
-    #[serde(default)]
-    http: Vec<String>,
-    #[serde(default)]
-    read_file: Vec<String>,
-    #[serde(default)]
-    resolve: Vec<String>,
-    #[serde(default)]
-    connect: Vec<String>,
+/// `allow:`, by capability kind. Each kind's entries are read by its own module's type, so
+/// a kind the policy file names that this host does not know is an error with its line and
+/// column, and a new kind is a compile error here until its entries can be read.
+#[derive(Debug, Default)]
+struct Allow(BTreeMap<Kind, Vec<Pattern>>);
+
+impl<'de> Deserialize<'de> for Allow {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Allow;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a map from capability kinds to lists of patterns")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Allow, A::Error> {
+                fn read<'de, A, E>(
+                    map: &mut A,
+                    rule: fn(E) -> Pattern,
+                ) -> Result<Vec<Pattern>, A::Error>
+                where
+                    A: serde::de::MapAccess<'de>,
+                    E: Deserialize<'de>,
+                {
+                    Ok(map.next_value::<Vec<E>>()?.into_iter().map(rule).collect())
+                }
+                let mut allow = BTreeMap::new();
+                while let Some(kind) = map.next_key::<Kind>()? {
+                    let rules = match kind {
+                        Kind::Exec => read(&mut map, exec::policy_pattern)?,
+                        Kind::Http => read(&mut map, http::policy_pattern)?,
+                        Kind::ReadFile => read(&mut map, read_file::policy_pattern)?,
+                        Kind::Resolve => read(&mut map, resolve::policy_pattern)?,
+                        Kind::Connect => read(&mut map, connect::policy_pattern)?,
+                    };
+                    if allow.insert(kind, rules).is_some() {
+                        return Err(serde::de::Error::custom(format!(
+                            "`{kind}` is listed twice under `allow`"
+                        )));
+                    }
+                }
+                Ok(Allow(allow))
+            }
+        }
+        d.deserialize_map(Visitor)
+    }
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -68,11 +127,8 @@ struct LimitsFile {
 
 #[derive(Debug, Clone)]
 pub struct Policy {
-    exec: Vec<Pattern>,
-    http: Vec<Pattern>,
-    read_file: Vec<Pattern>,
-    resolve: Vec<Pattern>,
-    connect: Vec<Pattern>,
+    /// What is allowed, by kind; a kind with no entry allows nothing.
+    rules: BTreeMap<Kind, Vec<Pattern>>,
     pub limits: SandboxLimits,
     origin: String,
     path: Option<PathBuf>,
@@ -90,11 +146,7 @@ impl Policy {
 
     fn empty(origin: &str) -> Self {
         Policy {
-            exec: Vec::new(),
-            http: Vec::new(),
-            read_file: Vec::new(),
-            resolve: Vec::new(),
-            connect: Vec::new(),
+            rules: BTreeMap::new(),
             limits: SandboxLimits::default(),
             origin: origin.into(),
             path: None,
@@ -136,10 +188,10 @@ impl Policy {
             d.memory_bytes = v.saturating_mul(1 << 20) as usize;
         }
         if let Some(v) = l.cpu_ms {
-            d.cpu = std::time::Duration::from_millis(v);
+            d.cpu = Duration::from_millis(v);
         }
         if let Some(v) = l.wall_ms {
-            d.wall = std::time::Duration::from_millis(v);
+            d.wall = Duration::from_millis(v);
         }
         if let Some(v) = l.output_mib {
             d.output_bytes = v.saturating_mul(1 << 20) as usize;
@@ -147,29 +199,18 @@ impl Policy {
         Ok(policy)
     }
 
-    fn add(&mut self, allow: AllowFile) {
-        self.exec
-            .extend(allow.exec.iter().map(|a| Pattern::argv(a)));
-        self.http
-            .extend(allow.http.iter().map(|p| Pattern::text(p)));
-        self.read_file
-            .extend(allow.read_file.iter().map(|p| Pattern::text(p)));
-        self.resolve
-            .extend(allow.resolve.iter().map(|p| Pattern::text(p)));
-        self.connect
-            .extend(allow.connect.iter().map(|p| Pattern::text(p)));
+    fn add(&mut self, allow: Allow) {
+        for (kind, rules) in allow.0 {
+            self.rules.entry(kind).or_default().extend(rules);
+        }
     }
 
-    pub fn allows(&self, kind: &str, subject: &Subject) -> bool {
-        let list = match kind {
-            "exec" => &self.exec,
-            "http" => &self.http,
-            "read_file" => &self.read_file,
-            "resolve" => &self.resolve,
-            "connect" => &self.connect,
-            _ => return false,
-        };
-        list.iter().any(|p| p.matches(subject))
+    /// Whether some rule of this request's kind matches it.
+    pub fn allows<R: Request>(&self, request: &R) -> bool {
+        let subject = request.subject();
+        self.rules
+            .get(&R::KIND)
+            .is_some_and(|rules| rules.iter().any(|p| p.matches(&subject)))
     }
 
     /// Where this policy came from, for denials.
@@ -192,31 +233,36 @@ impl Policy {
 mod tests {
     use super::*;
 
-    fn argv(v: &[&str]) -> Vec<String> {
-        v.iter().map(|s| s.to_string()).collect()
+    fn argv(v: &[&str]) -> exec::Request {
+        exec::Request {
+            argv: v.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn get(url: &str) -> http::HttpRequest {
+        http::HttpRequest {
+            method: "GET".into(),
+            url: url.into(),
+            headers: Vec::new(),
+        }
+    }
+
+    fn read(path: &str) -> read_file::Request {
+        read_file::Request { path: path.into() }
     }
 
     #[test]
     fn builtin_allows_read_only_and_refuses_writes() {
         let p = Policy::builtin();
-        assert!(p.allows(
-            "exec",
-            &Subject::Argv(&argv(&["iptables-save", "-t", "nat"]))
-        ));
-        assert!(p.allows(
-            "exec",
-            &Subject::Argv(&argv(&["iptables", "-t", "nat", "-S"]))
-        ));
-        assert!(!p.allows(
-            "exec",
-            &Subject::Argv(&argv(&["iptables", "-t", "nat", "-F"]))
-        ));
-        assert!(!p.allows("exec", &Subject::Argv(&argv(&["rm", "-rf", "/"]))));
-        assert!(p.allows("http", &Subject::Text("http://localhost:15000/config_dump")));
-        assert!(p.allows("http", &Subject::Text("http://127.0.0.1:15000/server_info")));
-        assert!(!p.allows("http", &Subject::Text("http://example.com/")));
-        assert!(p.allows("read_file", &Subject::Text("/var/log/envoy/envoy.err.log")));
-        assert!(!p.allows("read_file", &Subject::Text("/etc/shadow")));
+        assert!(p.allows(&argv(&["iptables-save", "-t", "nat"])));
+        assert!(p.allows(&argv(&["iptables", "-t", "nat", "-S"])));
+        assert!(!p.allows(&argv(&["iptables", "-t", "nat", "-F"])));
+        assert!(!p.allows(&argv(&["rm", "-rf", "/"])));
+        assert!(p.allows(&get("http://localhost:15000/config_dump")));
+        assert!(p.allows(&get("http://127.0.0.1:15000/server_info")));
+        assert!(!p.allows(&get("http://example.com/")));
+        assert!(p.allows(&read("/var/log/envoy/envoy.err.log")));
+        assert!(!p.allows(&read("/etc/shadow")));
     }
 
     #[test]
@@ -226,14 +272,14 @@ mod tests {
             Path::new("p.yaml"),
         )
         .unwrap();
-        assert!(p.allows("read_file", &Subject::Text("/etc/envoy/bootstrap.yaml")));
-        assert!(p.allows("read_file", &Subject::Text("/var/log/x")));
+        assert!(p.allows(&read("/etc/envoy/bootstrap.yaml")));
+        assert!(p.allows(&read("/var/log/x")));
         let p = Policy::parse(
             "defaults: false\nallow:\n  read_file: [\"/etc/envoy/**\"]\n",
             Path::new("p.yaml"),
         )
         .unwrap();
-        assert!(!p.allows("read_file", &Subject::Text("/var/log/x")));
+        assert!(!p.allows(&read("/var/log/x")));
     }
 
     #[test]
@@ -246,5 +292,18 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("p.yaml:1:1"), "{err}");
+        // A kind this host does not know is an error, not an entry that allows nothing.
+        let err = Policy::parse("allow:\n  spawn: [\"x\"]\n", Path::new("p.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("p.yaml:2:3")
+                && err.contains("unknown field `spawn`, expected one of `exec`,"),
+            "{err}"
+        );
+        let err = Policy::parse("allow:\n  http: [[\"a\"]]\n", Path::new("p.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("p.yaml:2:"), "{err}");
     }
 }

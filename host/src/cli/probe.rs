@@ -8,11 +8,11 @@
 
 use super::{Cli, CliResult, Failure, OrExit};
 use crate::capability::Policy;
+use crate::capability::{CapabilityUse, PluginLog};
 use crate::engine::inputs;
 use crate::engine::{self, RunOptions};
 use crate::report::StepStatus;
 use crate::runtime::Runtime;
-use crate::runtime::sandbox::{CapabilityUse, PluginLog};
 use crate::target::Target;
 use anyhow::Context;
 use serde::Serialize;

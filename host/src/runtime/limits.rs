@@ -6,7 +6,7 @@
 //! 100 million entries (800 MB of host memory) under a "256 MiB" cap. Here every byte of
 //! every memory and table counts against the one budget the policy sets.
 
-use super::sandbox::CapabilityUse;
+use crate::capability::{self, CapabilityUse};
 use wasmtime::ResourceLimiter;
 
 /// wasmtime keeps one pointer per table element (see `ResourceLimiter::table_growing`).
@@ -182,6 +182,20 @@ impl CapabilityLog {
             });
         }
         entries
+    }
+}
+
+impl capability::Journal for CapabilityLog {
+    fn has_room(&self) -> bool {
+        CapabilityLog::has_room(self)
+    }
+
+    fn push(&mut self, entry: CapabilityUse) {
+        CapabilityLog::push(self, entry)
+    }
+
+    fn drop_one(&mut self) {
+        CapabilityLog::drop_one(self)
     }
 }
 

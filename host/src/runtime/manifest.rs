@@ -1,7 +1,7 @@
 //! A plugin's manifest as the host keeps it: parsed schemas, declared capabilities.
 
 use super::bindings::guest;
-use crate::capability::pattern::{Pattern, Unsubstituted};
+pub use crate::capability::DeclaredCapability;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -21,58 +21,6 @@ pub struct ActionSpec {
     pub params_schema: Value,
     pub output_schema: Value,
     pub capabilities: Vec<DeclaredCapability>,
-}
-
-/// A capability an action declared, as a pattern that may hold `{param}` placeholders.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum DeclaredCapability {
-    Exec(Vec<String>),
-    Http(String),
-    ReadFile(String),
-    Resolve(String),
-    Connect(String),
-}
-
-impl DeclaredCapability {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            DeclaredCapability::Exec(_) => "exec",
-            DeclaredCapability::Http(_) => "http",
-            DeclaredCapability::ReadFile(_) => "read_file",
-            DeclaredCapability::Resolve(_) => "resolve",
-            DeclaredCapability::Connect(_) => "connect",
-        }
-    }
-
-    fn pattern(&self) -> Pattern {
-        match self {
-            DeclaredCapability::Exec(argv) => Pattern::argv(argv),
-            DeclaredCapability::Http(p)
-            | DeclaredCapability::ReadFile(p)
-            | DeclaredCapability::Resolve(p)
-            | DeclaredCapability::Connect(p) => Pattern::text(p),
-        }
-    }
-
-    /// The pattern with the call's params substituted; an error when a placeholder's
-    /// param is absent or its value cannot stand there (the capability then cannot be
-    /// used in this call).
-    pub fn resolve(&self, params: &Value) -> Result<Pattern, Unsubstituted> {
-        self.pattern().substitute(params)
-    }
-
-    /// e.g. `exec iptables-save -t nat`, for `triage plugins` and guided mode.
-    pub fn display(&self, params: Option<&Value>) -> String {
-        let pattern = match params {
-            Some(p) => match self.resolve(p) {
-                Ok(p) => p,
-                Err(_) => return String::new(),
-            },
-            None => self.pattern(),
-        };
-        format!("{} {}", self.kind(), pattern.display())
-    }
 }
 
 impl PluginManifest {

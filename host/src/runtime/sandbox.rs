@@ -6,37 +6,16 @@
 
 use super::bindings::wit_host;
 use super::limits::{CapabilityLog, MemoryBudget};
-use crate::capability::{self, Grants, Request};
-use crate::target::{CapabilityError, Target};
-use serde::Serialize;
+use crate::capability::PluginLog;
+use crate::capability::{self, Call, Grants};
+use crate::target::Target;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-/// Log lines kept per call; past this a plugin's log is cut (and says so).
-const MAX_LOG_LINES: usize = 500;
-const MAX_LOG_LINE: usize = 2000;
 /// WASI resource handles a call may hold at once (wasmtime's default is a million).
 const MAX_RESOURCES: usize = 10_000;
-
-/// One capability call and how it went: evidence for reports and guided mode.
-#[derive(Debug, Clone, Serialize)]
-pub struct CapabilityUse {
-    pub capability: String,
-    pub request: String,
-    /// `ok`, `denied`, `not-captured`, `failed` or `timed-out`.
-    pub outcome: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
-    pub duration_ms: u64,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct PluginLog {
-    pub level: String,
-    pub message: String,
-}
 
 pub struct CallState {
     wasi: WasiCtx,
@@ -87,72 +66,14 @@ impl CallState {
         }
     }
 
-    /// The grant check that opens every capability; records the request either way.
-    pub(crate) fn admit(&mut self, request: &Request) -> Result<Instant, CapabilityError> {
-        match self.grants.check(request) {
-            Ok(()) => Ok(Instant::now()),
-            Err(why) => {
-                self.record::<()>(
-                    request,
-                    Instant::now(),
-                    Err(&CapabilityError::Denied(why.clone())),
-                );
-                Err(CapabilityError::Denied(why))
-            }
-        }
-    }
-
-    /// Denies a request the host refuses whatever the grants say (a malformed path or
-    /// host name), recording it like any denial.
-    pub(crate) fn refuse(&mut self, request: &Request, why: String) -> CapabilityError {
-        let err = CapabilityError::Denied(why);
-        self.record::<()>(request, Instant::now(), Err(&err));
-        err
-    }
-
-    pub(crate) fn record<T>(
-        &mut self,
-        request: &Request,
-        started: Instant,
-        result: Result<T, &CapabilityError>,
-    ) {
-        if !self.journal.has_room() {
-            self.journal.drop_one();
-            return;
-        }
-        let (outcome, detail) = match result {
-            Ok(_) => ("ok".to_string(), None),
-            Err(e) => (e.kind().to_string(), Some(e.to_string())),
-        };
-        self.journal.push(CapabilityUse {
-            capability: request.kind().into(),
-            request: request.display(),
-            outcome,
-            detail,
-            duration_ms: started.elapsed().as_millis() as u64,
-        });
-    }
-
-    pub(crate) fn push_log(&mut self, level: &str, message: String) {
-        if self.logs.len() < MAX_LOG_LINES {
-            let mut message = message;
-            if message.len() > MAX_LOG_LINE {
-                let mut cut = MAX_LOG_LINE;
-                while !message.is_char_boundary(cut) {
-                    cut -= 1;
-                }
-                message.truncate(cut);
-                message.push('…');
-            }
-            self.logs.push(PluginLog {
-                level: level.into(),
-                message,
-            });
-        } else if self.logs.len() == MAX_LOG_LINES {
-            self.logs.push(PluginLog {
-                level: "warn".into(),
-                message: "further log lines dropped".into(),
-            });
+    /// The capability context lent to the host functions for one import call.
+    fn call(&mut self) -> Call<'_> {
+        Call {
+            grants: &self.grants,
+            target: &*self.target,
+            timeout: self.capability_timeout,
+            journal: &mut self.journal,
+            logs: &mut self.logs,
         }
     }
 }
@@ -166,46 +87,38 @@ impl WasiView for CallState {
     }
 }
 
-pub(crate) fn to_wit(e: CapabilityError) -> wit_host::CapabilityError {
-    match e {
-        CapabilityError::Denied(m) => wit_host::CapabilityError::Denied(m),
-        CapabilityError::NotCaptured(m) => wit_host::CapabilityError::NotCaptured(m),
-        CapabilityError::Failed(m) => wit_host::CapabilityError::Failed(m),
-        CapabilityError::TimedOut(m) => wit_host::CapabilityError::TimedOut(m),
-    }
-}
-
 type HostResult<T> = wasmtime::Result<Result<T, wit_host::CapabilityError>>;
 
+/// Each WIT import is one capability function (`capability/<name>.rs`); the conversions
+/// between WIT and host types are in `bindings.rs`.
 impl wit_host::Host for CallState {
     async fn exec(&mut self, argv: Vec<String>) -> HostResult<wit_host::ExecOutput> {
-        Ok(capability::exec::exec(self, argv).await.map_err(to_wit))
+        let result = capability::exec::exec(&mut self.call(), argv).await;
+        Ok(result.map(Into::into).map_err(Into::into))
     }
 
     async fn http(&mut self, request: wit_host::HttpRequest) -> HostResult<wit_host::HttpResponse> {
-        Ok(capability::http::http(self, request).await.map_err(to_wit))
+        let result = capability::http::http(&mut self.call(), request.into()).await;
+        Ok(result.map(Into::into).map_err(Into::into))
     }
 
     async fn read_file(&mut self, path: String, max_bytes: u64) -> HostResult<Vec<u8>> {
-        Ok(capability::read_file::read_file(self, path, max_bytes)
-            .await
-            .map_err(to_wit))
+        let result = capability::read_file::read_file(&mut self.call(), path, max_bytes).await;
+        Ok(result.map_err(Into::into))
     }
 
     async fn resolve(&mut self, host: String) -> HostResult<Vec<String>> {
-        Ok(capability::resolve::resolve(self, host)
-            .await
-            .map_err(to_wit))
+        let result = capability::resolve::resolve(&mut self.call(), host).await;
+        Ok(result.map_err(Into::into))
     }
 
     async fn connect(&mut self, host: String, port: u16, timeout_ms: u32) -> HostResult<u32> {
-        Ok(capability::connect::connect(self, host, port, timeout_ms)
-            .await
-            .map_err(to_wit))
+        let result = capability::connect::connect(&mut self.call(), host, port, timeout_ms).await;
+        Ok(result.map_err(Into::into))
     }
 
     async fn log(&mut self, level: wit_host::LogLevel, message: String) -> wasmtime::Result<()> {
-        capability::log::log(self, level, message);
+        capability::log::log(&mut self.call(), level.into(), message);
         Ok(())
     }
 

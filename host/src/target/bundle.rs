@@ -30,6 +30,7 @@
 
 use super::files::{self, FileError};
 use super::*;
+use crate::capability::Kind;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
@@ -129,14 +130,16 @@ pub enum CallKey {
 }
 
 impl CallKey {
+    /// `exec iptables-save -t nat`, `read /var/log/…`: the call as bundle.yaml names it.
     fn describe(&self) -> String {
-        match self {
-            CallKey::Exec(argv) => format!("exec {}", crate::capability::shell_words(argv)),
-            CallKey::Http(m, u) => format!("http {m} {u}"),
-            CallKey::Read(p) => format!("read {p}"),
-            CallKey::Resolve(h) => format!("resolve {h}"),
-            CallKey::Connect(hp) => format!("connect {hp}"),
-        }
+        let (kind, what) = match self {
+            CallKey::Exec(argv) => (Kind::Exec, crate::capability::shell_words(argv)),
+            CallKey::Http(m, u) => (Kind::Http, format!("{m} {u}")),
+            CallKey::Read(p) => (Kind::ReadFile, p.clone()),
+            CallKey::Resolve(h) => (Kind::Resolve, h.clone()),
+            CallKey::Connect(hp) => (Kind::Connect, hp.clone()),
+        };
+        format!("{} {what}", kind.bundle_key())
     }
 }
 
@@ -150,7 +153,11 @@ impl RecordedCall {
             self.connect.is_some(),
         ];
         if keys.iter().filter(|k| **k).count() != 1 {
-            return Err("each call needs exactly one of exec, http, read, resolve, connect".into());
+            let keys: Vec<&str> = Kind::ALL.iter().map(|k| k.bundle_key()).collect();
+            return Err(format!(
+                "each call needs exactly one of {}",
+                keys.join(", ")
+            ));
         }
         Ok(if let Some(a) = &self.exec {
             if a.is_empty() {
@@ -349,7 +356,6 @@ fn is_inside(relative: &str) -> bool {
     !relative.is_empty() && p.components().all(|c| matches!(c, Component::Normal(_)))
 }
 
-#[async_trait]
 impl Target for BundleTarget {
     fn name(&self) -> String {
         self.name.clone()
@@ -358,7 +364,10 @@ impl Target for BundleTarget {
     fn identity(&self) -> Identity {
         self.identity.clone()
     }
+}
 
+#[async_trait]
+impl CarryOut for BundleTarget {
     async fn exec(&self, argv: &[String], _timeout: Duration) -> CapResult<ExecOutput> {
         let call = self.lookup(CallKey::Exec(argv.to_vec()))?;
         Ok(ExecOutput {

@@ -52,12 +52,14 @@ async fn read_capped<R: tokio::io::AsyncRead + Unpin>(
     Ok((out, truncated))
 }
 
-#[async_trait]
 impl Target for LocalTarget {
     fn name(&self) -> String {
         "local".into()
     }
+}
 
+#[async_trait]
+impl CarryOut for LocalTarget {
     async fn exec(&self, argv: &[String], timeout: Duration) -> CapResult<ExecOutput> {
         let Some((program, args)) = argv.split_first() else {
             return Err(CapabilityError::Failed("empty argv".into()));

@@ -150,7 +150,6 @@ fn error_of(e: &CapabilityError) -> Option<RecordedError> {
     }
 }
 
-#[async_trait]
 impl Target for RecordingTarget {
     fn name(&self) -> String {
         self.inner.name()
@@ -159,7 +158,10 @@ impl Target for RecordingTarget {
     fn identity(&self) -> Identity {
         self.inner.identity()
     }
+}
 
+#[async_trait]
+impl CarryOut for RecordingTarget {
     async fn exec(&self, argv: &[String], timeout: Duration) -> CapResult<ExecOutput> {
         let result = self.inner.exec(argv, timeout).await;
         let mut call = RecordedCall {

@@ -274,7 +274,6 @@ fn parse_curl_response(raw: &[u8]) -> Option<HttpResponse> {
     }
 }
 
-#[async_trait]
 impl Target for RemoteTarget {
     fn name(&self) -> String {
         self.spec.clone()
@@ -312,7 +311,10 @@ impl Target for RemoteTarget {
             },
         }
     }
+}
 
+#[async_trait]
+impl CarryOut for RemoteTarget {
     async fn exec(&self, argv: &[String], timeout: Duration) -> CapResult<ExecOutput> {
         self.remote(argv, timeout).await
     }
