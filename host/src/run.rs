@@ -9,6 +9,7 @@ use crate::engine::{self, RunOptions, StepCallback};
 use crate::report::Report;
 use crate::runbook::{LoadedRunbook, Severity};
 use crate::runtime::Runtime;
+use crate::target::Spec;
 use futures::FutureExt;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -34,8 +35,8 @@ pub struct Outcome {
 pub struct Job<'a> {
     pub loaded: &'a LoadedRunbook,
     pub runtime: &'a Runtime,
-    /// The target's spec (`local`, `bundle:DIR`, `ssh://…`, …), opened when the run starts.
-    pub target: &'a str,
+    /// The target, opened when the run starts.
+    pub target: &'a Spec,
     /// The name the report gives the target; `None` keeps the target's own (its address).
     /// The server gives its configured name, so addresses stay on the server.
     pub target_label: Option<String>,
@@ -59,9 +60,9 @@ pub async fn run(job: Job<'_>) -> Outcome {
         error,
         duration: started.elapsed(),
     };
-    let target = match crate::target::open_target(job.target) {
+    let target = match job.target.open() {
         Ok(t) => t,
-        Err(e) => return ended(Status::Unreachable, None, Some(e)),
+        Err(e) => return ended(Status::Unreachable, None, Some(e.to_string())),
     };
     let options = RunOptions {
         inputs: job.inputs,

@@ -5,12 +5,16 @@
 //! - [`bundle`]: replays the answers a recording holds
 //! - [`record`]: wraps another target and writes what it saw as a bundle
 //! - [`files`]: opening files without following links out of what was granted
+//! - [`spec`]: a target as an operator writes it, parsed once into a [`Spec`] and opened
 
 pub mod bundle;
 pub mod files;
 pub mod local;
 pub mod record;
 pub mod remote;
+pub mod spec;
+
+pub use spec::{OpenError, Spec, SpecError};
 
 /// What a target does for each capability kind ([`CarryOut`], one method per kind) and the
 /// answer types are defined with the capabilities (`crate::capability`), which keeps
@@ -71,27 +75,4 @@ pub trait Target: CarryOut {
     fn identity(&self) -> Identity {
         Identity::local()
     }
-}
-
-/// A target spec as written in a file: `local` and `scheme://…` stay as they are; anything
-/// else is a bundle directory (optionally written `bundle:DIR`) relative to `base`.
-pub fn normalize_spec(spec: &str, base: &std::path::Path) -> String {
-    if spec == "local" || spec.contains("://") {
-        return spec.to_string();
-    }
-    let dir = spec.strip_prefix("bundle:").unwrap_or(spec);
-    format!("bundle:{}", base.join(dir).display())
-}
-
-/// Opens one target from its spec. Failures are the target's, not the fleet's.
-pub fn open_target(spec: &str) -> Result<std::sync::Arc<dyn Target>, String> {
-    if spec == "local" {
-        return Ok(std::sync::Arc::new(local::LocalTarget::new()));
-    }
-    if let Some(dir) = spec.strip_prefix("bundle:") {
-        return bundle::BundleTarget::open(std::path::Path::new(dir))
-            .map(|t| std::sync::Arc::new(t) as std::sync::Arc<dyn Target>)
-            .map_err(|e| e.to_string());
-    }
-    remote::RemoteTarget::new(spec).map(|t| std::sync::Arc::new(t) as std::sync::Arc<dyn Target>)
 }

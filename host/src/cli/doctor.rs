@@ -9,7 +9,7 @@ use crate::report::doctor::{Detected, DoctorReport, MergedFinding, RunbookOutcom
 use crate::report::{Render, RenderOptions, StepStatus};
 use crate::runbook;
 use crate::runtime::Runtime;
-use crate::target::{Target, bundle::BundleTarget, local::LocalTarget};
+use crate::target::{Spec, Target};
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -45,10 +45,11 @@ pub struct DoctorArgs {
 pub fn run(cli: &Cli, args: &DoctorArgs) -> CliResult {
     let runtime = super::load_runtime(cli)?;
     let policy = Arc::new(super::load_policy(cli)?);
-    let target: Arc<dyn Target> = match &args.bundle {
-        Some(dir) => Arc::new(BundleTarget::open(dir).or_usage()?),
-        None => Arc::new(LocalTarget::new()),
+    let spec = match &args.bundle {
+        Some(dir) => Spec::bundle(dir).or_usage()?,
+        None => Spec::Local,
     };
+    let target = spec.open().or_usage()?;
     let answers: BTreeMap<String, String> = args.given.answers.iter().cloned().collect();
     let report = super::tokio_runtime()?
         .block_on(doctor(

@@ -10,6 +10,7 @@ use crate::report::{Format, Render, RenderOptions};
 use crate::run::Status;
 use crate::runbook::{LoadedRunbook, Severity};
 use crate::runtime::Runtime;
+use crate::target::Spec;
 use anyhow::Context;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -23,7 +24,7 @@ use std::time::{Duration, Instant};
 pub fn run(
     runtime: Runtime,
     loaded: LoadedRunbook,
-    specs: Vec<String>,
+    specs: Vec<Spec>,
     mut options: FleetOptions,
     format: Format,
     output: Option<&Path>,
@@ -82,17 +83,20 @@ pub fn run(
 
 /// Reads a targets file: one target a line (`local`, `ssh://…`, `gcloud://…`,
 /// `kubectl://…`, or a bundle directory, optionally written `bundle:DIR`, relative to the
-/// file); blank lines and `#` comments are skipped.
-pub fn read_targets_file(path: &Path) -> anyhow::Result<Vec<String>> {
+/// file); blank lines and `#` comments are skipped. A line that is no target is an error
+/// naming the file and line.
+pub fn read_targets_file(path: &Path) -> anyhow::Result<Vec<Spec>> {
     let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
     let base = path.parent().unwrap_or(Path::new("."));
     let mut out = Vec::new();
-    for line in text.lines() {
+    for (number, line) in text.lines().enumerate() {
         let line = line.split(" #").next().unwrap_or("").trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        out.push(crate::target::normalize_spec(line, base));
+        let spec = Spec::in_file(line, base)
+            .map_err(|e| anyhow::anyhow!("{}:{}: {e}", path.display(), number + 1))?;
+        out.push(spec);
     }
     if out.is_empty() {
         anyhow::bail!("{}: no targets in it", path.display());
@@ -119,7 +123,7 @@ pub struct FleetOptions {
 pub async fn run_all(
     loaded: Arc<LoadedRunbook>,
     runtime: Arc<Runtime>,
-    specs: Vec<String>,
+    specs: Vec<Spec>,
     options: FleetOptions,
 ) -> FleetReport {
     let started = Instant::now();
@@ -164,7 +168,7 @@ pub async fn run_all(
 async fn run_one(
     loaded: &LoadedRunbook,
     runtime: &Runtime,
-    spec: String,
+    spec: Spec,
     options: &FleetOptions,
 ) -> TargetResult {
     let outcome = crate::run::run(crate::run::Job {
@@ -203,7 +207,7 @@ async fn run_one(
         })
     });
     TargetResult {
-        target: spec,
+        target: spec.to_string(),
         status: outcome.status,
         duration_ms: outcome.duration.as_millis() as u64,
         error,

@@ -13,7 +13,7 @@ use crate::engine::inputs;
 use crate::engine::{self, RunOptions};
 use crate::report::StepStatus;
 use crate::runtime::Runtime;
-use crate::target::Target;
+use crate::target::{Spec, Target};
 use anyhow::Context;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -46,11 +46,11 @@ pub fn run(cli: &Cli, args: &ProbeArgs) -> CliResult {
     let runtime = super::load_runtime(cli)?;
     let policy = Arc::new(super::load_policy(cli)?);
     let spec = match (&args.bundle, &args.target) {
-        (Some(dir), _) => format!("bundle:{}", dir.display()),
-        (None, Some(target)) => target.clone(),
-        (None, None) => "local".to_string(),
+        (Some(dir), _) => Spec::bundle(dir),
+        (None, Some(target)) => Spec::parse(target),
+        (None, None) => Ok(Spec::Local),
     };
-    let base = crate::target::open_target(&spec).map_err(Failure::usage)?;
+    let base = spec.or_usage()?.open().or_usage()?;
     let (target, recorder) = super::record::recording(base, args.record.as_deref())?;
     let mut params = serde_json::Map::new();
     for (name, value) in &args.with {

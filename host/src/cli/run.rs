@@ -5,7 +5,7 @@ use super::{Cli, CliResult, Failure, Given, OrExit};
 use crate::engine::{self, RunOptions, inputs};
 use crate::report::{self, Format, Render, RenderOptions, Report};
 use crate::runbook;
-use crate::target::{Target, local::LocalTarget};
+use crate::target::Spec;
 use anyhow::Context;
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -74,16 +74,16 @@ pub fn run(cli: &Cli, args: &RunArgs) -> CliResult {
     inputs::check_answers(&loaded.runbook, &answers).map_err(Failure::usage)?;
     let policy = Arc::new(super::load_policy(cli)?);
     // Several targets (a file, or more than one --bundle/--target) make a fleet run.
-    let mut specs: Vec<String> = match &args.targets {
+    let mut specs: Vec<Spec> = match &args.targets {
         Some(file) => super::fleet::read_targets_file(file).or_usage()?,
         None => Vec::new(),
     };
-    specs.extend(
-        args.bundle
-            .iter()
-            .map(|b| format!("bundle:{}", b.display())),
-    );
-    specs.extend(args.target.iter().cloned());
+    for dir in &args.bundle {
+        specs.push(Spec::bundle(dir).or_usage()?);
+    }
+    for target in &args.target {
+        specs.push(Spec::parse(target).or_usage()?);
+    }
     if args.targets.is_some() || specs.len() > 1 {
         if args.record.is_some() || args.interactive {
             return Err(Failure::usage(
@@ -110,10 +110,7 @@ pub fn run(cli: &Cli, args: &RunArgs) -> CliResult {
         );
     }
 
-    let base: Arc<dyn Target> = match specs.first().map(String::as_str) {
-        None | Some("local") => Arc::new(LocalTarget::new()),
-        Some(spec) => crate::target::open_target(spec).map_err(Failure::usage)?,
-    };
+    let base = specs.first().unwrap_or(&Spec::Local).open().or_usage()?;
     let (target, recorder) = super::record::recording(base, args.record.as_deref())?;
 
     let mut interaction = None;

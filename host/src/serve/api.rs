@@ -533,7 +533,7 @@ pub async fn list_targets(
             .filter(|(name, _)| caller.scope.allows_target(name))
             .map(|(name, spec)| TargetView {
                 name: name.clone(),
-                kind: target_kind(spec).to_string(),
+                kind: spec.kind().to_string(),
             })
             .collect(),
     )
@@ -589,16 +589,4 @@ pub async fn metrics(State(app): State<Arc<App>>) -> Response {
         text,
     )
         .into_response()
-}
-
-/// The kind of a target spec, as `GET /v1/targets` shows it.
-pub fn target_kind(spec: &str) -> &'static str {
-    match spec.split_once("://").map(|(scheme, _)| scheme) {
-        Some("ssh") => "ssh",
-        Some("gcloud") => "gcloud",
-        Some("kubectl") => "kubectl",
-        _ if spec == "local" => "local",
-        _ if spec.starts_with("bundle:") => "bundle",
-        _ => "other",
-    }
 }

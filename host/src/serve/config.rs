@@ -31,6 +31,7 @@
 //! Secrets may be written inline (`token:`, `signing_secret:`) or read from the environment
 //! (`token_env:`, `signing_secret_env:`); the environment keeps them out of files in git.
 
+use crate::target::Spec;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -114,7 +115,7 @@ pub struct ServerConfig {
     pub slack: Option<SlackConfig>,
     pub mattermost: Option<MattermostConfig>,
     /// Name → target spec (`local`, `bundle:DIR` with DIR made absolute, `ssh://…`, …).
-    pub targets: BTreeMap<String, String>,
+    pub targets: BTreeMap<String, Spec>,
     pub runbooks: Option<Vec<String>>,
     pub limits: Limits,
     pub db: Option<PathBuf>,
@@ -332,8 +333,9 @@ impl ServerConfig {
                     "{file}: target name `{name}`: use letters, digits, `-`, `_` and `.`"
                 ));
             }
-            let spec = crate::target::normalize_spec(spec.trim(), base);
-            crate::target::open_target(&spec)
+            let spec = Spec::in_file(spec.trim(), base)
+                .map_err(|e| format!("{file}: target `{name}`: {e}"))?;
+            spec.open()
                 .map_err(|e| format!("{file}: target `{name}`: {e}"))?;
             targets.insert(name, spec);
         }

@@ -12,6 +12,7 @@ use crate::report::{FindingReport, Report, StepReport, rfc3339};
 use crate::run;
 use crate::runbook::{LoadedRunbook, Severity};
 use crate::runtime::Runtime;
+use crate::target::Spec;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -352,7 +353,7 @@ pub struct Runs {
     pub store: Arc<Store>,
     pub runbooks: BTreeMap<String, Arc<LoadedRunbook>>,
     /// Name → target spec, from the config file.
-    pub targets: BTreeMap<String, String>,
+    pub targets: BTreeMap<String, Spec>,
     runtime: Arc<Runtime>,
     policy: Arc<Policy>,
     pub limits: Limits,
@@ -377,7 +378,7 @@ impl Runs {
     pub fn new(
         store: Arc<Store>,
         runbooks: BTreeMap<String, Arc<LoadedRunbook>>,
-        targets: BTreeMap<String, String>,
+        targets: BTreeMap<String, Spec>,
         runtime: Arc<Runtime>,
         policy: Arc<Policy>,
         limits: Limits,
@@ -659,7 +660,7 @@ impl Runs {
 struct Job {
     id: String,
     loaded: Arc<LoadedRunbook>,
-    spec: String,
+    spec: Spec,
     inputs: Map<String, Value>,
     answers: BTreeMap<String, String>,
     live: Arc<LiveRun>,

@@ -50,9 +50,10 @@ fn valid_name(s: &str) -> bool {
 }
 
 impl Transport {
-    /// Parses a `--target` value. Names may not start with `-` (they would read as options).
+    /// Parses a remote target's URL (see `target::Spec`); the error says what is wrong with
+    /// it. Names may not start with `-` (they would read as options).
     pub fn parse(spec: &str) -> Result<Transport, String> {
-        let bad = |why: &str| format!("--target {spec}: {why}");
+        let bad = |why: &str| why.to_string();
         if let Some(rest) = spec.strip_prefix("ssh://") {
             let (user, hostport) = match rest.split_once('@') {
                 Some((u, h)) => (Some(u.to_string()), h),
@@ -186,12 +187,13 @@ impl Transport {
 }
 
 impl RemoteTarget {
-    pub fn new(spec: &str) -> Result<Self, String> {
-        Ok(RemoteTarget {
-            transport: Transport::parse(spec)?,
-            spec: spec.to_string(),
+    /// A remote target through `transport`; `spec` is its name in reports.
+    pub fn new(transport: Transport, spec: String) -> Self {
+        RemoteTarget {
+            transport,
+            spec,
             local: local::LocalTarget::new(),
-        })
+        }
     }
 
     /// Runs argv on the target; a transport failure (ssh exit 255, kubectl can't reach the

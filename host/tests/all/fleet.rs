@@ -150,3 +150,40 @@ fn several_bundles_on_the_command_line_make_a_fleet() {
         out.stderr
     );
 }
+
+/// Targets are parsed once, up front (`target::Spec`): a line of a targets file that is no
+/// target is an error naming the file and line before anything runs, and the same spec
+/// reads the same from `--target`, `triage probe` and `doctor`.
+#[test]
+fn a_bad_target_is_a_one_line_usage_error_saying_where() {
+    let dir = tempfile::tempdir().unwrap();
+    let targets = dir.path().join("targets.txt");
+    std::fs::write(&targets, "local\n# a comment\nssh://-oProxyCommand=touch\n").unwrap();
+    let out = run(triage()
+        .args(["run", "service-unreachable", "--targets"])
+        .arg(&targets));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    let line = out.stderr.trim();
+    assert_eq!(line.lines().count(), 1, "{line}");
+    assert!(
+        line.contains(&format!(
+            "{}:3: target `ssh://-oProxyCommand=touch`:",
+            targets.display()
+        )),
+        "{line}"
+    );
+    for args in [
+        &["run", "service-unreachable", "--target", "nowhere"][..],
+        &["probe", "host", "processes", "--target", "nowhere"][..],
+    ] {
+        let out = run(triage().args(args));
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr.trim().ends_with(
+                "target `nowhere`: unknown target; use local, bundle:DIR, ssh://…, gcloud://… or kubectl://…"
+            ),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+}
