@@ -4,6 +4,12 @@
 //!
 //! The plugins are built by a nested cargo in its own target directory: the outer cargo
 //! holds the lock on the main one.
+//!
+//! Nothing here panics: a failure is one `cargo::error` line (cargo prints it as
+//! `error: triage@…: …`), never a backtrace.
+
+#[path = "build/toolchain.rs"]
+mod toolchain;
 
 use sha2::{Digest, Sha256};
 use std::env;
@@ -12,10 +18,46 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// How the script stops: one line for `cargo::error`, and whether cargo should also show
+/// what the script's children wrote to stderr (the nested plugin build's compile errors).
+struct Stop {
+    message: String,
+    show_output: bool,
+}
+
+impl From<String> for Stop {
+    fn from(message: String) -> Self {
+        Stop {
+            message,
+            show_output: false,
+        }
+    }
+}
+
 fn main() {
-    let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
-    let root = manifest_dir.parent().unwrap().to_path_buf();
-    let out_dir = PathBuf::from(env::var("OUT_DIR").unwrap());
+    if let Err(stop) = build() {
+        // One line: a newline would end the directive and lose the rest.
+        println!("cargo::error={}", stop.message.replace('\n', " "));
+        if stop.show_output {
+            // A failed script gets its stdout and stderr shown by cargo, which is where the
+            // plugin compiler's errors are; with exit 0 cargo shows only the error line.
+            std::process::exit(1);
+        }
+    }
+}
+
+/// `context: error` for the one line.
+fn at(what: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> String {
+    move |e| format!("{what}: {e}")
+}
+
+fn build() -> Result<(), Stop> {
+    let manifest_dir = PathBuf::from(env_var("CARGO_MANIFEST_DIR")?);
+    let root = manifest_dir
+        .parent()
+        .ok_or_else(|| format!("{} has no parent directory", manifest_dir.display()))?
+        .to_path_buf();
+    let out_dir = PathBuf::from(env_var("OUT_DIR")?);
     for watched in ["plugins", "sdk", "runbooks", "Cargo.toml", "Cargo.lock"] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
@@ -52,7 +94,11 @@ fn main() {
         .join(checkout);
     let packages: Vec<&(String, PathBuf)> = builtin.iter().chain(test_plugins.iter()).collect();
     if !packages.is_empty() {
-        build_plugins(&root, &target_dir, &packages);
+        match toolchain::ensure_wasm_target()? {
+            toolchain::TargetCheck::Present => {}
+            toolchain::TargetCheck::Added { warning } => println!("cargo::warning={warning}"),
+        }
+        build_plugins(&root, &target_dir, &packages)?;
     }
     let wasm_dir = target_dir.join("wasm32-wasip2").join("plugin");
 
@@ -61,14 +107,14 @@ fn main() {
     // computed from, even if the plugin target dir is rebuilt after this script ran.
     let embedded_dir = out_dir.join("plugins");
     let _ = fs::remove_dir_all(&embedded_dir);
-    fs::create_dir_all(&embedded_dir).unwrap();
+    fs::create_dir_all(&embedded_dir).map_err(at(embedded_dir.display()))?;
     let mut code = String::from("pub static PLUGINS: &[BuiltinPlugin] = &[\n");
     for (name, _) in &builtin {
         let file = format!("{}.wasm", name.replace('-', "_"));
         let built = wasm_dir.join(&file);
-        let bytes = fs::read(&built).unwrap_or_else(|e| panic!("{}: {e}", built.display()));
+        let bytes = fs::read(&built).map_err(at(built.display()))?;
         let wasm = embedded_dir.join(&file);
-        fs::write(&wasm, &bytes).unwrap_or_else(|e| panic!("{}: {e}", wasm.display()));
+        fs::write(&wasm, &bytes).map_err(at(wasm.display()))?;
         let digest: String = Sha256::digest(&bytes)
             .iter()
             .map(|b| format!("{b:02x}"))
@@ -78,38 +124,47 @@ fn main() {
             "    BuiltinPlugin {{ crate_name: {name:?}, sha256: {digest:?}, wasm: include_bytes!({:?}) }},",
             wasm.display().to_string()
         )
-        .unwrap();
+        .expect("writing to a String cannot fail");
     }
     code.push_str("];\n");
 
     // Test plugins are copied beside the generated code, never embedded.
     let test_dir = out_dir.join("test-plugins");
     let _ = fs::remove_dir_all(&test_dir);
-    fs::create_dir_all(&test_dir).unwrap();
+    fs::create_dir_all(&test_dir).map_err(at(test_dir.display()))?;
     for (name, _) in &test_plugins {
         let file = format!("{}.wasm", name.replace('-', "_"));
-        fs::copy(wasm_dir.join(&file), test_dir.join(&file)).unwrap();
+        let built = wasm_dir.join(&file);
+        fs::copy(&built, test_dir.join(&file)).map_err(at(built.display()))?;
     }
     writeln!(
         code,
         "pub const TEST_PLUGIN_DIR: &str = {:?};",
         test_dir.display().to_string()
     )
-    .unwrap();
+    .expect("writing to a String cannot fail");
 
     code.push_str("pub static RUNBOOKS: &[BuiltinRunbook] = &[\n");
     for (id, file) in runbook_files(&root.join("runbooks")) {
+        // runbook_files lists files under root, so the prefix is always there.
+        let relative = file.strip_prefix(&root).unwrap_or(&file);
         writeln!(
             code,
             "    BuiltinRunbook {{ id: {id:?}, path: {:?}, file: {:?}, source: include_str!({:?}) }},",
-            file.strip_prefix(&root).unwrap().display().to_string(),
+            relative.display().to_string(),
             file.display().to_string(),
             file.display().to_string()
         )
-        .unwrap();
+        .expect("writing to a String cannot fail");
     }
     code.push_str("];\n");
-    fs::write(out_dir.join("builtin.rs"), code).unwrap();
+    let generated = out_dir.join("builtin.rs");
+    fs::write(&generated, code).map_err(at(generated.display()))?;
+    Ok(())
+}
+
+fn env_var(name: &str) -> Result<String, String> {
+    env::var(name).map_err(|e| format!("{name}: {e} (run the build through cargo)"))
 }
 
 /// (package name, dir) of every crate directly under `dir`.
@@ -149,11 +204,9 @@ fn runbook_files(dir: &Path) -> Vec<(String, PathBuf)> {
         .filter_map(|e| e.ok())
         .map(|e| e.path())
         .filter(|p| p.join("runbook.yaml").is_file())
-        .map(|p| {
-            (
-                p.file_name().unwrap().to_string_lossy().into_owned(),
-                p.join("runbook.yaml"),
-            )
+        .filter_map(|p| {
+            let id = p.file_name()?.to_string_lossy().into_owned();
+            Some((id, p.join("runbook.yaml")))
         })
         .collect();
     out.sort();
@@ -169,7 +222,11 @@ fn workspace_target_dir(out_dir: &Path, root: &Path) -> PathBuf {
         .unwrap_or_else(|| root.join("target"))
 }
 
-fn build_plugins(root: &Path, target_dir: &Path, packages: &[&(String, PathBuf)]) {
+fn build_plugins(
+    root: &Path,
+    target_dir: &Path,
+    packages: &[&(String, PathBuf)],
+) -> Result<(), Stop> {
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(root)
@@ -199,10 +256,17 @@ fn build_plugins(root: &Path, target_dir: &Path, packages: &[&(String, PathBuf)]
     ] {
         cmd.env_remove(var);
     }
-    let status = cmd.status().expect("running cargo to build the plugins");
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot run cargo to build the plugins: {e}"))?;
     if !status.success() {
-        panic!(
-            "building the plugins for wasm32-wasip2 failed (see above); is the wasm32-wasip2 target installed? rust-toolchain.toml lists it"
-        );
+        return Err(Stop {
+            message: format!(
+                "building the plugins for {} failed ({status}); the compiler's errors are in the stderr below",
+                toolchain::WASM_TARGET
+            ),
+            show_output: true,
+        });
     }
+    Ok(())
 }

@@ -3,6 +3,7 @@
 
 mod authoring;
 mod cli;
+mod conventions;
 mod doctor;
 mod files;
 mod findings;

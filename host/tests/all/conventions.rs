@@ -1,0 +1,231 @@
+//! Install and the ecosystem's conventions: the build script on a toolchain without the
+//! plugins' target.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const TOOLCHAIN: &str = "triage-no-wasm";
+
+/// The first `program` on PATH.
+fn on_path(program: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+}
+
+fn link_or_copy(from: &Path, to: &Path) {
+    if fs::hard_link(from, to).is_err() {
+        fs::copy(from, to)
+            .unwrap_or_else(|e| panic!("{} -> {}: {e}", from.display(), to.display()));
+    }
+}
+
+fn rustc_output(rustc: &Path, args: &[&str]) -> String {
+    let out = Command::new(rustc)
+        .args(args)
+        .current_dir(super::root())
+        // cargo test points this at the toolchain's libraries, which would make the copy
+        // load the original's librustc_driver and report the original's sysroot.
+        .env_remove("LD_LIBRARY_PATH")
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", rustc.display()));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// A real toolchain that lacks wasm32-wasip2: this machine's own rustc and cargo with the
+/// host's standard library and nothing else. rustc finds its sysroot from where its
+/// librustc_driver is, so the binaries and libraries are hard links (a symlink would lead
+/// it back to the full sysroot); the host's std is a symlink.
+fn toolchain_without_wasm(dir: &Path) -> PathBuf {
+    let real = PathBuf::from(rustc_output(Path::new("rustc"), &["--print", "sysroot"]));
+    let host = rustc_output(Path::new("rustc"), &["-vV"])
+        .lines()
+        .find_map(|l| l.strip_prefix("host: ").map(str::to_string))
+        .unwrap();
+    let sysroot = dir.join("sysroot");
+    fs::create_dir_all(sysroot.join("bin")).unwrap();
+    fs::create_dir_all(sysroot.join("lib/rustlib")).unwrap();
+    for bin in ["rustc", "cargo"] {
+        link_or_copy(&real.join("bin").join(bin), &sysroot.join("bin").join(bin));
+    }
+    for lib in fs::read_dir(real.join("lib")).unwrap() {
+        let lib = lib.unwrap();
+        if lib.file_type().unwrap().is_file() {
+            link_or_copy(&lib.path(), &sysroot.join("lib").join(lib.file_name()));
+        }
+    }
+    std::os::unix::fs::symlink(
+        real.join("lib/rustlib").join(&host),
+        sysroot.join("lib/rustlib").join(&host),
+    )
+    .unwrap();
+    // The precondition the test stands on: the copy is a sysroot of its own, and it really
+    // cannot build for the plugins' target.
+    assert_eq!(
+        rustc_output(&sysroot.join("bin/rustc"), &["--print", "sysroot"]),
+        sysroot.display().to_string()
+    );
+    sysroot
+}
+
+/// A crate whose build script is host/build/toolchain.rs driven as host/build.rs drives it.
+fn crate_using_the_check(dir: &Path) -> PathBuf {
+    let krate = dir.join("probe-build");
+    fs::create_dir_all(krate.join("src")).unwrap();
+    fs::write(
+        krate.join("Cargo.toml"),
+        "[package]\nname = \"probe-build\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n[workspace]\n",
+    )
+    .unwrap();
+    fs::write(krate.join("src/main.rs"), "fn main() {}\n").unwrap();
+    let module = super::root().join("host/build/toolchain.rs");
+    fs::write(
+        krate.join("build.rs"),
+        format!(
+            "#[path = {:?}]\nmod toolchain;\n\nfn main() {{\n    match toolchain::ensure_wasm_target() {{\n        Ok(toolchain::TargetCheck::Present) => {{}}\n        Ok(toolchain::TargetCheck::Added {{ warning }}) => println!(\"cargo::warning={{warning}}\"),\n        Err(e) => println!(\"cargo::error={{e}}\"),\n    }}\n}}\n",
+            module.display().to_string()
+        ),
+    )
+    .unwrap();
+    krate
+}
+
+struct Build {
+    ok: bool,
+    stderr: String,
+}
+
+fn build(krate: &Path, sysroot: &Path, rustup_home: &Path, path: &str) -> Build {
+    let out = Command::new(sysroot.join("bin/cargo"))
+        .args(["build", "--offline"])
+        .current_dir(krate)
+        .env_clear()
+        .env("PATH", path)
+        .env("HOME", std::env::var_os("HOME").unwrap_or_default())
+        .env("RUSTC", sysroot.join("bin/rustc"))
+        .env("RUSTUP_HOME", rustup_home)
+        .env("RUSTUP_TOOLCHAIN", TOOLCHAIN)
+        .env("CARGO_TARGET_DIR", krate.join("target"))
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .unwrap();
+    Build {
+        ok: out.status.success(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn assert_one_line_naming_the_command(b: &Build, also: &str) {
+    assert!(!b.ok, "the build should fail:\n{}", b.stderr);
+    let ours: Vec<&str> = b
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error: probe-build"))
+        .collect();
+    assert_eq!(ours.len(), 1, "{}", b.stderr);
+    assert!(
+        ours[0].contains(&format!(
+            "`rustup target add wasm32-wasip2 --toolchain {TOOLCHAIN}`"
+        )),
+        "{}",
+        ours[0]
+    );
+    assert!(ours[0].contains(also), "{}", ours[0]);
+    for noise in [
+        "panicked",
+        "backtrace",
+        "Backtrace",
+        "--- stdout",
+        "--- stderr",
+    ] {
+        assert!(!b.stderr.contains(noise), "{noise}:\n{}", b.stderr);
+    }
+}
+
+/// The README's first command on a machine whose toolchain lacks wasm32-wasip2: rustup adds
+/// it when it can, and otherwise the build stops with one line naming the command.
+#[test]
+fn build_script_without_the_wasm_target() {
+    let Some(rustup) = on_path("rustup") else {
+        // The toolchain copy is made from a rustup-managed sysroot's layout.
+        eprintln!("skipped: no rustup on PATH");
+        return;
+    };
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let sysroot = toolchain_without_wasm(dir.path());
+    let krate = crate_using_the_check(dir.path());
+    let rustup_home = dir.path().join("rustup-home");
+    let link = Command::new(&rustup)
+        .args(["toolchain", "link", TOOLCHAIN])
+        .arg(&sysroot)
+        .env("RUSTUP_HOME", &rustup_home)
+        .output()
+        .unwrap();
+    assert!(
+        link.status.success(),
+        "{}",
+        String::from_utf8_lossy(&link.stderr)
+    );
+    let system = "/usr/local/bin:/usr/bin:/bin";
+
+    // Real rustup: it cannot add a target to a linked toolchain, and says why in one line
+    // among its backtrace; that line is what the user sees.
+    let rustup_dir = rustup.parent().unwrap().display().to_string();
+    let b = build(
+        &krate,
+        &sysroot,
+        &rustup_home,
+        &format!("{rustup_dir}:{system}"),
+    );
+    assert_one_line_naming_the_command(&b, "does not support components");
+
+    // No rustup at all (a distribution's Rust, say).
+    let b = build(&krate, &sysroot, &rustup_home, system);
+    assert_one_line_naming_the_command(&b, "rustup is not on PATH");
+
+    // A rustup that can add the target. A stand-in, because the real one would download it:
+    // it records its arguments and puts the real wasm32-wasip2 library into the sysroot.
+    let real_wasm = PathBuf::from(rustc_output(Path::new("rustc"), &["--print", "sysroot"]))
+        .join("lib/rustlib/wasm32-wasip2");
+    assert!(real_wasm.is_dir(), "this toolchain has wasm32-wasip2");
+    let fake = dir.path().join("fake-rustup");
+    fs::create_dir_all(&fake).unwrap();
+    let args_file = dir.path().join("rustup-args");
+    fs::write(
+        fake.join("rustup"),
+        format!(
+            "#!/bin/sh\necho \"$RUSTUP_TOOLCHAIN $@\" > '{}'\nln -s '{}' '{}'\n",
+            args_file.display(),
+            real_wasm.display(),
+            sysroot.join("lib/rustlib/wasm32-wasip2").display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(fake.join("rustup"), fs::Permissions::from_mode(0o755)).unwrap();
+    let b = build(
+        &krate,
+        &sysroot,
+        &rustup_home,
+        &format!("{}:{system}", fake.display()),
+    );
+    assert!(b.ok, "{}", b.stderr);
+    assert_eq!(
+        fs::read_to_string(&args_file).unwrap().trim(),
+        format!("{TOOLCHAIN} target add wasm32-wasip2")
+    );
+    assert!(
+        b.stderr.contains(&format!(
+            "warning: probe-build@0.1.0: the wasm32-wasip2 target was missing from the toolchain at {}: added it with `rustup target add wasm32-wasip2 --toolchain {TOOLCHAIN}`",
+            sysroot.display()
+        )),
+        "{}",
+        b.stderr
+    );
+}
