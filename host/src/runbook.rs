@@ -6,6 +6,7 @@
 //! cannot (ids, needs, cycles, expressions, plugins, params) and points each error at the
 //! node it is about.
 
+pub mod applies;
 pub mod depth;
 pub mod input_pattern;
 pub mod model;

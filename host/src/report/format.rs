@@ -114,9 +114,9 @@ impl Render for FleetReport {
 impl Render for DoctorReport {
     fn render(&self, format: Format, options: &RenderOptions) -> String {
         match format {
-            Format::Human => human::doctor(self, options.color),
+            Format::Human => self.human(options.color),
             Format::Json => self.to_json(),
-            Format::Markdown => markdown::doctor(self),
+            Format::Markdown => self.markdown(),
         }
     }
 }

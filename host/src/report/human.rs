@@ -1,7 +1,6 @@
 //! The terminal rendering.
 
 use super::Status;
-use super::doctor::DoctorReport;
 use super::fleet::FleetReport;
 use super::{Report, StepStatus};
 use crate::runbook::Severity;
@@ -194,39 +193,5 @@ pub fn fleet(report: &FleetReport) -> String {
         }
     }
     let _ = writeln!(out, "\n{}", report.summary_line());
-    out
-}
-
-/// `triage doctor`: what was detected, each runbook's report (or why it did not run), and
-/// the count of what fired.
-pub fn doctor(report: &DoctorReport, color: bool) -> String {
-    let mut out = String::new();
-    let d = &report.detected;
-    let yes = |b: bool| if b { "yes" } else { "no" };
-    let _ = write!(
-        out,
-        "triage doctor · target: {}\ndetected: Envoy admin {} · metadata server {} · Kubernetes {}\n\n",
-        report.target,
-        yes(d.envoy_admin),
-        yes(d.metadata_server),
-        yes(d.kubernetes)
-    );
-    for r in &report.runbooks {
-        match &r.report {
-            Some(run) => {
-                out.push_str(&render(run, color));
-                out.push('\n');
-            }
-            None => {
-                let _ = write!(
-                    out,
-                    "{} skipped: {}\n\n",
-                    r.id,
-                    r.reason.as_deref().unwrap_or("")
-                );
-            }
-        }
-    }
-    let _ = writeln!(out, "{}", report.summary_line());
     out
 }

@@ -1,7 +1,6 @@
 //! The Markdown rendering, for tickets and chat.
 
 use super::Report;
-use super::doctor::DoctorReport;
 use super::fleet::FleetReport;
 use crate::runbook::Severity;
 use std::fmt::Write;
@@ -111,38 +110,5 @@ pub fn fleet(report: &FleetReport) -> String {
             note.replace('|', "\\|")
         );
     }
-    out
-}
-
-/// `triage doctor`: what was detected, then each runbook's report one heading level down.
-pub fn doctor(report: &DoctorReport) -> String {
-    let mut out = String::new();
-    let d = &report.detected;
-    let yes = |b: bool| if b { "yes" } else { "no" };
-    let _ = write!(
-        out,
-        "# triage doctor\n\nTarget: `{}`  \nEnvoy admin: {} · metadata server: {} · Kubernetes: {}\n\n",
-        report.target,
-        yes(d.envoy_admin),
-        yes(d.metadata_server),
-        yes(d.kubernetes)
-    );
-    for r in &report.runbooks {
-        match &r.report {
-            Some(run) => {
-                out.push_str(&render(run).replacen("# ", "## ", 1));
-                out.push('\n');
-            }
-            None => {
-                let _ = write!(
-                    out,
-                    "{} skipped: {}\n\n",
-                    r.id,
-                    r.reason.as_deref().unwrap_or("")
-                );
-            }
-        }
-    }
-    let _ = writeln!(out, "{}", report.summary_line());
     out
 }

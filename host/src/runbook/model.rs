@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
+pub use super::applies::{Applies, Detection};
 pub use super::input_pattern::InputPattern;
 
 /// A runbook: one section of a troubleshooting guide as a DAG of steps.
@@ -23,6 +24,11 @@ pub struct Runbook {
     pub source: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// When `triage doctor` runs this runbook: `always`, or a list of what doctor must have
+    /// detected on the target (`envoy-process`, `envoy-admin`, `metadata-server`,
+    /// `kubernetes`), all of them. Without it, doctor leaves the runbook out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applies: Option<Applies>,
     /// Values the operator passes with `--input NAME=VALUE`.
     #[serde(default)]
     pub inputs: BTreeMap<String, InputSpec>,

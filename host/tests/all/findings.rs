@@ -35,7 +35,11 @@ struct Declared {
     title: String,
 }
 
-/// finding id → every declaration, over runbooks/<id>/runbook.yaml.
+/// The detection runbook `triage doctor` runs first: built in, not under runbooks/, and
+/// its findings are part of the contract too.
+const DOCTOR_DETECT: &str = "host/src/cli/doctor-detect.yaml";
+
+/// finding id → every declaration, over runbooks/<id>/runbook.yaml and doctor's detection.
 fn declared_findings() -> BTreeMap<String, Vec<Declared>> {
     let mut out: BTreeMap<String, Vec<Declared>> = BTreeMap::new();
     for (runbook, yaml) in builtin_runbooks() {
@@ -65,6 +69,11 @@ fn builtin_runbooks() -> Vec<(String, serde_yaml::Value)> {
         let id = yaml["id"].as_str().unwrap_or_default().to_string();
         out.push((id, yaml));
     }
+    let detect = std::fs::read_to_string(root().join(DOCTOR_DETECT)).unwrap();
+    out.push((
+        "doctor-detect".to_string(),
+        serde_yaml::from_str(&detect).unwrap_or_else(|e| panic!("{DOCTOR_DETECT}: {e}")),
+    ));
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out
 }
@@ -72,6 +81,16 @@ fn builtin_runbooks() -> Vec<(String, serde_yaml::Value)> {
 /// The finding ids the scenario cases of one runbook expect to fire.
 fn expected_by_cases(runbook: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
+    if runbook == "doctor-detect" {
+        // Its cases are the doctor tests: an id they assert on, quoted, is known to fire.
+        let tests = std::fs::read_to_string(root().join("host/tests/all/doctor.rs")).unwrap();
+        for id in declared_findings_of_detect() {
+            if tests.contains(&format!("\"{id}\"")) {
+                out.insert(id);
+            }
+        }
+        return out;
+    }
     let tests = root().join("runbooks").join(runbook).join("tests");
     for case in std::fs::read_dir(tests).into_iter().flatten() {
         let file = case.unwrap().path().join("case.yaml");
@@ -89,6 +108,19 @@ fn expected_by_cases(runbook: &str) -> BTreeSet<String> {
         );
     }
     out
+}
+
+/// The finding ids of doctor's detection runbook.
+fn declared_findings_of_detect() -> Vec<String> {
+    let text = std::fs::read_to_string(root().join(DOCTOR_DETECT)).unwrap();
+    let yaml: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    yaml["steps"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .flat_map(|s| s["findings"].as_sequence().cloned().unwrap_or_default())
+        .filter_map(|f| f["id"].as_str().map(str::to_string))
+        .collect()
 }
 
 fn load_contract() -> Contract {
