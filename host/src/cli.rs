@@ -30,6 +30,7 @@ use crate::runbook::{self, Severity};
 use crate::runtime::{Runtime, RuntimeOptions};
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
+use std::io::Write as _;
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
@@ -184,11 +185,20 @@ pub fn main() -> i32 {
             .map(|s| s.to_string())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown panic".into());
+        if is_closed_pipe(&msg) {
+            // `triage plugins | head -1`: the reader has all it wanted. Unix tools end
+            // quietly there; Rust ignores SIGPIPE, so print! panics instead, and this is
+            // where every print! in the program comes to.
+            std::process::exit(0);
+        }
         let at = info
             .location()
             .map(|l| format!(" at {}:{}", l.file(), l.line()))
             .unwrap_or_default();
-        eprintln!("error: internal error: {msg}{at} (this is a bug in triage)");
+        let _ = writeln!(
+            std::io::stderr(),
+            "error: internal error: {msg}{at} (this is a bug in triage)"
+        );
     }));
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -198,7 +208,11 @@ pub fn main() -> i32 {
             return 0;
         }
         Err(e) => {
-            eprintln!("{}", one_line_usage_error(&e.render().to_string()));
+            let _ = writeln!(
+                std::io::stderr(),
+                "{}",
+                one_line_usage_error(&e.render().to_string())
+            );
             return 2;
         }
     };
@@ -206,8 +220,10 @@ pub fn main() -> i32 {
     match result {
         Ok(Ok(code)) => code,
         Ok(Err(f)) => {
+            // Not eprintln!: a closed stderr must not turn a failure's exit code into 0.
+            let mut stderr = std::io::stderr().lock();
             for line in format!("{:#}", f.error).lines() {
-                eprintln!("error: {line}");
+                let _ = writeln!(stderr, "error: {line}");
             }
             f.code
         }
@@ -301,6 +317,13 @@ pub fn tokio_runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .build()
         .context("cannot start the async runtime")
         .or_run()
+}
+
+/// The panic print! and eprintln! raise when the other end of the pipe is gone (EPIPE is
+/// errno 32 on Linux; the message is the C locale's, which Rust programs never change).
+fn is_closed_pipe(panic_message: &str) -> bool {
+    panic_message.starts_with("failed printing to std")
+        && (panic_message.contains("Broken pipe") || panic_message.contains("os error 32"))
 }
 
 /// clap's error as one line: everything before its usage block ("error: …", the missing

@@ -229,3 +229,56 @@ fn build_script_without_the_wasm_target() {
         b.stderr
     );
 }
+
+/// `triage ARGS` writing into a pipe whose reader is already gone, as after `| head -1` has
+/// read its line; with `merge_stderr`, stderr goes into the same pipe (`2>&1 | head -1`).
+/// Closing the reader before the start makes the first write fail every time, whereas a
+/// real `head` races with the writer and often reads everything.
+fn into_closed_pipe(args: &[&str], merge_stderr: bool) -> (Option<i32>, String) {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut cmd = super::triage();
+    cmd.args(args);
+    if merge_stderr {
+        cmd.stderr(writer.try_clone().unwrap());
+    } else {
+        cmd.stderr(std::process::Stdio::piped());
+    }
+    let out = cmd.stdout(writer).output().unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn a_closed_pipe_ends_quietly_with_status_0() {
+    for args in [&["plugins"][..], &["list"][..]] {
+        let (code, stderr) = into_closed_pipe(args, false);
+        assert_eq!(code, Some(0), "triage {args:?} | head -1: {stderr}");
+        assert_eq!(stderr, "", "triage {args:?} | head -1");
+        // Before, the panic message itself hit the closed pipe and the process aborted (134).
+        let (code, _) = into_closed_pipe(args, true);
+        assert_eq!(code, Some(0), "triage {args:?} 2>&1 | head -1");
+    }
+}
+
+/// The same as a user types it, through bash's pipe into the real head (whether the write
+/// fails there depends on who is faster; the test above makes it fail every time).
+#[test]
+fn a_closed_pipe_through_head() {
+    let bin = std::env::var("TRIAGE_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_triage").into());
+    for line in [
+        "\"$TRIAGE\" plugins | head -1",
+        "\"$TRIAGE\" list 2>&1 | head -1",
+    ] {
+        let out = Command::new("bash")
+            .args(["-c", &format!("set -o pipefail; {line}")])
+            .env("TRIAGE", &bin)
+            .env("TRIAGE_CACHE_DIR", Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache"))
+            .env("NO_COLOR", "1")
+            .current_dir(super::root())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{line}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1, "{line}");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{line}");
+    }
+}
