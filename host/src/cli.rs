@@ -7,6 +7,7 @@
 //! --fail-on, 1 such findings, 2 invalid runbook, input or arguments, 3 the diagnosis is
 //! incomplete (or the run itself failed).
 
+pub mod completions;
 pub mod doctor;
 pub mod fleet;
 pub mod graph;
@@ -46,6 +47,10 @@ pub struct Cli {
     /// The operator policy (default: ~/.config/triage/policy.yaml if present, else the built-in one).
     #[arg(long, value_name = "FILE", global = true)]
     policy: Option<PathBuf>,
+    /// When to colour human output: auto (on a terminal, unless NO_COLOR is set), always,
+    /// never.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto, global = true)]
+    color: ColorChoice,
     #[command(subcommand)]
     command: Command,
 }
@@ -55,13 +60,13 @@ enum Command {
     /// Run a runbook (a built-in or user runbook id, or a path to a YAML file).
     Run(run::RunArgs),
     /// Walk through a runbook step by step in the terminal (`run --interactive`).
-    Guide(run::RunArgs),
+    Guide(run::GuideArgs),
     /// List the runbooks: the user's, then the built-in ones.
-    List,
+    List(list::ListArgs),
     /// Check runbooks without running them (all of them when no file is given).
     Lint(lint::LintArgs),
     /// List the plugins, their actions and the capabilities each action asks for.
-    Plugins,
+    Plugins(plugins::PluginsArgs),
     /// Call one plugin action on one target and print its facts as JSON (for writing
     /// plugins and runbook conditions).
     Probe(probe::ProbeArgs),
@@ -79,6 +84,21 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Scaffold a runbook (with a passing test) or a plugin crate (that builds).
     New(new::NewArgs),
+    /// Print a shell's completion script (see the README for where to put it).
+    Completions(completions::CompletionsArgs),
+    /// Print the man page, or write one per subcommand into a directory.
+    Man(completions::ManArgs),
+}
+
+/// `--color`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// Colour on a terminal, unless NO_COLOR is set.
+    Auto,
+    /// Colour even into a pipe or a file (and whatever NO_COLOR says).
+    Always,
+    /// Never colour.
+    Never,
 }
 
 /// What `run`, `guide` and `doctor` are given besides the target.
@@ -91,7 +111,8 @@ pub struct Given {
     /// The answer to an ask step, STEP=VALUE (repeatable).
     #[arg(long = "answer", short = 'a', value_name = "STEP=VALUE", value_parser = inputs::parse_pair)]
     pub answers: Vec<(String, String)>,
-    #[arg(long, value_enum, default_value_t = Format::Human)]
+    /// How to print the report.
+    #[arg(long, short = 'o', value_enum, default_value_t = Format::Human)]
     pub format: Format,
     /// The lowest severity that makes the exit code 1.
     #[arg(long, value_enum, default_value_t = FailOn::Error)]
@@ -111,9 +132,13 @@ impl ValueEnum for Format {
 
 #[derive(Copy, Clone, Debug, ValueEnum)]
 pub enum FailOn {
+    /// Exit 1 when an error finding fired.
     Error,
+    /// Exit 1 when a warning or error finding fired.
     Warning,
+    /// Exit 1 when any finding fired.
     Info,
+    /// Never exit 1 for findings.
     Never,
 }
 
@@ -232,17 +257,22 @@ pub fn main() -> i32 {
 }
 
 fn dispatch(cli: Cli) -> CliResult {
-    crate::paths::user_config().or_usage()?;
+    match cli.color {
+        ColorChoice::Auto => {}
+        ColorChoice::Always => crate::report::human::force_color(true),
+        ColorChoice::Never => crate::report::human::force_color(false),
+    }
+    // Needing no config: they describe the program, and a broken config file must not keep
+    // a shell from loading its completions.
+    if !matches!(cli.command, Command::Completions(_) | Command::Man(_)) {
+        crate::paths::user_config().or_usage()?;
+    }
     match &cli.command {
         Command::Run(args) => run::run(&cli, args),
-        Command::Guide(args) => {
-            let mut args = args.clone();
-            args.interactive = true;
-            run::run(&cli, &args)
-        }
-        Command::List => list::run(),
+        Command::Guide(args) => run::run(&cli, &args.clone().into_run_args()),
+        Command::List(args) => list::run(args),
         Command::Lint(args) => lint::run(&cli, args),
-        Command::Plugins => plugins::run(&cli),
+        Command::Plugins(args) => plugins::run(&cli, args),
         Command::Probe(args) => probe::run(&cli, args),
         Command::Test(args) => test::run(&cli, args),
         Command::Doctor(args) => doctor::run(&cli, args),
@@ -250,6 +280,8 @@ fn dispatch(cli: Cli) -> CliResult {
         Command::Schema => schema::run(&cli),
         Command::Graph(args) => graph::run(&cli, args),
         Command::New(args) => new::run(&cli, args),
+        Command::Completions(args) => completions::completions(args),
+        Command::Man(args) => completions::man(args),
     }
 }
 

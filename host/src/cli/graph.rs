@@ -11,7 +11,7 @@ pub struct GraphArgs {
     /// The runbook: an id (`service-unreachable`) or a path to a YAML file.
     runbook: String,
     /// The picture's language.
-    #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
+    #[arg(long, short = 'o', value_enum, default_value_t = GraphFormat::Mermaid)]
     format: GraphFormat,
 }
 

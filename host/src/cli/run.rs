@@ -14,6 +14,8 @@ use std::sync::Arc;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct RunArgs {
+    /// The runbook: an id (`service-unreachable`; `triage list` shows them) or a path to a
+    /// YAML file.
     runbook: String,
     /// Guided mode: show each step and what it will touch, and ask before running it.
     #[arg(long)]
@@ -51,6 +53,56 @@ pub struct RunArgs {
     /// Also write the report to FILE (atomically), in the chosen format.
     #[arg(long, value_name = "FILE")]
     output: Option<PathBuf>,
+}
+
+/// `triage guide`: only the flags guided mode honours (one target, never a fleet), so its
+/// `--help` promises nothing it ignores.
+#[derive(clap::Args, Debug, Clone)]
+pub struct GuideArgs {
+    /// The runbook: an id (`service-unreachable`; `triage list` shows them) or a path to a
+    /// YAML file.
+    runbook: String,
+    /// Where the session's report is saved (JSON and Markdown).
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    save_dir: PathBuf,
+    /// Walk through a recorded bundle (a customer's capture, say) instead of this machine.
+    #[arg(long, value_name = "DIR", conflicts_with = "target")]
+    bundle: Option<PathBuf>,
+    /// Where to probe: `local` (this machine, the default), `ssh://[user@]host[:port]`,
+    /// `gcloud://INSTANCE?zone=Z[&project=P]` or `kubectl://[namespace/]pod[/container]`.
+    #[arg(long)]
+    target: Option<String>,
+    /// Record every capability call and answer into a new bundle directory.
+    #[arg(long, value_name = "DIR")]
+    record: Option<PathBuf>,
+    #[command(flatten)]
+    given: Given,
+    /// Include every step's facts in the JSON report.
+    #[arg(long)]
+    facts: bool,
+    /// Also write the report to FILE (atomically), in the chosen format.
+    #[arg(long, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+impl GuideArgs {
+    pub fn into_run_args(self) -> RunArgs {
+        RunArgs {
+            runbook: self.runbook,
+            interactive: true,
+            save_dir: self.save_dir,
+            bundle: self.bundle.into_iter().collect(),
+            target: self.target.into_iter().collect(),
+            targets: None,
+            // Fleet settings: unused with one target.
+            jobs: 1,
+            target_timeout: std::time::Duration::from_secs(300),
+            record: self.record,
+            given: self.given,
+            facts: self.facts,
+            output: self.output,
+        }
+    }
 }
 
 fn parse_duration_arg(s: &str) -> Result<std::time::Duration, String> {

@@ -6,8 +6,20 @@ use super::{Report, StepStatus};
 use crate::runbook::Severity;
 use std::fmt::Write;
 
-/// Whether to colour: only on a terminal, and never with NO_COLOR set (https://no-color.org).
+/// `--color always|never` for the whole process; unset is `auto`.
+static COLOR_CHOICE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+/// Overrides [`use_color`] for the rest of the process (`--color always` or `never`).
+pub fn force_color(on: bool) {
+    let _ = COLOR_CHOICE.set(on);
+}
+
+/// Whether to colour: as `--color` says, else only on a terminal and never with NO_COLOR
+/// set (https://no-color.org).
 pub fn use_color(is_terminal: bool) -> bool {
+    if let Some(&forced) = COLOR_CHOICE.get() {
+        return forced;
+    }
     is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 

@@ -245,7 +245,10 @@ fn into_closed_pipe(args: &[&str], merge_stderr: bool) -> (Option<i32>, String) 
         cmd.stderr(std::process::Stdio::piped());
     }
     let out = cmd.stdout(writer).output().unwrap();
-    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -272,13 +275,299 @@ fn a_closed_pipe_through_head() {
         let out = Command::new("bash")
             .args(["-c", &format!("set -o pipefail; {line}")])
             .env("TRIAGE", &bin)
-            .env("TRIAGE_CACHE_DIR", Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache"))
+            .env(
+                "TRIAGE_CACHE_DIR",
+                Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache"),
+            )
             .env("NO_COLOR", "1")
             .current_dir(super::root())
             .output()
             .unwrap();
-        assert_eq!(out.status.code(), Some(0), "{line}: {}", String::from_utf8_lossy(&out.stderr));
-        assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1, "{line}");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{line}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).lines().count(),
+            1,
+            "{line}"
+        );
         assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{line}");
     }
+}
+
+/// The bash completion script loads, and completes a subcommand and a flag's values.
+#[test]
+fn bash_completes_subcommands_and_values() {
+    let script = super::run(super::triage().args(["completions", "bash"]));
+    assert_eq!(script.code, 0, "{}", script.stderr);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("triage.bash");
+    fs::write(&file, &script.stdout).unwrap();
+    let complete = |words: &str, cword: usize| -> String {
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "source '{}' && COMP_WORDS=({words}) && COMP_CWORD={cword} && COMP_LINE='{words}' && COMP_POINT=${{#COMP_LINE}} && _triage triage \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\" && echo \"${{COMPREPLY[@]}}\"",
+                file.display()
+            ))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let subcommands = complete("triage com", 1);
+    assert_eq!(
+        subcommands.split_whitespace().collect::<Vec<_>>(),
+        ["completions"]
+    );
+    let formats = complete("triage run x -o ''", 4);
+    for format in ["human", "json", "markdown"] {
+        assert!(formats.split_whitespace().any(|f| f == format), "{formats}");
+    }
+}
+
+/// Every shell clap_complete knows gets a script; the ones whose shell is installed here
+/// must parse in it.
+#[test]
+fn completions_for_every_shell() {
+    for (shell, check) in [
+        ("bash", Some(["bash", "-n"])),
+        ("zsh", Some(["zsh", "-n"])),
+        ("fish", Some(["fish", "--no-execute"])),
+        ("powershell", None),
+        ("elvish", None),
+    ] {
+        let out = super::run(super::triage().args(["completions", shell]));
+        assert_eq!(out.code, 0, "{shell}: {}", out.stderr);
+        // Each shell spells options its own way (fish: `-l format`).
+        assert!(
+            out.stdout.contains("completions") && out.stdout.contains("format"),
+            "{shell}"
+        );
+        let Some([program, flag]) = check else {
+            continue;
+        };
+        if on_path(program).is_none() {
+            continue;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("completion");
+        fs::write(&file, &out.stdout).unwrap();
+        let parsed = Command::new(program).arg(flag).arg(&file).output().unwrap();
+        assert!(
+            parsed.status.success(),
+            "{shell}: {}",
+            String::from_utf8_lossy(&parsed.stderr)
+        );
+    }
+    let out = super::run(super::triage().args(["completions", "tcsh"]));
+    assert_eq!(out.code, 2);
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+}
+
+/// `triage man` renders with man(1); `--dir` writes a page per subcommand.
+#[test]
+fn man_pages_render() {
+    let out = super::run(super::triage().arg("man"));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("triage.1");
+    fs::write(&page, &out.stdout).unwrap();
+    let rendered = Command::new("man")
+        .arg("-l")
+        .arg(&page)
+        .env("MANPAGER", "cat")
+        .env("MANWIDTH", "100")
+        .output()
+        .expect("man(1); .ci/run installs man-db");
+    let text = String::from_utf8_lossy(&rendered.stdout);
+    assert!(
+        rendered.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rendered.stderr)
+    );
+    for expected in ["NAME", "SYNOPSIS", "triage", "completions", "--color"] {
+        assert!(text.contains(expected), "{expected} missing from:\n{text}");
+    }
+
+    let pages = dir.path().join("pages");
+    let out = super::run(super::triage().arg("man").arg("--dir").arg(&pages));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    for name in [
+        "triage.1",
+        "triage-run.1",
+        "triage-guide.1",
+        "triage-completions.1",
+    ] {
+        assert!(pages.join(name).is_file(), "{name}");
+    }
+    let run_page = Command::new("man")
+        .arg("-l")
+        .arg(pages.join("triage-run.1"))
+        .env("MANPAGER", "cat")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&run_page.stdout);
+    assert!(
+        text.contains("triage-run") && text.contains("--fail-on"),
+        "{text}"
+    );
+}
+
+/// Every argument of every subcommand says what it is for in `--help`.
+#[test]
+fn every_argument_has_help() {
+    use clap::CommandFactory;
+    fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+        for arg in cmd.get_arguments() {
+            let id = arg.get_id().as_str();
+            if id == "help" || id == "version" {
+                continue;
+            }
+            if arg
+                .get_help()
+                .is_none_or(|h| h.to_string().trim().is_empty())
+            {
+                missing.push(format!("{path} {id}"));
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            walk(sub, &format!("{path} {}", sub.get_name()), missing);
+        }
+    }
+    let mut cmd = triage::cli::Cli::command();
+    cmd.build();
+    let mut missing = Vec::new();
+    walk(&cmd, "triage", &mut missing);
+    assert!(missing.is_empty(), "arguments without help: {missing:?}");
+}
+
+#[test]
+fn guide_help_lists_only_what_guided_mode_honours() {
+    let out = super::run(super::triage().args(["guide", "--help"]));
+    assert_eq!(out.code, 0);
+    for honoured in [
+        "--save-dir",
+        "--bundle",
+        "--target",
+        "--record",
+        "--input",
+        "--answer",
+    ] {
+        assert!(out.stdout.contains(honoured), "{honoured}:\n{}", out.stdout);
+    }
+    for ignored in ["--targets", "--jobs", "--target-timeout", "--interactive"] {
+        assert!(
+            !out.stdout.contains(&format!("{ignored} "))
+                && !out.stdout.contains(&format!("{ignored}\n")),
+            "{ignored}:\n{}",
+            out.stdout
+        );
+    }
+    // One target: guided mode never becomes a fleet.
+    let out = super::run(super::triage().args([
+        "guide",
+        "service-unreachable",
+        "--bundle",
+        "a",
+        "--bundle",
+        "b",
+    ]));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+}
+
+const BUNDLE: &str = "examples/service-unreachable/interception-missing";
+
+#[test]
+fn o_is_format_and_color_is_chosen() {
+    let run = |extra: &[&str]| {
+        super::run(super::triage().args(extra).args([
+            "run",
+            "service-unreachable",
+            "--bundle",
+            BUNDLE,
+            "--input",
+            "vip=10.0.0.1",
+        ]))
+    };
+    let json = run(&[]);
+    assert_eq!(json.code, 1, "{}", json.stderr);
+    let json = super::run(super::triage().args([
+        "run",
+        "service-unreachable",
+        "--bundle",
+        BUNDLE,
+        "--input",
+        "vip=10.0.0.1",
+        "-o",
+        "json",
+    ]));
+    assert_eq!(json.json()["schema"], "triage.report/v2");
+
+    // Output into a pipe, NO_COLOR set by super::triage(): auto means plain, always wins
+    // over both, never stays plain.
+    assert!(!run(&[]).stdout.contains('\x1b'));
+    assert!(run(&["--color", "always"]).stdout.contains("\x1b["));
+    assert!(!run(&["--color", "never"]).stdout.contains('\x1b'));
+    let graph = super::run(super::triage().args(["graph", "service-unreachable", "-o", "dot"]));
+    assert!(graph.stdout.starts_with("digraph"), "{}", graph.stdout);
+}
+
+#[test]
+fn list_and_plugins_print_json() {
+    let list = super::run(super::triage().args(["list", "-o", "json"]));
+    assert_eq!(list.code, 0, "{}", list.stderr);
+    let list = list.json();
+    assert_eq!(list["schema"], "triage.list/v1");
+    let su = list["runbooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "service-unreachable")
+        .expect("service-unreachable listed");
+    assert_eq!(
+        su["origin"],
+        "built-in:runbooks/service-unreachable/runbook.yaml"
+    );
+    assert_eq!(su["shadowed"], false);
+    assert!(
+        su["title"].as_str().unwrap().contains("Traffic Director"),
+        "{su}"
+    );
+
+    let plugins = super::run(super::triage().args(["plugins", "--format", "json"]));
+    assert_eq!(plugins.code, 0, "{}", plugins.stderr);
+    let plugins = plugins.json();
+    assert_eq!(plugins["schema"], "triage.plugins/v1");
+    let iptables = plugins["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "iptables")
+        .expect("iptables listed");
+    assert_eq!(iptables["origin"], "built-in");
+    let rules = iptables["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "rules")
+        .expect("iptables rules");
+    assert!(
+        rules["params"]["properties"]["table"].is_object(),
+        "{rules:#}"
+    );
+    assert!(
+        rules["capabilities"][0]
+            .as_str()
+            .unwrap()
+            .contains("iptables"),
+        "{rules:#}"
+    );
 }
