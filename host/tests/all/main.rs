@@ -9,6 +9,7 @@ mod files;
 mod findings;
 mod fleet;
 mod guided;
+mod interception_fixes;
 mod lint;
 mod netns;
 mod parsers;

@@ -84,6 +84,10 @@ pub struct RulesFacts {
     pub vip_interception_path: Vec<PathStep>,
     /// Assumptions the VIP walk made, and why it could not decide if it could not.
     pub vip_interception_notes: Vec<String>,
+    /// When `vip_intercepted` is false and other traffic is intercepted: the rule that
+    /// would send the VIP where the intercepted traffic goes, inserted where the VIP's
+    /// connection leaves that chain today (so never after a final `-j RETURN`). Null otherwise.
+    pub vip_fix: Option<VipFix>,
     /// What happens to connections arriving from the network (PREROUTING, then INPUT).
     pub inbound: Inbound,
     /// For each requested serving port: whether arriving connections reach the proxy.
@@ -114,6 +118,27 @@ pub struct PartialExclusion {
     pub id: String,
     /// The rule, as written.
     pub rule: String,
+}
+
+/// A rule to insert so that the VIP is intercepted like the traffic that already is.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct VipFix {
+    /// The chain that sends intercepted traffic on (`ISTIO_OUTPUT`, `SERVICE_PROXY_SERVICE_CIDRS`).
+    pub chain: String,
+    /// 1-based position for `iptables -I CHAIN N`: where the VIP's connection leaves the
+    /// chain today (the rule that returns it, or one past the last rule).
+    pub position: usize,
+    /// Where the rule sends the VIP: the chain or target the intercepting rule uses.
+    pub target: String,
+    /// The whole command's arguments, one word each, e.g. `iptables -t nat -I ISTIO_OUTPUT
+    /// 5 -d 10.0.0.2/32 -j ISTIO_REDIRECT`: quote each word when rendering it.
+    pub argv: Vec<String>,
+    /// The intercepting rule the new one copies its target from, as written.
+    pub modelled_on: String,
+    /// A rule before `position` that would still keep the VIP away, because the proxy's
+    /// own owner exclusion comes after it and the new rule must not precede that
+    /// (it would send the proxy's traffic back to itself). Null when none.
+    pub still_bypassed_by: Option<String>,
 }
 
 /// Outbound interception.
@@ -414,6 +439,28 @@ fn analyze(table: &Table, query: &Query, format: Format, unparsed_lines: usize) 
         intercepted_probes.push(vip);
     }
 
+    let vip_fix = match (query.vip, &vip_eval) {
+        (Some(vip), Some(eval)) if eval.intercepted() == Some(false) => intercepted_probes
+            .iter()
+            .find(|&&probe| probe != vip)
+            .and_then(|&probe| {
+                let reference = evaluator.evaluate(
+                    &outbound_entries,
+                    &outbound_packet(probe, neutral_port, Owner::Unlisted),
+                );
+                vip_fix_for(
+                    table,
+                    vip,
+                    &query.table,
+                    query.ipv6,
+                    &reference.representative_path(),
+                    &eval.representative_path(),
+                    &outbound_entries,
+                )
+            }),
+        _ => None,
+    };
+
     let proxy_uid_excluded = query.proxy_uid.map(|uid| {
         let named = uid_exclusions
             .iter()
@@ -552,6 +599,7 @@ fn analyze(table: &Table, query: &Query, format: Format, unparsed_lines: usize) 
             .as_ref()
             .map(Evaluation::all_notes)
             .unwrap_or_default(),
+        vip_fix,
         inbound: Inbound {
             all_ports,
             redirected_ports,
@@ -563,6 +611,117 @@ fn analyze(table: &Table, query: &Query, format: Format, unparsed_lines: usize) 
         dropped_ports: dropped_ports.into_iter().collect(),
         notes,
     }
+}
+
+/// The rule `rule` of `chain` (1-based), if the path step names one.
+fn rule_at<'t>(table: &'t Table, chain: &str, position: usize) -> Option<&'t Rule> {
+    let at = *table.index.get(chain)?;
+    table.chains.get(at)?.rules.get(position.checked_sub(1)?)
+}
+
+/// Where and how to add the VIP: the deepest rule on an intercepted connection's path that
+/// sends it on towards the proxy, in a chain the VIP's connection also went through; the
+/// new rule goes where the VIP's connection leaves that chain today.
+fn vip_fix_for(
+    table: &Table,
+    vip: IpAddr,
+    table_name: &str,
+    ipv6: bool,
+    intercepted: &[PathStep],
+    vip_path: &[PathStep],
+    entries: &[usize],
+) -> Option<VipFix> {
+    // Chains the VIP's walk was in: those its steps happened in, those it jumped to (a chain
+    // it fell through shows no step of its own) and where it started.
+    let mut visited: BTreeSet<&str> = entries
+        .iter()
+        .filter_map(|&at| table.chains.get(at))
+        .map(|c| c.name.as_str())
+        .collect();
+    for step in vip_path {
+        visited.insert(step.chain.as_str());
+        if let Some(target) =
+            rule_at(table, &step.chain, step.rule).and_then(|r| r.target.as_deref())
+            && table.index.contains_key(target)
+        {
+            visited.insert(target);
+        }
+    }
+    let anchor = intercepted.iter().rev().find_map(|step| {
+        let rule = rule_at(table, &step.chain, step.rule)?;
+        let target = rule.target.as_deref()?;
+        // A chain (a missing one named *REDIRECT* too: a partial `-L` excerpt leaves it
+        // out, and the walk inferred the redirect from its name), or a redirect itself.
+        let forwards =
+            table.index.contains_key(target) || target.contains("REDIRECT") || target == "DNAT";
+        (forwards && visited.contains(step.chain.as_str())).then_some(rule)
+    })?;
+    let chain_at = *table.index.get(&anchor.chain)?;
+    let chain = &table.chains[chain_at];
+    let past_end = chain.rules.len() + 1;
+    // Where the VIP left the chain: a RETURN/ACCEPT or goto there; otherwise (it fell
+    // through, or came back from a jump and fell through) one past the last rule.
+    let mut position = vip_path
+        .iter()
+        .filter(|s| s.chain == anchor.chain && s.rule > 0)
+        .filter_map(|s| rule_at(table, &s.chain, s.rule))
+        .find(|r| r.goto || matches!(r.target.as_deref(), Some("RETURN" | "ACCEPT")))
+        .map_or(past_end, |r| r.position);
+    let leaving_rule = (position < past_end).then(|| chain.rules[position - 1].raw.clone());
+    // The proxy's own traffic must meet its exclusion before the new rule, or it loops.
+    let last_exclusion = chain
+        .rules
+        .iter()
+        .filter(|r| matches!(r.target.as_deref(), Some("RETURN" | "ACCEPT")))
+        .filter(|r| r.owner_matches.iter().any(|o| !o.negated))
+        .map(|r| r.position)
+        .max();
+    let mut still_bypassed_by = None;
+    if let Some(last) = last_exclusion
+        && position <= last
+    {
+        position = last + 1;
+        still_bypassed_by = leaving_rule;
+    }
+    let target = anchor.target.clone()?;
+    let host_prefix = if vip.is_ipv6() { 128 } else { 32 };
+    let mut argv: Vec<String> = vec![
+        if ipv6 { "ip6tables" } else { "iptables" }.into(),
+        "-t".into(),
+        table_name.into(),
+        "-I".into(),
+        anchor.chain.clone(),
+        position.to_string(),
+        "-d".into(),
+        format!("{vip}/{host_prefix}"),
+    ];
+    // REDIRECT and DNAT to ports need the protocol; copy it from the rule modelled on.
+    if let Some(protocol) = anchor
+        .protocol
+        .as_deref()
+        .filter(|p| !matches!(*p, "all" | "0"))
+        && !anchor.protocol_negated
+    {
+        argv.extend(["-p".into(), protocol.to_string()]);
+    }
+    argv.extend([if anchor.goto { "-g" } else { "-j" }.into(), target.clone()]);
+    match target.as_str() {
+        "REDIRECT" => {
+            if let Some(ports) = &anchor.to_ports {
+                argv.extend(["--to-ports".into(), ports.clone()]);
+            }
+        }
+        "DNAT" => argv.extend(["--to-destination".into(), anchor.to_destination.clone()?]),
+        _ => {}
+    }
+    Some(VipFix {
+        chain: anchor.chain.clone(),
+        position,
+        target,
+        argv,
+        modelled_on: anchor.raw.clone(),
+        still_bypassed_by,
+    })
 }
 
 fn first_port(text: &str) -> Option<u16> {

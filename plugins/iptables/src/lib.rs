@@ -13,7 +13,9 @@ mod services;
 mod tokenize;
 
 pub use eval::PathStep;
-pub use facts::{ChainFacts, Inbound, Outbound, Query, RulesFacts, ServingPort, parse_rules};
+pub use facts::{
+    ChainFacts, Inbound, Outbound, Query, RulesFacts, ServingPort, VipFix, parse_rules,
+};
 pub use ip6::{Ip6tablesStatus, status_from_run, status_not_started};
 pub use model::{MarkMatch, Rule};
 pub use parse::ParseError;
@@ -96,8 +98,25 @@ pub struct RulesParams {
 
 impl RulesParams {
     pub fn argv(&self) -> Vec<&'static str> {
+        self.argv_for(self.command)
+    }
+
+    /// The requested command first, then the other two forms of the same table: they all
+    /// parse into the same facts, and a bundle recorded by another runbook (or by hand)
+    /// often holds only one of them.
+    pub fn argvs(&self) -> Vec<Vec<&'static str>> {
+        let mut order = vec![self.command];
+        order.extend(
+            [RulesCommand::Save, RulesCommand::Spec, RulesCommand::List]
+                .into_iter()
+                .filter(|c| *c != self.command),
+        );
+        order.into_iter().map(|c| self.argv_for(c)).collect()
+    }
+
+    fn argv_for(&self, command: RulesCommand) -> Vec<&'static str> {
         let table = self.table.as_str();
-        match (self.command, self.ipv6) {
+        match (command, self.ipv6) {
             (RulesCommand::Save, false) => vec!["iptables-save", "-t", table],
             (RulesCommand::Save, true) => vec!["ip6tables-save", "-t", table],
             (RulesCommand::Spec, false) => vec!["iptables", "-t", table, "-S"],
@@ -170,7 +189,7 @@ impl Probe for IptablesProbe {
             "rules" => {
                 let p: RulesParams = params.parse()?;
                 let query = p.query()?;
-                let text = triage_sdk::exec_ok(&p.argv())?;
+                let text = read_rules(&p)?;
                 let facts =
                     parse_rules(&text, &query).map_err(|e| ProbeError::bad_input(e.to_string()))?;
                 Facts::new(&facts)
@@ -186,6 +205,52 @@ impl Probe for IptablesProbe {
             }
             other => Err(ProbeError::unknown_action(other)),
         }
+    }
+}
+
+/// The table's text from the first form that can be had. Another form is tried only when
+/// the call itself could not happen: a bundle that does not hold it (`not captured`), or a
+/// command that could not be started (e.g. no `iptables-save` installed). A command that
+/// ran and failed (permission denied, no such table) would fail the same way in any form,
+/// and is reported as it is.
+fn read_rules(p: &RulesParams) -> Result<String, ProbeError> {
+    let mut lacking = Vec::new();
+    let mut first_error = None;
+    for argv in p.argvs() {
+        match triage_sdk::exec(&argv) {
+            Ok(out) if out.status == 0 => return Ok(out.stdout_text()),
+            Ok(out) => {
+                let stderr = out.stderr_text();
+                let first = stderr.lines().map(str::trim).find(|l| !l.is_empty());
+                return Err(CapabilityError::Failed(format!(
+                    "`{}` exited with status {}{}",
+                    argv.join(" "),
+                    out.status,
+                    first.map(|l| format!(": {l}")).unwrap_or_default()
+                ))
+                .into());
+            }
+            Err(CapabilityError::NotCaptured(message)) => {
+                lacking.push(format!("`{}`", argv.join(" ")));
+                first_error.get_or_insert(CapabilityError::NotCaptured(message));
+            }
+            Err(CapabilityError::Failed(message)) => {
+                first_error.get_or_insert(CapabilityError::Failed(message));
+            }
+            Err(other) => return Err(other.into()),
+        }
+    }
+    match first_error {
+        Some(CapabilityError::NotCaptured(_)) if lacking.len() == p.argvs().len() => {
+            Err(CapabilityError::NotCaptured(format!(
+                "the bundle holds none of {}: record one of them (e.g. `triage probe iptables rules --with table={} --record DIR`)",
+                lacking.join(", "),
+                p.table.as_str()
+            ))
+            .into())
+        }
+        Some(e) => Err(e.into()),
+        None => Err(ProbeError::bad_input("no command to read the rules with")),
     }
 }
 

@@ -266,3 +266,96 @@ fn drops_in_the_filter_table() {
     let dropped: Vec<bool> = f.serving_ports.iter().map(|p| p.dropped).collect();
     assert_eq!(dropped, vec![true, true, false]);
 }
+
+/// The guide's fix for a VIP that is not intercepted: the rule goes before ISTIO_OUTPUT's
+/// final `-j RETURN` (position 4), not after it, where no connection would reach it.
+#[test]
+fn guide_vip_fix_inserts_before_the_final_return() {
+    let f = guide(Query {
+        vip: Some("10.0.0.2".parse().unwrap()),
+        port: Some(80),
+        ..nat()
+    });
+    let fix = f.vip_fix.expect("a fix for 10.0.0.2");
+    assert_eq!(fix.chain, "ISTIO_OUTPUT");
+    assert_eq!(fix.position, 4);
+    assert_eq!(fix.target, "ISTIO_REDIRECT");
+    assert_eq!(
+        fix.argv.join(" "),
+        "iptables -t nat -I ISTIO_OUTPUT 4 -d 10.0.0.2/32 -j ISTIO_REDIRECT"
+    );
+    assert_eq!(
+        fix.modelled_on,
+        "-A ISTIO_OUTPUT -d 10.0.0.1/32 -j ISTIO_REDIRECT"
+    );
+    assert_eq!(fix.still_bypassed_by, None);
+
+    // The same fix applied to the text: the VIP is now intercepted, the proxy still excluded.
+    let fixed = data("guide-interception.txt").replace(
+        "-A ISTIO_OUTPUT -j RETURN",
+        "-A ISTIO_OUTPUT -d 10.0.0.2/32 -j ISTIO_REDIRECT\n-A ISTIO_OUTPUT -j RETURN",
+    );
+    let f = facts(
+        &fixed,
+        &Query {
+            vip: Some("10.0.0.2".parse().unwrap()),
+            port: Some(80),
+            proxy_uid: Some(1006),
+            ..nat()
+        },
+    );
+    assert_eq!(f.vip_intercepted, Some(true));
+    assert_eq!(f.proxy_uid_excluded, Some(true));
+    assert!(f.vip_fix.is_none(), "no fix once intercepted");
+
+    // No fix when the VIP is intercepted already.
+    let f = guide(Query {
+        vip: Some("10.0.0.1".parse().unwrap()),
+        ..nat()
+    });
+    assert!(f.vip_fix.is_none());
+}
+
+/// A VM created from a service-proxy template: the chain is SERVICE_PROXY_SERVICE_CIDRS and
+/// the target SERVICE_PROXY_REDIRECT, from the rules, not ISTIO_* names.
+#[test]
+fn service_proxy_vip_fix_uses_the_vms_chains() {
+    let f = facts(
+        &data("guide-list-service-cidrs.txt"),
+        &Query {
+            vip: Some("10.7.0.20".parse().unwrap()),
+            ..nat()
+        },
+    );
+    let fix = f.vip_fix.expect("a fix for 10.7.0.20");
+    assert_eq!(
+        fix.argv.join(" "),
+        "iptables -t nat -I SERVICE_PROXY_SERVICE_CIDRS 2 -d 10.7.0.20/32 -j SERVICE_PROXY_REDIRECT"
+    );
+}
+
+/// A rule that returns the VIP before the proxy's owner exclusion: inserting before that
+/// rule would send the proxy's own traffic back to it, so the fix goes after the exclusion
+/// and names the rule that still keeps the VIP away.
+#[test]
+fn vip_fix_never_precedes_the_owner_exclusion() {
+    let text = "-N ISTIO_OUTPUT\n-N ISTIO_REDIRECT\n-A OUTPUT -p tcp -j ISTIO_OUTPUT\n\
+                -A ISTIO_REDIRECT -p tcp -j REDIRECT --to-ports 15001\n\
+                -A ISTIO_OUTPUT -d 10.0.0.0/8 -j RETURN\n\
+                -A ISTIO_OUTPUT -m owner --uid-owner 1006 -j RETURN\n\
+                -A ISTIO_OUTPUT -j ISTIO_REDIRECT\n";
+    let f = facts(
+        text,
+        &Query {
+            vip: Some("10.0.0.2".parse().unwrap()),
+            ..nat()
+        },
+    );
+    assert_eq!(f.vip_intercepted, Some(false));
+    let fix = f.vip_fix.expect("a fix");
+    assert_eq!(fix.position, 3);
+    assert_eq!(
+        fix.still_bypassed_by.as_deref(),
+        Some("-A ISTIO_OUTPUT -d 10.0.0.0/8 -j RETURN")
+    );
+}

@@ -495,3 +495,32 @@ fn drop_invalid_mangle_rule() {
         "a new connection is not INVALID"
     );
 }
+
+/// Istio's real rules for `-i 9.9.0.0/16 -x 1.1.0.0/16`: a VIP outside both falls off the
+/// end of ISTIO_OUTPUT (no final RETURN), one in the excluded range is returned at its rule;
+/// either way the fix copies the `-j ISTIO_REDIRECT` of the rule that intercepts 9.9.0.0/16.
+#[test]
+fn istio_ip_range_vip_fix() {
+    let text = real("istio-iptables-capture-ip-range.golden.txt");
+    let fix_for = |vip: &str| {
+        facts(
+            &text,
+            &Query {
+                vip: Some(vip.parse().unwrap()),
+                ..nat()
+            },
+        )
+        .vip_fix
+        .unwrap_or_else(|| panic!("a fix for {vip}"))
+        .argv
+        .join(" ")
+    };
+    assert_eq!(
+        fix_for("10.0.0.2"),
+        "iptables -t nat -I ISTIO_OUTPUT 18 -d 10.0.0.2/32 -j ISTIO_REDIRECT"
+    );
+    assert_eq!(
+        fix_for("1.1.2.3"),
+        "iptables -t nat -I ISTIO_OUTPUT 16 -d 1.1.2.3/32 -j ISTIO_REDIRECT"
+    );
+}
