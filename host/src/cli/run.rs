@@ -177,11 +177,13 @@ pub fn run(cli: &Cli, args: &RunArgs) -> CliResult {
             bar.tick();
         }) as _
     });
+    let mut session = None;
     if args.interactive {
         super::guide::print_plan(&loaded, &target.name());
-        let (hooks, printer) = super::guide::session(target.name());
+        let (hooks, printer, record) = super::guide::session(target.name());
         interaction = Some(hooks);
         on_step = Some(printer);
+        session = Some(record);
     }
     let options = RunOptions {
         inputs,
@@ -191,7 +193,9 @@ pub fn run(cli: &Cli, args: &RunArgs) -> CliResult {
         on_step,
         interaction,
     };
-    let report = super::tokio_runtime()?.block_on(engine::run(&loaded, &runtime, options));
+    let mut report = super::tokio_runtime()?.block_on(engine::run(&loaded, &runtime, options));
+    // Guided mode: what the person skipped or quit before makes the diagnosis incomplete.
+    let unchecked = session.and_then(|s| s.finish(&loaded, &mut report));
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
@@ -209,6 +213,9 @@ pub fn run(cli: &Cli, args: &RunArgs) -> CliResult {
         std::io::stdout().is_terminal(),
     );
     print!("{rendered}");
+    if let Some(note) = &unchecked {
+        println!("{note}");
+    }
     if let Some(path) = &args.output {
         let plain = render(&report, args.given.format, args.facts, false);
         crate::files::write_atomic(path, plain.as_bytes())

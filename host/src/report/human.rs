@@ -156,14 +156,16 @@ pub fn render(report: &Report, color: bool) -> String {
             .filter(|st| matches!(st.status, StepStatus::Unknown | StepStatus::Errored))
             .map(|st| st.id.as_str())
             .collect();
-        let _ = writeln!(
-            out,
-            "{}",
-            p.yellow(&format!(
+        // Guided mode also ends incomplete when a deciding step was skipped; it names those.
+        let text = if unseen.is_empty() {
+            "Incomplete: not every check that decides the diagnosis was run.".to_string()
+        } else {
+            format!(
                 "Incomplete: not every check could see its subject ({}); the verdict may miss a problem there.",
                 unseen.join(", ")
-            ))
-        );
+            )
+        };
+        let _ = writeln!(out, "{}", p.yellow(&text));
     }
     out
 }

@@ -11,6 +11,11 @@ struct Tmux {
 
 impl Tmux {
     fn start(tag: &str, shell_command: &str) -> Option<Tmux> {
+        Self::start_sized(tag, shell_command, 200)
+    }
+
+    /// A pane `columns` wide (80 rows).
+    fn start_sized(tag: &str, shell_command: &str, columns: u16) -> Option<Tmux> {
         if Command::new("tmux").arg("-V").output().is_err() {
             if std::env::var_os("CI").is_some() {
                 panic!("this test needs tmux (.ci/run installs it)");
@@ -26,7 +31,7 @@ impl Tmux {
                 "-s",
                 &session,
                 "-x",
-                "200",
+                &columns.to_string(),
                 "-y",
                 "80",
                 shell_command,
@@ -68,6 +73,21 @@ impl Tmux {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// Whether the terminal's cursor is visible (a prompt or spinner hides it while it runs).
+    fn cursor_visible(&self) -> bool {
+        let out = Command::new("tmux")
+            .args([
+                "display-message",
+                "-p",
+                "-t",
+                &self.session,
+                "#{cursor_flag}",
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim() == "1"
     }
 
     fn keys(&self, keys: &[&str]) {
@@ -228,7 +248,7 @@ fn guided_ask_step_is_a_real_prompt() {
 }
 
 #[test]
-fn guided_quit_ends_the_session() {
+fn guided_quit_ends_the_session_incomplete_naming_what_was_not_checked() {
     let save = tempfile::tempdir().unwrap();
     let args = format!(
         "guide service-unreachable --bundle examples/service-unreachable/interception-in-place --save-dir '{}'",
@@ -237,6 +257,9 @@ fn guided_quit_ends_the_session() {
     let Some(t) = Tmux::start("quit", &in_pane(&args)) else {
         return;
     };
+    // `vip` is optional but gates the VIP check, so it is asked for; Enter leaves it out.
+    t.wait_for("vip (the service's virtual IP (VIP)", 1);
+    t.keys(&["Enter"]);
     t.wait_for("Run this step?", 1);
     t.keys(&["Down", "Down", "Enter"]); // quit at the first step
     let screen = t.wait_for("EXIT=", 1);
@@ -252,6 +275,138 @@ fn guided_quit_ends_the_session() {
         screen.matches("Run this step?").count(),
         1,
         "asked again after quit:\n{screen}"
+    );
+    // Nothing fired, but nothing was checked either: incomplete, and it says what.
+    assert!(screen.contains("EXIT=3"), "{screen}");
+    assert!(
+        screen.contains(
+            "Not checked (the session was ended): envoy-process, dynamic-config, interception"
+        ),
+        "{screen}"
+    );
+    let saved = std::fs::read_dir(save.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .expect("a saved session");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(saved).unwrap()).unwrap();
+    assert_eq!(json["summary"]["complete"], false, "{json:#}");
+}
+
+/// `q` and Esc quit at the step prompt, like the menu's quit.
+#[test]
+fn guided_q_and_esc_quit() {
+    for (tag, key) in [("q", "q"), ("esc", "Escape")] {
+        let save = tempfile::tempdir().unwrap();
+        let args = format!(
+            "guide service-unreachable --bundle examples/service-unreachable/interception-in-place --input vip=10.0.0.1 --save-dir '{}'",
+            save.path().display()
+        );
+        let Some(t) = Tmux::start(tag, &in_pane(&args)) else {
+            return;
+        };
+        t.wait_for("Run this step?", 1);
+        t.keys(&["Enter"]); // run envoy-process
+        t.wait_for("Run this step?", 2);
+        t.keys(&[key]);
+        let screen = t.wait_for("EXIT=", 1);
+        assert!(screen.contains("EXIT=3"), "{key}:\n{screen}");
+        assert!(
+            screen.contains("Not checked (the session was ended): dynamic-config, interception, vip-interception"),
+            "{key}:\n{screen}"
+        );
+        assert!(t.cursor_visible(), "{key} left the cursor hidden");
+    }
+}
+
+/// Skipping a step that decides the diagnosis (here the interception check, on a healthy
+/// VM) leaves it unchecked: exit 3, not a clean 0.
+#[test]
+fn guided_skipping_a_deciding_step_is_incomplete() {
+    let save = tempfile::tempdir().unwrap();
+    let args = format!(
+        "guide service-unreachable --bundle examples/service-unreachable/interception-in-place --input vip=10.0.0.1 --save-dir '{}'",
+        save.path().display()
+    );
+    let Some(t) = Tmux::start("skip", &in_pane(&args)) else {
+        return;
+    };
+    t.wait_for("Run this step?", 1);
+    t.keys(&["Enter"]); // envoy-process
+    t.wait_for("Run this step?", 2);
+    t.keys(&["Down", "Enter"]); // skip interception (vip-interception needs it)
+    t.wait_for("Run this step?", 3);
+    t.keys(&["Enter"]); // dynamic-config
+    let screen = t.wait_for("EXIT=", 1);
+    assert!(screen.contains("EXIT=3"), "{screen}");
+    assert!(
+        screen.contains("Not checked (they were skipped): interception, vip-interception"),
+        "{screen}"
+    );
+}
+
+/// Ctrl-C at a prompt (which hides the cursor) ends the session with the cursor shown again.
+#[test]
+fn guided_ctrl_c_restores_the_terminal() {
+    let args = "guide service-unreachable --bundle examples/service-unreachable/interception-in-place --input vip=10.0.0.1 --save-dir /tmp";
+    let Some(t) = Tmux::start("ctrlc", &in_pane(args)) else {
+        return;
+    };
+    t.wait_for("Run this step?", 1);
+    assert!(
+        !t.cursor_visible(),
+        "the prompt was expected to hide the cursor"
+    );
+    t.keys(&["C-c"]);
+    let screen = t.wait_for("EXIT=", 1);
+    assert!(screen.contains("EXIT=130"), "{screen}");
+    assert!(screen.contains("interrupted"), "{screen}");
+    assert!(
+        t.cursor_visible(),
+        "Ctrl-C left the cursor hidden:\n{screen}"
+    );
+}
+
+/// In a narrow terminal, text wraps between words (the terminal would cut words in two),
+/// and what a step may touch is the URL it will fetch, not the policy pattern.
+#[test]
+fn guided_text_wraps_at_words_and_shows_concrete_calls() {
+    let args = "guide service-unreachable --bundle examples/service-unreachable/interception-in-place --input vip=10.0.0.1 --save-dir /tmp";
+    let Some(t) = Tmux::start_sized("wrap", &in_pane(args), 60) else {
+        return;
+    };
+    t.wait_for("Run this step?", 1);
+    t.keys(&["Enter"]); // envoy-process
+    t.wait_for("Run this step?", 2);
+    t.keys(&["Enter"]); // interception
+    let screen = t.wait_for("Run this step?", 3); // dynamic-config, which reads config_dump
+    // capture-pane -J joins the lines the terminal wrapped: a line longer than the pane
+    // is one triage did not wrap.
+    let long: Vec<&str> = screen
+        .lines()
+        .filter(|l| l.chars().count() > 60 && l.contains(' '))
+        .collect();
+    assert!(
+        long.is_empty(),
+        "lines not wrapped:\n{}\n---\n{screen}",
+        long.join("\n")
+    );
+    assert!(
+        screen.contains("Why: The guide's second check,"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("http GET http://localhost:15000/config_dump\n"),
+        "{screen}"
+    );
+    assert!(!screen.contains("config_dump**"), "{screen}");
+    // After it runs, the calls it made.
+    t.keys(&["Enter"]);
+    let screen = t.wait_for("dynamic-config] in", 1);
+    assert!(
+        screen.contains("did: http GET http://localhost:15000/config_dump (ok)"),
+        "{screen}"
     );
 }
 
