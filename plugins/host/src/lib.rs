@@ -16,7 +16,7 @@ use triage_sdk::{Action, CapabilityError, Facts, JsonSchema, Manifest, Params, P
 use crate::network::{DnsFacts, TcpFacts, dns_facts, tcp_facts};
 use crate::processes::{PS_ARGV, ProcessFacts, parse_ps};
 use crate::stat::{FileStatFacts, STAT_FORMAT, file_stat_facts};
-use crate::version::{EnvoyVersionFacts, envoy_version_facts};
+use crate::version::{EnvoyVersionFacts, envoy_version_with_fallbacks};
 use triage_envoy::{default_min_version, min_version_param};
 
 const TRAFFIC_DIRECTOR_HOST: &str = "trafficdirector.googleapis.com";
@@ -107,9 +107,14 @@ impl Probe for HostProbe {
         .action(
             Action::new::<EnvoyVersionParams, EnvoyVersionFacts>(
                 "envoy-version",
-                "Runs `envoy --version` and compares the version with a minimum",
+                "Runs `envoy --version` and compares the version with a minimum; when the \
+                 binary does not answer, tries the running Envoy's executable \
+                 (/proc/PID/exe, PIDs from ps) and then `envoy` on PATH",
             )
-            .exec(&["{binary}", "--version"]),
+            .exec(&["{binary}", "--version"])
+            .exec(&PS_ARGV)
+            .exec(&["/proc/*/exe", "--version"])
+            .exec(&["envoy", "--version"]),
         )
         .action(
             Action::new::<FileStatParams, FileStatFacts>(
@@ -135,8 +140,18 @@ impl Probe for HostProbe {
             "envoy-version" => {
                 let p: EnvoyVersionParams = params.parse()?;
                 let minimum = min_version_param(&p.min_version)?;
-                let output = run_version(&p.binary);
-                Facts::new(&envoy_version_facts(&p.binary, output, minimum)?)
+                let envoy_pids = || {
+                    let text = triage_sdk::exec_ok(&PS_ARGV)?;
+                    Ok(parse_ps(&text)
+                        .map(|facts| facts.envoy.iter().map(|p| p.pid).collect())
+                        .unwrap_or_default())
+                };
+                Facts::new(&envoy_version_with_fallbacks(
+                    &p.binary,
+                    minimum,
+                    run_version,
+                    envoy_pids,
+                )?)
             }
             "file-stat" => {
                 let p: FileStatParams = params.parse()?;

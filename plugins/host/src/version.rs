@@ -40,8 +40,103 @@ pub struct EnvoyVersionFacts {
     pub minimum: String,
     /// Whether the version is at least `minimum`; null when there is no version.
     pub meets_minimum: Option<bool>,
-    /// Why the binary gave no answer.
+    /// Why the binary gave no answer (every attempt, when the fallbacks failed too).
     pub error: Option<String>,
+    /// Which attempt answered: "binary" (the path given), "process" (the running Envoy's
+    /// executable, `/proc/PID/exe`), "path" (`envoy` on PATH); null when none did.
+    pub source: Option<String>,
+    /// The PID whose executable answered (`source: process`).
+    pub pid: Option<u32>,
+    /// The attempts that gave no version, in the order tried, each with why.
+    pub attempts: Vec<Attempt>,
+}
+
+/// One `--version` run that gave no answer.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, triage_sdk::JsonSchema)]
+pub struct Attempt {
+    /// What was run with `--version`.
+    pub binary: String,
+    /// Why it gave no answer.
+    pub error: String,
+}
+
+/// Where else to look when the given binary does not answer, in the order tried: the
+/// executable of each running Envoy (the binary that serves traffic, even if it was
+/// installed elsewhere or deleted since), then `envoy` on PATH.
+pub fn fallback_binaries(envoy_pids: &[u32]) -> Vec<(String, &'static str, Option<u32>)> {
+    let mut binaries: Vec<_> = envoy_pids
+        .iter()
+        .map(|pid| (format!("/proc/{pid}/exe"), "process", Some(*pid)))
+        .collect();
+    binaries.push(("envoy".to_owned(), "path", None));
+    binaries
+}
+
+/// Runs `--version` on `binary`, and when it gives no answer, on each of the
+/// [`fallback_binaries`] (the Envoy PIDs come from `envoy_pids`, asked only then). A
+/// missing or failing binary, a denied fallback or a `ps` that fails are recorded in
+/// `attempts`; a call a bundle does not hold stays an error, so a replay never guesses.
+pub fn envoy_version_with_fallbacks(
+    binary: &str,
+    minimum: EnvoyVersion,
+    mut run_version: impl FnMut(&str) -> Result<String, triage_sdk::CapabilityError>,
+    envoy_pids: impl FnOnce() -> Result<Vec<u32>, triage_sdk::CapabilityError>,
+) -> Result<EnvoyVersionFacts, triage_sdk::ProbeError> {
+    use triage_sdk::CapabilityError as E;
+    let first = envoy_version_facts(binary, run_version(binary), minimum)?;
+    if first.found {
+        return Ok(EnvoyVersionFacts {
+            source: Some("binary".to_owned()),
+            ..first
+        });
+    }
+    let mut attempts = vec![Attempt {
+        binary: binary.to_owned(),
+        error: first.error.clone().unwrap_or_default(),
+    }];
+    let pids = match envoy_pids() {
+        Ok(pids) => pids,
+        Err(E::NotCaptured(e)) => {
+            return Err(triage_sdk::ProbeError::Capability(E::NotCaptured(e)));
+        }
+        Err(E::Denied(e) | E::Failed(e) | E::TimedOut(e)) => {
+            attempts.push(Attempt {
+                binary: "ps (to find the running Envoy)".to_owned(),
+                error: e,
+            });
+            Vec::new()
+        }
+    };
+    for (candidate, source, pid) in fallback_binaries(&pids) {
+        let output = match run_version(&candidate) {
+            Err(E::Denied(e) | E::TimedOut(e)) => Err(E::Failed(e)),
+            other => other,
+        };
+        let facts = envoy_version_facts(&candidate, output, minimum)?;
+        if facts.found {
+            return Ok(EnvoyVersionFacts {
+                source: Some(source.to_owned()),
+                pid,
+                attempts,
+                ..facts
+            });
+        }
+        attempts.push(Attempt {
+            binary: candidate,
+            error: facts.error.unwrap_or_default(),
+        });
+    }
+    Ok(EnvoyVersionFacts {
+        error: Some(
+            attempts
+                .iter()
+                .map(|a| format!("{}: {}", a.binary, a.error))
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+        attempts,
+        ..first
+    })
 }
 
 /// Builds the facts from the binary's output (or why it could not run). A binary that
@@ -64,6 +159,9 @@ pub fn envoy_version_facts(
         minimum: minimum.to_string(),
         meets_minimum: None,
         error: None,
+        source: None,
+        pid: None,
+        attempts: Vec::new(),
     };
     let text = match output {
         Ok(text) => text,

@@ -7,6 +7,8 @@ fn manifest_declares_exactly_what_the_actions_run() {
     for expected in [
         r#"Exec(["ps", "-eo", "pid=,uid=,user=,args="])"#,
         r#"Exec(["{binary}", "--version"])"#,
+        r#"Exec(["/proc/*/exe", "--version"])"#,
+        r#"Exec(["envoy", "--version"])"#,
         r#"Exec(["stat", "-c", "%U|%u|%G|%g|%a|%F", "--", "{path}"])"#,
         r#"Resolve("{host}")"#,
         r#"Connect("{host}:{port}")"#,

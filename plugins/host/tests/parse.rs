@@ -374,3 +374,87 @@ fn dns_and_tcp_facts() {
         .is_err()
     );
 }
+
+/// `/usr/local/bin/envoy` is missing: the running Envoy's executable answers, found through
+/// ps; PATH is not tried once it has.
+#[test]
+fn version_falls_back_to_the_running_process_then_path() {
+    use triage_plugin_host::version::envoy_version_with_fallbacks;
+    let missing =
+        |b: &str| CapabilityError::Failed(format!("cannot run `{b}`: No such file or directory"));
+    let mut ran = Vec::new();
+    let facts = envoy_version_with_fallbacks(
+        "/usr/local/bin/envoy",
+        MIN,
+        |b| {
+            ran.push(b.to_owned());
+            match b {
+                "/proc/891/exe" => Ok(data("envoy-version-1.8.txt")),
+                other => Err(missing(other)),
+            }
+        },
+        || Ok(vec![891]),
+    )
+    .unwrap();
+    assert_eq!(ran, ["/usr/local/bin/envoy", "/proc/891/exe"]);
+    assert!(facts.found);
+    assert_eq!(facts.source.as_deref(), Some("process"));
+    assert_eq!(facts.pid, Some(891));
+    assert_eq!(facts.binary, "/proc/891/exe");
+    assert_eq!(facts.meets_minimum, Some(false));
+    assert_eq!(facts.attempts.len(), 1);
+
+    // No process, no binary: PATH is the last resort, and then every attempt is listed.
+    let facts = envoy_version_with_fallbacks(
+        "/usr/local/bin/envoy",
+        MIN,
+        |b| Err(missing(b)),
+        || Ok(vec![]),
+    )
+    .unwrap();
+    assert!(!facts.found);
+    assert_eq!(facts.source, None);
+    let tried: Vec<_> = facts.attempts.iter().map(|a| a.binary.as_str()).collect();
+    assert_eq!(tried, ["/usr/local/bin/envoy", "envoy"]);
+    assert!(facts.error.unwrap().contains("envoy: cannot run `envoy`"));
+
+    // The given binary answers: nothing else runs, not even ps.
+    let facts = envoy_version_with_fallbacks(
+        "/usr/local/bin/envoy",
+        MIN,
+        |_| Ok(data("envoy-version-guide.txt")),
+        || panic!("ps must not run"),
+    )
+    .unwrap();
+    assert_eq!(facts.source.as_deref(), Some("binary"));
+
+    // A policy that does not allow /proc/*/exe: recorded as an attempt, PATH still tried.
+    let facts = envoy_version_with_fallbacks(
+        "/usr/local/bin/envoy",
+        MIN,
+        |b| match b {
+            "/proc/7/exe" => Err(CapabilityError::Denied(
+                "exec /proc/7/exe --version is not allowed".into(),
+            )),
+            "envoy" => Ok(data("envoy-version-guide.txt")),
+            other => Err(missing(other)),
+        },
+        || Ok(vec![7]),
+    )
+    .unwrap();
+    assert_eq!(facts.source.as_deref(), Some("path"));
+    assert!(facts.attempts[1].error.contains("not allowed"));
+
+    // A bundle without ps's answer: the replay says so instead of guessing.
+    let err = envoy_version_with_fallbacks(
+        "/usr/local/bin/envoy",
+        MIN,
+        |b| Err(missing(b)),
+        || Err(CapabilityError::NotCaptured("exec ps".into())),
+    )
+    .unwrap_err();
+    assert!(matches!(
+        err,
+        ProbeError::Capability(CapabilityError::NotCaptured(_))
+    ));
+}
