@@ -121,6 +121,16 @@ pub fn iam_argv(project: &str) -> Vec<String> {
     )
 }
 
+/// The project's policy and those it inherits (folders, organization), so that a grant
+/// made above the project is seen.
+pub fn ancestors_iam_argv(project: &str) -> Vec<String> {
+    gcloud(
+        &["projects", "get-ancestors-iam-policy", "--format=json"],
+        None,
+        &[project],
+    )
+}
+
 /// Params of `forwarding-rules`.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -212,4 +222,8 @@ pub struct IamParams {
     /// (the type prefix may be left out).
     #[serde(default)]
     pub member: Option<String>,
+    /// Also read the policies the project inherits from its folders and organization
+    /// (`gcloud projects get-ancestors-iam-policy`), so that a grant made there counts.
+    #[serde(default)]
+    pub ancestors: bool,
 }

@@ -14,6 +14,28 @@ pub const TD_CLIENT_ROLES: [&str; 2] = [
     "roles/compute.networkViewer",
 ];
 
+/// Roles that carry the Traffic Director client permissions among many others: the basic
+/// roles Editor and Owner hold every `trafficdirector.networks.*` permission the client
+/// role grants, so a service account holding one needs nothing more.
+pub const BASIC_ROLES_WITH_TD_ACCESS: [&str; 2] = ["roles/editor", "roles/owner"];
+
+fn gives_td_access(role: &str) -> bool {
+    TD_CLIENT_ROLES.contains(&role) || BASIC_ROLES_WITH_TD_ACCESS.contains(&role)
+}
+
+/// One entry of `gcloud projects get-ancestors-iam-policy --format=json`: the project's,
+/// each folder's and the organization's policy.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct AncestorPolicy {
+    #[serde(deserialize_with = "nullable")]
+    id: String,
+    #[serde(rename = "type", deserialize_with = "nullable")]
+    kind: String,
+    #[serde(deserialize_with = "nullable")]
+    policy: Policy,
+}
+
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct Policy {
@@ -44,6 +66,24 @@ pub struct IamFacts {
     /// With the `member` param: it holds roles/trafficdirector.client or
     /// roles/compute.networkViewer without a condition.
     pub has_td_client_role: Option<bool>,
+    /// With the `member` param: it holds, by name and without a condition, a role that
+    /// lets it use Traffic Director: a client role, or roles/editor or roles/owner.
+    pub has_td_access: Option<bool>,
+    /// With the `member` param: where that access comes from, e.g.
+    /// "roles/editor on project td-demo-project".
+    pub td_access_grants: Vec<String>,
+    /// Grants of such a role to groups, domains or all authenticated users, which the
+    /// member may belong to; membership cannot be read from the policy.
+    pub td_access_via_groups: Vec<String>,
+    /// The e-mail addresses of the groups among those (`group:` members), to check the
+    /// member's membership of.
+    pub td_access_groups: Vec<String>,
+    /// With the `member` param: grants of such a role to it that carry an IAM condition
+    /// (they may or may not apply now).
+    pub conditional_td_access: Vec<String>,
+    /// The policies read: "project ID" alone (`get-iam-policy`), or also each "folder ID"
+    /// and "organization ID" above it (`get-ancestors-iam-policy`).
+    pub policies_read: Vec<String>,
 }
 
 /// One binding.
@@ -55,19 +95,44 @@ pub struct BindingFacts {
     pub members: Vec<String>,
     /// The binding has an IAM condition, so it may not apply.
     pub conditional: bool,
+    /// Where it is granted: "project ID", "folder ID" or "organization ID".
+    pub granted_on: String,
 }
 
 /// Parses `gcloud projects get-iam-policy PROJECT --format=json`. `member` may carry its
 /// type prefix ("serviceAccount:x@…") or not ("x@…").
 pub fn parse_iam_policy(text: &str, member: Option<&str>) -> Result<IamFacts, ParseError> {
     let policy: Policy = from_json("an IAM policy", text)?;
-    let bindings: Vec<BindingFacts> = policy
-        .bindings
+    Ok(iam_facts(vec![("project".to_owned(), policy)], member))
+}
+
+/// Parses `gcloud projects get-ancestors-iam-policy PROJECT --format=json`: the project's
+/// policy and those of the folders and organization it inherits from.
+pub fn parse_ancestors_iam_policy(
+    text: &str,
+    member: Option<&str>,
+) -> Result<IamFacts, ParseError> {
+    let policies: Vec<AncestorPolicy> = from_json("a list of ancestor IAM policies", text)?;
+    Ok(iam_facts(
+        policies
+            .into_iter()
+            .map(|p| (format!("{} {}", p.kind, p.id).trim().to_owned(), p.policy))
+            .collect(),
+        member,
+    ))
+}
+
+fn iam_facts(policies: Vec<(String, Policy)>, member: Option<&str>) -> IamFacts {
+    let policies_read: Vec<String> = policies.iter().map(|(on, _)| on.clone()).collect();
+    let bindings: Vec<BindingFacts> = policies
         .into_iter()
-        .map(|b| BindingFacts {
-            role: b.role,
-            members: b.members,
-            conditional: b.condition.is_some(),
+        .flat_map(|(on, policy)| {
+            policy.bindings.into_iter().map(move |b| BindingFacts {
+                role: b.role,
+                members: b.members,
+                conditional: b.condition.is_some(),
+                granted_on: on.clone(),
+            })
         })
         .collect();
 
@@ -118,11 +183,53 @@ pub fn parse_iam_policy(text: &str, member: Option<&str>) -> Result<IamFacts, Pa
             .any(|candidate| matches(candidate, wanted))
     });
 
-    Ok(IamFacts {
+    let mut td_access_grants = Vec::new();
+    let mut conditional_td_access = Vec::new();
+    let mut td_access_via_groups = Vec::new();
+    let mut td_access_groups = Vec::new();
+    for b in bindings.iter().filter(|b| gives_td_access(&b.role)) {
+        let grant = format!("{} on {}", b.role, b.granted_on);
+        for m in &b.members {
+            if member.is_some_and(|wanted| matches(m, wanted)) {
+                let list = if b.conditional {
+                    &mut conditional_td_access
+                } else {
+                    &mut td_access_grants
+                };
+                list.push(grant.clone());
+            } else if !b.conditional
+                && (m.starts_with("group:")
+                    || m.starts_with("domain:")
+                    || m == "allAuthenticatedUsers"
+                    || m.starts_with("principalSet:"))
+            {
+                td_access_via_groups.push(format!("{m}: {grant}"));
+                if let Some(group) = m.strip_prefix("group:") {
+                    td_access_groups.push(group.to_owned());
+                }
+            }
+        }
+    }
+    for list in [
+        &mut td_access_grants,
+        &mut conditional_td_access,
+        &mut td_access_via_groups,
+        &mut td_access_groups,
+    ] {
+        list.sort();
+        list.dedup();
+    }
+    IamFacts {
         bindings,
         roles_by_member,
         members_with_td_client_role,
         member_roles,
         has_td_client_role,
-    })
+        has_td_access: member.map(|_| !td_access_grants.is_empty()),
+        td_access_grants,
+        td_access_via_groups,
+        td_access_groups,
+        conditional_td_access,
+        policies_read,
+    }
 }

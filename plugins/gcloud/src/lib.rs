@@ -2,6 +2,7 @@
 //! checks outside the VM: the Traffic Director API, forwarding rules, VM scopes and
 //! metadata, the serial console, firewall rules, private GKE clusters and IAM roles.
 
+pub mod access;
 pub mod cluster;
 mod commands;
 pub mod firewall;
@@ -15,8 +16,8 @@ pub mod services;
 
 use commands::{
     ClusterParams, FirewallParams, ForwardingRulesParams, IamParams, InstanceParams, Location,
-    PROJECT, ProjectParams, cluster_argv, firewall_argv, forwarding_rules_argv, iam_argv,
-    instance_argv, serial_argv, services_argv,
+    PROJECT, ProjectParams, ancestors_iam_argv, cluster_argv, firewall_argv, forwarding_rules_argv,
+    iam_argv, instance_argv, serial_argv, services_argv,
 };
 use triage_sdk::register_probe;
 use triage_sdk::{Action, Facts, Manifest, Params, Probe, ProbeError};
@@ -31,9 +32,23 @@ fn with_project(mut action: Action, argv_for: impl Fn(Option<&str>) -> Vec<Strin
     action
 }
 
-fn run_gcloud(argv: &[String]) -> Result<String, ProbeError> {
-    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-    Ok(triage_sdk::exec_ok(&argv)?)
+/// Runs gcloud and parses what it printed; gcloud's own refusal (no permission, scopes,
+/// credentials) becomes the answer's `error`, a parse failure of its output a probe error.
+fn answer<T: serde::Serialize>(
+    argv: &[String],
+    parse: impl FnOnce(&str) -> Result<T, json::ParseError>,
+) -> Result<Facts, ProbeError> {
+    let answer = match access::run(argv)? {
+        Ok(text) => access::Answer {
+            facts: Some(parse(&text).map_err(bad_input)?),
+            error: None,
+        },
+        Err(error) => access::Answer {
+            facts: None,
+            error: Some(error),
+        },
+    };
+    Facts::new(&answer)
 }
 
 fn bad_input(e: json::ParseError) -> ProbeError {
@@ -45,7 +60,7 @@ pub struct GcloudProbe;
 
 impl Probe for GcloudProbe {
     fn describe() -> Manifest {
-        let mut cluster = Action::new::<ClusterParams, cluster::ClusterFacts>(
+        let mut cluster = Action::new::<ClusterParams, access::Answer<cluster::ClusterFacts>>(
             "cluster",
             "A GKE cluster: private nodes, the control plane's range, network",
         );
@@ -60,35 +75,35 @@ impl Probe for GcloudProbe {
             "Google Cloud forwarding rules, enabled APIs, VMs, serial output, firewall rules, GKE clusters and IAM via gcloud --format=json",
         )
         .action(with_project(
-            Action::new::<ForwardingRulesParams, forwarding_rules::ForwardingRulesFacts>(
+            Action::new::<ForwardingRulesParams, access::Answer<forwarding_rules::ForwardingRulesFacts>>(
                 "forwarding-rules",
                 "Forwarding rules, and whether an INTERNAL_SELF_MANAGED one (Traffic Director's) exists in a network",
             ),
             forwarding_rules_argv,
         ))
         .action(with_project(
-            Action::new::<ProjectParams, services::ServicesFacts>(
+            Action::new::<ProjectParams, access::Answer<services::ServicesFacts>>(
                 "services",
                 "Enabled APIs, and whether the Traffic Director API is one",
             ),
             services_argv,
         ))
         .action(with_project(
-            Action::new::<InstanceParams, instance::InstanceFacts>(
+            Action::new::<InstanceParams, access::Answer<instance::InstanceFacts>>(
                 "instance",
                 "A VM's service account scopes, metadata (gce-service-proxy parsed) and network",
             ),
             |project| instance_argv("{instance}", "{zone}", project),
         ))
         .action(with_project(
-            Action::new::<InstanceParams, serial::SerialFacts>(
+            Action::new::<InstanceParams, access::Answer<serial::SerialFacts>>(
                 "serial-output",
                 "Service proxy and Envoy bootstrap errors on a VM's serial console",
             ),
             |project| serial_argv("{instance}", "{zone}", project),
         ))
         .action(with_project(
-            Action::new::<FirewallParams, firewall::FirewallFacts>(
+            Action::new::<FirewallParams, access::Answer<firewall::FirewallFacts>>(
                 "firewall-rules",
                 "Firewall rules, and whether one lets TCP to a port in from a source range",
             ),
@@ -96,11 +111,17 @@ impl Probe for GcloudProbe {
         ))
         .action(cluster)
         .action(
-            Action::new::<IamParams, iam::IamFacts>(
+            Action::new::<IamParams, access::Answer<iam::IamFacts>>(
                 "iam-policy",
                 "A project's IAM bindings, and whether a member holds a Traffic Director client role",
             )
-            .exec(&iam_argv(PROJECT).iter().map(String::as_str).collect::<Vec<_>>()),
+            .exec(&iam_argv(PROJECT).iter().map(String::as_str).collect::<Vec<_>>())
+            .exec(
+                &ancestors_iam_argv(PROJECT)
+                    .iter()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>(),
+            ),
         )
     }
 
@@ -108,48 +129,58 @@ impl Probe for GcloudProbe {
         match action {
             "forwarding-rules" => {
                 let p: ForwardingRulesParams = params.parse()?;
-                let text = run_gcloud(&forwarding_rules_argv(p.project.as_deref()))?;
-                let facts = forwarding_rules::parse_forwarding_rules(&text, p.network.as_deref());
-                Facts::new(&facts.map_err(bad_input)?)
+                answer(&forwarding_rules_argv(p.project.as_deref()), |text| {
+                    forwarding_rules::parse_forwarding_rules(text, p.network.as_deref())
+                })
             }
             "services" => {
                 let p: ProjectParams = params.parse()?;
-                let text = run_gcloud(&services_argv(p.project.as_deref()))?;
-                Facts::new(&services::parse_services(&text).map_err(bad_input)?)
+                answer(
+                    &services_argv(p.project.as_deref()),
+                    services::parse_services,
+                )
             }
             "instance" => {
                 let p: InstanceParams = params.parse()?;
-                let text = run_gcloud(&instance_argv(&p.instance, &p.zone, p.project.as_deref()))?;
-                Facts::new(&instance::parse_instance(&text).map_err(bad_input)?)
+                answer(
+                    &instance_argv(&p.instance, &p.zone, p.project.as_deref()),
+                    instance::parse_instance,
+                )
             }
             "serial-output" => {
                 let p: InstanceParams = params.parse()?;
-                let text = run_gcloud(&serial_argv(&p.instance, &p.zone, p.project.as_deref()))?;
-                Facts::new(&serial::parse_serial_output(&text))
+                answer(
+                    &serial_argv(&p.instance, &p.zone, p.project.as_deref()),
+                    |text| Ok(serial::parse_serial_output(text)),
+                )
             }
             "firewall-rules" => {
                 let p: FirewallParams = params.parse()?;
-                let text = run_gcloud(&firewall_argv(p.project.as_deref()))?;
                 let query = firewall::FirewallQuery {
                     port: p.port,
                     source_range: p.source_range.as_deref(),
                     network: p.network.as_deref(),
                 };
-                Facts::new(&firewall::parse_firewall_rules(&text, &query).map_err(bad_input)?)
+                answer(&firewall_argv(p.project.as_deref()), |text| {
+                    firewall::parse_firewall_rules(text, &query)
+                })
             }
             "cluster" => {
                 let p: ClusterParams = params.parse()?;
-                let text = run_gcloud(&cluster_argv(
-                    &p.cluster,
-                    p.location()?,
-                    p.project.as_deref(),
-                ))?;
-                Facts::new(&cluster::parse_cluster(&text).map_err(bad_input)?)
+                let argv = cluster_argv(&p.cluster, p.location()?, p.project.as_deref());
+                answer(&argv, cluster::parse_cluster)
             }
             "iam-policy" => {
                 let p: IamParams = params.parse()?;
-                let text = run_gcloud(&iam_argv(&p.project))?;
-                Facts::new(&iam::parse_iam_policy(&text, p.member.as_deref()).map_err(bad_input)?)
+                if p.ancestors {
+                    answer(&ancestors_iam_argv(&p.project), |text| {
+                        iam::parse_ancestors_iam_policy(text, p.member.as_deref())
+                    })
+                } else {
+                    answer(&iam_argv(&p.project), |text| {
+                        iam::parse_iam_policy(text, p.member.as_deref())
+                    })
+                }
             }
             other => Err(ProbeError::unknown_action(other)),
         }

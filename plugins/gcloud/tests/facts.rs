@@ -395,3 +395,58 @@ fn enormous_lists_parse() {
     let facts = parse_firewall_rules(&text, &query).unwrap();
     assert_eq!((facts.count, facts.allows_tcp_port), (60_000, Some(false)));
 }
+
+/// A grant above the project, a basic role, a group grant and a conditional one: each is
+/// told apart so that no runbook calls a covered service account unauthorised.
+#[test]
+fn iam_access_through_ancestors_basic_roles_and_groups() {
+    let project = data("iam-policy.json");
+    let sa = "serviceAccount:td-vm@td-demo-project.iam.gserviceaccount.com";
+    let ancestors = format!(
+        r#"[{{"id": "td-demo-project", "type": "project", "policy": {project}}},
+            {{"id": "283764012345", "type": "folder", "policy": {{"bindings": [
+                {{"role": "roles/trafficdirector.client", "members": ["{sa}"]}},
+                {{"role": "roles/trafficdirector.client", "members": ["group:mesh@example.com"]}}]}}}},
+            {{"id": "433637338589", "type": "organization", "policy": {{"etag": "x"}}}}]"#
+    );
+    let facts = iam::parse_ancestors_iam_policy(&ancestors, Some(sa)).unwrap();
+    assert_eq!(facts.has_td_access, Some(true));
+    assert_eq!(
+        facts.td_access_grants,
+        ["roles/trafficdirector.client on folder 283764012345"]
+    );
+    assert_eq!(
+        facts.policies_read,
+        [
+            "project td-demo-project",
+            "folder 283764012345",
+            "organization 433637338589"
+        ]
+    );
+    assert_eq!(
+        facts.td_access_via_groups,
+        ["group:mesh@example.com: roles/trafficdirector.client on folder 283764012345"]
+    );
+    assert_eq!(facts.td_access_groups, ["mesh@example.com"]);
+
+    // The project's own policy alone: no grant by name, so no access seen.
+    let facts = iam::parse_iam_policy(&project, Some(sa)).unwrap();
+    assert_eq!(facts.has_td_access, Some(false));
+    assert!(facts.td_access_via_groups.is_empty());
+
+    // roles/editor by name covers it; a conditional networkViewer is only conditional.
+    let compute_sa = "798832730858-compute@developer.gserviceaccount.com";
+    let facts = iam::parse_iam_policy(&project, Some(compute_sa)).unwrap();
+    assert_eq!(facts.has_td_client_role, Some(false));
+    assert_eq!(facts.has_td_access, Some(true));
+    assert_eq!(facts.td_access_grants, ["roles/editor on project"]);
+    assert_eq!(
+        facts.conditional_td_access,
+        ["roles/compute.networkViewer on project"]
+    );
+
+    assert!(
+        iam::parse_ancestors_iam_policy("{}", Some(sa)).is_err(),
+        "not a list"
+    );
+}
