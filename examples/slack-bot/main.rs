@@ -18,6 +18,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 struct Args {
     server: String,
+    /// Where the bot takes the result: its response_url's host and port.
+    listen: String,
     secret: String,
     wait: Duration,
     text: String,
@@ -25,6 +27,7 @@ struct Args {
 
 fn parse_args() -> Result<Args, String> {
     let mut server = "http://127.0.0.1:7878".to_string();
+    let mut listen = "127.0.0.1:7879".to_string();
     let mut secret = std::env::var("SLACK_SIGNING_SECRET").ok();
     let mut wait = Duration::from_secs(120);
     let mut words = Vec::new();
@@ -32,6 +35,7 @@ fn parse_args() -> Result<Args, String> {
     while let Some(a) = args.next() {
         match a.as_str() {
             "--server" => server = args.next().ok_or("--server needs a URL")?,
+            "--listen" => listen = args.next().ok_or("--listen needs HOST:PORT")?,
             "--secret" => secret = Some(args.next().ok_or("--secret needs a value")?),
             "--wait" => {
                 let secs: u64 = args
@@ -42,7 +46,7 @@ fn parse_args() -> Result<Args, String> {
             }
             "-h" | "--help" => {
                 return Err(
-                    "usage: slack-bot [--server URL] [--secret S] [--wait SECS] TEXT…".into(),
+                    "usage: slack-bot [--server URL] [--listen HOST:PORT] [--secret S] [--wait SECS] TEXT…".into(),
                 );
             }
             _ => words.push(a),
@@ -50,6 +54,7 @@ fn parse_args() -> Result<Args, String> {
     }
     Ok(Args {
         server: server.trim_end_matches('/').to_string(),
+        listen,
         secret: secret.ok_or("give --secret or set SLACK_SIGNING_SECRET")?,
         wait,
         text: words.join(" "),
@@ -115,9 +120,9 @@ fn receive_post(listener: &TcpListener, wait: Duration) -> Result<String, String
 }
 
 async fn run(args: Args) -> Result<(), String> {
-    // Slack would give a hooks.slack.com URL; this bot listens on loopback instead (the
-    // server's slack.response_url_prefixes must allow http://127.0.0.1:).
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    // Slack would give a hooks.slack.com URL; this bot listens on loopback instead, on a
+    // port the server's slack.response_url_origins lists (origins are compared exactly).
+    let listener = TcpListener::bind(&args.listen).map_err(|e| format!("{}: {e}", args.listen))?;
     let response_url = format!(
         "http://127.0.0.1:{}/commands/T0/1/x",
         listener.local_addr().map_err(|e| e.to_string())?.port()

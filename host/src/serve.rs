@@ -11,6 +11,7 @@
 //! - [`chat`]: slash commands, one file per chat platform
 //! - [`outbox`]: chat results waiting to be posted
 //! - [`auth`]: bearer tokens
+//! - [`http`]: the accept loop: a connection cap, header and body deadlines
 //! - [`tls`]: HTTPS from the config's PEM files, reloaded when they are renewed
 //!
 //! A caller names a runbook and a target from the config; it never passes a command, a path
@@ -22,6 +23,7 @@ pub mod auth;
 pub mod chat;
 pub mod config;
 pub mod error;
+pub mod http;
 pub mod metrics;
 pub mod openapi;
 pub mod outbox;
@@ -68,6 +70,8 @@ pub struct ServeOptions {
 /// Every endpoint: the /v1 API (behind a bearer token), the OpenAPI document, /healthz, and
 /// the endpoints of each configured chat platform.
 pub fn router(app: Arc<App>, chats: &[Arc<dyn Platform>]) -> Router {
+    let body_timeout = app.config.limits.connections.body_timeout;
+    let max_body_bytes = app.config.limits.max_body_bytes;
     let v1 = Router::new()
         .route("/v1/runs", post(api::create_run).get(api::list_runs))
         .route("/v1/runs/{id}", get(api::get_run))
@@ -101,6 +105,9 @@ pub fn router(app: Arc<App>, chats: &[Arc<dyn Platform>]) -> Router {
             }
         })
         .layer(DefaultBodyLimit::max(app.config.limits.max_body_bytes))
+        .layer(axum::middleware::from_fn(move |request, next| {
+            http::read_body_in_time(body_timeout, max_body_bytes, request, next)
+        }))
         .with_state(app)
 }
 
@@ -230,22 +237,16 @@ pub fn serve(runtime: Runtime, policy: Policy, options: ServeOptions) -> Result<
                 eprintln!("marked {left} run(s) interrupted");
             }
         };
-        // Two listener types, one server: axum::serve is generic over the listener.
-        let served = match tls {
+        // Two listener types, one server: the accept loop is generic over the listener.
+        let bounds = app.config.limits.connections.clone();
+        match tls {
             Some(config) => {
                 let listener = tls::TlsListener::new(listener, config)
                     .map_err(|e| format!("listen on {listen}: {e}"))?;
-                axum::serve(listener, router(app, &chats))
-                    .with_graceful_shutdown(stop)
-                    .await
+                http::serve(listener, router(app, &chats), bounds, stop).await;
             }
-            None => {
-                axum::serve(listener, router(app, &chats))
-                    .with_graceful_shutdown(stop)
-                    .await
-            }
-        };
-        served.map_err(|e| format!("server: {e}"))?;
+            None => http::serve(listener, router(app, &chats), bounds, stop).await,
+        }
         // The drain ended every run, so every chat post can go out now; it gets a bound
         // (a post is 10 s at most, plus the retries' pauses) rather than the process's life.
         let unsent = posting.outbox.settle(CHAT_POST_GRACE).await;

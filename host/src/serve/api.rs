@@ -4,7 +4,7 @@
 use super::app::App;
 use super::config::Scope;
 use super::error::{ApiError, body_error, error};
-use super::runs::{EventFinding, Origin, RunEvent, RunRequest, RunStatus, SubmitError};
+use super::runs::{EventFinding, Origin, RateBucket, RunEvent, RunRequest, RunStatus, SubmitError};
 use super::store::RunRecord;
 use axum::Json;
 use axum::body::Bytes;
@@ -94,6 +94,7 @@ pub struct RunAccepted {
         (status = 400, description = "Bad JSON, unknown runbook or target, bad input", body = ApiError),
         (status = 401, description = "No or wrong bearer token", body = ApiError),
         (status = 403, description = "The token may not run that runbook or use that target", body = ApiError),
+        (status = 408, description = "The body did not arrive within limits.body_timeout", body = ApiError),
         (status = 413, description = "Body over the size cap", body = ApiError),
         (status = 429, description = "The run queue is full, or the caller started its runs_per_minute", body = ApiError,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
@@ -115,7 +116,11 @@ pub async fn create_run(
     };
     let origin = Origin {
         requested_by: caller.name.clone(),
-        rate_key: caller.name,
+        rates: vec![RateBucket {
+            key: caller.name.clone(),
+            per_minute: caller.scope.runs_per_minute,
+            who: caller.name,
+        }],
         scope: &caller.scope,
         notify: None,
     };

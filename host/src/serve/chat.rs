@@ -20,7 +20,7 @@ pub mod slack;
 use super::app::App;
 use super::config::Scope;
 use super::error::{body_error, error};
-use super::runs::{Origin, RunEvent, RunRequest};
+use super::runs::{Origin, RateBucket, RunEvent, RunRequest};
 use super::store::InterruptedRun;
 use axum::Json;
 use axum::body::Bytes;
@@ -95,10 +95,10 @@ pub fn command(
     };
     let scope = &platform.settings().scope;
     let request = match command::parse(&form.text) {
-        Ok(Command::Help) => return ephemeral(command::help(slash)),
-        Ok(Command::List) => return ephemeral(list(app, &*platform, scope)),
+        Ok(Command::Help) => return platform.ephemeral(command::help(slash)),
+        Ok(Command::List) => return platform.ephemeral(list(app, &*platform, scope)),
         Ok(Command::Run(r)) => r,
-        Err(e) => return ephemeral(format!("{e}\n{}", command::help(slash))),
+        Err(e) => return platform.ephemeral(format!("{e}\n{}", command::help(slash))),
     };
     let caller = ChatCaller {
         slash: slash.to_string(),
@@ -107,9 +107,9 @@ pub fn command(
         user_name: form.user_name,
         response_url: form.response_url,
     };
-    match start(app, platform, &caller, request) {
-        Ok(said) => ephemeral(said),
-        Err(StartError::Refused(e)) => ephemeral(format!(":warning: {e}")),
+    match start(app, platform.clone(), &caller, request) {
+        Ok(said) => platform.ephemeral(said),
+        Err(StartError::Refused(e)) => platform.ephemeral(format!(":warning: {e}")),
         Err(StartError::BadResponseUrl(e)) => error(StatusCode::BAD_REQUEST, e),
     }
 }
@@ -135,14 +135,27 @@ impl ChatCaller {
         format!("{}:{who}", platform.name())
     }
 
-    /// Whose run rate a run counts against: the stable user id, not the changeable name.
-    fn rate_key(&self, platform: &dyn Platform) -> String {
+    /// The run rates a run counts against: the user's (by the stable user id, not the
+    /// changeable name), and the whole chat's where user ids can be forged.
+    fn rates(&self, platform: &dyn Platform) -> Vec<RateBucket> {
         let who = if self.user_id.is_empty() {
             &self.user_name
         } else {
             &self.user_id
         };
-        format!("{}:{}:{who}", platform.name(), self.team_id)
+        let mut rates = vec![RateBucket {
+            key: format!("{}:{}:{who}", platform.name(), self.team_id),
+            per_minute: platform.settings().scope.runs_per_minute,
+            who: self.requested_by(platform),
+        }];
+        if let Some(per_minute) = platform.shared_rate() {
+            rates.push(RateBucket {
+                key: platform.name().to_string(),
+                per_minute,
+                who: format!("every {} user together", platform.name()),
+            });
+        }
+        rates
     }
 }
 
@@ -164,7 +177,7 @@ pub fn start(
     let settings = platform.settings();
     if !settings.response_urls.allows(&caller.response_url) {
         return Err(StartError::BadResponseUrl(format!(
-            "response_url is not one this server posts to ({}.response_url_prefixes)",
+            "response_url is not one this server posts to ({}.response_url_origins)",
             platform.name()
         )));
     }
@@ -174,7 +187,7 @@ pub fn start(
             request.clone(),
             Origin {
                 requested_by: caller.requested_by(&*platform),
-                rate_key: caller.rate_key(&*platform),
+                rates: caller.rates(&*platform),
                 scope: &settings.scope,
                 notify: serde_json::to_string(&ChatNotice {
                     chat: platform.name().to_string(),

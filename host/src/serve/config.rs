@@ -11,7 +11,8 @@
 //!   signing_secret_env: SLACK_SIGNING_SECRET
 //! mattermost:
 //!   token_env: MATTERMOST_COMMAND_TOKEN
-//!   response_url_prefixes: ["https://chat.example.com/hooks/commands/"]
+//!   response_url_origins: ["https://chat.example.com"]
+//!   token_runs_per_minute: 30  # optional: every user of the command token together
 //! targets:                     # the only targets a caller may name
 //!   demo: examples/service-unreachable/interception-missing   # a bundle, relative to this file
 //!   web-1: ssh://ops@web-1.internal
@@ -22,7 +23,11 @@
 //!   run_deadline: 5m
 //!   max_body_bytes: 65536
 //!   shutdown_grace: 30s
-//!   runs_per_minute_per_caller: 30  # optional; a token or chat may set its own runs_per_minute
+//!   max_connections: 512       # beyond it the oldest idle connection is closed
+//!   header_timeout: 15s        # a request's header (and a connection idle between requests)
+//!   body_timeout: 15s          # a request's body
+//!   runs_per_minute_per_caller: 30  # default: half of max_concurrent_runs + max_queued_runs;
+//!                                   # a token or chat may set its own runs_per_minute
 //! tls:                         # optional: serve HTTPS (PEM files, relative to this file)
 //!   cert: tls/fullchain.pem
 //!   key: tls/privkey.pem
@@ -81,6 +86,8 @@ struct RawSlack {
     targets: Option<Vec<String>>,
     runs_per_minute: Option<u32>,
     /// Where results may be posted; Slack's response URLs by default.
+    response_url_origins: Option<Vec<String>>,
+    /// The old form (string prefixes); read only to say what replaced it.
     response_url_prefixes: Option<Vec<String>>,
 }
 
@@ -92,9 +99,13 @@ struct RawMattermost {
     runbooks: Option<Vec<String>>,
     targets: Option<Vec<String>>,
     runs_per_minute: Option<u32>,
-    /// Where results may be posted: the Mattermost server's URL. Required, since every
+    /// Runs all users of the command token may start a minute together.
+    token_runs_per_minute: Option<u32>,
+    /// Where results may be posted: the Mattermost server's origin. Required, since every
     /// Mattermost server has its own.
-    response_url_prefixes: Vec<String>,
+    response_url_origins: Option<Vec<String>>,
+    /// The old form (string prefixes); read only to say what replaced it.
+    response_url_prefixes: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -106,6 +117,9 @@ struct RawLimits {
     max_body_bytes: Option<usize>,
     shutdown_grace: Option<String>,
     runs_per_minute_per_caller: Option<u32>,
+    max_connections: Option<usize>,
+    header_timeout: Option<String>,
+    body_timeout: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -166,6 +180,10 @@ pub struct MattermostConfig {
     /// The slash command's token, which Mattermost sends in every request.
     pub token: String,
     pub chat: ChatSettings,
+    /// Runs every user of the token may start a minute together (`None`: the per-caller
+    /// default). Anyone holding the token can claim any `user_id`, so the token is the
+    /// caller the server can tell apart; users are rated within it.
+    pub token_runs_per_minute: Option<u32>,
 }
 
 /// What every chat's section says besides its secret: what its users may run, and where
@@ -176,22 +194,95 @@ pub struct ChatSettings {
     pub response_urls: ResponseUrls,
 }
 
-/// Where a chat's results may be posted (`response_url_prefixes`), so that a request with a
+/// Where a chat's results may be posted (`response_url_origins`), so that a request with a
 /// good signature or token still cannot make the server post to an address of its choosing.
+/// Each entry is an origin, `scheme://host[:port]`; a response URL must have exactly that
+/// scheme, host and port (parsed, not compared as text: `http://127.0.0.1:@10.0.0.2/` is a
+/// URL for 10.0.0.2) and no user or password.
 #[derive(Debug, Clone)]
 pub struct ResponseUrls {
-    prefixes: Vec<String>,
+    origins: Vec<ResponseOrigin>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ResponseOrigin {
+    scheme: String,
+    host: String,
+    port: Option<u16>,
+}
+
+impl ResponseOrigin {
+    fn of(url: &reqwest::Url) -> Option<ResponseOrigin> {
+        if !matches!(url.scheme(), "http" | "https")
+            || !url.username().is_empty()
+            || url.password().is_some()
+        {
+            return None;
+        }
+        Some(ResponseOrigin {
+            scheme: url.scheme().to_string(),
+            host: url.host_str()?.to_string(),
+            port: url.port_or_known_default(),
+        })
+    }
 }
 
 impl ResponseUrls {
-    pub fn new(prefixes: Vec<String>) -> ResponseUrls {
-        ResponseUrls { prefixes }
+    /// Parses each origin; the error names the entry and what is wrong with it.
+    pub fn new<S: AsRef<str>>(origins: &[S]) -> Result<ResponseUrls, String> {
+        let origins = origins
+            .iter()
+            .map(|text| {
+                let text = text.as_ref();
+                let bad = |why: &str| format!("`{text}`: {why}; write scheme://host[:port]");
+                // The URL standard reads `http://host:` as the default port, which is not what
+                // a prefix written that way meant (any port).
+                if text.trim_end_matches('/').ends_with(':') {
+                    return Err(bad("empty port"));
+                }
+                let url = reqwest::Url::parse(text).map_err(|e| bad(&e.to_string()))?;
+                if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+                    return Err(bad("an origin has no path, query or fragment"));
+                }
+                if !url.username().is_empty() || url.password().is_some() {
+                    return Err(bad("an origin has no user or password"));
+                }
+                ResponseOrigin::of(&url).ok_or_else(|| bad("only http and https"))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(ResponseUrls { origins })
     }
 
     /// Whether the server may post to `url`.
     pub fn allows(&self, url: &str) -> bool {
-        self.prefixes.iter().any(|p| url.starts_with(p.as_str()))
+        reqwest::Url::parse(url)
+            .ok()
+            .as_ref()
+            .and_then(ResponseOrigin::of)
+            .is_some_and(|o| self.origins.contains(&o))
     }
+}
+
+/// The one-line error for a config still written with `response_url_prefixes`: what replaced
+/// it, with the entries converted where they convert.
+fn prefixes_replaced(file: &str, chat: &str, prefixes: &[String]) -> String {
+    let origins: Vec<String> = prefixes
+        .iter()
+        // `http://host:` meant any port, which no origin says.
+        .filter(|p| !p.trim_end_matches('/').ends_with(':'))
+        .filter_map(|p| reqwest::Url::parse(p).ok())
+        .filter(|u| u.has_host())
+        .map(|u| format!("\"{}\"", u.origin().ascii_serialization()))
+        .collect();
+    let example = if origins.is_empty() {
+        "\"https://chat.example.com\"".to_string()
+    } else {
+        origins.join(", ")
+    };
+    format!(
+        "{file}: {chat}.response_url_prefixes is replaced by response_url_origins (scheme://host[:port], \
+         compared exactly), e.g. response_url_origins: [{example}]"
+    )
 }
 
 #[derive(Debug, Clone)]
@@ -201,8 +292,11 @@ pub struct Limits {
     pub run_deadline: Duration,
     pub max_body_bytes: usize,
     pub shutdown_grace: Duration,
-    /// Runs a caller without its own `runs_per_minute` may start a minute; `None`: no limit.
-    pub runs_per_minute_per_caller: Option<u32>,
+    /// Runs a caller without its own `runs_per_minute` may start a minute. The default is
+    /// half the run slots plus the queue, so one caller never fills more than half of it.
+    pub runs_per_minute_per_caller: u32,
+    /// Open connections, and how long a request's header and body may take.
+    pub connections: super::http::ConnectionLimits,
 }
 
 impl Default for Limits {
@@ -213,13 +307,21 @@ impl Default for Limits {
             run_deadline: Duration::from_secs(300),
             max_body_bytes: 64 * 1024,
             shutdown_grace: Duration::from_secs(30),
-            runs_per_minute_per_caller: None,
+            runs_per_minute_per_caller: default_rate(4, 64),
+            connections: super::http::ConnectionLimits::default(),
         }
     }
 }
 
+/// The default per-caller rate: half of what the server holds at once (running plus
+/// queued), so one caller's burst can never fill the queue for everyone else.
+pub fn default_rate(max_concurrent_runs: usize, max_queued_runs: usize) -> u32 {
+    let half = max_concurrent_runs.saturating_add(max_queued_runs) / 2;
+    u32::try_from(half).unwrap_or(u32::MAX).max(1)
+}
+
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7878";
-pub const SLACK_RESPONSE_URL_PREFIX: &str = "https://hooks.slack.com/";
+pub const SLACK_RESPONSE_URL_ORIGIN: &str = "https://hooks.slack.com";
 
 impl ServerConfig {
     /// Every caller's scope, named as the config names the caller.
@@ -248,13 +350,29 @@ impl ServerConfig {
             serde_yaml::from_str(&text).map_err(|e| crate::runbook::yaml_error(path, &e))?;
         let file = path.display();
         let base = path.parent().unwrap_or(Path::new("."));
-        let secret = |inline: Option<String>, env: Option<String>, what: &str| match (inline, env) {
-            (Some(s), None) => Ok(s),
-            (None, Some(var)) => std::env::var(&var)
-                .map_err(|_| format!("{file}: {what}: the environment variable {var} is not set")),
-            _ => Err(format!(
-                "{file}: {what}: give exactly one of the secret inline or its _env variable"
-            )),
+        let secret = |inline: Option<String>, env: Option<String>, what: &str| {
+            let (value, from) = match (inline, env) {
+                (Some(s), None) => (s, "written inline".to_string()),
+                (None, Some(var)) => (
+                    std::env::var(&var).map_err(|_| {
+                        format!("{file}: {what}: the environment variable {var} is not set")
+                    })?,
+                    format!("from {var}"),
+                ),
+                _ => {
+                    return Err(format!(
+                        "{file}: {what}: give exactly one of the secret inline or its _env variable"
+                    ));
+                }
+            };
+            // An empty secret would let anyone in: an HMAC under an empty key is computable
+            // by anyone, and an empty token is what a request without one carries.
+            if value.trim().is_empty() {
+                return Err(format!(
+                    "{file}: {what}: the secret ({from}) is empty; nobody could be told from anybody"
+                ));
+            }
+            Ok(value)
         };
         let mut tokens = Vec::new();
         for t in raw.tokens {
@@ -276,41 +394,65 @@ impl ServerConfig {
                 },
             });
         }
+        let origins = |chat: &str, list: &[String]| {
+            ResponseUrls::new(list).map_err(|e| format!("{file}: {chat}.response_url_origins: {e}"))
+        };
         let slack = match raw.slack {
             None => None,
-            Some(s) => Some(SlackConfig {
-                signing_secret: secret(s.signing_secret, s.signing_secret_env, "slack")?,
-                chat: ChatSettings {
-                    scope: Scope {
-                        runbooks: s.runbooks,
-                        targets: s.targets,
-                        runs_per_minute: s.runs_per_minute,
+            Some(s) => {
+                if let Some(prefixes) = &s.response_url_prefixes {
+                    return Err(prefixes_replaced(&file.to_string(), "slack", prefixes));
+                }
+                Some(SlackConfig {
+                    signing_secret: secret(s.signing_secret, s.signing_secret_env, "slack")?,
+                    chat: ChatSettings {
+                        scope: Scope {
+                            runbooks: s.runbooks,
+                            targets: s.targets,
+                            runs_per_minute: s.runs_per_minute,
+                        },
+                        response_urls: origins(
+                            "slack",
+                            &s.response_url_origins
+                                .unwrap_or_else(|| vec![SLACK_RESPONSE_URL_ORIGIN.to_string()]),
+                        )?,
                     },
-                    response_urls: ResponseUrls::new(
-                        s.response_url_prefixes
-                            .unwrap_or_else(|| vec![SLACK_RESPONSE_URL_PREFIX.to_string()]),
-                    ),
-                },
-            }),
+                })
+            }
         };
         let mattermost = match raw.mattermost {
             None => None,
-            Some(m) if m.response_url_prefixes.is_empty() => {
-                return Err(format!(
-                    "{file}: mattermost: give response_url_prefixes (your Mattermost server's URL)"
-                ));
-            }
-            Some(m) => Some(MattermostConfig {
-                token: secret(m.token, m.token_env, "mattermost")?,
-                chat: ChatSettings {
-                    scope: Scope {
-                        runbooks: m.runbooks,
-                        targets: m.targets,
-                        runs_per_minute: m.runs_per_minute,
+            Some(m) => {
+                if let Some(prefixes) = &m.response_url_prefixes {
+                    return Err(prefixes_replaced(&file.to_string(), "mattermost", prefixes));
+                }
+                let list = m.response_url_origins.unwrap_or_default();
+                if list.is_empty() {
+                    return Err(format!(
+                        "{file}: mattermost: give response_url_origins (your Mattermost server's origin, e.g. [\"https://chat.example.com\"])"
+                    ));
+                }
+                let token = secret(m.token, m.token_env, "mattermost")?;
+                // The token is the only proof of origin Mattermost sends, a bearer secret like
+                // the /v1 tokens (Mattermost's own are 26 characters).
+                if token.len() < 16 {
+                    return Err(format!(
+                        "{file}: mattermost: the command token is shorter than 16 characters"
+                    ));
+                }
+                Some(MattermostConfig {
+                    token,
+                    chat: ChatSettings {
+                        scope: Scope {
+                            runbooks: m.runbooks,
+                            targets: m.targets,
+                            runs_per_minute: m.runs_per_minute,
+                        },
+                        response_urls: origins("mattermost", &list)?,
                     },
-                    response_urls: ResponseUrls::new(m.response_url_prefixes),
-                },
-            }),
+                    token_runs_per_minute: m.token_runs_per_minute,
+                })
+            }
         };
         if tokens.is_empty() && slack.is_none() && mattermost.is_none() {
             return Err(format!(
@@ -397,12 +539,43 @@ impl ServerConfig {
                 d.shutdown_grace,
                 "shutdown_grace",
             )?,
-            runs_per_minute_per_caller: raw.limits.runs_per_minute_per_caller,
+            runs_per_minute_per_caller: 0,
+            connections: super::http::ConnectionLimits {
+                // Below 16 a handful of browsers' idle connections would crowd out callers.
+                max_connections: raw
+                    .limits
+                    .max_connections
+                    .unwrap_or(d.connections.max_connections)
+                    .max(16),
+                header_timeout: duration(
+                    raw.limits.header_timeout,
+                    d.connections.header_timeout,
+                    "header_timeout",
+                )?,
+                body_timeout: duration(
+                    raw.limits.body_timeout,
+                    d.connections.body_timeout,
+                    "body_timeout",
+                )?,
+            },
         };
-        let zero_rate = std::iter::once((
-            "limits.runs_per_minute_per_caller".to_string(),
-            limits.runs_per_minute_per_caller,
-        ))
+        let limits = Limits {
+            runs_per_minute_per_caller: raw.limits.runs_per_minute_per_caller.unwrap_or(
+                default_rate(limits.max_concurrent_runs, limits.max_queued_runs),
+            ),
+            ..limits
+        };
+        let zero_rate = [
+            (
+                "limits.runs_per_minute_per_caller".to_string(),
+                raw.limits.runs_per_minute_per_caller,
+            ),
+            (
+                "mattermost: token_runs_per_minute".to_string(),
+                mattermost.as_ref().and_then(|m| m.token_runs_per_minute),
+            ),
+        ]
+        .into_iter()
         .chain(
             scopes_so_far
                 .iter()
@@ -411,7 +584,7 @@ impl ServerConfig {
         .find(|(_, rate)| *rate == Some(0));
         if let Some((what, _)) = zero_rate {
             return Err(format!(
-                "{file}: {what}: 0 would refuse every run; use 1 or more, or leave it out for no limit"
+                "{file}: {what}: 0 would refuse every run; use 1 or more, or leave it out for the default"
             ));
         }
         let tls = raw.tls.map(|t| super::tls::TlsFiles {

@@ -256,13 +256,24 @@ impl LiveRun {
 pub struct Origin<'a> {
     /// The name the history records (`token:NAME`, `slack:USER`).
     pub requested_by: String,
-    /// Whose run rate the run counts against (a token's name, or one chat user).
-    pub rate_key: String,
+    /// The run rates the run counts against: a token's, or a chat user's (and, for a chat
+    /// whose users can be forged, the whole chat's). It starts only if every one has room.
+    pub rates: Vec<RateBucket>,
     /// What the caller may run.
     pub scope: &'a Scope,
     /// Where a chat hears of the run's end; kept in the history in case the server dies
     /// first.
     pub notify: Option<String>,
+}
+
+/// One run rate a run counts against.
+pub struct RateBucket {
+    /// Whose bucket (a token's name, `slack:TEAM:USER`, …).
+    pub key: String,
+    /// Its runs a minute; `None`: `limits.runs_per_minute_per_caller`.
+    pub per_minute: Option<u32>,
+    /// How a refusal names it (`token:ops`, `mattermost:alice`, `every mattermost user`).
+    pub who: String,
 }
 
 /// What a caller asks for. Targets are names from the config file, never specs.
@@ -445,7 +456,7 @@ impl Runs {
     ) -> Result<(String, Arc<LiveRun>), SubmitError> {
         let Origin {
             requested_by,
-            rate_key,
+            rates,
             scope,
             notify,
         } = origin;
@@ -478,18 +489,24 @@ impl Runs {
             inputs::resolve_json(&loaded.runbook, &request.inputs).map_err(SubmitError::Invalid)?;
         inputs::check_answers(&loaded.runbook, &request.answers).map_err(SubmitError::Invalid)?;
 
-        // Only a request that could run is charged to the caller's rate.
-        let per_minute = scope
-            .runs_per_minute
-            .or(self.limits.runs_per_minute_per_caller);
-        if let Some(per_minute) = per_minute
-            && let Err(retry_after) = self.rates.take(&rate_key, per_minute, Instant::now())
-        {
-            return Err(SubmitError::RateLimited {
-                caller: requested_by,
-                per_minute,
-                retry_after,
-            });
+        // Only a request that could run is charged to the caller's rates.
+        let now = Instant::now();
+        let mut charged: Vec<&str> = Vec::new();
+        for bucket in &rates {
+            let per_minute = bucket
+                .per_minute
+                .unwrap_or(self.limits.runs_per_minute_per_caller);
+            if let Err(retry_after) = self.rates.take(&bucket.key, per_minute, now) {
+                for key in charged {
+                    self.rates.give_back(key);
+                }
+                return Err(SubmitError::RateLimited {
+                    caller: bucket.who.clone(),
+                    per_minute,
+                    retry_after,
+                });
+            }
+            charged.push(&bucket.key);
         }
         let capacity = self.limits.max_concurrent_runs + self.limits.max_queued_runs;
         if self
@@ -499,9 +516,9 @@ impl Runs {
             })
             .is_err()
         {
-            // A full queue is not the caller's doing: the run it was charged is given back.
-            if per_minute.is_some() {
-                self.rates.give_back(&rate_key);
+            // A full queue is not the caller's doing: the runs it was charged are given back.
+            for key in charged {
+                self.rates.give_back(key);
             }
             return Err(SubmitError::Busy {
                 retry_after: self.retry_after(),
@@ -533,6 +550,7 @@ impl Runs {
             id: id.clone(),
             loaded,
             spec,
+            target_name: request.target.clone(),
             inputs,
             answers: request.answers,
             live: live.clone(),
@@ -588,7 +606,8 @@ impl Runs {
             loaded: &job.loaded,
             runtime: &self.runtime,
             target: &job.spec,
-            target_label: None,
+            // The configured name, never the address: reports go to chats and the history.
+            target_label: Some(job.target_name.clone()),
             inputs: job.inputs.clone(),
             answers: job.answers.clone(),
             policy: self.policy.clone(),
@@ -597,11 +616,34 @@ impl Runs {
             on_step: Some(on_step),
         })
         .await;
-        (
-            RunStatus::Ended(outcome.status),
-            outcome.report,
-            outcome.error,
-        )
+        // Reports and errors go to chats and API callers, who know targets by name only:
+        // the address (an ssh URL, a bundle's path) stays on the server.
+        let hide = AddressHider::new(&job.spec, &job.target_name);
+        let mut report = outcome.report;
+        if let Some(report) = &mut report {
+            for step in &mut report.steps {
+                if let Some(reason) = &mut step.reason {
+                    *reason = hide.text(reason);
+                }
+                for used in &mut step.capabilities {
+                    used.request = hide.text(&used.request);
+                    if let Some(detail) = &mut used.detail {
+                        *detail = hide.text(detail);
+                    }
+                }
+                for log in &mut step.logs {
+                    log.message = hide.text(&log.message);
+                }
+            }
+        }
+        let error = outcome.error.map(|e| {
+            let hidden = hide.text(&e);
+            if hidden != e {
+                eprintln!("run {}: {e}", job.id);
+            }
+            hidden
+        });
+        (RunStatus::Ended(outcome.status), report, error)
     }
 
     /// Records the run's end once, whoever gets there first (the run or shutdown).
@@ -661,6 +703,8 @@ struct Job {
     id: String,
     loaded: Arc<LoadedRunbook>,
     spec: Spec,
+    /// The name the config gives the target.
+    target_name: String,
     inputs: Map<String, Value>,
     answers: BTreeMap<String, String>,
     live: Arc<LiveRun>,
@@ -713,6 +757,47 @@ fn end_run(
     });
 }
 
+/// Replaces a target's address in text with its configured name.
+struct AddressHider {
+    /// Longest first, so a whole URL is replaced before its host alone.
+    addresses: Vec<String>,
+    name: String,
+}
+
+impl AddressHider {
+    fn new(spec: &Spec, name: &str) -> AddressHider {
+        let mut addresses = vec![spec.to_string()];
+        match spec {
+            Spec::Local => addresses.clear(),
+            Spec::Bundle(dir) => addresses.push(dir.display().to_string()),
+            Spec::Remote { spec, .. } => {
+                if let Ok(url) = reqwest::Url::parse(spec)
+                    && let Some(host) = url.host_str()
+                {
+                    if !url.username().is_empty() {
+                        addresses.push(format!("{}@{host}", url.username()));
+                    }
+                    addresses.push(host.to_string());
+                }
+            }
+        }
+        // A one-letter host would eat every such letter of a message.
+        addresses.retain(|a| a.len() >= 3);
+        addresses.sort_by_key(|a| std::cmp::Reverse(a.len()));
+        addresses.dedup();
+        AddressHider {
+            addresses,
+            name: name.to_string(),
+        }
+    }
+
+    fn text(&self, text: &str) -> String {
+        self.addresses
+            .iter()
+            .fold(text.to_string(), |t, a| t.replace(a.as_str(), &self.name))
+    }
+}
+
 /// A run id: the time in milliseconds then 8 random hex digits, so ids sort by creation and
 /// cannot be guessed from one another.
 fn new_run_id() -> String {
@@ -733,6 +818,21 @@ fn new_run_id() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn addresses_become_the_target_name() {
+        let ssh = Spec::parse("ssh://ops@192.0.2.10:2222").unwrap();
+        let hide = AddressHider::new(&ssh, "web-1");
+        assert_eq!(
+            hide.text("ssh://ops@192.0.2.10:2222: ssh: connect to host 192.0.2.10 port 2222"),
+            "web-1: ssh: connect to host web-1 port 2222"
+        );
+        let bundle = Spec::Bundle("/srv/bundles/b1".into());
+        assert_eq!(
+            AddressHider::new(&bundle, "demo").text("bundle /srv/bundles/b1/bundle.yaml: gone"),
+            "bundle demo/bundle.yaml: gone"
+        );
+    }
 
     #[test]
     fn run_ids_differ_and_sort_by_time() {

@@ -20,6 +20,7 @@ mod sandbox;
 mod scenarios;
 mod security;
 mod serve;
+mod serve_hardening;
 mod ssh;
 mod standalone;
 mod verdicts;

@@ -8,22 +8,31 @@ use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-const TOKEN: &str = "test-token-0123456789";
-const SECRET: &str = "slack-signing-secret";
+pub(super) const TOKEN: &str = "test-token-0123456789";
+pub(super) const SECRET: &str = "slack-signing-secret";
 /// A token that may run only service-unreachable, only on `healthy`.
 const NARROW_TOKEN: &str = "narrow-token-0123456789";
-const MATTERMOST_TOKEN: &str = "mattermost-command-token";
+pub(super) const MATTERMOST_TOKEN: &str = "mattermost-command-token";
 
 /// A running `triage serve`; killed when dropped.
-struct Server {
-    child: Child,
-    base: String,
+pub(super) struct Server {
+    pub(super) child: Child,
+    pub(super) base: String,
     /// Everything the server wrote to stderr so far.
     stderr: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl Server {
-    fn start(config: &Path, db: &Path) -> Server {
+    pub(super) fn start(config: &Path, db: &Path) -> Server {
+        Server::start_with(config, db, |_| {})
+    }
+
+    /// Like [`Server::start`], with a change to the command first (a lower fd limit).
+    pub(super) fn start_with(
+        config: &Path,
+        db: &Path,
+        adjust: impl FnOnce(&mut std::process::Command),
+    ) -> Server {
         let mut cmd = triage();
         // TRIAGE_BIN points the tests at another build (the load test's release figures).
         if let Some(bin) = std::env::var_os("TRIAGE_BIN") {
@@ -39,6 +48,7 @@ impl Server {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        adjust(&mut cmd);
         let mut child = cmd.spawn().expect("starting triage serve");
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel();
@@ -86,7 +96,7 @@ impl Server {
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(super) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
@@ -121,7 +131,7 @@ impl Drop for Server {
 }
 
 /// A TCP server that accepts connections and never answers: an ssh target that hangs.
-fn silent_port() -> u16 {
+pub(super) fn silent_port() -> u16 {
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = silent.local_addr().unwrap().port();
     std::thread::spawn(move || {
@@ -133,13 +143,20 @@ fn silent_port() -> u16 {
     port
 }
 
-struct Setup {
-    _dir: tempfile::TempDir,
-    config: PathBuf,
-    db: PathBuf,
+pub(super) struct Setup {
+    pub(super) _dir: tempfile::TempDir,
+    pub(super) config: PathBuf,
+    pub(super) db: PathBuf,
 }
 
-fn setup(limits: &str, slack_prefix: &str) -> Setup {
+pub(super) fn setup(limits: &str, slack_prefix: &str) -> Setup {
+    // These tests are about other limits: a caller's run rate (whose default depends on the
+    // queue) only where a test sets one.
+    let limits = if limits.contains("runs_per_minute_per_caller") {
+        limits.to_string()
+    } else {
+        format!("{limits}  runs_per_minute_per_caller: 100000\n")
+    };
     let dir = tempfile::tempdir().unwrap();
     let examples = root().join("examples/service-unreachable");
     let config = dir.path().join("server.yaml");
@@ -148,8 +165,8 @@ fn setup(limits: &str, slack_prefix: &str) -> Setup {
         format!(
             "tokens:\n  - name: tester\n    token: {TOKEN}\n\
              \x20 - name: narrow\n    token: {NARROW_TOKEN}\n    targets: [healthy]\n    runbooks: [service-unreachable]\n\
-             slack:\n  signing_secret: {SECRET}\n  response_url_prefixes: [\"{slack_prefix}\"]\n\
-             mattermost:\n  token: {MATTERMOST_TOKEN}\n  response_url_prefixes: [\"{slack_prefix}\"]\n\
+             slack:\n  signing_secret: {SECRET}\n  response_url_origins: [\"{slack_prefix}\"]\n\
+             mattermost:\n  token: {MATTERMOST_TOKEN}\n  response_url_origins: [\"{slack_prefix}\"]\n\
              targets:\n  healthy: {}\n  broken: {}\n  hangs: ssh://127.0.0.1:{}\n\
              limits:\n{limits}",
             examples.join("interception-in-place").display(),
@@ -165,11 +182,11 @@ fn setup(limits: &str, slack_prefix: &str) -> Setup {
     }
 }
 
-fn client() -> reqwest::Client {
+pub(super) fn client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().unwrap()
 }
 
-fn rt() -> tokio::runtime::Runtime {
+pub(super) fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -177,7 +194,7 @@ fn rt() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-async fn post_run(c: &reqwest::Client, s: &Server, body: Value) -> (u16, Value) {
+pub(super) async fn post_run(c: &reqwest::Client, s: &Server, body: Value) -> (u16, Value) {
     let r = c
         .post(s.url("/v1/runs"))
         .bearer_auth(TOKEN)
@@ -189,7 +206,7 @@ async fn post_run(c: &reqwest::Client, s: &Server, body: Value) -> (u16, Value) 
     (status, r.json().await.unwrap())
 }
 
-async fn get_json(c: &reqwest::Client, s: &Server, path: &str) -> (u16, Value) {
+pub(super) async fn get_json(c: &reqwest::Client, s: &Server, path: &str) -> (u16, Value) {
     let r = c.get(s.url(path)).bearer_auth(TOKEN).send().await.unwrap();
     let status = r.status().as_u16();
     (status, r.json().await.unwrap())
@@ -211,7 +228,7 @@ async fn follow_at(c: &reqwest::Client, base: &str, id: &str) -> String {
         .unwrap()
 }
 
-async fn wait_status(c: &reqwest::Client, s: &Server, id: &str, want: &str) -> Value {
+pub(super) async fn wait_status(c: &reqwest::Client, s: &Server, id: &str, want: &str) -> Value {
     let start = Instant::now();
     loop {
         let (_, run) = get_json(c, s, &format!("/v1/runs/{id}")).await;
@@ -226,12 +243,12 @@ async fn wait_status(c: &reqwest::Client, s: &Server, id: &str, want: &str) -> V
     }
 }
 
-const DEFAULT_LIMITS: &str =
+pub(super) const DEFAULT_LIMITS: &str =
     "  max_concurrent_runs: 2\n  run_deadline: 30s\n  max_body_bytes: 2048\n";
 
 #[test]
 fn api_end_to_end_with_bundle_targets() {
-    let setup = setup(DEFAULT_LIMITS, "http://127.0.0.1:");
+    let setup = setup(DEFAULT_LIMITS, "http://127.0.0.1:9");
     let server = Server::start(&setup.config, &setup.db);
     let c = client();
     rt().block_on(async {
@@ -366,7 +383,7 @@ fn api_end_to_end_with_bundle_targets() {
 
 #[test]
 fn v1_needs_a_known_bearer_token() {
-    let setup = setup(DEFAULT_LIMITS, "http://127.0.0.1:");
+    let setup = setup(DEFAULT_LIMITS, "http://127.0.0.1:9");
     let server = Server::start(&setup.config, &setup.db);
     let c = client();
     rt().block_on(async {
@@ -407,7 +424,7 @@ fn v1_needs_a_known_bearer_token() {
 }
 
 /// A loopback HTTP server standing in for Slack's response_url: it hands over each POSTed body.
-fn response_url_server() -> (u16, mpsc::Receiver<String>) {
+pub(super) fn response_url_server() -> (u16, mpsc::Receiver<String>) {
     response_url_server_failing(0)
 }
 
@@ -445,7 +462,7 @@ fn response_url_server_failing(failures: usize) -> (u16, mpsc::Receiver<String>)
 }
 
 /// POSTs a form to `path`, signed with SECRET now, as Slack sends commands and clicks.
-fn signed_slack(
+pub(super) fn signed_slack(
     c: &reqwest::Client,
     server: &Server,
     path: &str,
@@ -461,11 +478,11 @@ fn signed_slack(
         .send()
 }
 
-fn slack_form(text: &str, response_url: &str) -> String {
+pub(super) fn slack_form(text: &str, response_url: &str) -> String {
     chat_form("legacy", text, response_url)
 }
 
-fn chat_form(token: &str, text: &str, response_url: &str) -> String {
+pub(super) fn chat_form(token: &str, text: &str, response_url: &str) -> String {
     let enc = |s: &str| -> String {
         s.bytes()
             .map(|b| match b {
@@ -485,7 +502,7 @@ fn chat_form(token: &str, text: &str, response_url: &str) -> String {
     )
 }
 
-fn now() -> i64 {
+pub(super) fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -596,7 +613,7 @@ fn slack_commands_are_signed_answered_at_once_and_posted_back() {
 #[test]
 fn a_full_queue_answers_429_with_retry_after() {
     let limits = "  max_concurrent_runs: 1\n  max_queued_runs: 1\n  run_deadline: 2s\n";
-    let setup = setup(limits, "http://127.0.0.1:");
+    let setup = setup(limits, "http://127.0.0.1:9");
     let server = Server::start(&setup.config, &setup.db);
     let c = client();
     rt().block_on(async {
@@ -636,7 +653,7 @@ fn a_full_queue_answers_429_with_retry_after() {
 #[test]
 fn a_restart_keeps_the_history_and_marks_runs_in_flight_interrupted() {
     let limits = "  max_concurrent_runs: 2\n  run_deadline: 10m\n  shutdown_grace: 1s\n";
-    let setup = setup(limits, "http://127.0.0.1:");
+    let setup = setup(limits, "http://127.0.0.1:9");
     let c = client();
     let rt = rt();
     let hang =
@@ -783,7 +800,7 @@ fn load_500_runs_over_https() {
 
 fn load_500_runs(https: bool) {
     let limits = "  max_concurrent_runs: 4\n  max_queued_runs: 64\n  run_deadline: 60s\n";
-    let setup = setup(limits, "http://127.0.0.1:");
+    let setup = setup(limits, "http://127.0.0.1:9");
     let c = if https {
         trusting_with_pool(&with_tls(&setup).0, usize::MAX)
     } else {
@@ -970,7 +987,7 @@ fn mattermost_commands_need_the_command_token_and_get_markdown_back() {
 
 #[test]
 fn a_scoped_token_runs_only_its_runbooks_on_its_targets() {
-    let setup = setup(DEFAULT_LIMITS, "http://127.0.0.1:");
+    let setup = setup(DEFAULT_LIMITS, "http://127.0.0.1:9");
     let server = Server::start(&setup.config, &setup.db);
     let c = client();
     rt().block_on(async {
@@ -1101,7 +1118,7 @@ fn renew_file(path: &Path, text: &str, ahead: u64) {
 
 #[test]
 fn https_from_the_configured_pem_files_reloaded_when_renewed() {
-    let setup = setup(DEFAULT_LIMITS, "http://127.0.0.1:");
+    let setup = setup(DEFAULT_LIMITS, "http://127.0.0.1:9");
     let (first_cert, cert, key) = with_tls(&setup);
 
     let server = Server::start(&setup.config, &setup.db);
@@ -1184,7 +1201,7 @@ fn each_caller_has_its_own_run_rate() {
         format!(
             "tokens:\n  - name: tester\n    token: {TOKEN}\n\
              \x20 - name: narrow\n    token: {NARROW_TOKEN}\n    runs_per_minute: 2\n\
-             slack:\n  signing_secret: {SECRET}\n  runs_per_minute: 1\n  response_url_prefixes: [\"http://127.0.0.1:{port}/\"]\n\
+             slack:\n  signing_secret: {SECRET}\n  runs_per_minute: 1\n  response_url_origins: [\"http://127.0.0.1:{port}/\"]\n\
              targets:\n  healthy: {}\n\
              limits:\n  runs_per_minute_per_caller: 1\n",
             bundle.display()
@@ -1228,7 +1245,8 @@ fn each_caller_has_its_own_run_rate() {
             v["text"].as_str().unwrap_or_default().to_string()
         };
         assert!(said(slack(alice.clone()).await.unwrap()).await.starts_with("Running"));
-        let refused = said(slack(alice).await.unwrap()).await;
+        // Another command (Slack's forms differ by trigger_id), not a replay of the first.
+        let refused = said(slack(format!("{alice}&trigger_id=2")).await.unwrap()).await;
         assert!(refused.contains("slack:alice may start 1 run(s) a minute"), "{refused}");
         assert!(said(slack(bob).await.unwrap()).await.starts_with("Running"));
 
@@ -1279,7 +1297,7 @@ fn slack_walks_through_ask_steps_with_answer_buttons() {
     std::fs::write(
         &config,
         format!(
-            "slack:\n  signing_secret: {SECRET}\n  response_url_prefixes: [\"http://127.0.0.1:{port}/\"]\n\
+            "slack:\n  signing_secret: {SECRET}\n  response_url_origins: [\"http://127.0.0.1:{port}/\"]\n\
              targets:\n  vm: {}\n",
             bundle.display()
         ),
@@ -1371,7 +1389,7 @@ fn slack_walks_through_ask_steps_with_answer_buttons() {
 
 #[test]
 fn serve_check_validates_the_config_without_serving() {
-    let setup = setup(DEFAULT_LIMITS, "http://127.0.0.1:");
+    let setup = setup(DEFAULT_LIMITS, "http://127.0.0.1:9");
     let check = |listen: &str| {
         super::run(
             triage()
@@ -1621,8 +1639,8 @@ fn inputs_that_would_be_options_are_refused_by_the_api_and_in_chat() {
         &config,
         format!(
             "tokens:\n  - name: tester\n    token: {TOKEN}\n\
-             slack:\n  signing_secret: {SECRET}\n  response_url_prefixes: [\"http://127.0.0.1:{port}/\"]\n\
-             mattermost:\n  token: {MATTERMOST_TOKEN}\n  response_url_prefixes: [\"http://127.0.0.1:{port}/\"]\n\
+             slack:\n  signing_secret: {SECRET}\n  response_url_origins: [\"http://127.0.0.1:{port}/\"]\n\
+             mattermost:\n  token: {MATTERMOST_TOKEN}\n  response_url_origins: [\"http://127.0.0.1:{port}/\"]\n\
              targets:\n  this-host: local\n"
         ),
     )

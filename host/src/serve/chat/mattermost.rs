@@ -52,6 +52,14 @@ impl Platform for Mattermost {
         text.replace('`', "ˋ")
     }
 
+    fn defuse(&self, text: &str) -> String {
+        defuse_mentions(text)
+    }
+
+    fn shared_rate(&self) -> Option<Option<u32>> {
+        Some(self.config.token_runs_per_minute)
+    }
+
     fn bold(&self, text: &str) -> String {
         format!("**{text}**")
     }
@@ -79,6 +87,27 @@ impl Platform for Mattermost {
     }
 }
 
+/// Mattermost notifies whoever a post names with `@`: `@channel`, `@here` and `@all` ping
+/// everybody, `@alice` pings Alice, wherever they stand in the text (a fact from a target, an
+/// input a user typed). A zero-width space after each `@` that starts a name leaves the text
+/// readable and names nobody: Mattermost reads a mention only as `@` followed directly by
+/// letters, digits, `.`, `-` or `_`.
+pub fn defuse_mentions(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c == '@'
+            && chars
+                .peek()
+                .is_some_and(|next| next.is_alphanumeric() || "._-".contains(*next))
+        {
+            out.push('\u{200B}');
+        }
+    }
+    out
+}
+
 /// The OpenAPI description of Mattermost's endpoint.
 #[derive(OpenApi)]
 #[openapi(paths(mattermost_command))]
@@ -90,7 +119,9 @@ pub struct Doc;
         description = "Mattermost's slash-command form; `token` is the command's token; `text` as for Slack"),
     responses(
         (status = 200, description = "An ephemeral message; the result follows at response_url"),
+        (status = 400, description = "Not a slash command form, or a response_url outside mattermost.response_url_origins", body = ApiError),
         (status = 401, description = "Missing or wrong token", body = ApiError),
+        (status = 408, description = "The body did not arrive within limits.body_timeout", body = ApiError),
     ))]
 async fn mattermost_command(
     State(app): State<Arc<App>>,
@@ -113,9 +144,21 @@ mod tests {
             token: "command-token".into(),
             chat: ChatSettings {
                 scope: Scope::default(),
-                response_urls: ResponseUrls::new(vec!["https://chat.example.com/".into()]),
+                response_urls: ResponseUrls::new(&["https://chat.example.com"]).unwrap(),
             },
+            token_runs_per_minute: None,
         })
+    }
+
+    #[test]
+    fn mentions_ping_nobody() {
+        let defused = defuse_mentions("pod=@channel @here,@all (@alice.b) ops@example.com @ 1");
+        assert!(!defused.contains("@channel") && !defused.contains("@here"));
+        assert!(!defused.contains("@all") && !defused.contains("@alice"));
+        assert_eq!(
+            defused.replace('\u{200B}', ""),
+            "pod=@channel @here,@all (@alice.b) ops@example.com @ 1"
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ use crate::serve::outbox;
 use crate::serve::runs::RunRequest;
 use axum::Router;
 use axum::http::HeaderMap;
+use axum::response::Response;
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -32,6 +33,20 @@ pub trait Platform: Send + Sync + 'static {
     /// Text from runbooks, targets and callers, made inert in this platform's markup.
     fn escape(&self, text: &str) -> String;
 
+    /// A whole message made safe to post: text that would notify people where it stands
+    /// (Mattermost's `@channel`) made inert. Applied to every message, since facts and
+    /// inputs reach them through renderers that do not know the platform.
+    fn defuse(&self, text: &str) -> String {
+        text.to_string()
+    }
+
+    /// The run rate every user of this platform shares, when its user ids cannot be trusted
+    /// (anyone with Mattermost's command token can claim any `user_id`): `Some(None)` for
+    /// the per-caller default, `Some(Some(n))` for a configured one.
+    fn shared_rate(&self) -> Option<Option<u32>> {
+        None
+    }
+
     /// Bold, in this platform's markup.
     fn bold(&self, text: &str) -> String;
 
@@ -45,7 +60,12 @@ pub trait Platform: Send + Sync + 'static {
     /// A plain message for the response URL. `replace_original: false`: the result of an
     /// answer button is a new message under the question, which stays as it was asked.
     fn message(&self, text: String) -> Value {
-        json!({"response_type": "in_channel", "replace_original": false, "text": text})
+        json!({"response_type": "in_channel", "replace_original": false, "text": self.defuse(&text)})
+    }
+
+    /// An answer only the caller sees.
+    fn ephemeral(&self, text: String) -> Response {
+        super::ephemeral(self.defuse(&text))
     }
 
     /// Posts a message to a response URL (one the settings allow).

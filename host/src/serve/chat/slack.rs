@@ -22,16 +22,47 @@ use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::Sha256;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use utoipa::OpenApi;
 
 pub struct Slack {
     config: SlackConfig,
+    seen: SeenSignatures,
 }
 
 impl Slack {
     pub fn new(config: SlackConfig) -> Slack {
-        Slack { config }
+        Slack {
+            config,
+            seen: SeenSignatures::default(),
+        }
+    }
+}
+
+/// The signatures of the requests taken in the last [`MAX_SKEW_SECS`]: a signed request
+/// stays valid that long, so whoever sees one (a proxy's log, a capture) could otherwise
+/// send it again and start the run again. Only requests whose signature checked out are
+/// kept, so without the signing secret nobody can fill it.
+#[derive(Default)]
+pub struct SeenSignatures {
+    /// Signature → the request's timestamp.
+    seen: Mutex<HashMap<String, i64>>,
+}
+
+impl SeenSignatures {
+    /// Records a verified request's signature; false if it was taken before.
+    pub fn first_time(&self, signature: &str, timestamp: i64, now: i64) -> bool {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        // A request older than the window is refused as stale anyway: forget it.
+        seen.retain(|_, ts| now - *ts <= MAX_SKEW_SECS);
+        match seen.entry(signature.to_ascii_lowercase()) {
+            std::collections::hash_map::Entry::Occupied(_) => false,
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(timestamp);
+                true
+            }
+        }
     }
 }
 
@@ -50,14 +81,21 @@ impl Platform for Slack {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default()
             .as_secs() as i64;
-        verify(
-            &self.config.signing_secret,
+        let (timestamp, signature) = (
             header("x-slack-request-timestamp"),
             header("x-slack-signature"),
-            body,
-            now,
-        )
-        .map_err(|e| e.to_string())
+        );
+        verify(&self.config.signing_secret, timestamp, signature, body, now)
+            .map_err(|e| e.to_string())?;
+        // verify() parsed both, so neither is missing here.
+        let ts = timestamp.and_then(|t| t.parse().ok()).unwrap_or(now);
+        if !self.seen.first_time(signature.unwrap_or_default(), ts, now) {
+            return Err(
+                "this signed request was already received (a replay); Slack signs each request once"
+                    .into(),
+            );
+        }
+        Ok(())
     }
 
     fn escape(&self, text: &str) -> String {
@@ -185,7 +223,9 @@ struct SlackSignature {
     params(SlackSignature),
     responses(
         (status = 200, description = "An ephemeral Slack message; the result follows at response_url"),
-        (status = 401, description = "Missing, stale or wrong signature", body = ApiError),
+        (status = 400, description = "Not a slash command form, or a response_url outside slack.response_url_origins", body = ApiError),
+        (status = 401, description = "Missing, stale or wrong signature, or a request already taken (a replay)", body = ApiError),
+        (status = 408, description = "The body did not arrive within limits.body_timeout", body = ApiError),
     ))]
 async fn slack_command(
     State(app): State<Arc<App>>,
@@ -246,8 +286,9 @@ struct InteractionAction {
     params(SlackSignature),
     responses(
         (status = 200, description = "Taken; the result (or why it was refused) follows at response_url"),
-        (status = 400, description = "Not a block_actions payload from a triage answer button", body = ApiError),
-        (status = 401, description = "Missing, stale or wrong signature", body = ApiError),
+        (status = 400, description = "Not a block_actions payload from a triage answer button, or a response_url outside slack.response_url_origins", body = ApiError),
+        (status = 401, description = "Missing, stale or wrong signature, or a request already taken (a replay)", body = ApiError),
+        (status = 408, description = "The body did not arrive within limits.body_timeout", body = ApiError),
     ))]
 async fn slack_interaction(
     State(app): State<Arc<App>>,
@@ -404,7 +445,7 @@ mod tests {
             signing_secret: "s3cret".into(),
             chat: ChatSettings {
                 scope: Scope::default(),
-                response_urls: ResponseUrls::new(vec!["https://hooks.slack.com/".into()]),
+                response_urls: ResponseUrls::new(&["https://hooks.slack.com"]).unwrap(),
             },
         })
     }
@@ -449,6 +490,21 @@ mod tests {
             1_700_000_000,
         );
         assert!(matches!(garbled, Err(AuthError::Missing(_))));
+    }
+
+    #[test]
+    fn a_signature_is_taken_once_within_the_window() {
+        let seen = SeenSignatures::default();
+        assert!(seen.first_time("v0=ab", 1000, 1000));
+        assert!(!seen.first_time("v0=ab", 1000, 1100));
+        assert!(
+            !seen.first_time("v0=AB", 1000, 1100),
+            "hex case is the same signature"
+        );
+        assert!(seen.first_time("v0=cd", 1000, 1100));
+        // Past the window both are forgotten (the timestamp check refuses them by then).
+        assert!(seen.first_time("v0=ab", 1400, 1400));
+        assert_eq!(seen.seen.lock().unwrap().len(), 1);
     }
 
     #[test]
