@@ -5,7 +5,7 @@
 
 use super::{CliResult, OrExit};
 use crate::capability::Policy;
-use crate::report::fleet::{FleetReport, TargetFinding, TargetResult};
+use crate::report::fleet::{FleetReport, StepMarks, TargetFinding, TargetResult};
 use crate::report::{Format, Render, RenderOptions};
 use crate::run::Status;
 use crate::runbook::{LoadedRunbook, Severity};
@@ -194,14 +194,20 @@ async fn run_one(
             title: f.title.clone(),
         })
         .collect();
-    // An incomplete run's one line: why its first errored step could not see its subject.
+    // An incomplete run's one line: why its first unknown or errored step could not see
+    // its subject.
     let error = outcome.error.or_else(|| {
         let report = outcome.report.as_ref()?;
         (outcome.status == Status::Incomplete).then(|| {
             report
                 .steps
                 .iter()
-                .find(|s| s.status == crate::report::StepStatus::Errored)
+                .find(|s| {
+                    matches!(
+                        s.status,
+                        crate::report::StepStatus::Errored | crate::report::StepStatus::Unknown
+                    )
+                })
                 .and_then(|s| s.reason.clone())
                 .unwrap_or_default()
         })
@@ -212,6 +218,7 @@ async fn run_one(
         duration_ms: outcome.duration.as_millis() as u64,
         error,
         findings,
+        steps: outcome.report.as_ref().map(StepMarks::of),
         report: outcome.report.filter(|_| options.keep_reports),
     }
 }

@@ -53,6 +53,11 @@ pub struct RunArgs {
     /// Also write the report to FILE (atomically), in the chosen format.
     #[arg(long, value_name = "FILE")]
     output: Option<PathBuf>,
+    /// Also write the run as JUnit XML to FILE for a CI system: a test case per step
+    /// (failed at its severity, unknown and errored as errors, skipped as skipped), and one
+    /// that fails when the diagnosis is incomplete.
+    #[arg(long, value_name = "FILE", conflicts_with = "targets")]
+    junit: Option<PathBuf>,
 }
 
 /// `triage guide`: only the flags guided mode honours (one target, never a fleet), so its
@@ -101,6 +106,7 @@ impl GuideArgs {
             given: self.given,
             facts: self.facts,
             output: self.output,
+            junit: None,
         }
     }
 }
@@ -215,6 +221,12 @@ pub fn run(cli: &Cli, args: &RunArgs) -> CliResult {
     print!("{rendered}");
     if let Some(note) = &unchecked {
         println!("{note}");
+    }
+    if let Some(path) = &args.junit {
+        let xml = super::test::run_junit_xml(&report, args.given.fail_on.severity());
+        crate::files::write_atomic(path, xml.as_bytes())
+            .with_context(|| path.display().to_string())
+            .or_run()?;
     }
     if let Some(path) = &args.output {
         let plain = render(&report, args.given.format, args.facts, false);

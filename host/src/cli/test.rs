@@ -73,6 +73,7 @@ pub fn run(cli: &Cli, args: &TestArgs) -> CliResult {
                 case: case.name.clone(),
                 failure: (!outcome.passed).then_some(outcome.message),
                 duration: started.elapsed(),
+                marks: outcome.report.as_ref().map(step_marks_text),
             });
         }
     }
@@ -243,6 +244,123 @@ pub struct CaseResult {
     /// Why it failed; `None` when it passed.
     pub failure: Option<String>,
     pub duration: std::time::Duration,
+    /// Each step's mark in the replayed run, one a line (the case's `<system-out>`).
+    pub marks: Option<String>,
+}
+
+/// Each step's mark, one a line (`✗ interception: failed (error)`), and whether the
+/// diagnosis was complete (the run's exit code would be 3 when not).
+fn step_marks_text(report: &Report) -> String {
+    use crate::report::StepStatus;
+    let mut out = String::new();
+    for s in &report.steps {
+        let mark = match (s.status, s.severity) {
+            (StepStatus::Passed, _) => "✓",
+            (StepStatus::Failed, Some(crate::runbook::Severity::Error)) => "✗",
+            (StepStatus::Failed, _) => "⚠",
+            (StepStatus::Unknown, _) => "?",
+            (StepStatus::Skipped, _) => "-",
+            (StepStatus::Errored, _) => "!",
+        };
+        out.push_str(&format!("{mark} {}: {}", s.id, s.status.as_str()));
+        if let Some(sev) = s.severity {
+            out.push_str(&format!(" ({})", sev.as_str()));
+        }
+        if let Some(r) = &s.reason
+            && s.status != StepStatus::Passed
+        {
+            out.push_str(&format!(" — {r}"));
+        }
+        out.push('\n');
+    }
+    out.push_str(if report.summary.complete {
+        "diagnosis: complete\n"
+    } else {
+        "diagnosis: incomplete (exit 3 unless a finding at --fail-on fired)\n"
+    });
+    out
+}
+
+/// One run (`triage run --junit`) as JUnit XML: a suite for the runbook on its target, a
+/// case per step with its mark (failed → `<failure>` with the severity as its type; unknown
+/// and errored → `<error>`; skipped → `<skipped>`), and a case `diagnosis is complete` that
+/// is an `<error type="incomplete">` when something that decides it could not be seen.
+pub fn run_junit_xml(report: &Report, fail_on: Option<crate::runbook::Severity>) -> String {
+    use crate::report::StepStatus;
+    use std::fmt::Write;
+    let seconds = |ms: u64| format!("{:.3}", ms as f64 / 1000.0);
+    let failures = report.summary.failed;
+    let errors =
+        report.summary.unknown + report.summary.errored + usize::from(!report.summary.complete);
+    let suite = xml_escape(&report.runbook.id);
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        out,
+        "<testsuites name=\"triage\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" time=\"{}\">",
+        report.steps.len() + 1,
+        seconds(report.duration_ms)
+    );
+    let _ = writeln!(
+        out,
+        "  <testsuite name=\"{suite}\" hostname=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{}\" time=\"{}\">",
+        xml_escape(&report.target),
+        report.steps.len() + 1,
+        report.summary.skipped,
+        seconds(report.duration_ms)
+    );
+    for s in &report.steps {
+        let open = format!(
+            "    <testcase classname=\"{suite}\" name=\"{}: {}\" time=\"{}\"",
+            xml_escape(&s.id),
+            xml_escape(&s.title),
+            seconds(s.duration_ms)
+        );
+        let titles: Vec<&str> = report
+            .findings
+            .iter()
+            .filter(|f| f.step == s.id)
+            .map(|f| f.title.as_str())
+            .collect();
+        let reason = xml_escape(s.reason.as_deref().unwrap_or(""));
+        let body = match s.status {
+            StepStatus::Passed => None,
+            StepStatus::Failed => Some(format!(
+                "<failure type=\"{}\" message=\"{}\"/>",
+                s.severity.map(|v| v.as_str()).unwrap_or("error"),
+                xml_escape(&titles.join("; "))
+            )),
+            StepStatus::Unknown => Some(format!("<error type=\"unknown\" message=\"{reason}\"/>")),
+            StepStatus::Errored => Some(format!("<error type=\"errored\" message=\"{reason}\"/>")),
+            StepStatus::Skipped => Some(format!("<skipped message=\"{reason}\"/>")),
+        };
+        match body {
+            None => {
+                let _ = writeln!(out, "{open}/>");
+            }
+            Some(body) => {
+                let _ = writeln!(out, "{open}>\n      {body}\n    </testcase>");
+            }
+        }
+    }
+    let verdict = format!("    <testcase classname=\"{suite}\" name=\"diagnosis is complete\"");
+    if report.summary.complete {
+        let _ = writeln!(out, "{verdict}/>");
+    } else {
+        let unseen: Vec<&str> = report
+            .steps
+            .iter()
+            .filter(|s| matches!(s.status, StepStatus::Unknown | StepStatus::Errored))
+            .map(|s| s.id.as_str())
+            .collect();
+        let _ = writeln!(
+            out,
+            "{verdict}>\n      <error type=\"incomplete\" message=\"exit code {}: not checked: {}\"/>\n    </testcase>",
+            report.exit_code(fail_on),
+            xml_escape(&unseen.join(", "))
+        );
+    }
+    out.push_str("  </testsuite>\n</testsuites>\n");
+    out
 }
 
 /// The results as JUnit XML, the format CI systems (GitLab, Jenkins, GitHub's test
@@ -286,15 +404,23 @@ pub fn junit_xml(results: &[CaseResult]) -> String {
                 xml_escape(&c.case),
                 seconds(c.duration)
             );
+            let marks = c
+                .marks
+                .as_deref()
+                .map(|m| format!("\n      <system-out>{}</system-out>", xml_escape(m)))
+                .unwrap_or_default();
             match &c.failure {
-                None => {
+                None if marks.is_empty() => {
                     let _ = writeln!(out, "{open}/>");
+                }
+                None => {
+                    let _ = writeln!(out, "{open}>{marks}\n    </testcase>");
                 }
                 Some(message) => {
                     let message = xml_escape(message);
                     let _ = writeln!(
                         out,
-                        "{open}>\n      <failure message=\"{message}\">{message}</failure>\n    </testcase>"
+                        "{open}>\n      <failure message=\"{message}\">{message}</failure>{marks}\n    </testcase>"
                     );
                 }
             }

@@ -1,8 +1,8 @@
 //! The report of a fleet run (`triage run` on many targets): per target its status and what
 //! fired, and across the fleet each finding id with the targets it fired on.
 
-use super::Report;
 use super::Status;
+use super::{Report, StepStatus};
 use crate::runbook::Severity;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -23,9 +23,80 @@ pub struct TargetResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub findings: Vec<TargetFinding>,
+    /// How its steps ended (absent when it produced no report).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub steps: Option<StepMarks>,
     /// The whole report of that target (`--format json` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub report: Option<Report>,
+}
+
+/// A step that did not pass, with its mark.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepMark {
+    pub id: String,
+    pub status: StepStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub severity: Option<Severity>,
+}
+
+/// How a target's steps ended: the counts, and every step that did not pass by name.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepMarks {
+    pub passed: usize,
+    pub failed: usize,
+    pub unknown: usize,
+    pub skipped: usize,
+    pub errored: usize,
+    pub complete: bool,
+    /// The failed, unknown and errored steps (skipped ones are counted only).
+    pub marked: Vec<StepMark>,
+}
+
+impl StepMarks {
+    pub fn of(report: &Report) -> Self {
+        let s = &report.summary;
+        StepMarks {
+            passed: s.passed,
+            failed: s.failed,
+            unknown: s.unknown,
+            skipped: s.skipped,
+            errored: s.errored,
+            complete: s.complete,
+            marked: report
+                .steps
+                .iter()
+                .filter(|st| {
+                    matches!(
+                        st.status,
+                        StepStatus::Failed | StepStatus::Unknown | StepStatus::Errored
+                    )
+                })
+                .map(|st| StepMark {
+                    id: st.id.clone(),
+                    status: st.status,
+                    severity: st.severity,
+                })
+                .collect(),
+        }
+    }
+
+    /// `3 ✓ · ✗ interception (error) · ? dynamic-config · ! logs · 1 skipped`
+    pub fn line(&self) -> String {
+        let mut parts = vec![format!("{} ✓", self.passed)];
+        for m in &self.marked {
+            parts.push(match (m.status, m.severity) {
+                (StepStatus::Failed, Some(Severity::Error)) => format!("✗ {} (error)", m.id),
+                (StepStatus::Failed, _) => format!("⚠ {} (warning)", m.id),
+                (StepStatus::Unknown, _) => format!("? {} (unknown)", m.id),
+                _ => format!("! {} (errored)", m.id),
+            });
+        }
+        if self.skipped > 0 {
+            parts.push(format!("{} skipped", self.skipped));
+        }
+        parts.join(" · ")
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -177,15 +177,23 @@ pub fn fleet(report: &FleetReport) -> String {
         let mark = match t.status {
             Status::Ok => "✓",
             Status::Failing => "✗",
+            Status::Incomplete => "?",
             _ => "!",
         };
-        let ids: Vec<&str> = t.findings.iter().map(|f| f.id.as_str()).collect();
+        let ids: Vec<String> = t
+            .findings
+            .iter()
+            .map(|f| format!("{} ({})", f.id, f.severity.as_str()))
+            .collect();
         let note = match &t.error {
             Some(e) => e.clone(),
             None if ids.is_empty() => "no findings".into(),
             None => ids.join(", "),
         };
         let _ = writeln!(out, "  {mark} {}  {note}", t.target);
+        if let Some(steps) = &t.steps {
+            let _ = writeln!(out, "      steps: {}", steps.line());
+        }
     }
     if !report.findings.is_empty() {
         let _ = writeln!(out, "\nAcross the fleet:");

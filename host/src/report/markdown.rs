@@ -97,17 +97,23 @@ pub fn fleet(report: &FleetReport) -> String {
     }
     let _ = writeln!(
         out,
-        "## Targets\n\n| target | status | findings |\n|---|---|---|"
+        "## Targets\n\n| target | status | findings | steps |\n|---|---|---|---|"
     );
     for t in &report.targets {
-        let ids: Vec<&str> = t.findings.iter().map(|f| f.id.as_str()).collect();
+        let ids: Vec<String> = t
+            .findings
+            .iter()
+            .map(|f| format!("{} ({})", f.id, f.severity.as_str()))
+            .collect();
         let note = t.error.clone().unwrap_or_else(|| ids.join(", "));
+        let steps = t.steps.as_ref().map(|s| s.line()).unwrap_or_default();
         let _ = writeln!(
             out,
-            "| `{}` | {} | {} |",
+            "| `{}` | {} | {} | {} |",
             t.target,
             t.status.as_str(),
-            note.replace('|', "\\|")
+            note.replace('|', "\\|"),
+            steps.replace('|', "\\|")
         );
     }
     out

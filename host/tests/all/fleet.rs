@@ -187,3 +187,102 @@ fn a_bad_target_is_a_one_line_usage_error_saying_where() {
         );
     }
 }
+
+/// Step marks reach the fleet summary: each target's failed, unknown and errored steps by
+/// name, the findings with their severity, and `?` for a target that could not be checked
+/// completely (here a bundle without the process list: envoy-process errored).
+#[test]
+fn fleet_summaries_carry_each_targets_step_marks() {
+    let args = [
+        "run",
+        "service-unreachable",
+        "--bundle",
+        "examples/service-unreachable/interception-missing",
+        "--bundle",
+        "runbooks/envoy-version/tests/binary-only",
+    ];
+    let human = run(triage().args(args));
+    assert_eq!(human.code, 1, "{}", human.stderr);
+    let out = &human.stdout;
+    assert!(out.contains("interception-missing (error)"), "{out}");
+    assert!(out.contains("✗ interception (error)"), "{out}");
+    assert!(
+        out.contains("? bundle:runbooks/envoy-version/tests/binary-only"),
+        "{out}"
+    );
+    assert!(out.contains("! envoy-process (errored)"), "{out}");
+    let json = run(triage().args(args).args(["--format", "json"])).json();
+    let incomplete = json["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["status"] == "incomplete")
+        .expect("an incomplete target");
+    assert_eq!(incomplete["steps"]["complete"], false, "{incomplete:#}");
+    assert_eq!(incomplete["steps"]["marked"][0]["status"], "errored");
+    let md = run(triage().args(args).args(["--format", "markdown"]));
+    assert!(md.stdout.contains("| steps |"), "{}", md.stdout);
+}
+
+/// JUnit carries the marks: `triage run --junit` a case per step at its mark and a case that
+/// errors when the diagnosis is incomplete; `triage test --junit` each case's step marks.
+#[test]
+fn junit_carries_step_marks_and_incompleteness() {
+    let dir = tempfile::tempdir().unwrap();
+    let failing = dir.path().join("failing.xml");
+    let out = run(triage()
+        .args([
+            "run",
+            "service-unreachable",
+            "--bundle",
+            "examples/service-unreachable/interception-missing",
+            "--input",
+            "vip=10.0.0.1",
+            "--junit",
+        ])
+        .arg(&failing));
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let xml = std::fs::read_to_string(&failing).unwrap();
+    assert!(
+        xml.contains(
+            "<failure type=\"error\" message=\"No traffic interception in the nat table\"/>"
+        ),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<skipped message=\"needs `interception`, which failed\"/>"),
+        "{xml}"
+    );
+    assert!(xml.contains("name=\"diagnosis is complete\"/>"), "{xml}");
+
+    let incomplete = dir.path().join("incomplete.xml");
+    let out = run(triage()
+        .args([
+            "run",
+            "service-unreachable",
+            "--bundle",
+            "runbooks/envoy-version/tests/binary-only",
+            "--junit",
+        ])
+        .arg(&incomplete));
+    let xml = std::fs::read_to_string(&incomplete).unwrap();
+    assert!(xml.contains("<error type=\"errored\""), "{xml}");
+    assert!(
+        xml.contains(&format!(
+            "<error type=\"incomplete\" message=\"exit code {}: not checked: envoy-process",
+            out.code
+        )),
+        "{xml}"
+    );
+    assert_eq!(out.code, 3, "{}", out.stdout);
+
+    let cases = dir.path().join("cases.xml");
+    let out = run(triage()
+        .args(["test", "service-unreachable", "--junit"])
+        .arg(&cases));
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    let xml = std::fs::read_to_string(&cases).unwrap();
+    assert!(xml.contains("<system-out>"), "{xml}");
+    assert!(xml.contains("✗ interception: failed (error)"), "{xml}");
+    assert!(xml.contains("diagnosis: complete"), "{xml}");
+}
