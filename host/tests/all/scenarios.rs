@@ -127,12 +127,13 @@ fn fail_on_changes_the_exit_code() {
 
 #[test]
 fn a_call_missing_from_the_bundle_is_not_captured() {
-    // The bundle holds `iptables -t nat -S`; asking for iptables-save is not in it.
+    // The bundle holds `iptables -t nat -S` and nothing of the filter table (the rules
+    // action falls back between the recorded forms of one table, not between tables).
     let dir = tempfile::tempdir().unwrap();
     let runbook = dir.path().join("save.yaml");
     std::fs::write(
         &runbook,
-        "apiVersion: triage/v1\nid: save\ntitle: Save\nsteps:\n  - id: a\n    title: A\n    probe: {plugin: iptables, action: rules, with: {command: save}}\n",
+        "apiVersion: triage/v1\nid: save\ntitle: Save\nsteps:\n  - id: a\n    title: A\n    probe: {plugin: iptables, action: rules, with: {command: save, table: filter}}\n",
     )
     .unwrap();
     let out = run(triage()
@@ -147,7 +148,7 @@ fn a_call_missing_from_the_bundle_is_not_captured() {
         a["reason"]
             .as_str()
             .unwrap()
-            .contains("not captured: exec iptables-save -t nat is not in"),
+            .contains("not captured: the bundle holds none of `iptables-save -t filter`"),
         "{a:#}"
     );
 }
