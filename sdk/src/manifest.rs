@@ -73,7 +73,9 @@ impl Action {
         self
     }
 
-    /// May send HTTP requests to URLs matching this pattern.
+    /// May send GET and HEAD requests to URLs matching this pattern; name other methods
+    /// before the URL, `"POST {admin_url}/healthcheck/ok"` (the operator's policy must name
+    /// them too).
     pub fn http(mut self, url: &str) -> Self {
         self.capabilities.push(wit::Capability::Http(url.into()));
         self

@@ -44,8 +44,8 @@ impl super::Request for Request {
 /// One entry under `allow.connect` in a policy file: a `host:port` pattern.
 pub type PolicyEntry = String;
 
-pub fn policy_pattern(entry: PolicyEntry) -> Pattern {
-    Pattern::text(&entry)
+pub fn policy_pattern(entry: PolicyEntry) -> Result<Pattern, String> {
+    Ok(Pattern::text(&entry))
 }
 
 pub async fn connect(

@@ -35,11 +35,46 @@ impl super::Request for Request {
     }
 }
 
-/// One entry under `allow.exec` in a policy file: an argv pattern.
-pub type PolicyEntry = Vec<String>;
+/// The executable of a running process, the one program pattern with a wildcard.
+pub const RUNNING_EXECUTABLE: &str = "/proc/*/exe";
 
-pub fn policy_pattern(entry: PolicyEntry) -> Pattern {
-    Pattern::argv(&entry)
+/// One entry under `allow.exec` in a policy file: an argv pattern, checked as it is read
+/// so a bad entry's error points at the entry.
+#[derive(serde::Deserialize)]
+#[serde(try_from = "Vec<String>")]
+pub struct PolicyEntry(Pattern);
+
+impl TryFrom<Vec<String>> for PolicyEntry {
+    type Error = String;
+
+    /// The program an entry allows is fixed: a command name, found in the PATH of triage
+    /// (or of the remote login), which the operator controls, or an absolute path. A
+    /// wildcard or a `{param}` there would let whoever chooses the argv choose the program
+    /// (`["/**/envoy", --version]` ran `/tmp/x/envoy`), and a relative path would depend on
+    /// the working directory.
+    fn try_from(entry: Vec<String>) -> Result<Self, String> {
+        let Some(program) = entry.first() else {
+            return Err("an exec entry needs at least the program".into());
+        };
+        // `/proc/*/exe` is the executable of a running process (found through ps): the one
+        // wildcard a program may hold, matched within one path segment (see pattern.rs).
+        let fixed = program == RUNNING_EXECUTABLE
+            || !program.is_empty()
+                && !program.contains(['*', '{', '}'])
+                && (!program.contains('/')
+                    || (program.starts_with('/')
+                        && !program.split('/').any(|p| p == ".." || p == ".")));
+        if !fixed {
+            return Err(format!(
+                "exec entry {entry:?}: the program {program:?} must be a command name (found in PATH) or an absolute path, without wildcards"
+            ));
+        }
+        Ok(PolicyEntry(Pattern::argv(&entry)))
+    }
+}
+
+pub fn policy_pattern(entry: PolicyEntry) -> Result<Pattern, String> {
+    Ok(entry.0)
 }
 
 pub async fn exec(call: &mut Call<'_>, argv: Vec<String>) -> CapResult<ExecOutput> {

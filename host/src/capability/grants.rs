@@ -33,8 +33,8 @@ impl DeclaredCapability {
     fn pattern(&self) -> Pattern {
         match self {
             DeclaredCapability::Exec(argv) => Pattern::argv(argv),
-            DeclaredCapability::Http(p)
-            | DeclaredCapability::ReadFile(p)
+            DeclaredCapability::Http(p) => Pattern::declared_http(p),
+            DeclaredCapability::ReadFile(p)
             | DeclaredCapability::Resolve(p)
             | DeclaredCapability::Connect(p) => Pattern::text(p),
         }

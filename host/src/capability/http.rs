@@ -1,7 +1,7 @@
 //! `http`: one request, whole response. URLs are normalised before the grant check so a
 //! pattern like `http://localhost:*/**` cannot be satisfied by `http://localhost:1@evil/`.
 
-use super::pattern::{Pattern, Subject};
+use super::pattern::{Pattern, READ_METHODS, Subject};
 use super::{Call, CapResult, Kind, yaml_scalar};
 
 pub const NAME: &str = "http";
@@ -26,7 +26,10 @@ impl super::Request for HttpRequest {
     const KIND: Kind = Kind::Http;
 
     fn subject(&self) -> Subject<'_> {
-        Subject::Text(&self.url)
+        Subject::Http {
+            method: &self.method,
+            url: &self.url,
+        }
     }
 
     fn display(&self) -> String {
@@ -34,15 +37,33 @@ impl super::Request for HttpRequest {
     }
 
     fn policy_entry(&self) -> String {
-        format!("http: [{}]", yaml_scalar(&self.url))
+        if READ_METHODS.contains(&self.method.as_str()) {
+            format!("http: [{}]", yaml_scalar(&self.url))
+        } else {
+            format!(
+                "http: [{}]",
+                yaml_scalar(&format!("{} {}", self.method, self.url))
+            )
+        }
     }
 }
 
-/// One entry under `allow.http` in a policy file: a URL pattern.
-pub type PolicyEntry = String;
+/// One entry under `allow.http` in a policy file: a URL pattern, allowing GET and HEAD, or
+/// `METHOD[,METHOD] URL` (`"POST http://localhost:*/x"`).
+/// Checked as it is read, so a bad entry's error points at the entry.
+#[derive(serde::Deserialize)]
+#[serde(try_from = "String")]
+pub struct PolicyEntry(Pattern);
 
-pub fn policy_pattern(entry: PolicyEntry) -> Pattern {
-    Pattern::text(&entry)
+impl TryFrom<String> for PolicyEntry {
+    type Error = String;
+    fn try_from(entry: String) -> Result<Self, String> {
+        Pattern::http(&entry).map(PolicyEntry)
+    }
+}
+
+pub fn policy_pattern(entry: PolicyEntry) -> Result<Pattern, String> {
+    Ok(entry.0)
 }
 
 /// The URL as it will be fetched: scheme, host, non-default port, path and query, and
@@ -79,6 +100,15 @@ pub async fn http(call: &mut Call<'_>, request: HttpRequest) -> CapResult<HttpRe
         method: request.method.to_ascii_uppercase(),
         ..request
     };
+    // The method is checked against the grants and then sent as is, so it must be one word
+    // that no target can read two ways (a line break in it would start a second request).
+    if request.method.is_empty() || !request.method.bytes().all(|b| b.is_ascii_uppercase()) {
+        let why = format!(
+            "bad HTTP method {:?}: a method is one word of letters",
+            request.method
+        );
+        return Err(call.refuse(&request, why));
+    }
     match canonical_url(&request.url) {
         Ok(url) => request.url = url,
         Err(why) => return Err(call.refuse(&request, why)),

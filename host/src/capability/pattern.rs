@@ -5,6 +5,15 @@
 //! (where `*` matches anything within the element), and an element that is exactly `**`
 //! matches all remaining arguments. `{param}` is replaced by the value of that call
 //! parameter *as a literal*: a `*` inside a value never acts as a wildcard.
+//!
+//! In argv patterns, wildcards stand for operands, never options: an argument that begins
+//! with `-` is matched only by an element whose literal text names that option
+//! (`--zone=*` matches `--zone=a`; `*` and `**` never match `--kubeconfig=/tmp/kc`), so a
+//! grant such as `[kubectl, get, "**"]` cannot be stretched into `kubectl get --as=admin`.
+//!
+//! HTTP patterns are a URL pattern, optionally preceded by the methods it allows and a
+//! space: `"POST,PUT http://127.0.0.1:*/x"`. Without methods a pattern allows `GET` and
+//! `HEAD` only, so a grant to read a URL is never a grant to change what is behind it.
 
 use serde_json::Value;
 
@@ -23,7 +32,15 @@ pub enum Token {
 pub enum Pattern {
     Text(Vec<Token>),
     Argv(Vec<ArgPattern>),
+    /// A URL pattern and the methods (upper case) it allows.
+    Http {
+        methods: Vec<String>,
+        url: Vec<Token>,
+    },
 }
+
+/// The methods an HTTP pattern that names none allows: they read, they do not change.
+pub const READ_METHODS: [&str; 2] = ["GET", "HEAD"];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ArgPattern {
@@ -48,6 +65,13 @@ pub enum Unsubstituted {
 pub enum Subject<'a> {
     Text(&'a str),
     Argv(&'a [String]),
+    Http { method: &'a str, url: &'a str },
+}
+
+/// Whether `word` is an HTTP method a pattern may name: upper-case letters only (every
+/// registered method is), so a method can neither hide a space nor a line break.
+fn is_method(word: &str) -> bool {
+    !word.is_empty() && word.len() <= 32 && word.bytes().all(|b| b.is_ascii_uppercase())
 }
 
 fn tokenize(pattern: &str) -> Vec<Token> {
@@ -108,6 +132,40 @@ impl Pattern {
         Pattern::Text(tokenize(pattern))
     }
 
+    /// An HTTP pattern, `[METHOD[,METHOD...] ]URL`; methods are case-insensitive. The error
+    /// says what is wrong with the methods.
+    pub fn http(pattern: &str) -> Result<Self, String> {
+        let (methods, url) = match pattern.split_once(' ') {
+            Some((methods, url)) => {
+                let methods: Vec<String> = methods
+                    .split(',')
+                    .map(|m| m.trim().to_ascii_uppercase())
+                    .collect();
+                if let Some(bad) = methods.iter().find(|m| !is_method(m)) {
+                    return Err(format!(
+                        "{pattern:?}: {bad:?} is not an HTTP method; write `METHOD[,METHOD] URL` (e.g. `POST http://localhost:*/x`), or the URL alone for GET and HEAD"
+                    ));
+                }
+                (methods, url.trim_start())
+            }
+            None => (READ_METHODS.map(String::from).to_vec(), pattern),
+        };
+        Ok(Pattern::Http {
+            methods,
+            url: tokenize(url),
+        })
+    }
+
+    /// An HTTP pattern a plugin declared. A malformed method list leaves the whole text as
+    /// the URL pattern, which holds a space and so matches no URL: the action is granted
+    /// nothing rather than more than it said.
+    pub fn declared_http(pattern: &str) -> Self {
+        Pattern::http(pattern).unwrap_or_else(|_| Pattern::Http {
+            methods: Vec::new(),
+            url: tokenize(pattern),
+        })
+    }
+
     pub fn argv(pattern: &[String]) -> Self {
         Pattern::Argv(
             pattern
@@ -150,6 +208,10 @@ impl Pattern {
         }
         Ok(match self {
             Pattern::Text(t) => Pattern::Text(subst(t, params)?),
+            Pattern::Http { methods, url } => Pattern::Http {
+                methods: methods.clone(),
+                url: subst(url, params)?,
+            },
             Pattern::Argv(args) => Pattern::Argv(
                 args.iter()
                     .map(|a| match a {
@@ -175,7 +237,16 @@ impl Pattern {
     pub fn matches(&self, subject: &Subject) -> bool {
         match (self, subject) {
             (Pattern::Text(tokens), Subject::Text(s)) => glob(tokens, s, true),
-            (Pattern::Argv(args), Subject::Argv(argv)) => match_argv(args, argv),
+            (Pattern::Argv(args), Subject::Argv(argv)) => {
+                program_matches(args, argv) && match_argv(args, argv)
+            }
+            (
+                Pattern::Http {
+                    methods,
+                    url: tokens,
+                },
+                Subject::Http { method, url },
+            ) => methods.iter().any(|m| m == method) && glob(tokens, url, true),
             _ => false,
         }
     }
@@ -195,6 +266,9 @@ impl Pattern {
         }
         match self {
             Pattern::Text(t) => join(t),
+            // The methods only when they are not the read-only default, as they are written.
+            Pattern::Http { methods, url } if methods.iter().eq(READ_METHODS.iter()) => join(url),
+            Pattern::Http { methods, url } => format!("{} {}", methods.join(","), join(url)),
             Pattern::Argv(args) => args
                 .iter()
                 .map(|a| match a {
@@ -221,12 +295,37 @@ impl Pattern {
 fn match_argv(args: &[ArgPattern], argv: &[String]) -> bool {
     match args.split_first() {
         None => argv.is_empty(),
-        Some((ArgPattern::Rest, _)) => true,
+        Some((ArgPattern::Rest, _)) => argv.iter().all(|a| !a.starts_with('-')),
         Some((ArgPattern::One(tokens), rest)) => match argv.split_first() {
-            Some((first, more)) => glob(tokens, first, false) && match_argv(rest, more),
+            Some((first, more)) => {
+                glob(tokens, first, false)
+                    && (!first.starts_with('-') || names_option(tokens, first))
+                    && match_argv(rest, more)
+            }
             None => false,
         },
     }
+}
+
+/// The program is a path: a wildcard in its pattern (`/proc/*/exe`) stands for one path
+/// segment, never `/`, `.` or `..`, so `/proc/*/exe` cannot reach `/proc/../tmp/x/exe`.
+fn program_matches(args: &[ArgPattern], argv: &[String]) -> bool {
+    match (args.first(), argv.first()) {
+        (Some(ArgPattern::One(tokens)), Some(program)) => {
+            glob(tokens, program, true)
+                && !program.split('/').any(|part| part == "." || part == "..")
+        }
+        _ => true,
+    }
+}
+
+/// Whether an element that matched `arg`, an argument beginning with `-`, names that
+/// option: its leading literal covers the option's whole name (the text before any `=`).
+/// `--zone=*` names `--zone=a`; `*`, `-*` and `--z*` name nothing, since a wildcard there
+/// would let in `--kubeconfig=…`, `--as=…` or `--flags-file=…`.
+fn names_option(tokens: &[Token], arg: &str) -> bool {
+    let name = arg.split('=').next().unwrap_or(arg);
+    matches!(tokens.first(), Some(Token::Literal(lit)) if lit.len() >= name.len())
 }
 
 /// Matches `text` against tokens. With `slash_stops`, `*` does not cross `/`.
@@ -295,7 +394,9 @@ mod tests {
         ]))));
         let p = Pattern::argv(&argv(&["kubectl", "get", "**"]));
         assert!(p.matches(&Subject::Argv(&argv(&["kubectl", "get"]))));
-        assert!(p.matches(&Subject::Argv(&argv(&[
+        assert!(p.matches(&Subject::Argv(&argv(&["kubectl", "get", "pods", "web"]))));
+        // `**` is operands only (see wildcards_match_operands_never_options).
+        assert!(!p.matches(&Subject::Argv(&argv(&[
             "kubectl", "get", "pods", "-o", "json"
         ]))));
         assert!(!p.matches(&Subject::Argv(&argv(&["kubectl", "delete", "pods"]))));
@@ -367,6 +468,81 @@ mod tests {
                 .substitute(&json!({"path": "-x"}))
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn wildcards_match_operands_never_options() {
+        let p = Pattern::argv(&argv(&["kubectl", "get", "**"]));
+        assert!(p.matches(&Subject::Argv(&argv(&["kubectl", "get", "pods", "x"]))));
+        for hostile in [
+            &["kubectl", "get", "pods", "--kubeconfig=/tmp/kc"][..],
+            &["kubectl", "get", "pods", "--as", "admin"],
+            &["kubectl", "get", "secrets", "-A", "-o", "yaml"],
+            &["kubectl", "get", "-"],
+        ] {
+            assert!(!p.matches(&Subject::Argv(&argv(hostile))), "{hostile:?}");
+        }
+        let p = Pattern::argv(&argv(&["kubectl", "get", "pods", "-n", "*", "-o", "json"]));
+        assert!(p.matches(&Subject::Argv(&argv(&[
+            "kubectl", "get", "pods", "-n", "default", "-o", "json"
+        ]))));
+        assert!(!p.matches(&Subject::Argv(&argv(&[
+            "kubectl",
+            "get",
+            "pods",
+            "-n",
+            "--as=admin",
+            "-o",
+            "json"
+        ]))));
+        // An element names an option by its whole name; a value may follow `=`.
+        let p = Pattern::argv(&argv(&["gcloud", "--zone=*"]));
+        assert!(p.matches(&Subject::Argv(&argv(&["gcloud", "--zone=a"]))));
+        for (pattern, arg) in [
+            ("-*", "-x"),
+            ("--z*", "--zone"),
+            ("*", "--flags-file=/tmp/f"),
+        ] {
+            let p = Pattern::argv(&argv(&["gcloud", pattern]));
+            assert!(
+                !p.matches(&Subject::Argv(&argv(&["gcloud", arg]))),
+                "{pattern} {arg}"
+            );
+        }
+        let p = Pattern::argv(&argv(&["stat", "--", "*"]));
+        assert!(p.matches(&Subject::Argv(&argv(&["stat", "--", "/var/log/x"]))));
+        assert!(!p.matches(&Subject::Argv(&argv(&["stat", "--", "-x"]))));
+    }
+
+    #[test]
+    fn http_patterns_allow_get_and_head_unless_they_name_methods() {
+        let req = |method, url| Subject::Http { method, url };
+        let p = Pattern::http("http://127.0.0.1:*/**").unwrap();
+        assert!(p.matches(&req("GET", "http://127.0.0.1:15000/quitquitquit")));
+        assert!(p.matches(&req("HEAD", "http://127.0.0.1:15000/x")));
+        for method in ["POST", "PUT", "DELETE", "PATCH", "OPTIONS"] {
+            assert!(
+                !p.matches(&req(method, "http://127.0.0.1:15000/quitquitquit")),
+                "{method}"
+            );
+        }
+        let p = Pattern::http("post,PUT http://127.0.0.1:*/x").unwrap();
+        assert!(p.matches(&req("POST", "http://127.0.0.1:1/x")));
+        assert!(p.matches(&req("PUT", "http://127.0.0.1:1/x")));
+        assert!(!p.matches(&req("GET", "http://127.0.0.1:1/x")));
+        assert_eq!(p.display(), "POST,PUT http://127.0.0.1:*/x");
+        assert_eq!(Pattern::http("http://a/*").unwrap().display(), "http://a/*");
+        let err = Pattern::http("GET\r\nX http://a/").unwrap_err();
+        assert!(err.contains("is not an HTTP method"), "{err}");
+        assert!(Pattern::http("G-T http://a/").is_err());
+        // A plugin's malformed declaration grants nothing.
+        let p = Pattern::declared_http("GE T http://a/");
+        assert!(!p.matches(&req("GET", "http://a/")));
+        // Params fill the URL, never the methods.
+        let p = Pattern::http("{url}").unwrap();
+        let q = p.substitute(&json!({"url": "http://a/"})).unwrap();
+        assert!(q.matches(&req("GET", "http://a/")));
+        assert!(!q.matches(&req("POST", "http://a/")));
     }
 
     #[test]

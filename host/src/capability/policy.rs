@@ -86,13 +86,16 @@ impl<'de> Deserialize<'de> for Allow {
             ) -> Result<Allow, A::Error> {
                 fn read<'de, A, E>(
                     map: &mut A,
-                    rule: fn(E) -> Pattern,
+                    rule: fn(E) -> Result<Pattern, String>,
                 ) -> Result<Vec<Pattern>, A::Error>
                 where
                     A: serde::de::MapAccess<'de>,
                     E: Deserialize<'de>,
                 {
-                    Ok(map.next_value::<Vec<E>>()?.into_iter().map(rule).collect())
+                    map.next_value::<Vec<E>>()?
+                        .into_iter()
+                        .map(|e| rule(e).map_err(serde::de::Error::custom))
+                        .collect()
                 }
                 let mut allow = BTreeMap::new();
                 while let Some(kind) = map.next_key::<Kind>()? {
@@ -263,6 +266,308 @@ mod tests {
         assert!(!p.allows(&get("http://example.com/")));
         assert!(p.allows(&read("/var/log/envoy/envoy.err.log")));
         assert!(!p.allows(&read("/etc/shadow")));
+    }
+
+    fn method(method: &str, url: &str) -> http::HttpRequest {
+        http::HttpRequest {
+            method: method.into(),
+            ..get(url)
+        }
+    }
+
+    #[test]
+    fn builtin_allows_what_the_builtin_runbooks_run() {
+        let p = Policy::builtin();
+        for allowed in [
+            &["iptables-save", "-t", "nat"][..],
+            &["ip6tables", "-t", "filter", "-L", "-n", "-v"],
+            &["ps", "-eo", "pid=,uid=,user=,args="],
+            &["envoy", "--version"],
+            &["/usr/local/bin/envoy", "--version"],
+            &["/proc/1234/exe", "--version"],
+            &[
+                "gcloud",
+                "projects",
+                "get-ancestors-iam-policy",
+                "--format=json",
+                "--",
+                "p-1",
+            ],
+            &[
+                "stat",
+                "-c",
+                "%U|%u|%G|%g|%a|%F",
+                "--",
+                "/var/log/envoy/access.log",
+            ],
+            &[
+                "kubectl", "get", "pods", "-n", "default", "-l", "app=web", "-o", "json",
+            ],
+            &["kubectl", "get", "events", "--all-namespaces", "-o", "json"],
+            &[
+                "kubectl",
+                "get",
+                "service",
+                "-n",
+                "istio-system",
+                "-o",
+                "json",
+                "--",
+                "istiod",
+            ],
+            &[
+                "kubectl", "logs", "-n", "default", "-c", "envoy", "--tail", "200", "--", "web-1",
+            ],
+            &[
+                "gcloud",
+                "compute",
+                "instances",
+                "describe",
+                "--zone",
+                "us-central1-a",
+                "--format=json",
+                "--project",
+                "p-1",
+                "--",
+                "vm-1",
+            ],
+            &[
+                "gcloud",
+                "projects",
+                "get-iam-policy",
+                "--format=json",
+                "--",
+                "p-1",
+            ],
+        ] {
+            assert!(p.allows(&argv(allowed)), "{allowed:?}");
+        }
+        assert!(p.allows(&get(
+            "http://localhost:15000/config_dump?resource=dynamic_listeners"
+        )));
+        assert!(p.allows(&method("HEAD", "http://127.0.0.1:15000/server_info")));
+        assert!(p.allows(&get(
+            "http://metadata.google.internal/computeMetadata/v1/instance/guest-attributes/gce-service-proxy/bootstrap-status"
+        )));
+        assert!(p.allows(&resolve::Request {
+            host: "trafficdirector.googleapis.com".into()
+        }));
+        assert!(p.allows(&connect::Request::new(
+            "trafficdirector.googleapis.com".into(),
+            443
+        )));
+    }
+
+    /// Issue 11, "The default policy is not read-only": each of these was allowed.
+    #[test]
+    fn builtin_refuses_what_reads_secrets_changes_things_or_picks_the_program() {
+        let p = Policy::builtin();
+        for hostile in [
+            // The environment of every process: a server's Slack and Mattermost secrets.
+            &["ps", "eww"][..],
+            &["ps", "e"],
+            &["ps", "-eo", "pid=,args=", "e"],
+            &["id", "-a"],
+            // Secrets, another kubeconfig (its credential plugin is a program), another
+            // identity, YAML of anything.
+            &["kubectl", "get", "secrets", "-A", "-o", "yaml"],
+            &["kubectl", "get", "secrets", "-n", "default", "-o", "json"],
+            &[
+                "kubectl",
+                "get",
+                "pods",
+                "-n",
+                "default",
+                "-o",
+                "json",
+                "--kubeconfig=/tmp/x/kc",
+            ],
+            &[
+                "kubectl",
+                "get",
+                "pods",
+                "--kubeconfig=/tmp/x/kc",
+                "-n",
+                "default",
+                "-o",
+                "json",
+            ],
+            &["kubectl", "get", "pods", "-n", "--as=admin", "-o", "json"],
+            &["kubectl", "get", "pods", "-n", "default", "-o", "yaml"],
+            &[
+                "kubectl", "get", "pods", "-n", "default", "-o", "json", "--as", "admin",
+            ],
+            &[
+                "kubectl",
+                "logs",
+                "-n",
+                "default",
+                "-c",
+                "envoy",
+                "--tail",
+                "5",
+                "--kubeconfig=/tmp/kc",
+                "--",
+                "p",
+            ],
+            &[
+                "kubectl",
+                "logs",
+                "-n",
+                "default",
+                "-c",
+                "app",
+                "--tail",
+                "5",
+                "--previous",
+                "--",
+                "p",
+            ],
+            &["kubectl", "describe", "secret", "x"],
+            // More flags from a file, another account.
+            &[
+                "gcloud",
+                "projects",
+                "get-iam-policy",
+                "--format=json",
+                "--flags-file=/tmp/f",
+                "--",
+                "p",
+            ],
+            &[
+                "gcloud",
+                "projects",
+                "get-iam-policy",
+                "--format=json",
+                "--impersonate-service-account=a@b",
+                "--",
+                "p",
+            ],
+            &[
+                "gcloud",
+                "compute",
+                "instances",
+                "describe",
+                "--zone",
+                "--configuration=evil",
+                "--format=json",
+                "--",
+                "vm",
+            ],
+            &[
+                "gcloud",
+                "services",
+                "list",
+                "--enabled",
+                "--format=json",
+                "--project",
+                "--flags-file=/tmp/f",
+            ],
+            &["gcloud", "secrets", "versions", "access", "latest"],
+            // Any executable named envoy.
+            &["/tmp/x/envoy", "--version"],
+            &["/proc/../tmp/x/exe", "--version"],
+            &["/proc/1/../../tmp/x/exe", "--version"],
+            &["/proc/1/cwd/exe", "--version"],
+            &["/usr/local/bin/../../../tmp/x/envoy", "--version"],
+            &["./envoy", "--version"],
+            &["envoy", "--version", "--config-path", "/tmp/c"],
+            &["iptables", "-t", "nat", "-F"],
+            &["iptables-save", "-t", "nat", "-M", "/tmp/x"],
+        ] {
+            assert!(!p.allows(&argv(hostile)), "{hostile:?}");
+        }
+        for (m, url) in [
+            ("POST", "http://127.0.0.1:15000/quitquitquit"),
+            ("GET", "http://127.0.0.1:15000/quitquitquit"),
+            ("POST", "http://localhost:15000/healthcheck/fail"),
+            ("POST", "http://localhost:15000/config_dump"),
+            (
+                "PUT",
+                "http://metadata.google.internal/computeMetadata/v1/instance/guest-attributes/gce-service-proxy/x",
+            ),
+            (
+                "GET",
+                "http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/token",
+            ),
+            (
+                "GET",
+                "http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/identity?audience=x",
+            ),
+            (
+                "GET",
+                "http://metadata.google.internal/computeMetadata/v1/instance/attributes/?recursive=true",
+            ),
+            (
+                "GET",
+                "http://metadata.google.internal/computeMetadata/v1/instance/attributes/startup-script",
+            ),
+            (
+                "GET",
+                "http://169.254.169.254/computeMetadata/v1/instance/service-accounts/default/token",
+            ),
+        ] {
+            assert!(!p.allows(&method(m, url)), "{m} {url}");
+        }
+        for host in ["secret-data.attacker.example", "10.0.0.1", "localhost"] {
+            assert!(!p.allows(&resolve::Request { host: host.into() }), "{host}");
+        }
+        for (host, port) in [
+            ("10.0.0.1", 22),
+            ("127.0.0.1", 6379),
+            ("trafficdirector.googleapis.com", 80),
+        ] {
+            assert!(
+                !p.allows(&connect::Request::new(host.into(), port)),
+                "{host}:{port}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_operator_grants_other_methods_by_naming_them() {
+        let p = Policy::parse(
+            "allow:\n  http: [\"POST http://127.0.0.1:*/quitquitquit\"]\n",
+            Path::new("p.yaml"),
+        )
+        .unwrap();
+        assert!(p.allows(&method("POST", "http://127.0.0.1:15000/quitquitquit")));
+        assert!(!p.allows(&method("PUT", "http://127.0.0.1:15000/quitquitquit")));
+        assert!(!p.allows(&method("GET", "http://127.0.0.1:15000/quitquitquit")));
+        let err = Policy::parse(
+            "allow:\n  http: [\"P_ST http://a/\"]\n",
+            Path::new("p.yaml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("p.yaml:2:") && err.contains("is not an HTTP method"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_exec_entry_names_its_program() {
+        for bad in [
+            r#"["/**/envoy", --version]"#,
+            r#"["*", --version]"#,
+            r#"[bin/envoy]"#,
+            r#"["{binary}"]"#,
+            "[]",
+        ] {
+            let text = format!("allow:\n  exec:\n    - {bad}\n");
+            let err = Policy::parse(&text, Path::new("p.yaml"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with("p.yaml:3:"), "{bad}: {err}");
+            assert!(err.contains("program"), "{bad}: {err}");
+        }
+        let p = Policy::parse(
+            "allow:\n  exec: [[/opt/envoy/bin/envoy, --version]]\n",
+            Path::new("p.yaml"),
+        )
+        .unwrap();
+        assert!(p.allows(&argv(&["/opt/envoy/bin/envoy", "--version"])));
     }
 
     #[test]

@@ -36,8 +36,8 @@ impl super::Request for Request {
 /// One entry under `allow.read_file` in a policy file: a path pattern.
 pub type PolicyEntry = String;
 
-pub fn policy_pattern(entry: PolicyEntry) -> Pattern {
-    Pattern::text(&entry)
+pub fn policy_pattern(entry: PolicyEntry) -> Result<Pattern, String> {
+    Ok(Pattern::text(&entry))
 }
 
 pub async fn read_file(call: &mut Call<'_>, path: String, max_bytes: u64) -> CapResult<Vec<u8>> {

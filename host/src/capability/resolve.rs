@@ -29,8 +29,8 @@ impl super::Request for Request {
 /// One entry under `allow.resolve` in a policy file: a host name pattern.
 pub type PolicyEntry = String;
 
-pub fn policy_pattern(entry: PolicyEntry) -> Pattern {
-    Pattern::text(&entry)
+pub fn policy_pattern(entry: PolicyEntry) -> Result<Pattern, String> {
+    Ok(Pattern::text(&entry))
 }
 
 pub async fn resolve(call: &mut Call<'_>, host: String) -> CapResult<Vec<String>> {

@@ -363,6 +363,15 @@ fn check_expression(
     expr: &str,
     scope: &Scope,
 ) {
+    if let Some(delimiter) = template_delimiter(expr) {
+        c.at(
+            path,
+            format!(
+                "bad expression `{expr}`: it holds the template delimiter `{delimiter}`; a condition is a bare expression (`inputs.vip`, not `{{{{ inputs.vip }}}}`)"
+            ),
+        );
+        return;
+    }
     match env.compile_expression(expr) {
         Ok(e) => {
             let vars = e.undeclared_variables(true);
@@ -391,6 +400,15 @@ fn add_template(
         }
         Err(e) => c.at(name, format!("bad template: {}", minijinja_message(&e))),
     }
+}
+
+/// The first template delimiter in an expression, if any. An expression is never a
+/// template, and minijinja's lexer panics on some (`a }} b`: "empty lexer stack"), so they
+/// are refused before it sees them; inside a string literal too, which costs nothing real.
+pub fn template_delimiter(expr: &str) -> Option<&'static str> {
+    ["{{", "}}", "{%", "%}", "{#", "#}"]
+        .into_iter()
+        .find(|d| expr.contains(d))
 }
 
 /// `{{ expr }}` and nothing else around it.
@@ -600,4 +618,39 @@ fn edit_distance(a: &str, b: &str) -> usize {
         prev = cur;
     }
     prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct NoPlugins;
+    impl PluginCatalog for NoPlugins {
+        fn action_spec(&self, plugin: &str, action: &str) -> Result<&ActionSpec, String> {
+            Err(format!("unknown plugin action `{plugin}` `{action}`"))
+        }
+    }
+
+    /// The runbook_loader fuzz target's find: `a }} b` as a condition panicked minijinja.
+    #[test]
+    fn conditions_with_template_delimiters_are_located_errors_not_panics() {
+        for when in [
+            "inputs.a }} b",
+            "{{ inputs.a }}",
+            "inputs.a %} b",
+            "{# c #} inputs.a",
+            "x or {%",
+        ] {
+            let text = format!(
+                "apiVersion: triage/v1\nid: d\ntitle: D\nsteps:\n  - id: s\n    title: S\n    when: {when:?}\n    ask: {{prompt: \"?\", choices: [yes, no]}}\n"
+            );
+            let err = crate::runbook::load_str(&text, "d.yaml", &NoPlugins)
+                .map(|_| ())
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with("d.yaml:7:"), "{when}: {err}");
+            assert!(err.contains("template delimiter"), "{when}: {err}");
+            assert_eq!(err.lines().count(), 1, "{when}: {err}");
+        }
+    }
 }

@@ -324,10 +324,13 @@ impl CarryOut for RemoteTarget {
     async fn http(&self, request: &HttpRequest, timeout: Duration) -> CapResult<HttpResponse> {
         check_request_text(request).map_err(CapabilityError::Failed)?;
         let secs = timeout.as_secs().max(1).to_string();
+        // -q (first, or curl ignores it): no .curlrc of the target's user, which could add a
+        // body, a method or a proxy to the request the policy checked.
         // --globoff: `[1-20]` or `{a,b}` in a URL is text, not twenty requests.
         // --proto: http and https only, whatever the URL says.
         let mut argv = strings(&[
             "curl",
+            "-q",
             "-sS",
             "-i",
             "--globoff",
@@ -335,9 +338,14 @@ impl CarryOut for RemoteTarget {
             "=http,https",
             "--max-time",
             &secs,
-            "-X",
-            &request.method,
         ]);
+        // The method the grants allowed, and only it. HEAD is curl's --head: `-X HEAD` would
+        // wait for a body that never comes.
+        if request.method == "HEAD" {
+            argv.push("--head".into());
+        } else {
+            argv.extend(strings(&["-X", &request.method]));
+        }
         for (k, v) in &request.headers {
             argv.push("-H".into());
             argv.push(format!("{k}: {v}"));

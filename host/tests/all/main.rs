@@ -14,6 +14,7 @@ mod lint;
 mod netns;
 mod parsers;
 mod plugins_live;
+mod policy;
 mod probe;
 mod record_replay;
 mod sandbox;

@@ -761,12 +761,16 @@ fn host_facts_of_this_machine() {
         .local_addr()
         .unwrap()
         .port();
-    // The built-in policy allows `ps`, `/**/envoy --version`, `stat -c * *`, resolving and
-    // connecting; the policy file says so explicitly and adds nothing else.
+    // Exactly what the runbook's steps run, and nothing else: the built-in policy's `ps` and
+    // `stat` entries, this test's Envoy binary by its absolute path (a policy names the
+    // program it allows), and this machine's loopback for DNS and TCP.
     let policy = dir.path().join("policy.yaml");
     std::fs::write(
         &policy,
-        "defaults: false\nallow:\n  exec:\n    - [ps, \"**\"]\n    - [\"/**/envoy\", --version]\n    - [stat, -c, \"*\", --, \"*\"]\n  resolve: [localhost]\n  connect: [\"127.0.0.1:*\"]\n",
+        format!(
+            "defaults: false\nallow:\n  exec:\n    - [ps, -eo, \"pid=,uid=,user=,args=\"]\n    - [\"{}\", --version]\n    - [stat, -c, \"%U|%u|%G|%g|%a|%F\", --, \"*\"]\n  resolve: [localhost]\n  connect: [\"127.0.0.1:*\"]\n",
+            version_bin.display()
+        ),
     )
     .unwrap();
 

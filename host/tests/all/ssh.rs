@@ -298,9 +298,20 @@ fn http_over_a_remote_target_sends_exactly_one_request_as_asked() {
     };
     let http = RecordingHttp::start();
     let target = format!("ssh://root@127.0.0.1:{}", sshd.port);
+    // The built-in policy reads only Envoy's three admin pages; this test's server is not
+    // Envoy, and the policy under test is one that allows `/stats**` and nothing else.
+    let policy_dir = tempfile::tempdir().unwrap();
+    let policy = policy_dir.path().join("policy.yaml");
+    std::fs::write(
+        &policy,
+        "allow:\n  http: [\"http://127.0.0.1:*/stats**\"]\n",
+    )
+    .unwrap();
     let probe = |action: &str, url: &str| {
         run(triage()
             .env("TRIAGE_SSH_CONFIG", &sshd.client_config)
+            .arg("--policy")
+            .arg(&policy)
             .args(["--plugins", test_plugin_dir(), "probe", "hostile", action])
             .args(["--target", &target, "-w"])
             .arg(format!("url={url}")))

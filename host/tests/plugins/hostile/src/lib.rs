@@ -24,6 +24,99 @@ struct Answered {
     status: u16,
 }
 
+#[derive(serde::Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct MethodParams {
+    url: String,
+    method: String,
+}
+
+#[derive(serde::Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct WhichParams {
+    which: String,
+}
+
+/// Command lines a plugin can declare for itself; only the operator's policy stands
+/// between them and the host. The first is one the built-in policy allows.
+const COMMAND_LINES: &[(&str, &[&str])] = &[
+    (
+        "kubectl-pods",
+        &["kubectl", "get", "pods", "-n", "default", "-o", "json"],
+    ),
+    ("ps-environment", &["ps", "eww"]),
+    (
+        "kubectl-secrets",
+        &["kubectl", "get", "secrets", "-A", "-o", "yaml"],
+    ),
+    (
+        "kubectl-kubeconfig",
+        &[
+            "kubectl",
+            "get",
+            "pods",
+            "-n",
+            "default",
+            "-o",
+            "json",
+            "--kubeconfig=/tmp/kc",
+        ],
+    ),
+    (
+        "kubectl-as",
+        &[
+            "kubectl",
+            "get",
+            "pods",
+            "-n",
+            "default",
+            "-o",
+            "json",
+            "--as",
+            "system:admin",
+        ],
+    ),
+    (
+        "kubectl-yaml",
+        &["kubectl", "get", "pods", "-n", "default", "-o", "yaml"],
+    ),
+    (
+        "gcloud-flags-file",
+        &[
+            "gcloud",
+            "projects",
+            "get-iam-policy",
+            "--format=json",
+            "--flags-file=/tmp/f",
+            "--",
+            "p",
+        ],
+    ),
+    (
+        "gcloud-impersonate",
+        &[
+            "gcloud",
+            "projects",
+            "get-iam-policy",
+            "--format=json",
+            "--impersonate-service-account=sa@p.iam.gserviceaccount.com",
+            "--",
+            "p",
+        ],
+    ),
+    (
+        "gcloud-configuration",
+        &[
+            "gcloud",
+            "services",
+            "list",
+            "--enabled",
+            "--format=json",
+            "--configuration=other",
+        ],
+    ),
+];
+
 /// A second request hidden in a header value: sent as is, it reaches the server after the
 /// first, past a policy that allowed only the first request's URL.
 const SMUGGLED: &str =
@@ -103,14 +196,51 @@ impl Probe for Hostile {
             )
             .http("{url}"),
         )
+        .action(
+            Action::new::<MethodParams, Answered>(
+                "http-any",
+                "Any method to any URL, under a declared `**` (which means GET and HEAD)",
+            )
+            .http("**"),
+        )
+        .action(
+            Action::new::<UrlParams, Answered>("http-post", "POST to any URL, declared as such")
+                .http("POST **"),
+        )
+        .action(COMMAND_LINES.iter().fold(
+            Action::new::<WhichParams, Nothing>(
+                "command-line",
+                "Runs one of the command lines it declares (see COMMAND_LINES)",
+            ),
+            |action, (_, argv)| action.exec(argv),
+        ))
         .action(Action::new::<NoParams, Nothing>("ok", "Behaves"))
     }
 
     fn run(action: &str, params: Params) -> Result<Facts, ProbeError> {
+        if action == "http-any" {
+            let p: MethodParams = params.parse()?;
+            let response = triage_sdk::http(&p.method, &p.url, &[])?;
+            return Facts::new(&Answered {
+                status: response.status,
+            });
+        }
+        if action == "command-line" {
+            let p: WhichParams = params.parse()?;
+            let Some((_, argv)) = COMMAND_LINES.iter().find(|(name, _)| *name == p.which) else {
+                return Err(ProbeError::invalid_params(format!(
+                    "no command line {}",
+                    p.which
+                )));
+            };
+            triage_sdk::exec(argv)?;
+            return Facts::new(&Nothing {});
+        }
         if action.starts_with("http-") {
             let p: UrlParams = params.parse()?;
             let response = match action {
                 "http-get" => triage_sdk::http("GET", &p.url, &[])?,
+                "http-post" => triage_sdk::http("POST", &p.url, &[])?,
                 "http-smuggle-header" => triage_sdk::http("GET", &p.url, &[("X-A", SMUGGLED)])?,
                 "http-smuggle-method" => triage_sdk::http(
                     "POST /quitquitquit HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nGET",
