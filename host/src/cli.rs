@@ -26,6 +26,7 @@ pub mod test;
 use crate::capability::Policy;
 use crate::catalog;
 use crate::engine::inputs;
+use crate::redact::Redactor;
 use crate::report::Format;
 use crate::runbook::{self, Severity};
 use crate::runtime::{Runtime, RuntimeOptions};
@@ -33,6 +34,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::Write as _;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -51,6 +53,10 @@ pub struct Cli {
     /// never.
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto, global = true)]
     color: ColorChoice,
+    /// Also redact what the patterns in FILE match, besides the built-in ones (secrets in
+    /// recorded answers, reports and chat posts; see docs/security.md).
+    #[arg(long = "redact", value_name = "FILE", global = true)]
+    redact: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -340,6 +346,13 @@ pub fn load_policy(cli: &Cli) -> Result<Policy, Failure> {
         Some(path) => Policy::load(&path).or_usage(),
         None => Ok(Policy::builtin()),
     }
+}
+
+/// The built-in redaction patterns, and the team's from `--redact FILE`.
+pub fn load_redactor(cli: &Cli) -> Result<Arc<Redactor>, Failure> {
+    Redactor::load(cli.redact.as_deref())
+        .map(Arc::new)
+        .or_usage()
 }
 
 /// One thread is enough for one target: plugin calls and capability I/O all await.

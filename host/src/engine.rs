@@ -9,6 +9,7 @@
 pub mod inputs;
 
 use crate::capability::Policy;
+use crate::redact::Redactor;
 use crate::report::{FindingReport, Report, RunbookInfo, StepReport, StepStatus};
 use crate::runbook::validate::ParamValue;
 use crate::runbook::{LoadedRunbook, Severity, Step};
@@ -64,6 +65,9 @@ pub struct RunOptions {
     pub on_step: Option<StepCallback>,
     /// Guided mode's hooks (and one step at a time).
     pub interaction: Option<Interaction>,
+    /// Applied to each step as it finishes (before `on_step` sees it) and to the report:
+    /// conditions see what the system said, everything that leaves sees it redacted.
+    pub redact: Arc<Redactor>,
 }
 
 struct StepDone {
@@ -138,11 +142,12 @@ pub async fn run(loaded: &LoadedRunbook, runtime: &Runtime, options: RunOptions)
                         Ok(reason) => (StepStatus::Skipped, reason),
                         Err(e) => (StepStatus::Errored, e),
                     };
-                    let d = StepDone {
+                    let mut d = StepDone {
                         report: step_report(step, status, Some(reason), Duration::ZERO),
                         findings: vec![],
                         output: None,
                     };
+                    options.redact.step(&mut d.report, &mut d.findings);
                     if let Some(cb) = &options.on_step {
                         cb(&d.report, &d.findings);
                     }
@@ -154,7 +159,7 @@ pub async fn run(loaded: &LoadedRunbook, runtime: &Runtime, options: RunOptions)
         if started_steps.iter().all(|s| *s) && running.is_empty() {
             break;
         }
-        let Some((i, d)) = running.next().await else {
+        let Some((i, mut d)) = running.next().await else {
             // Nothing running and nothing startable: the loop above resolves every step
             // whose needs are done, so this only happens after every step is done.
             break;
@@ -162,6 +167,7 @@ pub async fn run(loaded: &LoadedRunbook, runtime: &Runtime, options: RunOptions)
         if let Some(out) = &d.output {
             outputs.insert(steps[i].id.to_string(), out.clone());
         }
+        options.redact.step(&mut d.report, &mut d.findings);
         if let Some(cb) = &options.on_step {
             cb(&d.report, &d.findings);
         }
@@ -174,6 +180,10 @@ pub async fn run(loaded: &LoadedRunbook, runtime: &Runtime, options: RunOptions)
         findings.extend(d.findings);
         step_reports.push(d.report);
     }
+    let mut inputs = options.inputs.clone();
+    options.redact.inputs(&mut inputs);
+    let mut target = options.target.name();
+    options.redact.string(&mut target, &mut Default::default());
     Report::new(
         RunbookInfo {
             id: runbook.id.to_string(),
@@ -181,8 +191,8 @@ pub async fn run(loaded: &LoadedRunbook, runtime: &Runtime, options: RunOptions)
             source: runbook.source.clone(),
             origin: loaded.origin.clone(),
         },
-        options.target.name(),
-        options.inputs.clone(),
+        target,
+        inputs,
         step_reports,
         findings,
         started_at,

@@ -8,6 +8,7 @@
 //! - [`capability`]: what plugins may ask for, the grant check, the operator policy
 //! - [`target`]: where capabilities are carried out (local, remote over ssh/gcloud/kubectl,
 //!   bundle replay, recording)
+//! - [`redact`]: the secrets taken out of everything that leaves (bundles, reports, posts)
 //! - [`report`]: a run's report and its renderings (human, JSON, Markdown, Slack)
 //! - [`catalog`], [`paths`], [`builtin`], [`files`]: where runbooks, plugins and the user's
 //!   files are found, and how files are written
@@ -23,6 +24,7 @@ pub mod catalog;
 pub mod engine;
 pub mod files;
 pub mod paths;
+pub mod redact;
 pub mod report;
 pub mod run;
 pub mod runbook;

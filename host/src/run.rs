@@ -6,6 +6,7 @@
 
 use crate::capability::Policy;
 use crate::engine::{self, RunOptions, StepCallback};
+use crate::redact::Redactor;
 use crate::report::Report;
 use crate::runbook::{LoadedRunbook, Severity};
 use crate::runtime::Runtime;
@@ -44,6 +45,8 @@ pub struct Job<'a> {
     pub inputs: Map<String, Value>,
     pub answers: BTreeMap<String, String>,
     pub policy: Arc<Policy>,
+    /// Applied to the report and to the one line that says why there is none.
+    pub redact: Arc<Redactor>,
     /// The run must end within this (opening a target does not wait on the network).
     pub deadline: Duration,
     pub fail_on: Option<Severity>,
@@ -54,10 +57,15 @@ pub struct Job<'a> {
 /// Opens the target and runs the runbook on it within the deadline.
 pub async fn run(job: Job<'_>) -> Outcome {
     let started = Instant::now();
-    let ended = |status, report, error| Outcome {
+    let redact = job.redact.clone();
+    // An error line can quote the target (an ssh client's stderr, a kubectl message).
+    let ended = |status, report, error: Option<String>| Outcome {
         status,
         report,
-        error,
+        error: error.map(|mut e| {
+            redact.string(&mut e, &mut Default::default());
+            e
+        }),
         duration: started.elapsed(),
     };
     let target = match job.target.open() {
@@ -71,6 +79,7 @@ pub async fn run(job: Job<'_>) -> Outcome {
         policy: job.policy,
         on_step: job.on_step,
         interaction: None,
+        redact: job.redact,
     };
     // A panic in the engine or a plugin host function ends this run, not the fleet or the
     // server it runs in.

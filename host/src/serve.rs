@@ -65,6 +65,8 @@ pub struct ServeOptions {
     /// The history file (the config's `db`, else `~/.local/share/triage/runs.sqlite3`), for
     /// the start-up line.
     pub db: PathBuf,
+    /// The built-in redaction patterns, `--redact FILE`'s and the config's `redact:` file's.
+    pub redact: Arc<crate::redact::Redactor>,
 }
 
 /// Every endpoint: the /v1 API (behind a bearer token), the OpenAPI document, /healthz, and
@@ -185,6 +187,7 @@ pub fn serve(runtime: Runtime, policy: Policy, options: ServeOptions) -> Result<
             Arc::new(runtime),
             Arc::new(policy),
             config.limits.clone(),
+            options.redact,
             executor,
         );
         let http = reqwest::Client::builder()

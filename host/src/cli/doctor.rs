@@ -49,19 +49,21 @@ pub struct DoctorArgs {
 pub fn run(cli: &Cli, args: &DoctorArgs) -> CliResult {
     let runtime = super::load_runtime(cli)?;
     let policy = Arc::new(super::load_policy(cli)?);
+    let redact = super::load_redactor(cli)?;
     let spec = match (&args.bundle, &args.target) {
         (Some(dir), _) => Spec::bundle(dir).or_usage()?,
         (None, Some(target)) => Spec::parse(target).or_usage()?,
         (None, None) => Spec::Local,
     };
     let base = spec.open().or_usage()?;
-    let (target, recorder) = super::record::recording(base, args.record.as_deref())?;
+    let (target, recorder) = super::record::recording(base, args.record.as_deref(), redact.clone())?;
     let answers: BTreeMap<String, String> = args.given.answers.iter().cloned().collect();
     let report = super::tokio_runtime()?
         .block_on(doctor(
             &runtime,
             target,
             policy,
+            redact,
             &args.given.inputs,
             &answers,
         ))
@@ -89,6 +91,7 @@ pub async fn doctor(
     runtime: &Runtime,
     target: Arc<dyn Target>,
     policy: Arc<Policy>,
+    redact: Arc<crate::redact::Redactor>,
     given: &[(String, String)],
     answers: &BTreeMap<String, String>,
 ) -> anyhow::Result<DoctorReport> {
@@ -106,6 +109,7 @@ pub async fn doctor(
             policy: policy.clone(),
             on_step: None,
             interaction: None,
+            redact: redact.clone(),
         },
     )
     .await;
@@ -175,6 +179,7 @@ pub async fn doctor(
                 policy: policy.clone(),
                 on_step: None,
                 interaction: None,
+                redact: redact.clone(),
             },
         )
         .await;

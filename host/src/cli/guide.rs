@@ -12,6 +12,7 @@
 
 use super::{Failure, OrExit};
 use crate::engine::{Gate, Interaction, StepCallback, StepPreview};
+use crate::report::human::terminal_safe as safe;
 use crate::report::{FindingReport, Report, Skip, StepReport, StepStatus};
 use crate::runbook::{InputSpec, LoadedRunbook, Severity};
 use anyhow::Context;
@@ -33,7 +34,7 @@ pub fn print_plan(loaded: &LoadedRunbook, target: &str) {
     if let Some(d) = &rb.description {
         println!("{}", wrap(d.trim(), ""));
     }
-    println!("{}\n\nPlan:", wrap(&format!("Target: {target}"), ""));
+    println!("{}\n\nPlan:", wrap(&format!("Target: {}", safe(target)), ""));
     for (n, &i) in loaded.compiled.order.iter().enumerate() {
         let step = &rb.steps[i];
         let mut extra = String::new();
@@ -226,7 +227,7 @@ pub fn session(target: String) -> (Interaction, StepCallback, Session) {
         if preview.touches.is_empty() {
             println!("   It touches nothing on the target.");
         } else {
-            println!("{}", wrap(&format!("It may, on {target}:"), "   "));
+            println!("{}", wrap(&format!("It may, on {}:", safe(&target)), "   "));
             if target.contains("://") {
                 println!(
                     "{}",
@@ -239,7 +240,7 @@ pub fn session(target: String) -> (Interaction, StepCallback, Session) {
             for t in &preview.touches {
                 println!(
                     "{}",
-                    wrap_hanging(&format!("• {}", concrete(t)), "     ", "       ")
+                    wrap_hanging(&format!("• {}", safe(&concrete(t))), "     ", "       ")
                 );
             }
         }
@@ -292,13 +293,13 @@ pub fn session(target: String) -> (Interaction, StepCallback, Session) {
             (StepStatus::Errored, _) => "! errored",
         };
         let line = match &report.reason {
-            Some(r) => format!("{mark}: {r} [{}]", report.id),
+            Some(r) => format!("{mark}: {} [{}]", safe(r), report.id),
             None => format!("{mark} [{}] in {} ms", report.id, report.duration_ms),
         };
         println!("{}", wrap(&line, "   "));
         // What it actually did, now that the URL's query and the files are known.
         for c in report.capabilities.iter().take(6) {
-            let line = format!("did: {} {} ({})", c.capability, c.request, c.outcome);
+            let line = format!("did: {} {} ({})", c.capability, safe(&c.request), c.outcome);
             println!("{}", wrap_hanging(&line, "   ", "        "));
         }
         if let Some(facts) = report.output.as_ref().and_then(|o| o.as_object()) {
@@ -308,7 +309,8 @@ pub fn session(target: String) -> (Interaction, StepCallback, Session) {
                     v.is_boolean() || v.is_number() || v.as_str().is_some_and(|s| s.len() <= 60)
                 })
                 .take(8)
-                .map(|(k, v)| format!("{k}={v}"))
+                // The value is JSON (its controls already escaped); the key is not.
+                .map(|(k, v)| format!("{}={v}", safe(k)))
                 .collect();
             if !shown.is_empty() {
                 println!(
@@ -323,11 +325,11 @@ pub fn session(target: String) -> (Interaction, StepCallback, Session) {
                 Severity::Warning => "WARNING",
                 Severity::Info => "INFO",
             };
-            println!("{}", wrap(&format!("{sev} {}: {}", f.id, f.title), "   "));
+            println!("{}", wrap(&format!("{sev} {}: {}", f.id, safe(&f.title)), "   "));
             if let Some(fix) = &f.fix {
                 println!(
                     "{}",
-                    wrap_hanging(&format!("fix: {fix}"), "   ", "        ")
+                    wrap_hanging(&format!("fix: {}", safe(fix)), "   ", "        ")
                 );
             }
         }

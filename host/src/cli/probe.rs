@@ -11,6 +11,7 @@ use crate::capability::Policy;
 use crate::capability::{CapabilityUse, PluginLog};
 use crate::engine::inputs;
 use crate::engine::{self, RunOptions};
+use crate::redact::Redactor;
 use crate::report::StepStatus;
 use crate::runtime::Runtime;
 use crate::target::{Spec, Target};
@@ -45,13 +46,14 @@ pub struct ProbeArgs {
 pub fn run(cli: &Cli, args: &ProbeArgs) -> CliResult {
     let runtime = super::load_runtime(cli)?;
     let policy = Arc::new(super::load_policy(cli)?);
+    let redact = super::load_redactor(cli)?;
     let spec = match (&args.bundle, &args.target) {
         (Some(dir), _) => Spec::bundle(dir),
         (None, Some(target)) => Spec::parse(target),
         (None, None) => Ok(Spec::Local),
     };
     let base = spec.or_usage()?.open().or_usage()?;
-    let (target, recorder) = super::record::recording(base, args.record.as_deref())?;
+    let (target, recorder) = super::record::recording(base, args.record.as_deref(), redact.clone())?;
     let mut params = serde_json::Map::new();
     for (name, value) in &args.with {
         if params.insert(name.clone(), param_value(value)).is_some() {
@@ -62,6 +64,7 @@ pub fn run(cli: &Cli, args: &ProbeArgs) -> CliResult {
         .block_on(probe(
             &runtime,
             policy,
+            redact,
             target,
             &args.plugin,
             &args.action,
@@ -108,6 +111,7 @@ pub fn param_value(text: &str) -> Value {
 pub async fn probe(
     runtime: &Runtime,
     policy: Arc<Policy>,
+    redact: Arc<Redactor>,
     target: Arc<dyn Target>,
     plugin: &str,
     action: &str,
@@ -164,6 +168,7 @@ pub async fn probe(
             policy,
             on_step: None,
             interaction: None,
+            redact,
         },
     )
     .await;

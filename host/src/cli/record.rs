@@ -2,6 +2,7 @@
 //! bundle it writes when the run ends.
 
 use super::{Failure, OrExit};
+use crate::redact::Redactor;
 use crate::target::{Target, record::RecordingTarget};
 use anyhow::Context;
 use std::path::Path;
@@ -10,16 +11,17 @@ use std::sync::Arc;
 pub type Recorder = Arc<RecordingTarget>;
 
 /// The target to run on: `base`, or with `--record DIR` a recorder in front of it (after
-/// checking DIR may take a new bundle).
+/// checking DIR may take a new bundle) that redacts what it writes.
 pub fn recording(
     base: Arc<dyn Target>,
     record: Option<&Path>,
+    redact: Arc<Redactor>,
 ) -> Result<(Arc<dyn Target>, Option<Recorder>), Failure> {
     let Some(dir) = record else {
         return Ok((base, None));
     };
     check_record_dir(dir)?;
-    let recorder = Arc::new(RecordingTarget::new(base));
+    let recorder = Arc::new(RecordingTarget::new(base, redact));
     Ok((recorder.clone(), Some(recorder)))
 }
 

@@ -131,6 +131,7 @@ pub fn run(cli: &Cli, args: &RunArgs) -> CliResult {
     let answers: BTreeMap<String, String> = args.given.answers.iter().cloned().collect();
     inputs::check_answers(&loaded.runbook, &answers).map_err(Failure::usage)?;
     let policy = Arc::new(super::load_policy(cli)?);
+    let redact = super::load_redactor(cli)?;
     // Several targets (a file, or more than one --bundle/--target) make a fleet run.
     let mut specs: Vec<Spec> = match &args.targets {
         Some(file) => super::fleet::read_targets_file(file).or_usage()?,
@@ -152,6 +153,7 @@ pub fn run(cli: &Cli, args: &RunArgs) -> CliResult {
             inputs,
             answers,
             policy,
+            redact,
             jobs: args.jobs,
             deadline: args.target_timeout,
             fail_on: args.given.fail_on.severity(),
@@ -169,7 +171,7 @@ pub fn run(cli: &Cli, args: &RunArgs) -> CliResult {
     }
 
     let base = specs.first().unwrap_or(&Spec::Local).open().or_usage()?;
-    let (target, recorder) = super::record::recording(base, args.record.as_deref())?;
+    let (target, recorder) = super::record::recording(base, args.record.as_deref(), redact.clone())?;
 
     let mut interaction = None;
     let progress = if args.interactive {
@@ -198,6 +200,7 @@ pub fn run(cli: &Cli, args: &RunArgs) -> CliResult {
         policy,
         on_step,
         interaction,
+        redact,
     };
     let mut report = super::tokio_runtime()?.block_on(engine::run(&loaded, &runtime, options));
     // Guided mode: what the person skipped or quit before makes the diagnosis incomplete.

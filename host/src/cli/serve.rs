@@ -43,6 +43,12 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> CliResult {
         .ok_or_else(|| Failure::usage("no home directory; pass --db FILE"))?;
     let runtime = super::load_runtime(cli)?;
     let policy = super::load_policy(cli)?;
+    let mut redact = (*super::load_redactor(cli)?).clone();
+    if let Some(patterns) = &config.redact {
+        redact
+            .add_file(patterns)
+            .map_err(|e| Failure::usage(format!("{}: redact: {e}", path.display())))?;
+    }
     let runbooks = crate::serve::load_runbooks(&config, &runtime).map_err(Failure::usage)?;
     if args.check {
         let listen = args.listen.as_deref().unwrap_or(&config.listen);
@@ -84,6 +90,7 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> CliResult {
             listen: args.listen.clone(),
             db,
             interrupted,
+            redact: std::sync::Arc::new(redact),
         },
     )
     .map_err(Failure::run)

@@ -488,6 +488,8 @@ pub async fn run_case(
         policy,
         on_step: None,
         interaction: None,
+        // What a case's report shows is what any report shows.
+        redact: Default::default(),
     };
     let report = engine::run(loaded, runtime, options).await;
     let fired: BTreeSet<&str> = report.findings.iter().map(|f| f.id.as_str()).collect();

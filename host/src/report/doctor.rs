@@ -409,7 +409,7 @@ fn first_line(s: &str) -> &str {
 
 /// Text from the target on one line, without the control characters a terminal would obey.
 fn plain(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
+    // The same escapes as every other rendering (visible, so a reader sees something was
+    // there), on one line.
+    super::human::terminal_safe(s).replace(['\n', '\t'], " ")
 }

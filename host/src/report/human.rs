@@ -1,10 +1,46 @@
 //! The terminal rendering.
+//!
+//! Text from the system under diagnosis (facts, evidence, reasons, names in a bundle) goes
+//! through [`terminal_safe`] before it is printed: a log line holding `ESC[2J` or an OSC 52
+//! clipboard write must show as text, not act on the reader's terminal.
 
 use super::Status;
 use super::fleet::FleetReport;
 use super::{Report, StepStatus};
 use crate::runbook::Severity;
+use std::borrow::Cow;
 use std::fmt::Write;
+
+/// `text` with every control character that would act on a terminal written out as an
+/// escape (`\x1b`, `\u{9b}`): C0 except newline and tab, DEL, C1, and the Unicode
+/// direction overrides that reorder what is shown (U+202A–U+202E, U+2066–U+2069). The
+/// human report and guided mode print everything from the target through this.
+pub fn terminal_safe(text: &str) -> Cow<'_, str> {
+    let acts = |c: char| {
+        (c.is_control() && c != '\n' && c != '\t')
+            || ('\u{202a}'..='\u{202e}').contains(&c)
+            || ('\u{2066}'..='\u{2069}').contains(&c)
+    };
+    if !text.chars().any(acts) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if !acts(c) {
+            out.push(c);
+        } else if (c as u32) < 0x80 {
+            let _ = write!(out, "\\x{:02x}", c as u32);
+        } else {
+            let _ = write!(out, "\\u{{{:x}}}", c as u32);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// One line of it: a newline inside would start a line that looks like the report's own.
+fn one_line(text: &str) -> String {
+    terminal_safe(text).replace('\n', "\\n")
+}
 
 /// `--color always|never` for the whole process; unset is `auto`.
 static COLOR_CHOICE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
@@ -62,13 +98,17 @@ pub fn render(report: &Report, color: bool) -> String {
     let _ = writeln!(
         out,
         "{} {}",
-        p.bold(&report.runbook.id),
-        report.runbook.title
+        p.bold(&one_line(&report.runbook.id)),
+        one_line(&report.runbook.title)
     );
     if let Some(source) = &report.runbook.source {
-        let _ = writeln!(out, "{}", p.dim(&format!("guide: {source}")));
+        let _ = writeln!(out, "{}", p.dim(&format!("guide: {}", one_line(source))));
     }
-    let _ = writeln!(out, "{}", p.dim(&format!("target: {}", report.target)));
+    let _ = writeln!(
+        out,
+        "{}",
+        p.dim(&format!("target: {}", one_line(&report.target)))
+    );
     let _ = writeln!(out);
     let width = report.steps.iter().map(|s| s.id.len()).max().unwrap_or(0);
     for s in &report.steps {
@@ -80,7 +120,12 @@ pub fn render(report: &Report, color: bool) -> String {
             StepStatus::Skipped => p.dim("-"),
             StepStatus::Errored => p.yellow("!"),
         };
-        let _ = write!(out, "  {mark} {:<width$}  {}", s.id, s.title);
+        let _ = write!(
+            out,
+            "  {mark} {:<width$}  {}",
+            one_line(&s.id),
+            one_line(&s.title)
+        );
         if s.status != StepStatus::Skipped {
             let _ = write!(out, " {}", p.dim(&format!("({} ms)", s.duration_ms)));
         }
@@ -95,7 +140,7 @@ pub fn render(report: &Report, color: bool) -> String {
                 out,
                 "    {:<width$}  {}",
                 "",
-                p.dim(&format!("{label}: {reason}"))
+                p.dim(&format!("{label}: {}", one_line(reason)))
             );
         }
     }
@@ -108,13 +153,19 @@ pub fn render(report: &Report, color: bool) -> String {
                 Severity::Warning => p.yellow("WARNING"),
                 Severity::Info => p.blue("INFO   "),
             };
-            let _ = writeln!(out, "  {sev} {}  {}", p.bold(&f.id), f.title);
+            let _ = writeln!(
+                out,
+                "  {sev} {}  {}",
+                p.bold(&one_line(&f.id)),
+                one_line(&f.title)
+            );
             for (label, text) in [
                 ("detail", &f.detail),
                 ("evidence", &f.evidence),
                 ("fix", &f.fix),
             ] {
                 if let Some(text) = text {
+                    let text = terminal_safe(text);
                     let mut lines = text.lines();
                     if let Some(first) = lines.next() {
                         let _ = writeln!(out, "          {} {first}", p.dim(&format!("{label}:")));
@@ -190,7 +241,12 @@ pub fn fleet(report: &FleetReport) -> String {
             None if ids.is_empty() => "no findings".into(),
             None => ids.join(", "),
         };
-        let _ = writeln!(out, "  {mark} {}  {note}", t.target);
+        let _ = writeln!(
+            out,
+            "  {mark} {}  {}",
+            one_line(&t.target),
+            one_line(&note)
+        );
         if let Some(steps) = &t.steps {
             let _ = writeln!(out, "      steps: {}", steps.line());
         }
@@ -202,10 +258,11 @@ pub fn fleet(report: &FleetReport) -> String {
             let more = f.targets.len().saturating_sub(shown.len());
             let _ = writeln!(
                 out,
-                "  {} {id} on {} target(s): {}{}",
+                "  {} {} on {} target(s): {}{}",
                 f.severity.as_str(),
+                one_line(id),
                 f.targets.len(),
-                shown.join(", "),
+                one_line(&shown.join(", ")),
                 if more > 0 {
                     format!(" and {more} more")
                 } else {

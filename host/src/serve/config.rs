@@ -31,6 +31,7 @@
 //! tls:                         # optional: serve HTTPS (PEM files, relative to this file)
 //!   cert: tls/fullchain.pem
 //!   key: tls/privkey.pem
+//! redact: redact.yaml          # optional: the team's redaction patterns (docs/security.md)
 //! ```
 //!
 //! Secrets may be written inline (`token:`, `signing_secret:`) or read from the environment
@@ -57,6 +58,7 @@ struct RawConfig {
     limits: RawLimits,
     db: Option<PathBuf>,
     tls: Option<RawTls>,
+    redact: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -135,6 +137,9 @@ pub struct ServerConfig {
     pub db: Option<PathBuf>,
     /// Serve HTTPS with these PEM files (paths resolved against the config file's folder).
     pub tls: Option<super::tls::TlsFiles>,
+    /// The team's redaction patterns, besides the built-in ones (relative to the config
+    /// file's folder; checked at load).
+    pub redact: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -491,6 +496,7 @@ impl ServerConfig {
             limits: Limits::default(),
             db: None,
             tls: None,
+            redact: None,
         };
         for (who, scope) in config_so_far.scopes() {
             if let Some(missing) = scope
@@ -595,7 +601,12 @@ impl ServerConfig {
             // Loaded now so a wrong path or a mismatched key stops the server at start.
             super::tls::server_config(files).map_err(|e| format!("{file}: {e}"))?;
         }
+        let redact = raw.redact.map(|p| base.join(p));
+        if let Some(patterns) = &redact {
+            crate::redact::Redactor::load(Some(patterns)).map_err(|e| format!("{file}: redact: {e}"))?;
+        }
         Ok(ServerConfig {
+            redact,
             listen: raw.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_string()),
             tokens,
             slack,

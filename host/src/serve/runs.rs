@@ -367,6 +367,8 @@ pub struct Runs {
     pub targets: BTreeMap<String, Spec>,
     runtime: Arc<Runtime>,
     policy: Arc<Policy>,
+    /// Applied to every run's report (and so to every chat post and API answer).
+    redact: Arc<crate::redact::Redactor>,
     pub limits: Limits,
     permits: Arc<Semaphore>,
     /// Queued plus running.
@@ -393,6 +395,7 @@ impl Runs {
         runtime: Arc<Runtime>,
         policy: Arc<Policy>,
         limits: Limits,
+        redact: Arc<crate::redact::Redactor>,
         executor: tokio::runtime::Handle,
     ) -> Arc<Runs> {
         Arc::new(Runs {
@@ -401,6 +404,7 @@ impl Runs {
             targets,
             runtime,
             policy,
+            redact,
             permits: Arc::new(Semaphore::new(limits.max_concurrent_runs)),
             limits,
             admitted: AtomicUsize::new(0),
@@ -611,6 +615,7 @@ impl Runs {
             inputs: job.inputs.clone(),
             answers: job.answers.clone(),
             policy: self.policy.clone(),
+            redact: self.redact.clone(),
             deadline: self.limits.run_deadline,
             fail_on: Some(Severity::Error),
             on_step: Some(on_step),

@@ -55,6 +55,10 @@ pub struct BundleFile {
     /// Who was recorded (`--record` writes it), so fixes replay with the same names.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity: Option<Identity>,
+    /// What `--record` redacted: each pattern's name and how many values it took (never
+    /// the values). Informational; replay ignores it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redacted: Vec<crate::redact::Redacted>,
     #[serde(default)]
     pub calls: Vec<RecordedCall>,
 }

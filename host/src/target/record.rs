@@ -1,7 +1,15 @@
 //! Recording: a target wrapper that remembers every answer and writes them as a bundle.
+//!
+//! The plugins see the answers as the target gave them (the diagnosis needs them whole);
+//! the bundle gets them redacted ([`crate::redact`]): the calls (a token in a URL or on a
+//! command line), every answer, and every error text, with `redacted:` in bundle.yaml
+//! listing how many values each pattern took. A call whose own text was redacted is not
+//! found when the bundle is replayed (its key changed); that is the price of a bundle
+//! that can go into a ticket.
 
 use super::bundle::{BUNDLE_FILE, BundleFile, HttpKey, RecordedCall, RecordedError};
 use super::*;
+use crate::redact::{Redactor, Tally};
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -13,6 +21,7 @@ pub struct RecordingTarget {
     inner: Arc<dyn Target>,
     calls: Mutex<Vec<Recorded>>,
     started_at: i64,
+    redact: Arc<Redactor>,
 }
 
 use std::sync::Arc;
@@ -28,12 +37,13 @@ enum SideSlot {
 }
 
 impl RecordingTarget {
-    pub fn new(inner: Arc<dyn Target>) -> Self {
+    pub fn new(inner: Arc<dyn Target>, redact: Arc<Redactor>) -> Self {
         let started_at = inner.now();
         RecordingTarget {
             inner,
             calls: Mutex::new(Vec::new()),
             started_at,
+            redact,
         }
     }
 
@@ -66,17 +76,23 @@ impl RecordingTarget {
             .prefix(".triage-bundle-")
             .tempdir_in(&parent)?;
         let calls = self.calls.lock().expect("recording lock");
+        let tally = &mut Tally::default();
         let mut file = BundleFile {
             target: Some(self.inner.name()),
             recorded_at: Some(self.started_at),
             // A local recording needs no identity: replaying answers `local` anyway.
             identity: Some(self.inner.identity()).filter(|i| *i != Identity::local()),
+            redacted: Vec::new(),
             calls: Vec::new(),
         };
         for (index, (call, blobs)) in calls.iter().enumerate() {
-            let original = call;
             let mut call = call.clone();
+            self.redact_call(&mut call, tally);
+            // Named after the redacted call: a file name must not carry a secret either.
+            let original = &call.clone();
             for (slot, bytes) in blobs {
+                let redacted = self.redact.bytes(bytes, tally);
+                let bytes = redacted.as_ref();
                 let inline = bytes.len() <= INLINE_LIMIT
                     && std::str::from_utf8(bytes).is_ok_and(|s| !s.contains('\r'));
                 let (inline_field, file_field, suffix) = match slot {
@@ -97,6 +113,7 @@ impl RecordingTarget {
             }
             file.calls.push(call);
         }
+        file.redacted = tally.entries();
         let yaml = serde_yaml::to_string(&file)?;
         std::fs::write(tmp.path().join(BUNDLE_FILE), yaml)?;
         let tmp = tmp.keep();
@@ -107,6 +124,30 @@ impl RecordingTarget {
             let _ = std::fs::remove_dir_all(&tmp);
         })?;
         Ok(())
+    }
+}
+
+impl RecordingTarget {
+    /// The text of a call that is not an answer: what was asked, and an error message.
+    fn redact_call(&self, call: &mut RecordedCall, tally: &mut Tally) {
+        let redact = &self.redact;
+        if let Some(argv) = &mut call.exec {
+            redact.argv(argv, tally);
+        }
+        if let Some(http) = &mut call.http {
+            redact.string(&mut http.url, tally);
+        }
+        for text in [&mut call.read, &mut call.resolve, &mut call.connect]
+            .into_iter()
+            .flatten()
+        {
+            redact.string(text, tally);
+        }
+        if let Some(error) = &mut call.error {
+            for text in [&mut error.failed, &mut error.timed_out].into_iter().flatten() {
+                redact.string(text, tally);
+            }
+        }
     }
 }
 

@@ -17,6 +17,7 @@ mod plugins_live;
 mod policy;
 mod probe;
 mod record_replay;
+mod redaction;
 mod sandbox;
 mod scenarios;
 mod security;

@@ -1021,6 +1021,7 @@ fn gcloud_from_a_bundle_of_its_json() {
         target: Some("a workstation with gcloud (written from the plugin's test data)".into()),
         recorded_at: None,
         identity: None,
+        redacted: Vec::new(),
         calls: vec![
             answer(
                 &[

@@ -1,0 +1,566 @@
+//! Redaction: secrets a target answered with (a token on a command line, an `Authorization`
+//! header, the metadata server's access token, a private key) never leave in a bundle, a
+//! report or a chat post.
+//!
+//! On by default: [`Redactor::builtin`] holds the built-in patterns, and a team adds its
+//! own from a file (`--redact FILE`, or `redact:` in the server's config; see
+//! docs/security.md). Each pattern is a regular expression (the `regex` crate: linear time,
+//! so a hostile answer costs the same as any other of its size); when it has a group named
+//! `secret`, only that group is replaced (`--token=` stays, the token goes), otherwise the
+//! whole match. The value is replaced by `[REDACTED:<pattern>]`, so a reader knows what was
+//! there and why it is gone, and a [`Tally`] counts what each pattern took, for the bundle's
+//! `redacted:` list (pattern names and counts, never values).
+//!
+//! What is matched is bytes (answers can be binary): classes are ASCII-only, so a match
+//! never starts or ends inside a UTF-8 character.
+
+use crate::report::{FindingReport, StepReport};
+use regex::bytes::{Regex, RegexBuilder};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Where a redacted value was: `[REDACTED:jwt]`.
+const PLACEHOLDER_OPEN: &str = "[REDACTED:";
+
+/// Names whose value is a secret, as the last part of a key: `password`, `DB_PASSWORD`,
+/// `SLACK_SIGNING_SECRET`, `access_token`, `accessToken`, `x-api-key`. The key must end in
+/// the word, so `token_bucket`, `max_tokens`, `--token-file` and `secretName` are left
+/// alone (they name a setting, a count or a path, not a secret). Not `credentials`:
+/// `GOOGLE_APPLICATION_CREDENTIALS` is a path.
+const SECRET_WORDS: &str = r"(?:password|passwd|passphrase|secret|token|api[_.-]?key|access[_.-]?key|private[_.-]?key|signing[_.-]?key|encryption[_.-]?key|authorization|cookie)";
+
+/// The characters a key is made of, before its secret word.
+const KEY_PREFIX: &str = r"[a-z0-9_.-]*?";
+
+/// The built-in patterns, most specific first: a value is counted under the first pattern
+/// that takes it (later ones skip what is already a placeholder).
+fn builtin_sources() -> Vec<(&'static str, String)> {
+    let words = SECRET_WORDS;
+    let key = KEY_PREFIX;
+    vec![
+        // PEM blocks: the body goes, the armour stays so a reader sees what it was. A block
+        // cut short (a bounded read) loses everything after its BEGIN line.
+        (
+            "private-key",
+            r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----(?P<secret>(?s:.*?))(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\z)"
+                .into(),
+        ),
+        // The metadata server's answer to `.../service-accounts/default/token`.
+        (
+            "metadata-access-token",
+            r#""access_token"\s*:\s*"(?P<secret>[^"]+)""#.into(),
+        ),
+        // Header, payload (both base64url of JSON, so starting `eyJ`) and signature:
+        // Kubernetes service-account tokens, OIDC id tokens.
+        (
+            "jwt",
+            r"\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*".into(),
+        ),
+        ("gcp-access-token", r"\bya29\.[A-Za-z0-9_.-]{16,}".into()),
+        ("gcp-api-key", r"\bAIza[A-Za-z0-9_-]{35}".into()),
+        ("aws-access-key-id", r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b".into()),
+        ("slack-token", r"\bxox[abposr]-[A-Za-z0-9-]{10,}".into()),
+        ("github-token", r"\bgh[pousr]_[A-Za-z0-9]{36,}".into()),
+        // Header lines, in a dump of a request or a response, or in a curl command line.
+        (
+            "authorization-header",
+            r#"(?i)\b(?:proxy-)?authorization[ \t]*:[ \t]*(?P<secret>[^\r\n"'\\]+)"#.into(),
+        ),
+        (
+            "cookie-header",
+            r#"(?i)\b(?:set-)?cookie[ \t]*:[ \t]*(?P<secret>[^\r\n"'\\]+)"#.into(),
+        ),
+        (
+            "bearer-token",
+            r"(?i)\bbearer[ \t]+(?P<secret>[A-Za-z0-9._~+/=-]{16,})".into(),
+        ),
+        // scheme://user:password@host
+        (
+            "url-credentials",
+            r#"(?i)\b[a-z][a-z0-9+.-]*://[^/\s:@"']+:(?P<secret>[^/\s@"']+)@"#.into(),
+        ),
+        // argv: `--password X`, `--api-key=X`, `-token X`.
+        (
+            "secret-flag",
+            format!(
+                r#"(?im)(?:^|[\s'"])--?{key}{words}(?:=|[ \t]+)(?P<secret>[^\s'"]+)"#
+            ),
+        ),
+        // Environment and query strings: `DB_PASSWORD=X`, `?access_token=X`.
+        (
+            "secret-assignment",
+            format!(
+                r#"(?i)\b{key}{words}=(?P<secret>"[^"\r\n]*"|'[^'\r\n]*'|[^\s&;'"]+)"#
+            ),
+        ),
+        // JSON: `"client_secret": "X"` (only string values: numbers and objects are not
+        // secrets, and replacing them would break the document).
+        (
+            "secret-field",
+            format!(r#"(?i)"{key}{words}"\s*:\s*"(?P<secret>(?:[^"\\\r\n]|\\.)+)""#),
+        ),
+        // YAML and header-like lines: `  password: X`, `X-Auth-Token: X`.
+        (
+            "secret-field",
+            format!(
+                r#"(?im)^[ \t]*(?:-[ \t]+)?{key}{words}[ \t]*:[ \t]+(?P<secret>"[^"\r\n]*"|'[^'\r\n]*'|[^\s#{{}}\[\]|>&*!'"][^\r\n]*)"#
+            ),
+        ),
+    ]
+}
+
+/// One pattern: what it is called (in placeholders and the bundle's list) and what it
+/// matches.
+#[derive(Clone, Debug)]
+struct Pattern {
+    name: String,
+    regex: Regex,
+    /// The group to replace, when the pattern has one named `secret`.
+    secret: Option<usize>,
+}
+
+impl Pattern {
+    fn new(name: &str, source: &str) -> Result<Pattern, regex::Error> {
+        // ASCII classes and no Unicode case folding: matches stay on character boundaries
+        // and the automata stay small, which keeps a 50 MB answer fast.
+        let regex = RegexBuilder::new(source)
+            .unicode(false)
+            .size_limit(1 << 20)
+            .build()?;
+        let secret = regex
+            .capture_names()
+            .position(|n| n == Some("secret"));
+        Ok(Pattern {
+            name: name.to_string(),
+            regex,
+            secret,
+        })
+    }
+
+    fn placeholder(&self) -> String {
+        format!("{PLACEHOLDER_OPEN}{}]", self.name)
+    }
+}
+
+/// How many values each pattern took: the bundle lists it, never the values.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tally(BTreeMap<String, usize>);
+
+impl Tally {
+    fn add(&mut self, pattern: &str) {
+        *self.0.entry(pattern.to_string()).or_default() += 1;
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The count for one pattern (0 when it took nothing).
+    pub fn count(&self, pattern: &str) -> usize {
+        self.0.get(pattern).copied().unwrap_or(0)
+    }
+
+    /// As `bundle.yaml` lists it, by pattern name.
+    pub fn entries(&self) -> Vec<Redacted> {
+        self.0
+            .iter()
+            .map(|(pattern, count)| Redacted {
+                pattern: pattern.clone(),
+                count: *count,
+            })
+            .collect()
+    }
+}
+
+/// One line of a bundle's `redacted:` list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Redacted {
+    pub pattern: String,
+    pub count: usize,
+}
+
+/// A team's patterns file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum RedactError {
+    #[error("{path}: {message}")]
+    File { path: String, message: String },
+}
+
+/// A team's patterns file:
+///
+/// ```yaml
+/// patterns:
+///   - name: acme-api-key
+///     regex: 'acme_[0-9a-f]{32}'
+///   - name: session-cookie
+///     regex: 'JSESSIONID=(?P<secret>[^;\s]+)'
+/// ```
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TeamFile {
+    patterns: Vec<TeamPattern>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TeamPattern {
+    name: String,
+    regex: String,
+}
+
+/// A team file bigger than this is not a list of patterns.
+const MAX_TEAM_FILE_BYTES: u64 = 1 << 20;
+
+/// The patterns applied to everything that leaves: recorded answers, reports, chat posts.
+#[derive(Clone, Debug)]
+pub struct Redactor {
+    patterns: Vec<Pattern>,
+    /// `^<key ending in a secret word>$`: a JSON object member with such a key has its
+    /// string value redacted whole (facts are structured; the value alone may look like
+    /// anything).
+    secret_key: Regex,
+}
+
+impl Default for Redactor {
+    fn default() -> Self {
+        Redactor::builtin()
+    }
+}
+
+impl Redactor {
+    /// The built-in patterns only.
+    pub fn builtin() -> Redactor {
+        let patterns = builtin_sources()
+            .into_iter()
+            .map(|(name, source)| {
+                Pattern::new(name, &source).expect("the built-in redaction patterns compile")
+            })
+            .collect();
+        let secret_key = RegexBuilder::new(&format!(
+            r"(?i)^(?:-{{0,2}}){KEY_PREFIX}{SECRET_WORDS}$"
+        ))
+        .unicode(false)
+        .build()
+        .expect("the built-in secret key pattern compiles");
+        Redactor {
+            patterns,
+            secret_key,
+        }
+    }
+
+    /// The built-in patterns and, with `file`, a team's after them.
+    pub fn load(file: Option<&Path>) -> Result<Redactor, RedactError> {
+        let mut redactor = Redactor::builtin();
+        if let Some(path) = file {
+            redactor.add_file(path)?;
+        }
+        Ok(redactor)
+    }
+
+    /// Adds the patterns of a team's file (see [`TeamFile`]).
+    pub fn add_file(&mut self, path: &Path) -> Result<(), RedactError> {
+        let fail = |message: String| RedactError::File {
+            path: path.display().to_string(),
+            message,
+        };
+        // The operator's own file, but a FIFO or a gigabyte still gets one clear line.
+        let meta = std::fs::metadata(path).map_err(|e| fail(e.to_string()))?;
+        if !meta.is_file() || meta.len() > MAX_TEAM_FILE_BYTES {
+            return Err(fail(format!(
+                "a patterns file is a regular file of at most {} KiB",
+                MAX_TEAM_FILE_BYTES >> 10
+            )));
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+        if let Err((line, column, message)) = crate::runbook::depth::check(&text) {
+            return Err(fail(format!("line {line} column {column}: {message}")));
+        }
+        let team: TeamFile = serde_yaml::from_str(&text).map_err(|e| fail(e.to_string()))?;
+        for (i, p) in team.patterns.iter().enumerate() {
+            let at = format!("patterns[{i}] `{}`", p.name);
+            let name_ok = !p.name.is_empty()
+                && p.name.len() <= 64
+                && p
+                    .name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !name_ok {
+                return Err(fail(format!(
+                    "{at}: a name is 1 to 64 letters, digits, `-` or `_`"
+                )));
+            }
+            let pattern = Pattern::new(&p.name, &p.regex).map_err(|e| {
+                // The regex crate's message spans lines (it draws a caret); one line here.
+                let first = e.to_string();
+                let short = first.lines().last().unwrap_or_default().trim().to_string();
+                fail(format!("{at}: invalid regex: {short}"))
+            })?;
+            if pattern.regex.is_match(b"") {
+                return Err(fail(format!(
+                    "{at}: the regex matches empty text, so it would redact between every character"
+                )));
+            }
+            self.patterns.push(pattern);
+        }
+        Ok(())
+    }
+
+    /// The pattern names, in the order they are applied.
+    pub fn pattern_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.patterns.iter().map(|p| p.name.as_str()).collect();
+        names.dedup();
+        names
+    }
+
+    /// `input` with every secret replaced, counting each in `tally`.
+    pub fn bytes<'a>(&self, input: &'a [u8], tally: &mut Tally) -> Cow<'a, [u8]> {
+        let mut text = Cow::Borrowed(input);
+        for pattern in &self.patterns {
+            if let Some(replaced) = apply(pattern, &text, tally) {
+                text = Cow::Owned(replaced);
+            }
+        }
+        text
+    }
+
+    /// [`Redactor::bytes`] for text.
+    pub fn text<'a>(&self, input: &'a str, tally: &mut Tally) -> Cow<'a, str> {
+        match self.bytes(input.as_bytes(), tally) {
+            Cow::Borrowed(_) => Cow::Borrowed(input),
+            // Matches start and end on ASCII bytes, so this is still UTF-8; lossy is only
+            // the belt to those braces.
+            Cow::Owned(bytes) => Cow::Owned(
+                String::from_utf8(bytes)
+                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+            ),
+        }
+    }
+
+    /// Redacts a string in place.
+    pub fn string(&self, s: &mut String, tally: &mut Tally) {
+        if let Cow::Owned(redacted) = self.text(s, tally) {
+            *s = redacted;
+        }
+    }
+
+    /// A command line as recorded: each argument, and the argument after a flag that
+    /// names a secret (`--password X` arrives as two arguments).
+    pub fn argv(&self, argv: &mut [String], tally: &mut Tally) {
+        let mut previous_names_secret = false;
+        for arg in argv.iter_mut() {
+            if previous_names_secret && !arg.starts_with('-') && !is_placeholder(arg.as_bytes())
+            {
+                *arg = format!("{PLACEHOLDER_OPEN}secret-flag]");
+                tally.add("secret-flag");
+                previous_names_secret = false;
+                continue;
+            }
+            previous_names_secret =
+                arg.starts_with('-') && self.secret_key.is_match(arg.as_bytes());
+            self.string(arg, tally);
+        }
+    }
+
+    /// Facts and other JSON: every string, and the whole string value of a member whose
+    /// key names a secret (`{"password": "hunter2"}`).
+    pub fn json(&self, value: &mut Value, tally: &mut Tally) {
+        match value {
+            Value::String(s) => self.string(s, tally),
+            Value::Array(items) => items.iter_mut().for_each(|v| self.json(v, tally)),
+            Value::Object(members) => self.members(members, tally),
+            Value::Null | Value::Bool(_) | Value::Number(_) => {}
+        }
+    }
+
+    fn members(&self, members: &mut Map<String, Value>, tally: &mut Tally) {
+        for (key, value) in members.iter_mut() {
+            match value {
+                Value::String(s)
+                    if !s.is_empty()
+                        && !is_placeholder(s.as_bytes())
+                        && self.secret_key.is_match(key.as_bytes()) =>
+                {
+                    *s = format!("{PLACEHOLDER_OPEN}secret-field]");
+                    tally.add("secret-field");
+                }
+                _ => self.json(value, tally),
+            }
+        }
+    }
+
+    /// What a finished step shows: its reason, the capabilities it used, its plugin's
+    /// log, its facts, and the findings it fired (their text is rendered from facts).
+    /// The engine calls this after the step's conditions were evaluated, so findings are
+    /// judged on what the system said and only what leaves is redacted.
+    pub fn step(&self, step: &mut StepReport, findings: &mut [FindingReport]) {
+        let tally = &mut Tally::default();
+        if let Some(reason) = &mut step.reason {
+            self.string(reason, tally);
+        }
+        for used in &mut step.capabilities {
+            self.string(&mut used.request, tally);
+            if let Some(detail) = &mut used.detail {
+                self.string(detail, tally);
+            }
+        }
+        for log in &mut step.logs {
+            self.string(&mut log.message, tally);
+        }
+        if let Some(output) = &mut step.output {
+            self.json(output, tally);
+        }
+        for finding in findings {
+            for text in [
+                Some(&mut finding.title),
+                finding.detail.as_mut(),
+                finding.fix.as_mut(),
+                finding.evidence.as_mut(),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                self.string(text, tally);
+            }
+        }
+    }
+
+    /// A run's inputs as the report shows them (`--input token=…` stays out of tickets).
+    pub fn inputs(&self, inputs: &mut Map<String, Value>) {
+        self.members(inputs, &mut Tally::default());
+    }
+}
+
+/// Whether a matched value is already a placeholder (quotes around it allowed): a value
+/// is counted once, under the first pattern that took it.
+fn is_placeholder(secret: &[u8]) -> bool {
+    let inner = secret
+        .strip_prefix(b"\"")
+        .and_then(|s| s.strip_suffix(b"\""))
+        .or_else(|| secret.strip_prefix(b"'").and_then(|s| s.strip_suffix(b"'")))
+        .unwrap_or(secret);
+    inner.starts_with(PLACEHOLDER_OPEN.as_bytes()) && inner.ends_with(b"]")
+}
+
+/// One pattern over `text`: the redacted text, or `None` when it took nothing.
+fn apply(pattern: &Pattern, text: &[u8], tally: &mut Tally) -> Option<Vec<u8>> {
+    let placeholder = pattern.placeholder();
+    let mut out: Option<Vec<u8>> = None;
+    let mut copied = 0;
+    let mut take = |start: usize, end: usize, out: &mut Option<Vec<u8>>, copied: &mut usize| {
+        let secret = &text[start..end];
+        if secret.is_empty() || is_placeholder(secret) {
+            return;
+        }
+        let buf = out.get_or_insert_with(|| Vec::with_capacity(text.len()));
+        buf.extend_from_slice(&text[*copied..start]);
+        buf.extend_from_slice(placeholder.as_bytes());
+        *copied = end;
+        tally.add(&pattern.name);
+    };
+    match pattern.secret {
+        // Most patterns have no group to find: the match is the secret, and finding
+        // matches is much cheaper than capturing groups.
+        None => {
+            for m in pattern.regex.find_iter(text) {
+                take(m.start(), m.end(), &mut out, &mut copied);
+            }
+        }
+        Some(group) => {
+            for caps in pattern.regex.captures_iter(text) {
+                if let Some(m) = caps.get(group) {
+                    take(m.start(), m.end(), &mut out, &mut copied);
+                }
+            }
+        }
+    }
+    let mut out = out?;
+    out.extend_from_slice(&text[copied..]);
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn redact(text: &str) -> (String, Tally) {
+        let mut tally = Tally::default();
+        let out = Redactor::builtin().text(text, &mut tally).into_owned();
+        (out, tally)
+    }
+
+    #[test]
+    fn every_builtin_pattern_compiles_and_matches_nothing_empty() {
+        let r = Redactor::builtin();
+        for p in &r.patterns {
+            assert!(!p.regex.is_match(b""), "{} matches empty text", p.name);
+        }
+    }
+
+    #[test]
+    fn flags_keep_their_name_and_lose_their_value() {
+        let (out, tally) = redact("app --db-password=hunter2 --api-key s3cr3tvalue --verbose");
+        assert_eq!(
+            out,
+            "app --db-password=[REDACTED:secret-flag] --api-key [REDACTED:secret-flag] --verbose"
+        );
+        assert_eq!(tally.count("secret-flag"), 2);
+    }
+
+    #[test]
+    fn settings_that_only_mention_a_secret_word_stay() {
+        for text in [
+            "envoy --token-file /var/run/token --max-tokens 10",
+            r#"{"token_bucket": {"max_tokens": 100, "tokens_per_fill": 10}}"#,
+            "secretName: envoy-certs",
+            "GOOGLE_APPLICATION_CREDENTIALS=/etc/key.json PWD=/home/ops",
+            r#"{"secret": {"name": "default"}, "password": 12}"#,
+            "Bearer tokens are short-lived",
+        ] {
+            let (out, tally) = redact(text);
+            assert_eq!(out, text, "{tally:?}");
+        }
+    }
+
+    #[test]
+    fn a_value_is_counted_once() {
+        let token = "ya29.c.b0AXv0zTPqSbMEXAMPLEexampleEXAMPLE";
+        let (out, tally) = redact(&format!(r#"{{"access_token":"{token}","expires_in":3599}}"#));
+        assert_eq!(
+            out,
+            r#"{"access_token":"[REDACTED:metadata-access-token]","expires_in":3599}"#
+        );
+        assert_eq!(tally.entries().len(), 1, "{tally:?}");
+        let (again, tally) = redact(&out);
+        assert_eq!(again, out);
+        assert!(tally.is_empty());
+    }
+
+    #[test]
+    fn json_members_named_as_secrets_go_whole() {
+        let mut v = serde_json::json!({"user": "ops", "password": "hunter2", "nested": [{"apiKey": "k"}], "n": 3});
+        let mut tally = Tally::default();
+        Redactor::builtin().json(&mut v, &mut tally);
+        assert_eq!(
+            v,
+            serde_json::json!({"user": "ops", "password": "[REDACTED:secret-field]", "nested": [{"apiKey": "[REDACTED:secret-field]"}], "n": 3})
+        );
+        assert_eq!(tally.count("secret-field"), 2);
+    }
+
+    #[test]
+    fn argv_pairs() {
+        let mut argv: Vec<String> = ["mysql", "--password", "hunter2", "--user", "ops"]
+            .map(String::from)
+            .into();
+        let mut tally = Tally::default();
+        Redactor::builtin().argv(&mut argv, &mut tally);
+        assert_eq!(
+            argv,
+            ["mysql", "--password", "[REDACTED:secret-flag]", "--user", "ops"]
+        );
+    }
+}
