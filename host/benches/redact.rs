@@ -14,7 +14,8 @@ use std::path::Path;
 use std::time::Duration;
 use triage::redact::{Redactor, Tally};
 
-const SOURCE: &str = "../fixtures/real/envoy-config-dump/istio-1.6-bookinfo-productpage-sidecar.config_dump.json";
+const SOURCE: &str =
+    "../fixtures/real/envoy-config-dump/istio-1.6-bookinfo-productpage-sidecar.config_dump.json";
 const TARGET_BYTES: usize = 50_000_000;
 
 const SECRETS: &str = concat!(

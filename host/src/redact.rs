@@ -130,9 +130,7 @@ impl Pattern {
             .unicode(false)
             .size_limit(1 << 20)
             .build()?;
-        let secret = regex
-            .capture_names()
-            .position(|n| n == Some("secret"));
+        let secret = regex.capture_names().position(|n| n == Some("secret"));
         Ok(Pattern {
             name: name.to_string(),
             regex,
@@ -240,12 +238,11 @@ impl Redactor {
                 Pattern::new(name, &source).expect("the built-in redaction patterns compile")
             })
             .collect();
-        let secret_key = RegexBuilder::new(&format!(
-            r"(?i)^(?:-{{0,2}}){KEY_PREFIX}{SECRET_WORDS}$"
-        ))
-        .unicode(false)
-        .build()
-        .expect("the built-in secret key pattern compiles");
+        let secret_key =
+            RegexBuilder::new(&format!(r"(?i)^(?:-{{0,2}}){KEY_PREFIX}{SECRET_WORDS}$"))
+                .unicode(false)
+                .build()
+                .expect("the built-in secret key pattern compiles");
         Redactor {
             patterns,
             secret_key,
@@ -284,8 +281,7 @@ impl Redactor {
             let at = format!("patterns[{i}] `{}`", p.name);
             let name_ok = !p.name.is_empty()
                 && p.name.len() <= 64
-                && p
-                    .name
+                && p.name
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
             if !name_ok {
@@ -352,8 +348,7 @@ impl Redactor {
     pub fn argv(&self, argv: &mut [String], tally: &mut Tally) {
         let mut previous_names_secret = false;
         for arg in argv.iter_mut() {
-            if previous_names_secret && !arg.starts_with('-') && !is_placeholder(arg.as_bytes())
-            {
+            if previous_names_secret && !arg.starts_with('-') && !is_placeholder(arg.as_bytes()) {
                 *arg = format!("{PLACEHOLDER_OPEN}secret-flag]");
                 tally.add("secret-flag");
                 previous_names_secret = false;
@@ -445,6 +440,11 @@ fn is_placeholder(secret: &[u8]) -> bool {
     inner.starts_with(PLACEHOLDER_OPEN.as_bytes()) && inner.ends_with(b"]")
 }
 
+fn contains_placeholder(secret: &[u8]) -> bool {
+    let open = PLACEHOLDER_OPEN.as_bytes();
+    secret.windows(open.len()).any(|w| w == open)
+}
+
 /// One pattern over `text`: the redacted text, or `None` when it took nothing.
 fn apply(pattern: &Pattern, text: &[u8], tally: &mut Tally) -> Option<Vec<u8>> {
     let placeholder = pattern.placeholder();
@@ -452,7 +452,9 @@ fn apply(pattern: &Pattern, text: &[u8], tally: &mut Tally) -> Option<Vec<u8>> {
     let mut copied = 0;
     let mut take = |start: usize, end: usize, out: &mut Option<Vec<u8>>, copied: &mut usize| {
         let secret = &text[start..end];
-        if secret.is_empty() || is_placeholder(secret) {
+        // A value that holds a placeholder was taken by an earlier pattern (`Bearer
+        // [REDACTED:jwt]`): counted once, under the pattern that named it best.
+        if secret.is_empty() || contains_placeholder(secret) {
             return;
         }
         let buf = out.get_or_insert_with(|| Vec::with_capacity(text.len()));
@@ -528,7 +530,9 @@ mod tests {
     #[test]
     fn a_value_is_counted_once() {
         let token = "ya29.c.b0AXv0zTPqSbMEXAMPLEexampleEXAMPLE";
-        let (out, tally) = redact(&format!(r#"{{"access_token":"{token}","expires_in":3599}}"#));
+        let (out, tally) = redact(&format!(
+            r#"{{"access_token":"{token}","expires_in":3599}}"#
+        ));
         assert_eq!(
             out,
             r#"{"access_token":"[REDACTED:metadata-access-token]","expires_in":3599}"#
@@ -537,6 +541,22 @@ mod tests {
         let (again, tally) = redact(&out);
         assert_eq!(again, out);
         assert!(tally.is_empty());
+    }
+
+    #[test]
+    fn a_header_whose_token_was_taken_is_not_counted_again() {
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJvcHMifQ.c2lnbmF0dXJl";
+        let (out, tally) = redact(&format!(
+            "Authorization: Bearer {jwt}\nAuthorization: Basic b3BzOmh1bnRlcjI="
+        ));
+        assert_eq!(
+            out,
+            "Authorization: Bearer [REDACTED:jwt]\nAuthorization: [REDACTED:authorization-header]"
+        );
+        assert_eq!(
+            (tally.count("jwt"), tally.count("authorization-header")),
+            (1, 1)
+        );
     }
 
     #[test]
@@ -560,7 +580,13 @@ mod tests {
         Redactor::builtin().argv(&mut argv, &mut tally);
         assert_eq!(
             argv,
-            ["mysql", "--password", "[REDACTED:secret-flag]", "--user", "ops"]
+            [
+                "mysql",
+                "--password",
+                "[REDACTED:secret-flag]",
+                "--user",
+                "ops"
+            ]
         );
     }
 }

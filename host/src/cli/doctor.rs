@@ -56,7 +56,8 @@ pub fn run(cli: &Cli, args: &DoctorArgs) -> CliResult {
         (None, None) => Spec::Local,
     };
     let base = spec.open().or_usage()?;
-    let (target, recorder) = super::record::recording(base, args.record.as_deref(), redact.clone())?;
+    let (target, recorder) =
+        super::record::recording(base, args.record.as_deref(), redact.clone())?;
     let answers: BTreeMap<String, String> = args.given.answers.iter().cloned().collect();
     let report = super::tokio_runtime()?
         .block_on(doctor(

@@ -34,7 +34,10 @@ pub fn print_plan(loaded: &LoadedRunbook, target: &str) {
     if let Some(d) = &rb.description {
         println!("{}", wrap(d.trim(), ""));
     }
-    println!("{}\n\nPlan:", wrap(&format!("Target: {}", safe(target)), ""));
+    println!(
+        "{}\n\nPlan:",
+        wrap(&format!("Target: {}", safe(target)), "")
+    );
     for (n, &i) in loaded.compiled.order.iter().enumerate() {
         let step = &rb.steps[i];
         let mut extra = String::new();
@@ -325,7 +328,10 @@ pub fn session(target: String) -> (Interaction, StepCallback, Session) {
                 Severity::Warning => "WARNING",
                 Severity::Info => "INFO",
             };
-            println!("{}", wrap(&format!("{sev} {}: {}", f.id, safe(&f.title)), "   "));
+            println!(
+                "{}",
+                wrap(&format!("{sev} {}: {}", f.id, safe(&f.title)), "   ")
+            );
             if let Some(fix) = &f.fix {
                 println!(
                     "{}",

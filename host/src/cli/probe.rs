@@ -53,7 +53,8 @@ pub fn run(cli: &Cli, args: &ProbeArgs) -> CliResult {
         (None, None) => Ok(Spec::Local),
     };
     let base = spec.or_usage()?.open().or_usage()?;
-    let (target, recorder) = super::record::recording(base, args.record.as_deref(), redact.clone())?;
+    let (target, recorder) =
+        super::record::recording(base, args.record.as_deref(), redact.clone())?;
     let mut params = serde_json::Map::new();
     for (name, value) in &args.with {
         if params.insert(name.clone(), param_value(value)).is_some() {

@@ -171,7 +171,8 @@ pub fn run(cli: &Cli, args: &RunArgs) -> CliResult {
     }
 
     let base = specs.first().unwrap_or(&Spec::Local).open().or_usage()?;
-    let (target, recorder) = super::record::recording(base, args.record.as_deref(), redact.clone())?;
+    let (target, recorder) =
+        super::record::recording(base, args.record.as_deref(), redact.clone())?;
 
     let mut interaction = None;
     let progress = if args.interactive {

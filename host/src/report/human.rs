@@ -241,12 +241,7 @@ pub fn fleet(report: &FleetReport) -> String {
             None if ids.is_empty() => "no findings".into(),
             None => ids.join(", "),
         };
-        let _ = writeln!(
-            out,
-            "  {mark} {}  {}",
-            one_line(&t.target),
-            one_line(&note)
-        );
+        let _ = writeln!(out, "  {mark} {}  {}", one_line(&t.target), one_line(&note));
         if let Some(steps) = &t.steps {
             let _ = writeln!(out, "      steps: {}", steps.line());
         }

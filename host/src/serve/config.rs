@@ -603,7 +603,8 @@ impl ServerConfig {
         }
         let redact = raw.redact.map(|p| base.join(p));
         if let Some(patterns) = &redact {
-            crate::redact::Redactor::load(Some(patterns)).map_err(|e| format!("{file}: redact: {e}"))?;
+            crate::redact::Redactor::load(Some(patterns))
+                .map_err(|e| format!("{file}: redact: {e}"))?;
         }
         Ok(ServerConfig {
             redact,

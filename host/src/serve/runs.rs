@@ -388,6 +388,8 @@ pub struct Runs {
 }
 
 impl Runs {
+    // Each argument is a separate piece of the server's state, given once at start.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Arc<Store>,
         runbooks: BTreeMap<String, Arc<LoadedRunbook>>,

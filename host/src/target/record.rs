@@ -144,7 +144,10 @@ impl RecordingTarget {
             redact.string(text, tally);
         }
         if let Some(error) = &mut call.error {
-            for text in [&mut error.failed, &mut error.timed_out].into_iter().flatten() {
+            for text in [&mut error.failed, &mut error.timed_out]
+                .into_iter()
+                .flatten()
+            {
                 redact.string(text, tally);
             }
         }

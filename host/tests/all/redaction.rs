@@ -134,7 +134,10 @@ fn recorded_ps_holds_no_secret_and_says_what_was_redacted() {
         "aws-access-key-id",
         "acme-license",
     ] {
-        assert!(counts[pattern].as_u64().unwrap() >= 1, "{pattern}: {counts}");
+        assert!(
+            counts[pattern].as_u64().unwrap() >= 1,
+            "{pattern}: {counts}"
+        );
     }
 
     // The redacted bundle still replays.
@@ -148,10 +151,22 @@ fn recorded_ps_holds_no_secret_and_says_what_was_redacted() {
 fn a_bad_team_patterns_file_is_one_line_and_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     for (body, says) in [
-        ("patterns:\n  - name: bad\n    regex: '(unclosed'\n", "invalid regex"),
-        ("patterns:\n  - name: all\n    regex: 'x*'\n", "matches empty text"),
-        ("patterns:\n  - name: 'no spaces'\n    regex: 'x'\n", "a name is"),
-        ("patterns:\n  - name: a\n    regex: x\n    extra: 1\n", "unknown field"),
+        (
+            "patterns:\n  - name: bad\n    regex: '(unclosed'\n",
+            "invalid regex",
+        ),
+        (
+            "patterns:\n  - name: all\n    regex: 'x*'\n",
+            "matches empty text",
+        ),
+        (
+            "patterns:\n  - name: 'no spaces'\n    regex: 'x'\n",
+            "a name is",
+        ),
+        (
+            "patterns:\n  - name: a\n    regex: x\n    extra: 1\n",
+            "unknown field",
+        ),
     ] {
         let file = dir.path().join("redact.yaml");
         std::fs::write(&file, body).unwrap();
@@ -174,8 +189,9 @@ fn a_bad_team_patterns_file_is_one_line_and_exit_2() {
 /// `authorization` header in the xDS stream's initial metadata and an access token in a
 /// google_grpc service's call credentials.
 fn config_dump_with_credentials() -> Vec<u8> {
-    let path = root()
-        .join("fixtures/real/envoy-config-dump/istio-1.6-bookinfo-productpage-sidecar.config_dump.json");
+    let path = root().join(
+        "fixtures/real/envoy-config-dump/istio-1.6-bookinfo-productpage-sidecar.config_dump.json",
+    );
     let mut dump: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     let services = dump
         .pointer_mut("/configs/0/bootstrap/dynamic_resources/ads_config/grpc_services")
@@ -224,7 +240,14 @@ fn a_recorded_http_answer_loses_its_authorization_header_and_token() {
     let bundle = dir.path().join("bundle");
     let admin = format!("admin_url=http://127.0.0.1:{port}");
     let out = run(triage()
-        .args(["probe", "config-dump", "config", "--with", &admin, "--record"])
+        .args([
+            "probe",
+            "config-dump",
+            "config",
+            "--with",
+            &admin,
+            "--record",
+        ])
         .arg(&bundle));
     assert_eq!(out.code, 0, "{}", out.stderr);
     let recorded = bundle_text(&bundle);
@@ -240,7 +263,14 @@ fn a_recorded_http_answer_loses_its_authorization_header_and_token() {
     assert_eq!(counts["metadata-access-token"], 1, "{counts}");
     // Still the JSON it was: the plugin reads the replayed dump as it read the live one.
     let replay = run(triage()
-        .args(["probe", "config-dump", "config", "--with", &admin, "--bundle"])
+        .args([
+            "probe",
+            "config-dump",
+            "config",
+            "--with",
+            &admin,
+            "--bundle",
+        ])
         .arg(&bundle));
     assert_eq!(replay.code, 0, "{}", replay.stderr);
     assert_eq!(replay.json()["output"], out.json()["output"]);
@@ -269,7 +299,14 @@ fn hostile_envoy_log_bundle(dir: &Path) -> std::path::PathBuf {
 
 fn envoy_logs(bundle: &Path, format: &str) -> Run {
     let out = run(triage()
-        .args(["run", "envoy-logs", "--facts", "--format", format, "--bundle"])
+        .args([
+            "run",
+            "envoy-logs",
+            "--facts",
+            "--format",
+            format,
+            "--bundle",
+        ])
         .arg(bundle));
     assert_eq!(out.code, 1, "{}", out.stderr);
     out
@@ -290,7 +327,7 @@ fn reports_hold_no_secret_from_the_facts() {
         .unwrap()
         .to_string();
     assert!(
-        evidence.contains("authorization: [REDACTED:authorization-header]"),
+        evidence.contains("authorization: Bearer [REDACTED:jwt]"),
         "{evidence}"
     );
     for format in ["json", "human", "markdown"] {
@@ -337,7 +374,10 @@ fn markdown_evidence_cannot_close_its_fence_or_carry_html() {
     // Outside the fence (the title and the fix name the network), HTML is escaped.
     let outside = md.replace(evidence, "");
     assert!(!outside.contains("<img"), "{outside}");
-    assert!(outside.contains("&lt;img src=x onerror=alert(1)>"), "{outside}");
+    assert!(
+        outside.contains("&lt;img src=x onerror=alert(1)>"),
+        "{outside}"
+    );
     // A ticket read with `cat` is a terminal too.
     assert!(!md.contains(['\x1b', '\x07', '\u{9b}']), "{md:?}");
 }
@@ -375,7 +415,8 @@ steps:
     assert!(!out.stdout.contains("Evidence"), "{}", out.stdout);
     assert!(!out.stdout.contains("```"), "{}", out.stdout);
     assert!(
-        out.stdout.contains("*warning* · step `always`\n\n**Fix:** Nothing to do"),
+        out.stdout
+            .contains("*warning* · step `always`\n\n**Fix:** Nothing to do"),
         "{}",
         out.stdout
     );
@@ -428,7 +469,13 @@ fn guided_mode_shows_control_characters_as_text() {
         "the finding was not shown: {screen}"
     );
     for raw in RAW {
-        assert!(!screen.contains(raw), "{raw:?} reached the terminal: {screen:?}");
+        assert!(
+            !screen.contains(raw),
+            "{raw:?} reached the terminal: {screen:?}"
+        );
     }
-    assert!(screen.contains(r"my-net\x1b[2J\x1b]0;pwned\x07"), "{screen}");
+    assert!(
+        screen.contains(r"my-net\x1b[2J\x1b]0;pwned\x07"),
+        "{screen}"
+    );
 }
