@@ -14,6 +14,7 @@ pub mod graph;
 pub mod guide;
 pub mod lint;
 pub mod list;
+pub mod log;
 pub mod new;
 pub mod plugins;
 pub mod probe;
@@ -57,6 +58,16 @@ pub struct Cli {
     /// recorded answers, reports and chat posts; see docs/security.md).
     #[arg(long = "redact", value_name = "FILE", global = true)]
     redact: Option<PathBuf>,
+    /// Log more: -v info, -vv debug, -vvv trace (RUST_LOG, when set, wins).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Log less: -q only errors, -qq nothing (the report and its warnings still print).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true, conflicts_with = "verbose")]
+    quiet: u8,
+    /// How log lines look on stderr: text for people, json (one object a line) for log
+    /// collectors.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = log::LogFormat::Text, global = true)]
+    log_format: log::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -268,6 +279,13 @@ fn dispatch(cli: Cli) -> CliResult {
         ColorChoice::Always => crate::report::human::force_color(true),
         ColorChoice::Never => crate::report::human::force_color(false),
     }
+    log::init(
+        matches!(cli.command, Command::Serve(_)),
+        cli.verbose,
+        cli.quiet,
+        cli.log_format,
+        crate::report::human::use_color(std::io::IsTerminal::is_terminal(&std::io::stderr())),
+    );
     // Needing no config: they describe the program, and a broken config file must not keep
     // a shell from loading its completions.
     if !matches!(cli.command, Command::Completions(_) | Command::Man(_)) {

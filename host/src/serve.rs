@@ -110,7 +110,28 @@ pub fn router(app: Arc<App>, chats: &[Arc<dyn Platform>]) -> Router {
         .layer(axum::middleware::from_fn(move |request, next| {
             http::read_body_in_time(body_timeout, max_body_bytes, request, next)
         }))
+        // Outermost, so the line has the status whatever layer answered.
+        .layer(axum::middleware::from_fn(log_request))
         .with_state(app)
+}
+
+/// One log line per request: method, path (never the query string, which may carry a
+/// chat platform's token), status and time taken.
+async fn log_request(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let (method, path) = (request.method().clone(), request.uri().path().to_string());
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    tracing::info!(
+        %method,
+        path,
+        status = response.status().as_u16(),
+        ms = started.elapsed().as_millis() as u64,
+        "request"
+    );
+    response
 }
 
 /// Loads the runbooks a caller may run: the config's allowlist, or every runbook that loads.

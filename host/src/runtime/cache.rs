@@ -154,7 +154,13 @@ impl ComponentCache {
 
     pub fn load_manifest(&self, key: &str) -> Option<PluginManifest> {
         let text = std::fs::read(self.trusted_file(key, "manifest.json")?).ok()?;
-        serde_json::from_slice(&text).ok()
+        let manifest: PluginManifest = serde_json::from_slice(&text).ok()?;
+        tracing::debug!(
+            key,
+            plugin = manifest.name,
+            "plugin manifest loaded from the cache"
+        );
+        Some(manifest)
     }
 
     pub fn store_manifest(&self, key: &str, manifest: &PluginManifest) {
@@ -172,11 +178,17 @@ impl ComponentCache {
         // cache was opened), is this user's own and writable by no one else, and was
         // written by `store_component` of an engine with the same fingerprint; wasmtime
         // still checks its header and refuses an incompatible artifact (then we recompile).
-        unsafe { Component::deserialize_file(engine, &path) }.ok()
+        let loaded = unsafe { Component::deserialize_file(engine, &path) };
+        match &loaded {
+            Ok(_) => tracing::debug!(key, "plugin loaded from the cache"),
+            Err(e) => tracing::debug!(key, error = %e, "cached plugin refused; compiling"),
+        }
+        loaded.ok()
     }
 
     pub fn store_component(&self, key: &str, component: &Component) {
         if let (Some(path), Ok(bytes)) = (self.path(key, "cwasm"), component.serialize()) {
+            tracing::debug!(key, bytes = bytes.len(), "plugin compiled and cached");
             write_atomic(path, &bytes);
         }
     }

@@ -583,6 +583,7 @@ impl Runs {
             }
         };
         self.running.fetch_add(1, Ordering::SeqCst);
+        tracing::info!(run = %job.id, runbook = %job.loaded.runbook.id, target = %job.spec, "run started");
         let started = Instant::now();
         let at = rfc3339(SystemTime::now());
         if let Err(e) = self.store.set_running(&job.id, &at) {
@@ -597,6 +598,7 @@ impl Runs {
         self.running.fetch_sub(1, Ordering::SeqCst);
         self.metrics.ran(started.elapsed());
         let ms = started.elapsed().as_millis() as u64;
+        tracing::info!(run = %job.id, status = status.as_str(), ms, "run ended");
         let old = self.average_run_ms.load(Ordering::Relaxed);
         self.average_run_ms
             .store((old * 7 + ms) / 8, Ordering::Relaxed);

@@ -571,3 +571,160 @@ fn list_and_plugins_print_json() {
         "{rules:#}"
     );
 }
+
+#[test]
+fn verbosity_flags_and_rust_log() {
+    use triage::cli::log::directive;
+    // Warnings by default, info for the server; -v and -q move one level each.
+    assert_eq!(directive(2, 0, 0), "warn,triage=warn");
+    assert_eq!(directive(2, 2, 0), "warn,triage=debug");
+    assert_eq!(directive(2, 9, 0), "warn,triage=trace");
+    assert_eq!(directive(2, 0, 1), "error,triage=error");
+    assert_eq!(directive(2, 0, 2), "off,triage=off");
+    assert_eq!(directive(3, 0, 0), "warn,triage=info");
+
+    let plugins = |args: &[&str], rust_log: Option<&str>| {
+        let mut cmd = super::triage();
+        cmd.args(args).arg("plugins");
+        match rust_log {
+            Some(spec) => cmd.env("RUST_LOG", spec),
+            None => cmd.env_remove("RUST_LOG"),
+        };
+        let out = super::run(&mut cmd);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        out.stderr
+    };
+    // Loading the plugins logs at debug: from the cache, or compiled into it.
+    let says_cache = |log: &str| log.contains("DEBUG") && log.contains("cache");
+    assert!(!says_cache(&plugins(&[], None)));
+    assert!(says_cache(&plugins(&["-vv"], None)));
+    assert!(!says_cache(&plugins(&["-v"], None)));
+    assert!(
+        says_cache(&plugins(&[], Some("triage=debug"))),
+        "RUST_LOG turns it on"
+    );
+    assert!(
+        !says_cache(&plugins(&["-vv"], Some("triage=warn"))),
+        "RUST_LOG wins over -v"
+    );
+    // JSON: every line is an object with a level and a message.
+    let json = plugins(&["-vv", "--log-format", "json"], None);
+    assert!(!json.is_empty());
+    for line in json.lines() {
+        let event: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert_eq!(event["level"], "DEBUG", "{line}");
+        assert!(event["message"].is_string(), "{line}");
+    }
+    let both = super::run(super::triage().args(["-v", "-q", "list"]));
+    assert_eq!(both.code, 2, "{}", both.stderr);
+}
+
+/// `triage serve` logs each request, and each run's start and end with its id, as JSON
+/// lines when asked.
+#[test]
+fn serve_logs_requests_and_runs() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("server.yaml");
+    let token = "log-test-token-0123456789";
+    fs::write(
+        &config,
+        format!(
+            "tokens:\n  - name: tester\n    token: {token}\ntargets:\n  broken: {}\n",
+            super::root()
+                .join("examples/service-unreachable/interception-missing")
+                .display()
+        ),
+    )
+    .unwrap();
+    let mut child = super::triage()
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--config",
+        ])
+        .arg(&config)
+        .arg("--db")
+        .arg(dir.path().join("runs.sqlite3"))
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let _server = Kill(child);
+    let mut first = String::new();
+    BufReader::new(stdout).read_line(&mut first).unwrap();
+    let base = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in {first:?}"))
+        .to_string();
+    let posted = Command::new("curl")
+        .args(["-sS", "--noproxy", "*", "-H"])
+        .arg(format!("Authorization: Bearer {token}"))
+        .args(["-H", "Content-Type: application/json", "-d"])
+        .arg(r#"{"runbook": "service-unreachable", "target": "broken", "inputs": {"vip": "10.0.0.1"}}"#)
+        .arg(format!("{base}/v1/runs?secret=not-logged"))
+        .output()
+        .unwrap();
+    let answer: serde_json::Value = serde_json::from_slice(&posted.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&posted.stdout)));
+    let id = answer["id"].as_str().expect("a run id").to_string();
+
+    // Read the log until the run's end (bounded: the run replays a bundle).
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut events = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !events
+        .iter()
+        .any(|e: &serde_json::Value| e["message"] == "run ended")
+    {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let line = rx
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("no run end in {events:#?}"));
+        events.push(serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}")));
+    }
+    let find = |message: &str| {
+        events
+            .iter()
+            .find(|e| e["message"] == message)
+            .unwrap_or_else(|| panic!("no {message:?} in {events:#?}"))
+    };
+    let request = find("request");
+    assert_eq!(request["method"], "POST");
+    assert_eq!(
+        request["path"], "/v1/runs",
+        "the query string is never logged"
+    );
+    assert_eq!(request["status"], 202);
+    assert_eq!(request["level"], "INFO");
+    let started = find("run started");
+    assert_eq!(started["run"], id.as_str());
+    assert_eq!(started["runbook"], "service-unreachable");
+    let ended = find("run ended");
+    assert_eq!(ended["run"], id.as_str());
+    assert_eq!(ended["status"], "failing");
+    assert!(!events.iter().any(|e| e.to_string().contains("not-logged")));
+}
