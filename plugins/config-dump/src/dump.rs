@@ -119,6 +119,12 @@ pub struct FilterChainFacts {
     pub server_names: Vec<String>,
     /// Route configurations used by the chain's filters (RDS name or inline name).
     pub route_config_names: Vec<String>,
+    /// Upstream clusters named directly by the chain's network filters (`tcp_proxy`'s
+    /// `cluster`), e.g. `inbound|3306||` for a TCP service such as MySQL.
+    pub clusters: Vec<String>,
+    /// The chain serves inbound traffic: its route configuration, its TCP cluster or stat
+    /// prefix, or its name starts with `inbound|` (HTTP and TCP inbound chains alike).
+    pub inbound: bool,
     /// Network filter names, in order (the `@type` when a filter has no name).
     pub filters: Vec<String>,
 }
@@ -141,8 +147,9 @@ pub struct VipMatch {
     pub address: Option<String>,
     /// Listener port.
     pub port: Option<u16>,
-    /// `prefix_range` (a filter chain matches the VIP) or `listener_address` (the listener
-    /// is bound to the VIP).
+    /// `prefix_range` (a filter chain's range holds the VIP), `any_address` (a `0.0.0.0/0`
+    /// chain for the port: a forwarding rule on 0.0.0.0) or `listener_address` (the
+    /// listener is bound to the VIP).
     pub matched_by: String,
     /// The matching filter chain (for `listener_address`, the first chain for the port).
     pub filter_chain: Option<FilterChainFacts>,
@@ -334,6 +341,10 @@ struct NetworkFilterConfig<'a> {
     #[serde(alias = "accessLog")]
     #[serde(borrow)]
     access_log: Vec<AccessLog<'a>>,
+    /// tcp_proxy's upstream cluster.
+    cluster: Option<String>,
+    #[serde(alias = "statPrefix")]
+    stat_prefix: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -441,11 +452,7 @@ fn build_facts(configs: Vec<ConfigEntry<'_>>, query: &Query) -> ConfigFacts {
         insert_missing(&mut access_logs, &listener.access_log_paths);
         for chain in &listener.filter_chains {
             insert_missing(&mut route_names, &chain.route_config_names);
-            if chain
-                .route_config_names
-                .iter()
-                .any(|n| n.starts_with("inbound|"))
-            {
+            if chain.inbound {
                 inbound_ports.extend(chain.destination_port.or(listener.port));
             }
         }
@@ -571,6 +578,8 @@ fn chain_facts(
 ) -> FilterChainFacts {
     let matcher = chain.filter_chain_match.unwrap_or_default();
     let mut route_config_names = Vec::new();
+    let mut clusters = Vec::new();
+    let mut stat_prefixes = Vec::new();
     let mut filters = Vec::with_capacity(chain.filters.len());
     for filter in chain.filters {
         let config = filter.typed_config.or(filter.config);
@@ -589,6 +598,10 @@ fn chain_facts(
                 route_config_names.push(name);
             }
         }
+        if let Some(cluster) = config.cluster.filter(|c| !clusters.contains(c)) {
+            clusters.push(cluster);
+        }
+        stat_prefixes.extend(config.stat_prefix);
         access_logs.extend(
             config
                 .access_log
@@ -596,6 +609,11 @@ fn chain_facts(
                 .filter_map(AccessLog::into_path),
         );
     }
+    let is_inbound = |n: &String| n.starts_with("inbound|");
+    let inbound = route_config_names.iter().any(is_inbound)
+        || clusters.iter().any(is_inbound)
+        || stat_prefixes.iter().any(is_inbound)
+        || chain.name.as_ref().is_some_and(is_inbound);
     FilterChainFacts {
         name: chain.name,
         is_default,
@@ -613,6 +631,8 @@ fn chain_facts(
         destination_port: matcher.destination_port.and_then(|p| u16::try_from(p).ok()),
         server_names: matcher.server_names,
         route_config_names,
+        clusters,
+        inbound,
         filters,
     }
 }
@@ -638,7 +658,20 @@ fn find_vip(listeners: &[ListenerFacts], vip: IpAddr, port: Option<u16>) -> Opti
         })?;
         Some(vip_match(listener, "prefix_range", Some(chain.clone())))
     });
-    by_prefix.or_else(|| {
+    // A forwarding rule on 0.0.0.0 (any address, one port) gives a chain for 0.0.0.0/0 and
+    // that port: it does configure this VIP on that port. A /0 chain with no port is a
+    // catch-all (passthrough), which says nothing about the service, so it never counts.
+    let by_any_address = || {
+        listeners.iter().find_map(|listener| {
+            let chain = listener.filter_chains.iter().find(|chain| {
+                chain.destination_port.is_some()
+                    && port_ok(chain.destination_port)
+                    && chain.prefix_ranges.iter().any(|r| is_any_address(r, vip))
+            })?;
+            Some(vip_match(listener, "any_address", Some(chain.clone())))
+        })
+    };
+    by_prefix.or_else(by_any_address).or_else(|| {
         let listener = listeners.iter().find(|l| {
             l.address.as_deref().and_then(|a| a.parse::<IpAddr>().ok()) == Some(vip)
                 && port_ok(l.port)
@@ -664,6 +697,17 @@ fn vip_match(
         matched_by: matched_by.to_owned(),
         filter_chain,
     }
+}
+
+/// Whether `cidr` is `0.0.0.0/0` (or `::/0`) in `ip`'s family.
+fn is_any_address(cidr: &str, ip: IpAddr) -> bool {
+    let Some((addr, len)) = cidr.split_once('/') else {
+        return false;
+    };
+    len.trim() == "0"
+        && addr
+            .parse::<IpAddr>()
+            .is_ok_and(|a| a.is_ipv4() == ip.is_ipv4())
 }
 
 /// Whether `cidr` (`addr/len`) holds `ip`. A `/0` range is ignored: it matches everything,

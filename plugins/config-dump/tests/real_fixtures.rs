@@ -383,7 +383,8 @@ fn every_real_config_dump_has_its_expected_facts() {
 #[test]
 fn istio_inbound_ports_and_access_logs() {
     let sidecar = real_dump("istio-1.6-bookinfo-productpage-sidecar.config_dump.json");
-    assert_eq!(sidecar.inbound_listener_ports, vec![9080]);
+    // 9080 by its inbound| HTTP route, 15020 by its tcp_proxy to an inbound| cluster.
+    assert_eq!(sidecar.inbound_listener_ports, vec![9080, 15020]);
     let virtual_inbound = listener(&sidecar, "virtualInbound");
     assert_eq!(virtual_inbound.filter_chains.len(), 7);
     assert!(
@@ -840,4 +841,66 @@ fn every_real_admin_file_parses_or_errors_cleanly() {
             let _ = parse_csds_nodes(&bytes);
         }
     }
+}
+
+/// issue 10 §4 c: a TCP inbound chain (`tcp_proxy`, MySQL on 3306) counts as an inbound
+/// listener, not only chains with an `inbound|` HTTP route configuration.
+#[test]
+fn tcp_inbound_chains_count() {
+    let path = format!("{DATA}/td-guide-tcp-inbound.config_dump.json");
+    let q = Query {
+        serving_ports: Some(vec![80, 3306]),
+        include_listeners: true,
+        ..Query::default()
+    };
+    let facts = dump(&path, &q);
+    assert_eq!(facts.inbound_listener_ports, vec![80, 3306]);
+    assert_eq!(facts.inbound_listener_missing_ports, Some(vec![]));
+    let tcp = facts
+        .listeners
+        .iter()
+        .flatten()
+        .flat_map(|l| &l.filter_chains)
+        .find(|c| c.destination_port == Some(3306))
+        .unwrap_or_else(|| panic!("no 3306 chain"));
+    assert!(tcp.inbound);
+    assert_eq!(tcp.clusters, vec!["inbound|default_inbound_config-3306"]);
+    assert!(tcp.route_config_names.is_empty());
+
+    // The real Istio sidecar's inbound tcp_proxy listener (15020) counts too.
+    let sidecar = real_dump("istio-1.6-bookinfo-productpage-sidecar.config_dump.json");
+    assert_eq!(sidecar.inbound_listener_ports, vec![9080, 15020]);
+}
+
+/// issue 10 §4 f: a forwarding rule on 0.0.0.0 gives a 0.0.0.0/0 chain for its port; any VIP
+/// on that port is configured. A /0 chain without a port (a passthrough catch-all) is not.
+#[test]
+fn any_address_chain_for_the_port_configures_the_vip() {
+    let path = format!("{DATA}/td-any-address.config_dump.json");
+    let q = Query {
+        vip: Some(ip("10.7.240.20")),
+        port: Some(80),
+        serving_ports: None,
+        include_listeners: false,
+    };
+    let facts = dump(&path, &q);
+    assert_eq!(facts.vip_in_listeners, Some(true));
+    let m = facts.vip_listener.unwrap_or_else(|| panic!("no match"));
+    assert_eq!(m.matched_by, "any_address");
+    let other_port = Query {
+        port: Some(8080),
+        ..q.clone()
+    };
+    assert_eq!(dump(&path, &other_port).vip_in_listeners, Some(false));
+    // Istio's virtualOutbound PassthroughFilterChain is 0.0.0.0/0 with no port: it says
+    // nothing about the service, so a VIP with no chain of its own stays unconfigured.
+    let sidecar =
+        format!("{REAL}/envoy-config-dump/istio-1.6-bookinfo-productpage-sidecar.config_dump.json");
+    let q = Query {
+        vip: Some(ip("10.99.99.99")),
+        port: Some(7777),
+        serving_ports: None,
+        include_listeners: false,
+    };
+    assert_eq!(dump(&sidecar, &q).vip_in_listeners, Some(false));
 }

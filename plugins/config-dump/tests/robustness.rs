@@ -254,7 +254,7 @@ fn twenty_megabyte_dump() {
     assert_eq!(facts.static_listener_count, 1);
     assert_eq!(facts.listeners.map(|l| l.len()), Some(51 * copies + 1));
     assert_eq!(facts.dynamic_cluster_count, 80);
-    assert_eq!(facts.inbound_listener_ports, vec![9080]);
+    assert_eq!(facts.inbound_listener_ports, vec![9080, 15020]);
     // Names are deduplicated, so repetition does not grow them.
     let single = parse_config_dump(&bytes, &Query::default()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(facts.route_config_names, single.route_config_names);
