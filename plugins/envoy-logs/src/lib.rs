@@ -6,7 +6,7 @@ pub mod scan;
 use serde::{Deserialize, Serialize};
 use triage_sdk::{Action, CapabilityError, Facts, JsonSchema, Manifest, Params, Probe, ProbeError};
 
-use crate::scan::{LogScan, scan_log};
+use crate::scan::{Cutoff, LogScan, format_ms, scan_log_since};
 
 const DEFAULT_LOG_PATH: &str = "/var/log/envoy/envoy.err.log";
 const DEFAULT_MAX_BYTES: u64 = 16 * 1024 * 1024;
@@ -37,6 +37,52 @@ pub struct FileParams {
     /// Reads at most this many bytes, from the start of the file.
     #[serde(default = "default_max_bytes")]
     pub max_bytes: u64,
+    /// How long the running Envoy has been up (`/server_info`'s uptime): entries stamped
+    /// before it started are history, from before the last restart.
+    #[serde(default)]
+    pub envoy_uptime_seconds: Option<u64>,
+    /// When Envoy's start is unknown: entries older than this many seconds are history.
+    #[serde(default)]
+    pub window_seconds: Option<u64>,
+}
+
+/// What makes a log entry current rather than history (both actions' params).
+#[derive(Debug, Default)]
+pub struct WhenParams {
+    pub envoy_uptime_seconds: Option<u64>,
+    pub window_seconds: Option<u64>,
+}
+
+impl WhenParams {
+    /// The cutoff on the target's clock, and what it is: "envoy-start" or "window". Envoy's
+    /// start is taken a second early: uptime is counted in whole seconds, and an entry of
+    /// Envoy's first second must not pass for history.
+    fn cutoff(&self) -> Option<(Cutoff, &'static str)> {
+        let now_ms = triage_sdk::now().saturating_mul(1000);
+        let back = |seconds: u64| {
+            now_ms.saturating_sub(
+                i64::try_from(seconds)
+                    .unwrap_or(i64::MAX)
+                    .saturating_mul(1000),
+            )
+        };
+        if let Some(uptime) = self.envoy_uptime_seconds {
+            return Some((
+                Cutoff {
+                    at_ms: back(uptime.saturating_add(1)),
+                },
+                "envoy-start",
+            ));
+        }
+        self.window_seconds.map(|window| {
+            (
+                Cutoff {
+                    at_ms: back(window),
+                },
+                "window",
+            )
+        })
+    }
 }
 
 /// Params of `kubectl`.
@@ -54,6 +100,13 @@ pub struct KubectlParams {
     /// How many of the last lines to read.
     #[serde(default = "default_tail")]
     pub tail: u32,
+    /// How long the running Envoy has been up (`/server_info`'s uptime): entries stamped
+    /// before it started are history, from before the last restart.
+    #[serde(default)]
+    pub envoy_uptime_seconds: Option<u64>,
+    /// When Envoy's start is unknown: entries older than this many seconds are history.
+    #[serde(default)]
+    pub window_seconds: Option<u64>,
 }
 
 /// What `file` and `kubectl` report.
@@ -74,8 +127,15 @@ pub struct EnvoyLogFacts {
     pub container: Option<String>,
     /// Why the log could not be read, when `found` is false.
     pub error: Option<String>,
-    /// Whether `max_bytes` cut the file short (only the start of the file was scanned).
+    /// Whether `max_bytes` cut the file short (only the start of the file was scanned, so
+    /// its most recent lines were not seen).
     pub truncated: bool,
+    /// Entries stamped before this time (UTC, Envoy's format) are history, not current
+    /// errors; null when every entry counts as current.
+    pub cutoff: Option<String>,
+    /// What the cutoff is: "envoy-start" (from the running Envoy's uptime) or "window"
+    /// (`window_seconds` before now); null without one.
+    pub cutoff_source: Option<String>,
     /// Lines scanned.
     pub line_count: u64,
     /// Log entries scanned (a header line and its continuation lines).
@@ -87,6 +147,10 @@ pub struct EnvoyLogFacts {
     /// `access-log-permission-denied`, `xds-stream-closed`, `xds-stream-unavailable`,
     /// `mysql-server-gone-away`.
     pub kinds: Vec<String>,
+    /// Kinds seen after the cutoff or undated: the current errors.
+    pub current_kinds: Vec<String>,
+    /// Kinds seen only before the cutoff: history.
+    pub earlier_kinds: Vec<String>,
 }
 
 impl EnvoyLogFacts {
@@ -100,10 +164,14 @@ impl EnvoyLogFacts {
             container: None,
             error: None,
             truncated: false,
+            cutoff: None,
+            cutoff_source: None,
             line_count: 0,
             entry_count: 0,
             matches: Default::default(),
             kinds: Vec::new(),
+            current_kinds: Vec::new(),
+            earlier_kinds: Vec::new(),
         }
     }
 
@@ -113,7 +181,18 @@ impl EnvoyLogFacts {
         self.entry_count = scan.entry_count;
         self.matches = scan.matches;
         self.kinds = scan.kinds;
+        self.current_kinds = scan.current_kinds;
+        self.earlier_kinds = scan.earlier_kinds;
         self
+    }
+
+    fn scan(self, text: &str, when: &WhenParams) -> Self {
+        let cutoff = when.cutoff();
+        EnvoyLogFacts {
+            cutoff: cutoff.map(|(c, _)| format_ms(c.at_ms)),
+            cutoff_source: cutoff.map(|(_, source)| source.to_owned()),
+            ..self.with_scan(scan_log_since(text, cutoff.map(|(c, _)| c)))
+        }
     }
 
     /// A missing file or pod is a finding (`envoy-log-not-found`), not a failed step; a
@@ -177,10 +256,15 @@ impl Probe for EnvoyLogsProbe {
                 match triage_sdk::read_file(&p.path, p.max_bytes) {
                     Ok(bytes) => {
                         let truncated = bytes.len() as u64 >= p.max_bytes;
-                        let scan = scan_log(&String::from_utf8_lossy(&bytes));
                         EnvoyLogFacts {
                             truncated,
-                            ..facts.with_scan(scan)
+                            ..facts.scan(
+                                &String::from_utf8_lossy(&bytes),
+                                &WhenParams {
+                                    envoy_uptime_seconds: p.envoy_uptime_seconds,
+                                    window_seconds: p.window_seconds,
+                                },
+                            )
                         }
                     }
                     Err(e) => facts.or_not_found(e)?,
@@ -209,7 +293,13 @@ impl Probe for EnvoyLogsProbe {
                     &p.pod,
                 ];
                 match triage_sdk::exec_ok(&argv) {
-                    Ok(text) => facts.with_scan(scan_log(&text)),
+                    Ok(text) => facts.scan(
+                        &text,
+                        &WhenParams {
+                            envoy_uptime_seconds: p.envoy_uptime_seconds,
+                            window_seconds: p.window_seconds,
+                        },
+                    ),
                     Err(e) => facts.or_not_found(e)?,
                 }
             }

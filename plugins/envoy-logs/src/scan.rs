@@ -42,6 +42,10 @@ const GRPC_UNAVAILABLE: u32 = 14;
 /// What a scan of one log found.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct LogScan {
+    /// The cutoff the entries were judged against (not reported; the plugin reports it).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub cutoff: Option<Cutoff>,
     /// Number of lines in the text scanned.
     pub line_count: u64,
     /// Number of log entries (a header line plus its continuation lines).
@@ -52,6 +56,17 @@ pub struct LogScan {
     pub matches: BTreeMap<String, KindMatch>,
     /// The kinds seen, sorted.
     pub kinds: Vec<String>,
+    /// The kinds seen after the cutoff (or undated), sorted: the current errors.
+    pub current_kinds: Vec<String>,
+    /// The kinds seen only before the cutoff, sorted.
+    pub earlier_kinds: Vec<String>,
+}
+
+/// When log entries stop being history: entries stamped before `at_ms` (milliseconds since
+/// the Unix epoch, UTC) count as earlier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cutoff {
+    pub at_ms: i64,
 }
 
 /// The entries of one error kind.
@@ -79,11 +94,28 @@ pub struct KindMatch {
     pub codes: Vec<u32>,
     /// xDS streams involved: `StreamAggregatedResources` (ADS, config) or `StreamLoadStats` (LRS).
     pub streams: Vec<String>,
+    /// Entries written after the cutoff (Envoy's current start, or the start of the window),
+    /// or with no timestamp to judge: the current errors. All of them without a cutoff.
+    pub current_count: u64,
+    /// Timestamp of the last current entry.
+    pub last_current_timestamp: Option<String>,
+    /// Entries written before the cutoff: history, e.g. from before Envoy's last restart.
+    pub earlier_count: u64,
+    /// Timestamp of the last entry before the cutoff.
+    pub last_earlier_timestamp: Option<String>,
 }
 
 /// Scans log text. Never fails: text that holds no known line gives empty `matches`.
 pub fn scan_log(text: &str) -> LogScan {
-    let mut scan = LogScan::default();
+    scan_log_since(text, None)
+}
+
+/// Scans log text and tells current entries from those stamped before `cutoff`.
+pub fn scan_log_since(text: &str, cutoff: Option<Cutoff>) -> LogScan {
+    let mut scan = LogScan {
+        cutoff,
+        ..LogScan::default()
+    };
     let mut entry = Entry::default();
     for line in text.lines() {
         scan.line_count += 1;
@@ -111,6 +143,18 @@ pub fn scan_log(text: &str) -> LogScan {
         scan.record(&entry);
     }
     scan.kinds = scan.matches.keys().cloned().collect();
+    scan.current_kinds = scan
+        .matches
+        .iter()
+        .filter(|(_, m)| m.current_count > 0)
+        .map(|(k, _)| k.clone())
+        .collect();
+    scan.earlier_kinds = scan
+        .matches
+        .iter()
+        .filter(|(_, m)| m.current_count == 0)
+        .map(|(k, _)| k.clone())
+        .collect();
     scan
 }
 
@@ -230,6 +274,21 @@ impl LogScan {
             hit.last_timestamp = timestamp.map(str::to_owned);
         }
         hit.count += 1;
+        let earlier = match (self.cutoff, timestamp.and_then(timestamp_ms)) {
+            (Some(cutoff), Some(at)) => at < cutoff.at_ms,
+            // No cutoff, or an entry whose time cannot be read: it may be current, so it
+            // counts as current (as every entry did before timestamps were judged).
+            _ => false,
+        };
+        if earlier {
+            hit.earlier_count += 1;
+            hit.last_earlier_timestamp = timestamp.map(str::to_owned);
+        } else {
+            hit.current_count += 1;
+            if timestamp.is_some() {
+                hit.last_current_timestamp = timestamp.map(str::to_owned);
+            }
+        }
         hit
     }
 }
@@ -255,6 +314,74 @@ pub fn envoy_header_timestamp(line: &str) -> Option<&str> {
     let stamp = line.get(..len)?;
     let followed_by_space = line[len..].starts_with(char::is_whitespace);
     followed_by_space.then_some(stamp)
+}
+
+/// Milliseconds since the Unix epoch of a timestamp [`envoy_header_timestamp`] returned.
+/// Envoy's default format has no zone: it is read as UTC, the clock of Compute Engine
+/// images and containers; an Istio-style `Z` says UTC outright.
+pub fn timestamp_ms(stamp: &str) -> Option<i64> {
+    let b = stamp.as_bytes();
+    let num = |range: std::ops::Range<usize>| -> Option<i64> {
+        std::str::from_utf8(b.get(range)?).ok()?.parse().ok()
+    };
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    let millis = match b.get(19) {
+        Some(b'.' | b',') => {
+            let digits: String = stamp[20..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .chain("000".chars())
+                .take(3)
+                .collect();
+            digits.parse().ok()?
+        }
+        _ => 0,
+    };
+    let days = days_from_civil(year, month, day);
+    Some(((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + millis)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// A timestamp in Envoy's own format, for facts and messages: `2021-01-12 11:39:14.399`.
+pub fn format_ms(ms: i64) -> String {
+    let days = ms.div_euclid(86_400_000);
+    let in_day = ms.rem_euclid(86_400_000);
+    // civil_from_days, the inverse of days_from_civil.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}.{:03}",
+        in_day / 3_600_000,
+        in_day / 60_000 % 60,
+        in_day / 1000 % 60,
+        in_day % 1000
+    )
 }
 
 /// The length of a leading `YYYY-MM-DD[T ]HH:MM:SS[.,fraction][Z]`.

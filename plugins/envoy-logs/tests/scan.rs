@@ -358,3 +358,77 @@ fn enormous_input_keeps_facts_bounded() {
     let scan = scan_log(&header_then_junk);
     assert!(scan.entry_count > 30, "one header cannot swallow the file");
 }
+
+/// Errors written before Envoy's last start are history; those after it are current. The
+/// log is the real-shaped one below, from a restart on: the old run's errors, then a clean
+/// start.
+#[test]
+fn entries_before_the_cutoff_are_history() {
+    use triage_plugin_envoy_logs::scan::{Cutoff, scan_log_since, timestamp_ms};
+    let old = data("vm-td-config-not-found.envoy.err.log");
+    let restart = "[2021-01-12 12:10:00.000][31][info][main] [source/server/server.cc:302] initializing epoch 0 (base id=0, hot restart version=11.104)\n";
+    let text = format!("{old}{restart}");
+    let start = timestamp_ms("2021-01-12 12:10:00.000").unwrap();
+
+    let scan = scan_log_since(&text, Some(Cutoff { at_ms: start }));
+    let m = &scan.matches["td-config-not-found"];
+    assert!(m.count > 0);
+    assert_eq!((m.current_count, m.earlier_count), (0, m.count));
+    assert_eq!(m.last_current_timestamp, None);
+    assert!(
+        m.last_earlier_timestamp
+            .as_deref()
+            .unwrap()
+            .starts_with("2021-01-12 11:")
+    );
+    assert!(scan.current_kinds.is_empty());
+    assert!(
+        scan.earlier_kinds
+            .contains(&"td-config-not-found".to_owned())
+    );
+
+    // The same errors after the cutoff are current.
+    let scan = scan_log_since(
+        &text,
+        Some(Cutoff {
+            at_ms: start - 3_600_000,
+        }),
+    );
+    let m = &scan.matches["td-config-not-found"];
+    assert_eq!((m.current_count, m.earlier_count), (m.count, 0));
+    assert!(
+        scan.current_kinds
+            .contains(&"td-config-not-found".to_owned())
+    );
+
+    // Without a cutoff everything is current, as before; so is an undated entry with one.
+    let scan = scan_log_since(&old, None);
+    assert_eq!(scan.current_kinds, scan.kinds);
+    let undated =
+        "Traffic Director configuration was not found for network \"default\" in project \"1\"\n";
+    let scan = scan_log_since(undated, Some(Cutoff { at_ms: i64::MAX }));
+    assert_eq!(scan.current_kinds, ["td-config-not-found"]);
+}
+
+#[test]
+fn timestamps_read_and_written() {
+    use triage_plugin_envoy_logs::scan::{format_ms, timestamp_ms};
+    assert_eq!(timestamp_ms("1970-01-01 00:00:00.000"), Some(0));
+    assert_eq!(
+        timestamp_ms("2021-01-12 11:39:14.399"),
+        Some(1_610_451_554_399)
+    );
+    assert_eq!(
+        timestamp_ms("2021-01-12T11:39:14.399533Z"),
+        Some(1_610_451_554_399)
+    );
+    assert_eq!(timestamp_ms("2021-01-12 11:39:14"), Some(1_610_451_554_000));
+    assert_eq!(
+        timestamp_ms("2024-02-29 23:59:59,5"),
+        Some(1_709_251_199_500)
+    );
+    assert_eq!(timestamp_ms("2021-13-12 11:39:14"), None);
+    assert_eq!(timestamp_ms("2021-01-12"), None);
+    assert_eq!(format_ms(1_610_451_554_399), "2021-01-12 11:39:14.399");
+    assert_eq!(format_ms(1_709_251_199_500), "2024-02-29 23:59:59.500");
+}
