@@ -43,7 +43,17 @@ fn listener_in(ns: &Netns, port: u16) -> mpsc::Receiver<String> {
 /// `triage probe host tcp` to `host:port` from inside the namespace: whether the connection
 /// was established (by whoever answered it).
 fn reachable(ns: &Netns, host: &str, port: u16) -> bool {
+    // The built-in policy allows TCP only to trafficdirector.googleapis.com:443; the operator
+    // grants this one address, as a person testing the fix by hand would.
+    let policy = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        policy.path(),
+        format!("allow:\n  connect: [\"{host}:{port}\"]\n"),
+    )
+    .unwrap();
     let out = ns.triage(&[
+        "--policy",
+        policy.path().to_str().unwrap(),
         "probe",
         "host",
         "tcp",

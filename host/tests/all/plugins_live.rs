@@ -265,7 +265,9 @@ fn config_dump_reads_a_live_admin_api() {
         (&inbound["address"], &inbound["port"]),
         (&json!("0.0.0.0"), &json!(15006))
     );
-    assert_eq!(config["inbound_listener_ports"], json!([9080]));
+    // 9080 from its HTTP route (inbound|9080|…), 15020 from its TCP chain's cluster
+    // (inbound|15020|mgmt-15020|mgmtCluster): TCP inbound chains count too (issue 10 §4 c).
+    assert_eq!(config["inbound_listener_ports"], json!([9080, 15020]));
     assert_eq!(config["inbound_listener_missing_ports"], json!([8080]));
     assert_eq!(
         config["bootstrap"]["xds_server"],
