@@ -9,7 +9,7 @@
 pub mod inputs;
 
 use crate::capability::Policy;
-use crate::redact::Redactor;
+use crate::redact::{Redactor, Tally};
 use crate::report::{FindingReport, Report, RunbookInfo, StepReport, StepStatus};
 use crate::runbook::validate::ParamValue;
 use crate::runbook::{LoadedRunbook, Severity, Step};
@@ -147,7 +147,7 @@ pub async fn run(loaded: &LoadedRunbook, runtime: &Runtime, options: RunOptions)
                         findings: vec![],
                         output: None,
                     };
-                    options.redact.step(&mut d.report, &mut d.findings);
+                    redact_step(&options.redact, &mut d.report, &mut d.findings);
                     if let Some(cb) = &options.on_step {
                         cb(&d.report, &d.findings);
                     }
@@ -167,7 +167,7 @@ pub async fn run(loaded: &LoadedRunbook, runtime: &Runtime, options: RunOptions)
         if let Some(out) = &d.output {
             outputs.insert(steps[i].id.to_string(), out.clone());
         }
-        options.redact.step(&mut d.report, &mut d.findings);
+        redact_step(&options.redact, &mut d.report, &mut d.findings);
         if let Some(cb) = &options.on_step {
             cb(&d.report, &d.findings);
         }
@@ -603,4 +603,40 @@ async fn run_step(
             output: Some(output),
         },
     )
+}
+
+/// What a finished step shows: its reason, the capabilities it used, its plugin's
+/// log, its facts, and the findings it fired (their text is rendered from facts).
+/// Called after the step's conditions were evaluated, so findings are
+/// judged on what the system said and only what leaves is redacted.
+fn redact_step(redactor: &Redactor, step: &mut StepReport, findings: &mut [FindingReport]) {
+    let tally = &mut Tally::default();
+    if let Some(reason) = &mut step.reason {
+        redactor.string(reason, tally);
+    }
+    for used in &mut step.capabilities {
+        redactor.string(&mut used.request, tally);
+        if let Some(detail) = &mut used.detail {
+            redactor.string(detail, tally);
+        }
+    }
+    for log in &mut step.logs {
+        redactor.string(&mut log.message, tally);
+    }
+    if let Some(output) = &mut step.output {
+        redactor.json(output, tally);
+    }
+    for finding in findings {
+        for text in [
+            Some(&mut finding.title),
+            finding.detail.as_mut(),
+            finding.fix.as_mut(),
+            finding.evidence.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            redactor.string(text, tally);
+        }
+    }
 }

@@ -12,6 +12,8 @@
 //! - [`report`]: a run's report and its renderings (human, JSON, Markdown, Slack)
 //! - [`catalog`], [`paths`], [`builtin`], [`files`]: where runbooks, plugins and the user's
 //!   files are found, and how files are written
+//! - [`yaml`], [`hugepages`]: leaves every layer may use (the YAML nesting cap and error
+//!   positions; huge-page backed buffers)
 //!
 //! The front ends, which only call the core:
 //! - [`cli`]: the `triage` command, one file per subcommand (guided mode, fleet runs,
@@ -23,6 +25,7 @@ pub mod capability;
 pub mod catalog;
 pub mod engine;
 pub mod files;
+pub(crate) mod hugepages;
 pub mod paths;
 pub mod redact;
 pub mod report;
@@ -30,6 +33,7 @@ pub mod run;
 pub mod runbook;
 pub mod runtime;
 pub mod target;
+pub mod yaml;
 
 pub mod cli;
 pub mod serve;

@@ -93,7 +93,7 @@ pub fn user_config() -> Result<UserConfig, ConfigError> {
     if text.trim().is_empty() {
         return Ok(UserConfig::default());
     }
-    crate::runbook::depth::check_file(&text, &path).map_err(ConfigError::Invalid)?;
+    crate::yaml::depth::check_file(&text, &path).map_err(ConfigError::Invalid)?;
     serde_yaml::from_str(&text)
-        .map_err(|e| ConfigError::Invalid(crate::runbook::yaml_error(&path, &e)))
+        .map_err(|e| ConfigError::Invalid(crate::yaml::yaml_error(&path, &e)))
 }

@@ -14,7 +14,6 @@
 //! What is matched is bytes (answers can be binary): classes are ASCII-only, so a match
 //! never starts or ends inside a UTF-8 character.
 
-use crate::report::{FindingReport, StepReport};
 use regex::bytes::{Regex, RegexBuilder};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -273,7 +272,7 @@ impl Redactor {
             )));
         }
         let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
-        if let Err((line, column, message)) = crate::runbook::depth::check(&text) {
+        if let Err((line, column, message)) = crate::yaml::depth::check(&text) {
             return Err(fail(format!("line {line} column {column}: {message}")));
         }
         let team: TeamFile = serde_yaml::from_str(&text).map_err(|e| fail(e.to_string()))?;
@@ -383,42 +382,6 @@ impl Redactor {
                     tally.add("secret-field");
                 }
                 _ => self.json(value, tally),
-            }
-        }
-    }
-
-    /// What a finished step shows: its reason, the capabilities it used, its plugin's
-    /// log, its facts, and the findings it fired (their text is rendered from facts).
-    /// The engine calls this after the step's conditions were evaluated, so findings are
-    /// judged on what the system said and only what leaves is redacted.
-    pub fn step(&self, step: &mut StepReport, findings: &mut [FindingReport]) {
-        let tally = &mut Tally::default();
-        if let Some(reason) = &mut step.reason {
-            self.string(reason, tally);
-        }
-        for used in &mut step.capabilities {
-            self.string(&mut used.request, tally);
-            if let Some(detail) = &mut used.detail {
-                self.string(detail, tally);
-            }
-        }
-        for log in &mut step.logs {
-            self.string(&mut log.message, tally);
-        }
-        if let Some(output) = &mut step.output {
-            self.json(output, tally);
-        }
-        for finding in findings {
-            for text in [
-                Some(&mut finding.title),
-                finding.detail.as_mut(),
-                finding.fix.as_mut(),
-                finding.evidence.as_mut(),
-            ]
-            .into_iter()
-            .flatten()
-            {
-                self.string(text, tally);
             }
         }
     }

@@ -7,7 +7,6 @@
 //! node it is about.
 
 pub mod applies;
-pub mod depth;
 pub mod input_pattern;
 pub mod model;
 pub mod source_map;
@@ -55,30 +54,6 @@ impl fmt::Display for LoadErrors {
 
 impl std::error::Error for LoadErrors {}
 
-/// serde_yaml appends " at line L column C" to its messages; we print positions up front.
-pub fn strip_location(message: &str) -> String {
-    match message.rfind(" at line ") {
-        Some(i) if message[i..].contains(" column ") => message[..i].to_string(),
-        _ => message.to_string(),
-    }
-}
-
-/// A serde_yaml error in `file`: where it is (`FILE:LINE:COLUMN`, or `FILE` when serde_yaml
-/// gives no position) and its message without the position.
-pub fn yaml_error_parts(file: &std::path::Path, e: &serde_yaml::Error) -> (String, String) {
-    let at = e
-        .location()
-        .map(|l| format!("{}:{}:{}", file.display(), l.line(), l.column()))
-        .unwrap_or_else(|| file.display().to_string());
-    (at, strip_location(&e.to_string()))
-}
-
-/// The one-line form of [`yaml_error_parts`]: `FILE:LINE:COLUMN: message`.
-pub fn yaml_error(file: &std::path::Path, e: &serde_yaml::Error) -> String {
-    let (at, message) = yaml_error_parts(file, e);
-    format!("{at}: {message}")
-}
-
 /// A runbook that passed every check, ready to run.
 pub struct LoadedRunbook {
     pub runbook: Runbook,
@@ -108,7 +83,7 @@ pub fn load_str(
             "the file is empty; a runbook starts with `apiVersion: triage/v1`".into(),
         ));
     }
-    depth::check(text).map_err(|(line, col, msg)| at(line, col, msg))?;
+    crate::yaml::depth::check(text).map_err(|(line, col, msg)| at(line, col, msg))?;
     let map = SourceMap::build(text)
         .map_err(|(line, col, msg)| at(line, col, format!("invalid YAML: {msg}")))?;
     let runbook: Runbook = serde_yaml::from_str(text).map_err(|e| {
@@ -116,7 +91,7 @@ pub fn load_str(
             .location()
             .map(|l| (l.line(), l.column()))
             .unwrap_or((1, 1));
-        at(line, col, strip_location(&e.to_string()))
+        at(line, col, crate::yaml::strip_location(&e.to_string()))
     })?;
     let compiled = validate::validate(&runbook, &map, file, plugins)?;
     Ok(LoadedRunbook {

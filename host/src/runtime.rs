@@ -4,7 +4,6 @@
 pub mod bindings;
 pub mod cache;
 #[cfg(target_os = "linux")]
-pub(crate) mod hugepages;
 pub mod limits;
 pub mod manifest;
 pub mod sandbox;
@@ -151,7 +150,7 @@ impl Runtime {
             // Big guest memories on huge pages: fewer page faults on a big input. Memories
             // made by the host cannot be copy-on-write images of the module's data, so
             // that data is copied in at instantiation (a few hundred KiB).
-            config.with_host_memory(Arc::new(hugepages::HugePageMemories));
+            config.with_host_memory(Arc::new(crate::hugepages::HugePageMemories));
             config.memory_init_cow(false);
         }
         let engine = Engine::new(&config).map_err(wasm_error)?;

@@ -170,10 +170,10 @@ impl Policy {
                 ..Default::default()
             }
         } else {
-            crate::runbook::depth::check_file(text, path)
+            crate::yaml::depth::check_file(text, path)
                 .map_err(|e| anyhow::anyhow!("{e} (invalid policy)"))?;
             serde_yaml::from_str(text).map_err(|e| {
-                let (at, message) = crate::runbook::yaml_error_parts(path, &e);
+                let (at, message) = crate::yaml::yaml_error_parts(path, &e);
                 anyhow::anyhow!("{at}: invalid policy: {message}")
             })?
         };

@@ -178,9 +178,9 @@ pub fn cases(runbook_file: &Path) -> Result<Vec<Case>, CaseError> {
             file: file.clone(),
             source,
         })?;
-        crate::runbook::depth::check_file(&text, &file).map_err(CaseError::Invalid)?;
+        crate::yaml::depth::check_file(&text, &file).map_err(CaseError::Invalid)?;
         let spec: CaseSpec = serde_yaml::from_str(&text)
-            .map_err(|e| CaseError::Invalid(crate::runbook::yaml_error(&file, &e)))?;
+            .map_err(|e| CaseError::Invalid(crate::yaml::yaml_error(&file, &e)))?;
         let name = case_dir
             .file_name()
             .unwrap_or_default()

@@ -350,9 +350,9 @@ impl ServerConfig {
     /// where YAML gives one).
     pub fn load(path: &Path) -> Result<ServerConfig, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        crate::runbook::depth::check_file(&text, path)?;
+        crate::yaml::depth::check_file(&text, path)?;
         let raw: RawConfig =
-            serde_yaml::from_str(&text).map_err(|e| crate::runbook::yaml_error(path, &e))?;
+            serde_yaml::from_str(&text).map_err(|e| crate::yaml::yaml_error(path, &e))?;
         let file = path.display();
         let base = path.parent().unwrap_or(Path::new("."));
         let secret = |inline: Option<String>, env: Option<String>, what: &str| {

@@ -250,11 +250,11 @@ impl BundleTarget {
     /// Parses and checks the text of a `bundle.yaml` (`file` names it in errors). Separate
     /// from [`BundleTarget::open`] so the parser can be fuzzed without a filesystem.
     pub fn parse(text: &str, file: &Path) -> Result<ParsedBundle, BundleError> {
-        crate::runbook::depth::check(text).map_err(|(line, column, message)| {
+        crate::yaml::depth::check(text).map_err(|(line, column, message)| {
             BundleError::Invalid(format!("{}:{line}:{column}", file.display()), message)
         })?;
         let parsed: BundleFile = serde_yaml::from_str(text).map_err(|e| {
-            let (at, message) = crate::runbook::yaml_error_parts(file, &e);
+            let (at, message) = crate::yaml::yaml_error_parts(file, &e);
             BundleError::Invalid(at, message)
         })?;
         let mut calls = HashMap::new();

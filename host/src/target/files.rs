@@ -107,7 +107,7 @@ pub fn read_at_most(file: File, max: u64) -> io::Result<Vec<u8>> {
     let hint = file.metadata().map_or(0, |m| m.len()).min(max);
     let mut out = Vec::with_capacity(usize::try_from(hint).unwrap_or(0));
     #[cfg(target_os = "linux")]
-    crate::runtime::hugepages::advise_buffer(out.spare_capacity_mut());
+    crate::hugepages::advise_buffer(out.spare_capacity_mut());
     file.take(max).read_to_end(&mut out)?;
     Ok(out)
 }
