@@ -34,6 +34,10 @@ pub struct GuestAttributeFacts {
     pub bootstrap_status: String,
     /// Whether `bootstrap-status` is FINISHED (anything else means Envoy is not set up yet).
     pub bootstrap_finished: bool,
+    /// `bootstrap-status` read the one way every runbook judges it: the guide's four values,
+    /// whatever their case or spacing, and `other` for any value the guide does not name
+    /// (which, the guide says, also means Envoy is not set up).
+    pub bootstrap_state: BootstrapState,
     /// `bootstrap-last-failure`: why the bootstrap failed, if it did.
     pub bootstrap_last_failure: Option<String>,
     /// `proxy-version`: Envoy's build version, e.g.
@@ -61,6 +65,45 @@ pub struct GuestAttributeFacts {
     pub now: i64,
 }
 
+/// What `bootstrap-status` says, in the guide's terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum BootstrapState {
+    /// `[none]`: absent or empty; the installation has not started.
+    NotStarted,
+    /// `IN PROGRESS`: installing and configuring.
+    InProgress,
+    /// `FAILED`: a component failed to install or configure.
+    Failed,
+    /// `FINISHED`: installed and configured without error.
+    Finished,
+    /// A value the guide does not name: not FINISHED, so not set up.
+    Other,
+}
+
+impl BootstrapState {
+    /// Reads a `bootstrap-status` value ("none" when absent). Case, surrounding blanks and
+    /// `_`/`-` for the space are not told apart: the guide writes the values in prose, and a
+    /// check that missed "In progress" would call a VM that is still installing broken.
+    pub fn of(status: &str) -> Self {
+        let words: Vec<String> = status
+            .trim()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .split(|c: char| c.is_whitespace() || c == '_' || c == '-')
+            .filter(|w| !w.is_empty())
+            .map(str::to_ascii_uppercase)
+            .collect();
+        match words.join(" ").as_str() {
+            "" | "NONE" => Self::NotStarted,
+            "IN PROGRESS" | "INPROGRESS" => Self::InProgress,
+            "FAILED" => Self::Failed,
+            "FINISHED" => Self::Finished,
+            _ => Self::Other,
+        }
+    }
+}
+
 /// Builds the facts from the attributes found. `now` is Unix seconds.
 pub fn guest_attribute_facts(
     attributes: BTreeMap<String, String>,
@@ -83,7 +126,8 @@ pub fn guest_attribute_facts(
     let agent_heartbeat_age_seconds = agent_heartbeat_unix.map(|at| now.saturating_sub(at));
     let max_age = i64::try_from(max_heartbeat_age_seconds).unwrap_or(i64::MAX);
     GuestAttributeFacts {
-        bootstrap_finished: bootstrap_status.eq_ignore_ascii_case("FINISHED"),
+        bootstrap_finished: BootstrapState::of(&bootstrap_status) == BootstrapState::Finished,
+        bootstrap_state: BootstrapState::of(&bootstrap_status),
         bootstrap_status,
         bootstrap_last_failure: value("bootstrap-last-failure"),
         proxy_version_number: proxy_release.map(|v| v.to_string()),

@@ -425,3 +425,30 @@ fn proxy_version_against_the_minimum() {
     let facts = guest_attribute_facts(attrs(&[]), HEARTBEAT_UNIX, 300, &guide_minimum());
     assert_eq!(facts.meets_minimum, None, "no version, no verdict");
 }
+
+#[test]
+fn bootstrap_state_reads_the_guides_values_in_any_case_and_calls_the_rest_other() {
+    use triage_plugin_guest_attrs::attributes::BootstrapState;
+    for (status, state) in [
+        ("none", BootstrapState::NotStarted),
+        ("[none]", BootstrapState::NotStarted),
+        ("IN PROGRESS", BootstrapState::InProgress),
+        ("In progress", BootstrapState::InProgress),
+        ("IN_PROGRESS", BootstrapState::InProgress),
+        ("FAILED", BootstrapState::Failed),
+        ("failed ", BootstrapState::Failed),
+        ("FINISHED", BootstrapState::Finished),
+        ("Finished", BootstrapState::Finished),
+        // Values the guide does not name are not FINISHED: Envoy is not set up.
+        ("STARTING", BootstrapState::Other),
+        ("INSTALLING ENVOY", BootstrapState::Other),
+        ("FINISHED WITH ERRORS", BootstrapState::Other),
+    ] {
+        assert_eq!(BootstrapState::of(status), state, "{status:?}");
+    }
+    let mut attributes = std::collections::BTreeMap::new();
+    attributes.insert("bootstrap-status".to_owned(), "STARTING".to_owned());
+    let facts = guest_attribute_facts(attributes, HEARTBEAT_UNIX, 300, &guide_minimum());
+    assert_eq!(facts.bootstrap_state, BootstrapState::Other);
+    assert!(!facts.bootstrap_finished);
+}
