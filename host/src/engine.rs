@@ -243,9 +243,15 @@ fn context(
             {
                 answers.insert(id.clone(), a.clone());
             }
+            // The reason too, so a later step can say why one it follows saw nothing
+            // (doctor: which admin call a bundle lacks, "not captured").
             step_vars.insert(
                 id,
-                json!({ "status": d.report.status.as_str(), "output": output }),
+                json!({
+                    "status": d.report.status.as_str(),
+                    "reason": d.report.reason,
+                    "output": output,
+                }),
             );
         }
     }

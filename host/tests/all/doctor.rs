@@ -332,3 +332,49 @@ fn doctor_records_replays_and_writes_its_report() {
     assert_eq!(bad.code, 2, "{}", bad.stderr);
     assert_eq!(bad.stderr.lines().count(), 1, "{}", bad.stderr);
 }
+
+/// A bundle recorded by service-unreachable holds Envoy's /config_dump but not /server_info:
+/// the admin endpoint answered when it was recorded, so doctor must not call it unreachable
+/// (it used to, reading only /server_info), and the runbooks that read the admin endpoint run.
+#[test]
+fn doctor_on_a_bundle_without_server_info_falls_back_to_the_recorded_config_dump() {
+    let out = run(triage()
+        .args(["doctor", "--format", "json", "--bundle"])
+        .arg(root().join("examples/service-unreachable/interception-in-place")));
+    let report = out.json();
+    assert_eq!(report["detected"]["envoy_admin"], true, "{report:#}");
+    let ids: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap())
+        .collect();
+    assert!(!ids.contains(&"envoy-admin-unreachable"), "{ids:?}");
+}
+
+/// When the bundle holds none of the admin endpoint's answers, the warning says which calls
+/// the bundle lacks, so the reader knows to record them rather than to look for a dead port.
+#[test]
+fn doctor_names_the_admin_calls_a_bundle_lacks() {
+    let dir = tempfile::tempdir().unwrap();
+    merge_bundles(
+        &["runbooks/traffic-loop/tests/envoy-uid-not-excluded"],
+        dir.path(),
+    );
+    let out = run(triage()
+        .args(["doctor", "--format", "json", "--bundle"])
+        .arg(dir.path()));
+    let report = out.json();
+    let admin = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "envoy-admin-unreachable")
+        .cloned()
+        .unwrap_or_else(|| panic!("{report:#}"));
+    let detail = admin["detail"].as_str().unwrap();
+    for call in ["/server_info", "/config_dump", "/clusters"] {
+        assert!(detail.contains(call), "{detail}");
+    }
+    assert!(detail.contains("not captured"), "{detail}");
+}
