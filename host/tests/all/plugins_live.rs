@@ -1112,3 +1112,40 @@ fn ip6tables_is_usable_in_a_network_namespace() {
         "ip6tables -t nat -S"
     );
 }
+
+/// `envoy-uptime` on this machine, under the built-in policy: a process named envoy that
+/// has just started is seen with a few seconds of uptime, the machine's uptime is the one
+/// /proc/uptime holds, so Envoy "started after boot" by nearly all of it.
+#[test]
+fn envoy_uptime_of_a_just_started_envoy() {
+    let dir = tempfile::tempdir().unwrap();
+    let sleeper = dir.path().join("envoy");
+    std::fs::copy("/bin/sleep", &sleeper).unwrap();
+    let mut envoy = Command::new(&sleeper).arg("60").spawn().unwrap();
+    let out = run(triage().args(["probe", "host", "envoy-uptime"]));
+    let _ = envoy.kill();
+    let _ = envoy.wait();
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let facts = &out.json()["facts"];
+    let ours = facts["envoy"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["pid"] == envoy.id())
+        .unwrap_or_else(|| panic!("pid {} not among {facts:#}", envoy.id()))
+        .clone();
+    assert!(ours["elapsed_seconds"].as_u64().unwrap() < 30, "{ours:#}");
+    let machine: f64 = std::fs::read_to_string("/proc/uptime")
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let seen = facts["machine_uptime_seconds"].as_u64().unwrap() as f64;
+    assert!((machine - seen).abs() < 30.0, "{seen} vs {machine}");
+    assert!(
+        facts["envoy_uptime_seconds"].as_u64().unwrap() < 30,
+        "{facts:#}"
+    );
+}

@@ -6,6 +6,7 @@ pub mod error;
 pub mod network;
 pub mod processes;
 pub mod stat;
+pub mod uptime;
 pub mod version;
 
 pub use error::ParseError;
@@ -16,6 +17,7 @@ use triage_sdk::{Action, CapabilityError, Facts, JsonSchema, Manifest, Params, P
 use crate::network::{DnsFacts, TcpFacts, dns_facts, tcp_facts};
 use crate::processes::{PS_ARGV, ProcessFacts, parse_ps};
 use crate::stat::{FileStatFacts, STAT_FORMAT, file_stat_facts};
+use crate::uptime::{PROC_UPTIME, PS_ETIMES_ARGV, UptimeFacts, uptime_facts};
 use crate::version::{EnvoyVersionFacts, envoy_version_with_fallbacks};
 use triage_envoy::{default_min_version, min_version_param};
 
@@ -38,6 +40,11 @@ fn default_timeout_ms() -> u32 {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProcessesParams {}
+
+/// Params of `envoy-uptime`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnvoyUptimeParams {}
 
 /// Params of `envoy-version`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -105,6 +112,15 @@ impl Probe for HostProbe {
             .exec(&PS_ARGV),
         )
         .action(
+            Action::new::<EnvoyUptimeParams, UptimeFacts>(
+                "envoy-uptime",
+                "How long each Envoy process has run (ps) against how long the machine has \
+                 (/proc/uptime): an Envoy started well after boot was restarted",
+            )
+            .exec(&PS_ETIMES_ARGV)
+            .read_file(PROC_UPTIME),
+        )
+        .action(
             Action::new::<EnvoyVersionParams, EnvoyVersionFacts>(
                 "envoy-version",
                 "Runs `envoy --version` and compares the version with a minimum; when the \
@@ -136,6 +152,12 @@ impl Probe for HostProbe {
                 let _: ProcessesParams = params.parse()?;
                 let text = triage_sdk::exec_ok(&PS_ARGV)?;
                 Facts::new(&parse_ps(&text).map_err(|e| ProbeError::bad_input(e.0))?)
+            }
+            "envoy-uptime" => {
+                let _: EnvoyUptimeParams = params.parse()?;
+                let ps = triage_sdk::exec_ok(&PS_ETIMES_ARGV)?;
+                let proc_uptime = triage_sdk::read_file_string(PROC_UPTIME, 4096);
+                Facts::new(&uptime_facts(&ps, proc_uptime)?)
             }
             "envoy-version" => {
                 let p: EnvoyVersionParams = params.parse()?;

@@ -93,7 +93,7 @@ fn next_word(text: &str) -> Option<(&str, &str)> {
 }
 
 /// The executable's base name is `envoy` (not `grep envoy`, not `envoy-agent`).
-fn is_envoy(args: &str) -> bool {
+pub(crate) fn is_envoy(args: &str) -> bool {
     let executable = args.split_whitespace().next().unwrap_or_default();
     executable.rsplit('/').next() == Some("envoy")
 }

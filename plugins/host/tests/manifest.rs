@@ -6,6 +6,8 @@ fn manifest_declares_exactly_what_the_actions_run() {
     let manifest = format!("{:?}", HostProbe::describe());
     for expected in [
         r#"Exec(["ps", "-eo", "pid=,uid=,user=,args="])"#,
+        r#"Exec(["ps", "-eo", "pid=,etimes=,args="])"#,
+        r#"ReadFile("/proc/uptime")"#,
         r#"Exec(["{binary}", "--version"])"#,
         r#"Exec(["/proc/*/exe", "--version"])"#,
         r#"Exec(["envoy", "--version"])"#,
@@ -23,7 +25,14 @@ fn manifest_declares_exactly_what_the_actions_run() {
             "missing {expected} in {manifest}"
         );
     }
-    for action in ["processes", "envoy-version", "file-stat", "dns", "tcp"] {
+    for action in [
+        "processes",
+        "envoy-uptime",
+        "envoy-version",
+        "file-stat",
+        "dns",
+        "tcp",
+    ] {
         assert!(
             manifest.contains(&format!("name: \"{action}\"")),
             "{action}"

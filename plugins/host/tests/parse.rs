@@ -458,3 +458,44 @@ fn version_falls_back_to_the_running_process_then_path() {
         ProbeError::Capability(CapabilityError::NotCaptured(_))
     ));
 }
+
+mod uptime {
+    use triage_plugin_host::uptime::uptime_facts;
+    use triage_sdk::{CapabilityError, ProbeError};
+
+    const RESTARTED: &str = include_str!("data/ps-etimes-envoy-restarted.txt");
+
+    #[test]
+    fn an_envoy_started_long_after_boot_was_restarted() {
+        let facts = uptime_facts(RESTARTED, Ok("350735.47 234388.90\n".into())).unwrap();
+        assert!(facts.envoy_running);
+        assert_eq!(facts.envoy.len(), 1, "grep and the agent are not Envoy");
+        assert_eq!(facts.envoy[0].pid, 5120);
+        assert_eq!(facts.envoy_uptime_seconds, Some(42));
+        assert_eq!(facts.machine_uptime_seconds, Some(350735));
+        assert_eq!(facts.envoy_started_after_boot_seconds, Some(350693));
+    }
+
+    #[test]
+    fn no_envoy_and_an_unreadable_uptime_are_facts() {
+        let ps = "      1  100 /sbin/init\n";
+        let facts = uptime_facts(ps, Err(CapabilityError::Failed("no such file".into()))).unwrap();
+        assert!(!facts.envoy_running);
+        assert_eq!(facts.envoy_uptime_seconds, None);
+        assert_eq!(facts.machine_uptime_seconds, None);
+        assert!(facts.machine_uptime_error.unwrap().contains("no such file"));
+        assert_eq!(facts.envoy_started_after_boot_seconds, None);
+        // Text that is not a number of seconds says so instead of reading as 0.
+        let facts = uptime_facts(ps, Ok("garbage".into())).unwrap();
+        assert!(facts.machine_uptime_error.unwrap().contains("/proc/uptime"));
+    }
+
+    #[test]
+    fn a_bundle_without_the_file_or_ps_output_is_an_error() {
+        let err =
+            uptime_facts(RESTARTED, Err(CapabilityError::NotCaptured("x".into()))).unwrap_err();
+        assert!(matches!(err, ProbeError::Capability(_)), "{err:?}");
+        let err = uptime_facts("", Ok("1 1".into())).unwrap_err();
+        assert!(matches!(err, ProbeError::BadInput(_)), "{err:?}");
+    }
+}
