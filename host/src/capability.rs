@@ -147,6 +147,16 @@ pub trait CarryOut: Send + Sync {
     async fn connect(&self, host: &str, port: u16, timeout: Duration) -> CapResult<u32>;
     /// Seconds since the Unix epoch on the target (a bundle answers its recording time).
     fn now(&self) -> i64;
+
+    /// Who owns the executable of running process `pid` and its permission bits, asked
+    /// before `/proc/PID/exe` is run (see [`exec::RUNNING_EXECUTABLE`]); `None` where
+    /// nothing is run (a bundle replays what was recorded). Targets that run programs ask
+    /// `stat` on the target itself, so the answer is the target's, not this machine's.
+    async fn executable_owner(&self, pid: u32, timeout: Duration) -> CapResult<Option<(u32, u32)>> {
+        exec::stat_owner_and_mode(self, pid, timeout)
+            .await
+            .map(Some)
+    }
 }
 
 /// Says whether a file's real path (every link resolved) may be read, and if not, why:

@@ -425,4 +425,13 @@ impl CarryOut for BundleTarget {
     fn now(&self) -> i64 {
         self.recorded_at
     }
+
+    /// A replay runs nothing, so there is no executable to vouch for.
+    async fn executable_owner(
+        &self,
+        _pid: u32,
+        _timeout: Duration,
+    ) -> CapResult<Option<(u32, u32)>> {
+        Ok(None)
+    }
 }

@@ -314,4 +314,10 @@ impl CarryOut for RecordingTarget {
     fn now(&self) -> i64 {
         self.inner.now()
     }
+
+    /// The check runs on the recorded target but is not part of the recording: a replay
+    /// runs nothing and needs no owner.
+    async fn executable_owner(&self, pid: u32, timeout: Duration) -> CapResult<Option<(u32, u32)>> {
+        self.inner.executable_owner(pid, timeout).await
+    }
 }

@@ -347,3 +347,56 @@ fn lint_refuses_an_expression_holding_template_delimiters_with_where() {
         .unwrap_or_else(|| panic!("{all}"));
     assert!(line.contains("delims.yaml:7:"), "{all}");
 }
+
+/// `/proc/PID/exe --version` is in the default policy so the version check finds the
+/// running Envoy wherever it was installed. Any local user can start a process whose
+/// command line says `envoy` from a file of their own; triage (root here) must not run
+/// that file. A real process: a copy of `sleep` named `envoy`, owned by nobody (65534).
+#[test]
+fn a_running_envoy_is_run_for_its_version_only_from_a_root_owned_file() {
+    use std::os::unix::fs::chown;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let envoy = dir.path().join("envoy");
+    std::fs::copy("/bin/sleep", &envoy).unwrap();
+    std::fs::set_permissions(&envoy, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let version_attempts = || {
+        // The default binary (/usr/local/bin/envoy) is absent here, so the running
+        // process's executable is tried next.
+        let out = run(triage().args(["probe", "host", "envoy-version"]));
+        let facts: serde_json::Value = serde_json::from_str(&out.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", out.stdout, out.stderr));
+        facts.to_string()
+    };
+    let start = || {
+        std::process::Command::new(&envoy)
+            .arg("300")
+            .spawn()
+            .unwrap()
+    };
+
+    chown(&envoy, Some(65534), Some(65534)).unwrap();
+    let mut process = start();
+    let seen = version_attempts();
+    process.kill().unwrap();
+    process.wait().unwrap();
+    let pid = process.id();
+    assert!(
+        seen.contains(&format!("/proc/{pid}/exe is owned by uid 65534")),
+        "{seen}"
+    );
+    assert!(!seen.contains("coreutils"), "the user's file ran: {seen}");
+
+    // The same file owned by root and writable by nobody else runs (it is `sleep`, so it
+    // answers with coreutils' version, which is not an Envoy's: what matters is that it ran).
+    chown(&envoy, Some(0), Some(0)).unwrap();
+    let mut process = start();
+    let seen = version_attempts();
+    process.kill().unwrap();
+    process.wait().unwrap();
+    assert!(!seen.contains("is owned by uid"), "{seen}");
+    assert!(
+        seen.contains(&format!("/proc/{}/exe", process.id())),
+        "{seen}"
+    );
+}
