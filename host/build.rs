@@ -119,9 +119,25 @@ fn build() -> Result<(), Stop> {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
+        // The manifest, from the same source as the wasm, so that loading runbooks needs
+        // no compiled plugin. The runtime checks it against the compiled plugin's own
+        // describe() before the first call, and keys the compiled code by both.
+        let manifest = match manifest_of(name) {
+            Some(json) => {
+                let file = embedded_dir.join(format!("{}.manifest.json", name.replace('-', "_")));
+                fs::write(&file, json).map_err(at(file.display()))?;
+                format!("Some(include_str!({:?}))", file.display().to_string())
+            }
+            None => {
+                println!(
+                    "cargo::warning=plugin {name} has no manifest at build time (add it to host's [build-dependencies] and to manifest_of in host/build.rs): it is compiled on first use to learn it"
+                );
+                "None".to_string()
+            }
+        };
         writeln!(
             code,
-            "    BuiltinPlugin {{ crate_name: {name:?}, sha256: {digest:?}, wasm: include_bytes!({:?}) }},",
+            "    BuiltinPlugin {{ crate_name: {name:?}, sha256: {digest:?}, wasm: include_bytes!({:?}), manifest: {manifest} }},",
             wasm.display().to_string()
         )
         .expect("writing to a String cannot fail");
@@ -161,6 +177,23 @@ fn build() -> Result<(), Stop> {
     let generated = out_dir.join("builtin.rs");
     fs::write(&generated, code).map_err(at(generated.display()))?;
     Ok(())
+}
+
+/// A built-in plugin's manifest, from its crate built natively as a build dependency: what
+/// its `describe()` returns, as JSON (see `triage_sdk::__private::manifest_json`). A plugin
+/// needs a line here and in host's `[build-dependencies]`; without one it still works, and
+/// is compiled on first use to learn its manifest.
+fn manifest_of(crate_name: &str) -> Option<String> {
+    Some(match crate_name {
+        "triage-plugin-config-dump" => triage_plugin_config_dump::__triage_manifest_json(),
+        "triage-plugin-envoy-logs" => triage_plugin_envoy_logs::__triage_manifest_json(),
+        "triage-plugin-gcloud" => triage_plugin_gcloud::__triage_manifest_json(),
+        "triage-plugin-guest-attrs" => triage_plugin_guest_attrs::__triage_manifest_json(),
+        "triage-plugin-host" => triage_plugin_host::__triage_manifest_json(),
+        "triage-plugin-iptables" => triage_plugin_iptables::__triage_manifest_json(),
+        "triage-plugin-kubectl" => triage_plugin_kubectl::__triage_manifest_json(),
+        _ => return None,
+    })
 }
 
 fn env_var(name: &str) -> Result<String, String> {

@@ -1,14 +1,17 @@
 //! `cargo bench -p triage --bench runtime`: the costs that decide how fast a run starts.
 //!
-//! - `plugin/compile-cold`: first start, nothing cached: compile the iptables plugin with
-//!   Cranelift and ask it for its manifest.
-//! - `plugin/cache-hit`: a later start: the manifest and the compiled code come from the cache.
+//! - `plugin/compile-cold`: nothing cached: compile the iptables plugin with Cranelift and
+//!   check its describe() against the manifest built into the binary.
+//! - `plugin/cache-hit`: a later start: the compiled code comes from the cache.
 //! - `call/instantiate+call`: a fresh sandboxed instance and one call of a trivial action.
 //! - `call/iptables-rules`: instantiate, call, and parse the guide's nat table from a bundle.
 //! - `target/open-bundle`: what `triage serve` pays per run to open a bundle target (read and
 //!   parse bundle.yaml; side files are read when a step asks).
 //! - `e2e/service-unreachable`: the `triage` binary end to end on an example bundle with a
 //!   warm cache (process start included).
+//! - `e2e/service-unreachable-empty-cache`: the same, each time with an empty cache
+//!   (`TRIAGE_CACHE_DIR` a new directory): the first run after an install, which compiles
+//!   the three plugins the runbook calls.
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use std::path::{Path, PathBuf};
@@ -135,6 +138,21 @@ fn e2e(c: &mut Criterion) {
     group.sample_size(30);
     group.bench_function("service-unreachable", |b| {
         b.iter(|| assert!(command().status().unwrap().success()))
+    });
+    group.sample_size(10);
+    group.bench_function("service-unreachable-empty-cache", |b| {
+        b.iter_batched(
+            || tempfile::tempdir().unwrap(),
+            |empty| {
+                let status = command()
+                    .env("TRIAGE_CACHE_DIR", empty.path())
+                    .status()
+                    .unwrap();
+                assert!(status.success());
+                empty // removed after the timing
+            },
+            BatchSize::PerIteration,
+        )
     });
     group.finish();
 }

@@ -7,6 +7,9 @@ pub struct BuiltinPlugin {
     pub crate_name: &'static str,
     pub sha256: &'static str,
     pub wasm: &'static [u8],
+    /// What the plugin's `describe()` returns, as JSON, taken at build time (`None` for a
+    /// plugin build.rs has no line for: it is compiled on first use to learn it).
+    pub manifest: Option<&'static str>,
 }
 
 #[derive(Debug)]

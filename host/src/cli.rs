@@ -333,12 +333,18 @@ pub fn load_runtime(cli: &Cli) -> Result<Runtime, Failure> {
         }
         plugin_dirs.push(dir.clone());
     }
-    let runtime = Runtime::new(RuntimeOptions {
+    let mut runtime = Runtime::new(RuntimeOptions {
         cache_dir: crate::paths::cache_dir(),
         builtin: true,
         plugin_dirs,
     })
     .or_usage()?;
+    // A first run compiles the plugins it calls, which takes a second or more: say so on a
+    // terminal, unless asked to be quiet or logging for a collector.
+    use std::io::IsTerminal as _;
+    runtime.set_progress(
+        std::io::stderr().is_terminal() && cli.quiet == 0 && cli.log_format == log::LogFormat::Text,
+    );
     for w in &runtime.warnings {
         eprintln!("warning: {w}");
     }

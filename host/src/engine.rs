@@ -88,6 +88,14 @@ pub async fn run(loaded: &LoadedRunbook, runtime: &Runtime, options: RunOptions)
     let mut running = FuturesUnordered::new();
     let mut outputs: Map<String, Value> = Map::new();
     let sequential = options.interaction.is_some();
+    // The plugins this runbook calls, compiled up front and in parallel on a first run
+    // (nothing else is compiled); later runs load them from the cache.
+    runtime.prepare_all(
+        steps
+            .iter()
+            .filter_map(|s| s.probe.as_ref())
+            .map(|p| p.plugin.as_str()),
+    );
 
     loop {
         // Start (or skip) every step whose needs are all done, in topological order.

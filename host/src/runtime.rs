@@ -30,6 +30,10 @@ const EPOCH_TICK: Duration = Duration::from_millis(5);
 /// A plugin's error message (a step's reason) is cut past this.
 const MAX_REASON_BYTES: usize = 8192;
 
+/// A manifest kept beside a plugin is refused past this (the built-in ones are a few KiB
+/// to a few tens of KiB: schemas and capability patterns).
+const MAX_MANIFEST_BYTES: usize = 1 << 20;
+
 /// The SDK line this host serves: plugins built with another minor version are refused.
 pub const SDK_COMPAT: &str = "0.1.";
 
@@ -82,7 +86,13 @@ pub struct LoadedPlugin {
     pub origin: PluginOrigin,
     wasm: Wasm,
     key: String,
-    pre: tokio::sync::OnceCell<PluginPre<CallState>>,
+    /// The manifest came with the plugin rather than from its code (a built-in's, taken at
+    /// build time): the code's own `describe()` must agree before its first call.
+    check_manifest: bool,
+    /// Compiled (or loaded from the cache) on first need, once.
+    pre: std::sync::OnceLock<PluginPre<CallState>>,
+    /// Held while compiling, so two steps that need the plugin at once compile it once.
+    compiling: std::sync::Mutex<()>,
 }
 
 /// Why a plugin call produced no facts. Each is a step's `errored` reason.
@@ -138,6 +148,8 @@ pub struct Runtime {
     plugins: BTreeMap<String, Arc<LoadedPlugin>>,
     /// Non-fatal problems found while loading (shadowed plugins), for the CLI to print.
     pub warnings: Vec<String>,
+    /// Show a progress line on stderr while plugins compile (the CLI on a terminal).
+    progress: bool,
 }
 
 impl Runtime {
@@ -168,14 +180,19 @@ impl Runtime {
             cache,
             plugins: BTreeMap::new(),
             warnings: Vec::new(),
+            progress: false,
         };
         if options.builtin {
             for builtin in crate::builtin::PLUGINS {
-                runtime.add(
-                    Wasm::Static(builtin.wasm),
-                    builtin.sha256,
-                    PluginOrigin::Builtin,
-                )?;
+                let wasm = Wasm::Static(builtin.wasm);
+                match builtin.manifest {
+                    Some(manifest) => runtime
+                        .add_with_manifest(wasm, builtin.sha256, manifest, PluginOrigin::Builtin)
+                        .map_err(|e| {
+                            anyhow::anyhow!("built-in plugin {}: {e}", builtin.crate_name)
+                        })?,
+                    None => runtime.add(wasm, builtin.sha256, PluginOrigin::Builtin)?,
+                }
             }
         }
         for dir in &options.plugin_dirs {
@@ -218,13 +235,76 @@ impl Runtime {
         .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))
     }
 
+    /// Shows a progress line on stderr while plugins compile; for a terminal only.
+    pub fn set_progress(&mut self, progress: bool) {
+        self.progress = progress;
+    }
+
+    /// Adds a plugin from its wasm and the manifest kept beside it (the JSON that
+    /// `triage_sdk::__private::manifest_json` writes), as the built-in plugins are added:
+    /// nothing is compiled until a call needs it, and the call is refused if the code's own
+    /// `describe()` says otherwise.
+    pub fn add_plugin_with_manifest(
+        &mut self,
+        wasm: Vec<u8>,
+        manifest_json: &str,
+        origin: PluginOrigin,
+    ) -> anyhow::Result<()> {
+        let hash = cache::sha256_hex(&wasm);
+        self.add_with_manifest(Wasm::Owned(wasm), &hash, manifest_json, origin)
+    }
+
+    /// Adds a plugin whose manifest comes with it (a built-in's, taken at build time), so
+    /// nothing is compiled until a call needs the plugin. Its code's own `describe()` is
+    /// checked against the manifest when it is compiled, and the compiled code is cached
+    /// under a key of the wasm *and* the manifest, so code cached for one never serves
+    /// the other.
+    fn add_with_manifest(
+        &mut self,
+        wasm: Wasm,
+        wasm_sha256: &str,
+        manifest_json: &str,
+        origin: PluginOrigin,
+    ) -> anyhow::Result<()> {
+        if manifest_json.len() > MAX_MANIFEST_BYTES {
+            anyhow::bail!(
+                "manifest of {} bytes is over the {MAX_MANIFEST_BYTES}-byte cap",
+                manifest_json.len()
+            );
+        }
+        let manifest = PluginManifest::from_json(manifest_json)
+            .map_err(|e| anyhow::anyhow!("bad manifest: {}", first_line(&e)))?;
+        let key = self.cache.key(&cache::sha256_hex(
+            format!(
+                "{wasm_sha256}\0{}",
+                cache::sha256_hex(manifest_json.as_bytes())
+            )
+            .as_bytes(),
+        ));
+        tracing::debug!(
+            plugin = manifest.name,
+            "plugin manifest from the build: nothing compiled until a call needs the plugin (then from the cache, or compiled into it)"
+        );
+        self.insert(
+            manifest,
+            origin,
+            wasm,
+            key,
+            std::sync::OnceLock::new(),
+            true,
+        )
+    }
+
     fn add(&mut self, wasm: Wasm, hash: &str, origin: PluginOrigin) -> anyhow::Result<()> {
         let key = self.cache.key(hash);
-        let pre = tokio::sync::OnceCell::new();
+        let pre = std::sync::OnceLock::new();
         let manifest = match self.cache.load_manifest(&key) {
             Some(m) => m,
             None => {
-                let component = self.compile(wasm.bytes(), &key)?;
+                let (component, fresh) = self.load_or_compile(wasm.bytes(), &key)?;
+                if fresh {
+                    self.cache.store_component(&key, &component);
+                }
                 let instance_pre =
                     PluginPre::new(self.linker.instantiate_pre(&component).map_err(|e| {
                         anyhow::anyhow!(
@@ -239,6 +319,18 @@ impl Runtime {
                 manifest
             }
         };
+        self.insert(manifest, origin, wasm, key, pre, false)
+    }
+
+    fn insert(
+        &mut self,
+        manifest: PluginManifest,
+        origin: PluginOrigin,
+        wasm: Wasm,
+        key: String,
+        pre: std::sync::OnceLock<PluginPre<CallState>>,
+        check_manifest: bool,
+    ) -> anyhow::Result<()> {
         if !manifest.sdk_version.starts_with(SDK_COMPAT) {
             anyhow::bail!(
                 "plugin `{}` was built with triage-sdk {}; this triage serves triage-sdk {SDK_COMPAT}x: rebuild the plugin against it",
@@ -257,18 +349,23 @@ impl Runtime {
             origin,
             wasm,
             key,
+            check_manifest,
             pre,
+            compiling: std::sync::Mutex::new(()),
         };
         self.plugins
             .insert(plugin.manifest.name.clone(), Arc::new(plugin));
         Ok(())
     }
 
-    /// Compiles a component, or loads it from the cache when this engine compiled it before.
-    fn compile(&self, bytes: &[u8], key: &str) -> anyhow::Result<Component> {
+    /// Compiles a component, or loads it from the cache when this engine compiled it
+    /// before; with whether it was compiled now (`false`: from the cache). The caller
+    /// stores what was compiled, once it has checked it.
+    fn load_or_compile(&self, bytes: &[u8], key: &str) -> anyhow::Result<(Component, bool)> {
         if let Some(component) = self.cache.load_component(&self.engine, key) {
-            return Ok(component);
+            return Ok((component, false));
         }
+        let started = Instant::now();
         let component = Component::new(&self.engine, bytes).map_err(|e| {
             let first = format!("{e:#}");
             anyhow::anyhow!(
@@ -276,8 +373,12 @@ impl Runtime {
                 first.lines().next().unwrap_or("")
             )
         })?;
-        self.cache.store_component(key, &component);
-        Ok(component)
+        tracing::debug!(
+            key,
+            ms = started.elapsed().as_millis() as u64,
+            "plugin compiled"
+        );
+        Ok((component, true))
     }
 
     /// Calls `describe()` in the sandbox, under the describe limits. It runs on a thread of
@@ -346,25 +447,68 @@ impl Runtime {
         &self,
         plugin: &LoadedPlugin,
     ) -> Result<PluginPre<CallState>, CallFailure> {
-        plugin
-            .pre
-            .get_or_try_init(|| async {
-                let component = self.compile(plugin.wasm.bytes(), &plugin.key);
-                // Loading after start-up: no one else prints the cache's warnings now.
-                for warning in self.cache.take_warnings() {
-                    eprintln!("warning: {warning}");
-                }
-                let component = component
-                    .map_err(|e| CallFailure::Host(format!("{}: {e}", plugin.manifest.name)))?;
-                let pre = self
-                    .linker
-                    .instantiate_pre(&component)
-                    .and_then(PluginPre::new)
-                    .map_err(|e| CallFailure::Host(format!("{}: {e}", plugin.manifest.name)))?;
-                Ok(pre)
-            })
-            .await
-            .cloned()
+        self.ready(plugin)
+    }
+
+    /// The plugin's compiled code, ready to instantiate: compiled on first need (or loaded
+    /// from the cache), once, and kept.
+    fn ready(&self, plugin: &LoadedPlugin) -> Result<PluginPre<CallState>, CallFailure> {
+        if let Some(pre) = plugin.pre.get() {
+            return Ok(pre.clone());
+        }
+        // A poisoned lock only means another compile panicked; this one starts afresh.
+        let _compiling = plugin
+            .compiling
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(pre) = plugin.pre.get() {
+            return Ok(pre.clone());
+        }
+        let name = &plugin.manifest.name;
+        let compiled = self.load_or_compile(plugin.wasm.bytes(), &plugin.key);
+        // Loading after start-up: no one else prints the cache's warnings now.
+        for warning in self.cache.take_warnings() {
+            eprintln!("warning: {warning}");
+        }
+        let (component, fresh) = compiled.map_err(|e| CallFailure::Host(format!("{name}: {e}")))?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .and_then(PluginPre::new)
+            .map_err(|e| CallFailure::Host(format!("{name}: {e}")))?;
+        if fresh {
+            // Code from the cache was checked when it was stored, under a key that covers
+            // the manifest too; freshly compiled code is checked now, and only kept once
+            // its describe() agrees with the manifest the runbooks were checked against.
+            if plugin.check_manifest {
+                self.check_manifest(plugin, &pre)?;
+            }
+            self.cache.store_component(&plugin.key, &component);
+        }
+        let _ = plugin.pre.set(pre.clone());
+        Ok(pre)
+    }
+
+    /// Refuses a plugin whose code describes itself otherwise than the manifest it came
+    /// with: the grants of every call are made from that manifest.
+    fn check_manifest(
+        &self,
+        plugin: &LoadedPlugin,
+        pre: &PluginPre<CallState>,
+    ) -> Result<(), CallFailure> {
+        let name = &plugin.manifest.name;
+        let described = self
+            .describe(pre)
+            .map_err(|e| CallFailure::Host(format!("{name}: {}", first_line(&format!("{e:#}")))))?;
+        let same =
+            serde_json::to_value(&described).ok() == serde_json::to_value(&plugin.manifest).ok();
+        if !same {
+            return Err(CallFailure::Host(format!(
+                "plugin `{name}` ({}): its code describes itself otherwise than the manifest it came with; refused (rebuild triage)",
+                plugin.origin
+            )));
+        }
+        Ok(())
     }
 
     /// Warms a plugin: compiles (or loads from the cache) so the first call is fast.
@@ -373,6 +517,69 @@ impl Runtime {
             .plugin(name)
             .ok_or_else(|| CallFailure::UnknownPlugin(name.into()))?;
         self.instance_pre(plugin).await.map(|_| ())
+    }
+
+    /// Gets the named plugins ready before a run needs them: those not cached are
+    /// compiled in parallel (one thread each; Cranelift spreads each over the cores too),
+    /// with a progress line on a terminal. A plugin that fails is left for its call to
+    /// report (the step errors with the reason). Blocks until all are ready.
+    pub fn prepare_all<'a>(&self, names: impl IntoIterator<Item = &'a str>) {
+        let mut plugins: Vec<&LoadedPlugin> = Vec::new();
+        for name in names {
+            if let Some(plugin) = self.plugin(name)
+                && plugin.pre.get().is_none()
+                && !plugins
+                    .iter()
+                    .any(|p| p.manifest.name == plugin.manifest.name)
+            {
+                plugins.push(plugin);
+            }
+        }
+        if plugins.is_empty() {
+            return;
+        }
+        let to_compile: Vec<&str> = plugins
+            .iter()
+            .filter(|p| !self.cache.has_component(&p.key))
+            .map(|p| p.manifest.name.as_str())
+            .collect();
+        let bar = (self.progress && !to_compile.is_empty()).then(|| {
+            let bar = indicatif::ProgressBar::with_draw_target(
+                Some(to_compile.len() as u64),
+                indicatif::ProgressDrawTarget::stderr(),
+            );
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{spinner} compiling plugins {pos}/{len}: {msg} (first use; cached after)",
+            ) {
+                bar.set_style(style);
+            }
+            bar.set_message(to_compile.join(", "));
+            bar.enable_steady_tick(Duration::from_millis(100));
+            bar
+        });
+        std::thread::scope(|scope| {
+            for plugin in plugins {
+                let bar = bar.as_ref();
+                let compiles = to_compile.contains(&plugin.manifest.name.as_str());
+                let work = move || {
+                    let _ = self.ready(plugin);
+                    if let (Some(bar), true) = (bar, compiles) {
+                        bar.inc(1);
+                    }
+                };
+                // Without a thread, the plugin is compiled on this one (or by its call).
+                if let Err(e) = std::thread::Builder::new()
+                    .name("triage-compile".into())
+                    .spawn_scoped(scope, work)
+                {
+                    tracing::debug!(error = %e, "no thread to compile on");
+                    work();
+                }
+            }
+        });
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
     }
 
     /// Runs one action in a fresh sandbox. `params` must already be validated.

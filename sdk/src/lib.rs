@@ -196,6 +196,14 @@ pub mod __private {
         P::describe().into_wit()
     }
 
+    /// The manifest `describe` returns, as the JSON the host embeds at build time (the
+    /// WIT record's fields; schemas stay JSON text), so that listing, linting and loading
+    /// runbooks need no compiled plugin. The host checks it against the compiled plugin's
+    /// own `describe()` before the plugin's first call.
+    pub fn manifest_json<P: Probe>() -> String {
+        P::describe().to_json()
+    }
+
     pub fn run<P: Probe>(action: String, params: String) -> Result<String, wit::ProbeError> {
         P::run(&action, Params(params))
             .map(Facts::into_json)
@@ -230,6 +238,13 @@ macro_rules! register_probe {
             > {
                 $crate::__private::run::<$probe>(action, params)
             }
+        }
+
+        /// The manifest as JSON, for the host's build script (a native build only).
+        #[doc(hidden)]
+        #[cfg(not(target_arch = "wasm32"))]
+        pub fn __triage_manifest_json() -> ::std::string::String {
+            $crate::__private::manifest_json::<$probe>()
         }
 
         // Only a wasm build exports the entry points: natively (a plugin's unit tests) the

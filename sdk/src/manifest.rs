@@ -29,6 +29,44 @@ impl Manifest {
         self
     }
 
+    /// The WIT record as JSON: `{"name", "version", "sdk_version", "description",
+    /// "actions": [{"name", "description", "params_schema", "output_schema",
+    /// "capabilities": [{"exec": [...]}, {"http": "..."}, ...]}]}`.
+    pub(crate) fn to_json(&self) -> String {
+        let actions: Vec<serde_json::Value> = self
+            .actions
+            .iter()
+            .map(|a| {
+                let capabilities: Vec<serde_json::Value> = a
+                    .capabilities
+                    .iter()
+                    .map(|c| match c {
+                        wit::Capability::Exec(argv) => serde_json::json!({ "exec": argv }),
+                        wit::Capability::Http(p) => serde_json::json!({ "http": p }),
+                        wit::Capability::ReadFile(p) => serde_json::json!({ "read_file": p }),
+                        wit::Capability::Resolve(p) => serde_json::json!({ "resolve": p }),
+                        wit::Capability::Connect(p) => serde_json::json!({ "connect": p }),
+                    })
+                    .collect();
+                serde_json::json!({
+                    "name": a.name,
+                    "description": a.description,
+                    "params_schema": a.params_schema,
+                    "output_schema": a.output_schema,
+                    "capabilities": capabilities,
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "name": self.name,
+            "version": self.version,
+            "sdk_version": crate::SDK_VERSION,
+            "description": self.description,
+            "actions": actions,
+        })
+        .to_string()
+    }
+
     pub(crate) fn into_wit(self) -> wit::Manifest {
         wit::Manifest {
             name: self.name,

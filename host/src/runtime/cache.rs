@@ -172,6 +172,12 @@ impl ComponentCache {
         }
     }
 
+    /// Whether compiled code for `key` is there (trusted or not: a quick look, for the
+    /// progress line).
+    pub fn has_component(&self, key: &str) -> bool {
+        self.path(key, "cwasm").is_some_and(|p| p.is_file())
+    }
+
     pub fn load_component(&self, engine: &Engine, key: &str) -> Option<Component> {
         let path = self.trusted_file(key, "cwasm")?;
         // SAFETY: the file is in a directory only this user can write (checked when the

@@ -7,6 +7,7 @@ mod conventions;
 mod doctor;
 mod files;
 mod findings;
+mod first_run;
 mod fleet;
 mod guided;
 mod interception_fixes;
