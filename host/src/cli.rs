@@ -9,6 +9,7 @@
 
 pub mod completions;
 pub mod doctor;
+pub mod explain;
 pub mod fleet;
 pub mod graph;
 pub mod guide;
@@ -93,6 +94,9 @@ enum Command {
     /// Detect what can be probed (Envoy admin port, metadata server, Kubernetes), run every
     /// runbook that applies with the same inputs, and merge their reports.
     Doctor(doctor::DoctorArgs),
+    /// Explain a finding by its code (TRG0403) or id: what it means, where it is checked,
+    /// the fix and the guide section, offline from the runbooks in the binary.
+    Explain(explain::ExplainArgs),
     /// Print the JSON Schema of runbooks (for editors: see the README's modeline).
     Schema,
     /// Draw a runbook's DAG, with the conditions on the edges.
@@ -300,6 +304,7 @@ fn dispatch(cli: Cli) -> CliResult {
         Command::Probe(args) => probe::run(&cli, args),
         Command::Test(args) => test::run(&cli, args),
         Command::Doctor(args) => doctor::run(&cli, args),
+        Command::Explain(args) => explain::run(args),
         Command::Serve(args) => serve::run(&cli, args),
         Command::Schema => schema::run(&cli),
         Command::Graph(args) => graph::run(&cli, args),

@@ -197,6 +197,7 @@ pub async fn run(loaded: &LoadedRunbook, runtime: &Runtime, options: RunOptions)
             id: runbook.id.to_string(),
             title: runbook.title.clone(),
             source: runbook.source.clone(),
+            guide: runbook.guide.clone(),
             origin: loaded.origin.clone(),
         },
         target,
@@ -365,6 +366,7 @@ async fn run_step(
     quit: &std::sync::atomic::AtomicBool,
 ) -> (usize, StepDone) {
     let step = &loaded.runbook.steps[i];
+    let runbook_guide = loaded.runbook.guide.as_ref();
     let env = &loaded.compiled.env;
     let timeout = loaded.compiled.timeouts[i];
     // Shared with the closures below; guided mode restarts it once the person says run.
@@ -549,6 +551,12 @@ async fn run_step(
         let rendered = (|| {
             Ok::<_, String>(FindingReport {
                 id: f.id.to_string(),
+                code: f.code.as_ref().map(|c| c.as_str().to_string()),
+                help: f
+                    .help
+                    .as_ref()
+                    .or(runbook_guide.map(|g| &g.url))
+                    .map(|u| u.as_str().to_string()),
                 step: step.id.to_string(),
                 severity: f.severity,
                 title: text("title", true)?.unwrap_or_default(),

@@ -66,6 +66,10 @@ pub struct RunbookInfo {
     pub title: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// The guide section's English and Spanish headings and its public page (added in v2
+    /// without a version bump: readers ignore fields they do not know).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub guide: Option<crate::runbook::GuideRef>,
     pub origin: String,
 }
 
@@ -98,12 +102,29 @@ pub struct StepReport {
 #[derive(Debug, Clone, Serialize)]
 pub struct FindingReport {
     pub id: String,
+    /// The finding's stable code (`TRG0101`), when its runbook gives one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// Where to read about it: the finding's own page, else its runbook's guide page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub help: Option<String>,
     pub step: String,
     pub severity: Severity,
     pub title: String,
     pub detail: Option<String>,
     pub fix: Option<String>,
     pub evidence: Option<String>,
+}
+
+impl FindingReport {
+    /// What a person runs to read about this finding offline: `triage explain CODE` (or the
+    /// id, for a finding without a code).
+    pub fn explain_command(&self) -> String {
+        format!(
+            "triage explain {}",
+            self.code.as_deref().unwrap_or(&self.id)
+        )
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

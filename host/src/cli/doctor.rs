@@ -24,7 +24,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-const DETECT: &str = include_str!("doctor-detect.yaml");
+pub(crate) const DETECT: &str = include_str!("doctor-detect.yaml");
 
 #[derive(clap::Args, Debug)]
 pub struct DoctorArgs {

@@ -28,7 +28,21 @@ use std::sync::{Arc, Mutex};
 pub fn print_plan(loaded: &LoadedRunbook, target: &str) {
     let rb = &loaded.runbook;
     println!("\n{}", wrap(&format!("{} — {}", rb.id, rb.title), ""));
-    if let Some(source) = &rb.source {
+    if let Some(guide) = &rb.guide {
+        let es = guide
+            .title_es
+            .as_deref()
+            .or(rb.source.as_deref())
+            .map(|es| format!(" ({es})"))
+            .unwrap_or_default();
+        println!(
+            "{}",
+            wrap(
+                &format!("Guide section: {}{es} {}", guide.title, guide.url.as_str()),
+                ""
+            )
+        );
+    } else if let Some(source) = &rb.source {
         println!("{}", wrap(&format!("Guide section: {source}"), ""));
     }
     if let Some(d) = &rb.description {
@@ -330,7 +344,18 @@ pub fn session(target: String) -> (Interaction, StepCallback, Session) {
             };
             println!(
                 "{}",
-                wrap(&format!("{sev} {}: {}", f.id, safe(&f.title)), "   ")
+                wrap(
+                    &format!(
+                        "{sev} {}{}: {}",
+                        f.id,
+                        f.code
+                            .as_deref()
+                            .map(|c| format!(" [{c}]"))
+                            .unwrap_or_default(),
+                        safe(&f.title)
+                    ),
+                    "   "
+                )
             );
             if let Some(fix) = &f.fix {
                 println!(
@@ -338,6 +363,21 @@ pub fn session(target: String) -> (Interaction, StepCallback, Session) {
                     wrap_hanging(&format!("fix: {}", safe(fix)), "   ", "        ")
                 );
             }
+            println!(
+                "{}",
+                wrap_hanging(
+                    &format!(
+                        "help: {}{}",
+                        f.explain_command(),
+                        f.help
+                            .as_deref()
+                            .map(|u| format!(" · {u}"))
+                            .unwrap_or_default()
+                    ),
+                    "   ",
+                    "         "
+                )
+            );
         }
         println!();
     });

@@ -321,13 +321,36 @@ pub fn run_junit_xml(report: &Report, fail_on: Option<crate::runbook::Severity>)
             .filter(|f| f.step == s.id)
             .map(|f| f.title.as_str())
             .collect();
+        // Each finding's code and where to read about it, beside the failure CI shows.
+        let help: Vec<String> = report
+            .findings
+            .iter()
+            .filter(|f| f.step == s.id)
+            .map(|f| {
+                let link = f
+                    .help
+                    .as_deref()
+                    .map(|u| format!(" · {u}"))
+                    .unwrap_or_default();
+                format!(
+                    "{}{}: {}{link}",
+                    f.code
+                        .as_deref()
+                        .map(|c| format!("{c} "))
+                        .unwrap_or_default(),
+                    f.id,
+                    f.explain_command()
+                )
+            })
+            .collect();
         let reason = xml_escape(s.reason.as_deref().unwrap_or(""));
         let body = match s.status {
             StepStatus::Passed => None,
             StepStatus::Failed => Some(format!(
-                "<failure type=\"{}\" message=\"{}\"/>",
+                "<failure type=\"{}\" message=\"{}\"/>\n      <system-out>{}</system-out>",
                 s.severity.map(|v| v.as_str()).unwrap_or("error"),
-                xml_escape(&titles.join("; "))
+                xml_escape(&titles.join("; ")),
+                xml_escape(&help.join("\n"))
             )),
             StepStatus::Unknown => Some(format!("<error type=\"unknown\" message=\"{reason}\"/>")),
             StepStatus::Errored => Some(format!("<error type=\"errored\" message=\"{reason}\"/>")),

@@ -101,7 +101,24 @@ pub fn render(report: &Report, color: bool) -> String {
         p.bold(&one_line(&report.runbook.id)),
         one_line(&report.runbook.title)
     );
-    if let Some(source) = &report.runbook.source {
+    if let Some(guide) = &report.runbook.guide {
+        let es = guide
+            .title_es
+            .as_deref()
+            .or(report.runbook.source.as_deref())
+            .map(|es| format!(" / {}", one_line(es)))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{}",
+            p.dim(&format!("guide: {}{es}", one_line(&guide.title)))
+        );
+        let _ = writeln!(
+            out,
+            "{}",
+            p.dim(&format!("       {}", one_line(guide.url.as_str())))
+        );
+    } else if let Some(source) = &report.runbook.source {
         let _ = writeln!(out, "{}", p.dim(&format!("guide: {}", one_line(source))));
     }
     let _ = writeln!(
@@ -153,9 +170,14 @@ pub fn render(report: &Report, color: bool) -> String {
                 Severity::Warning => p.yellow("WARNING"),
                 Severity::Info => p.blue("INFO   "),
             };
+            let code = f
+                .code
+                .as_deref()
+                .map(|c| format!(" [{}]", one_line(c)))
+                .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "  {sev} {}  {}",
+                "  {sev} {}{code}  {}",
                 p.bold(&one_line(&f.id)),
                 one_line(&f.title)
             );
@@ -180,6 +202,17 @@ pub fn render(report: &Report, color: bool) -> String {
                     }
                 }
             }
+            let link = f
+                .help
+                .as_deref()
+                .map(|u| format!(" · {}", one_line(u)))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "          {} {}{link}",
+                p.dim("help:"),
+                one_line(&f.explain_command())
+            );
         }
     }
     let s = &report.summary;

@@ -124,7 +124,20 @@ pub fn render(report: &Report) -> String {
         line(&report.runbook.id),
         line(&report.runbook.title)
     );
-    if let Some(source) = &report.runbook.source {
+    if let Some(guide) = &report.runbook.guide {
+        let es = guide
+            .title_es
+            .as_deref()
+            .or(report.runbook.source.as_deref())
+            .map(|es| format!(" (*{}*)", line(es)))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "Guide section: [{}]({}){es}  ",
+            line(&guide.title).replace(['[', ']'], ""),
+            guide.url.as_str()
+        );
+    } else if let Some(source) = &report.runbook.source {
         let _ = writeln!(out, "Guide section: *{}*  ", line(source));
     }
     let _ = writeln!(out, "Target: {}  ", code(&report.target));
@@ -148,8 +161,29 @@ pub fn render(report: &Report) -> String {
                 Severity::Warning => "🟠",
                 Severity::Info => "🔵",
             };
-            let _ = writeln!(out, "### {icon} {} — {}\n", code(&f.id), line(&f.title));
-            let _ = writeln!(out, "*{}* · step {}\n", f.severity.as_str(), code(&f.step));
+            let finding_code = f
+                .code
+                .as_deref()
+                .map(|c| format!(" {}", code(c)))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "### {icon} {}{finding_code} — {}\n",
+                code(&f.id),
+                line(&f.title)
+            );
+            let help = f
+                .help
+                .as_deref()
+                .map(|u| format!(" · [guide]({u})"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "*{}* · step {} · help: {}{help}\n",
+                f.severity.as_str(),
+                code(&f.step),
+                code(&f.explain_command())
+            );
             // An empty field (a template that rendered nothing) shows nothing, not an
             // empty fence or a bare label.
             let present = |t: &Option<String>| t.clone().filter(|t| !t.trim().is_empty());

@@ -51,13 +51,31 @@ pub fn render(report: &Report, run_id: &str) -> String {
         s.errored,
         code(run_id)
     );
+    if let Some(guide) = &report.runbook.guide {
+        let _ = writeln!(
+            out,
+            "Guide: <{}|{}>",
+            guide.url.as_str(),
+            escape(&guide.title).replace('|', "¦")
+        );
+    }
     for f in &report.findings {
         let icon = match f.severity {
             Severity::Error => ":red_circle:",
             Severity::Warning => ":large_orange_circle:",
             Severity::Info => ":large_blue_circle:",
         };
-        let _ = writeln!(out, "\n{icon} *{}* ({})", escape(&f.title), code(&f.id));
+        let finding_code = f
+            .code
+            .as_deref()
+            .map(|c| format!(" {}", code(c)))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "\n{icon} *{}* ({}{finding_code})",
+            escape(&f.title),
+            code(&f.id)
+        );
         if let Some(d) = &f.detail {
             let _ = writeln!(out, "{}", escape(d.trim()));
         }
@@ -67,6 +85,14 @@ pub fn render(report: &Report, run_id: &str) -> String {
         if let Some(fix) = &f.fix {
             let _ = writeln!(out, "*Fix:* {}", escape(fix.trim()));
         }
+        // A help URL comes from a runbook (trusted, and checked to hold no markup), so it
+        // is a link; the explain command is shown as code.
+        let help = f
+            .help
+            .as_deref()
+            .map(|u| format!(" · <{u}|guide>"))
+            .unwrap_or_default();
+        let _ = writeln!(out, "*Help:* {}{help}", code(&f.explain_command()));
     }
     let errored: Vec<_> = report
         .steps

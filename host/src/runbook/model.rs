@@ -22,6 +22,11 @@ pub struct Runbook {
     /// The section of the guide this runbook follows (its heading).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// The guide section this runbook follows, in English and in Spanish, with its public
+    /// page: reports show it and `triage explain` prints it, so a finding leads back to
+    /// the guide's own words even with nothing but the binary at hand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guide: Option<GuideRef>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// When `triage doctor` runs this runbook: `always`, or a list of what doctor must have
@@ -33,6 +38,125 @@ pub struct Runbook {
     #[serde(default)]
     pub inputs: BTreeMap<String, InputSpec>,
     pub steps: Vec<Step>,
+}
+
+/// The public page of the guide section a runbook follows.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GuideRef {
+    /// The section's heading in English.
+    pub title: String,
+    /// The section's heading in Spanish (the copy in docs/guide/).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title_es: Option<String>,
+    /// The public English page (an `https://` URL), with the section's anchor when known.
+    pub url: HttpsUrl,
+}
+
+/// An `https://` URL with no whitespace or control characters: it is printed in terminals,
+/// Markdown and chat posts as a link, so nothing in it may read as markup or a command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(into = "String")]
+pub struct HttpsUrl(String);
+
+impl JsonSchema for HttpsUrl {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "HttpsUrl".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^https://[^\\s<>()\\[\\]`|*]+$",
+            "description": "An https:// URL with no spaces, brackets or backquotes."
+        })
+    }
+}
+
+impl TryFrom<String> for HttpsUrl {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let rest = s.strip_prefix("https://").unwrap_or_default();
+        let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        let ok = !host.is_empty()
+            && s.len() <= 2048
+            && !s.chars().any(|c| {
+                c.is_whitespace()
+                    || c.is_control()
+                    || matches!(c, '<' | '>' | '(' | ')' | '[' | ']' | '`' | '|' | '*')
+            });
+        if ok {
+            Ok(HttpsUrl(s))
+        } else {
+            Err(format!(
+                "invalid URL `{}`: use an https:// URL with a host and no spaces, brackets, \
+                 backquotes or control characters",
+                s.escape_debug()
+            ))
+        }
+    }
+}
+
+impl From<HttpsUrl> for String {
+    fn from(u: HttpsUrl) -> String {
+        u.0
+    }
+}
+
+impl HttpsUrl {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A finding's stable code, as istioctl analyze's `IST0101`: two to five capital letters
+/// and four digits (`TRG0101`). Once given, a code keeps its meaning; a team's runbooks
+/// use their own prefix.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(into = "String")]
+pub struct FindingCode(String);
+
+impl JsonSchema for FindingCode {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "FindingCode".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^[A-Z]{2,5}[0-9]{4}$",
+            "description": "A stable finding code: 2 to 5 capital letters and 4 digits, e.g. TRG0101."
+        })
+    }
+}
+
+impl TryFrom<String> for FindingCode {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let letters = s.chars().take_while(char::is_ascii_uppercase).count();
+        let digits = &s[letters..];
+        if (2..=5).contains(&letters)
+            && digits.len() == 4
+            && digits.chars().all(|c| c.is_ascii_digit())
+        {
+            Ok(FindingCode(s))
+        } else {
+            Err(format!(
+                "invalid finding code `{}`: use 2 to 5 capital letters and 4 digits, e.g. `TRG0101`",
+                s.escape_debug()
+            ))
+        }
+    }
+}
+
+impl From<FindingCode> for String {
+    fn from(c: FindingCode) -> String {
+        c.0
+    }
+}
+
+impl FindingCode {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
@@ -225,6 +349,13 @@ impl Severity {
 #[serde(deny_unknown_fields)]
 pub struct FindingSpec {
     pub id: Id,
+    /// A stable code (`TRG0101`) that reports show beside the id and `triage explain CODE`
+    /// looks up; the built-in runbooks' codes are kept in runbooks/findings.yaml.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<FindingCode>,
+    /// A page about this finding; without it, reports link the runbook's `guide:` page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub help: Option<HttpsUrl>,
     /// A minijinja expression over `inputs`, `steps`, `output`, `answers`.
     pub when: String,
     pub severity: Severity,
@@ -262,6 +393,8 @@ macro_rules! validated_string {
 
 validated_string!(Id, "an id");
 validated_string!(ApiVersion, "`triage/v1`");
+validated_string!(HttpsUrl, "an https:// URL");
+validated_string!(FindingCode, "a finding code such as `TRG0101`");
 
 /// Parses `30s`, `500ms`, `2m`, `1h`.
 pub fn parse_duration(s: &str) -> Option<std::time::Duration> {

@@ -20,8 +20,7 @@ struct Entry {
     runbooks: Vec<String>,
     severity: String,
     meaning: String,
-    #[serde(default)]
-    code: Option<String>,
+    code: String,
     #[serde(default)]
     help: Option<String>,
     #[serde(default)]
@@ -33,6 +32,7 @@ struct Declared {
     runbook: String,
     severity: String,
     title: String,
+    code: Option<String>,
 }
 
 /// The detection runbook `triage doctor` runs first: built in, not under runbooks/, and
@@ -50,6 +50,7 @@ fn declared_findings() -> BTreeMap<String, Vec<Declared>> {
                     runbook: runbook.clone(),
                     severity: text("severity"),
                     title: text("title"),
+                    code: finding["code"].as_str().map(str::to_string),
                 });
             }
         }
@@ -156,12 +157,16 @@ fn contract_problems(
                 entry.id
             ));
         }
-        if let Some(code) = &entry.code
-            && let Some(other) = codes.insert(code, &entry.id)
-        {
+        if !is_finding_code(&entry.code) {
             problems.push(format!(
-                "`{}` and `{other}` share the code `{code}` in {CONTRACT}: codes are unique",
-                entry.id
+                "`{}`: code `{}` in {CONTRACT} is not 2 to 5 capital letters and 4 digits",
+                entry.id, entry.code
+            ));
+        }
+        if let Some(other) = codes.insert(&entry.code, &entry.id) {
+            problems.push(format!(
+                "`{}` and `{other}` share the code `{}` in {CONTRACT}: codes are unique",
+                entry.id, entry.code
             ));
         }
         if let Some(help) = &entry.help
@@ -217,6 +222,18 @@ fn contract_problems(
                 runbooks.join(", ")
             ));
         }
+        for d in declarations {
+            if d.code.as_deref() != Some(entry.code.as_str()) {
+                problems.push(format!(
+                    "`{id}` in runbook {} has `code: {}` but {CONTRACT} gives it `{}`: set \
+                     `code: {}` on the finding",
+                    d.runbook,
+                    d.code.as_deref().unwrap_or("(none)"),
+                    entry.code,
+                    entry.code
+                ));
+            }
+        }
         if severities.len() == 1 && !severities.contains(entry.severity.as_str()) {
             problems.push(format!(
                 "`{id}`: {CONTRACT} says `severity: {}` but runbook(s) {} declare {}: a \
@@ -241,10 +258,14 @@ fn contract_problems(
         );
         for (id, runbooks, declarations) in &missing {
             text.push_str(&format!(
-                "\n  - id: {id}\n    runbooks: [{}]\n    severity: {}\n    meaning: {}",
+                "\n  - id: {id}\n    runbooks: [{}]\n    severity: {}\n    meaning: {}\n    code: {}",
                 runbooks.join(", "),
                 declarations[0].severity,
-                declarations[0].title.lines().next().unwrap_or_default()
+                declarations[0].title.lines().next().unwrap_or_default(),
+                declarations[0]
+                    .code
+                    .as_deref()
+                    .unwrap_or("(the next free TRGssnn of its guide section)")
             ));
         }
         problems.push(text);
@@ -266,6 +287,104 @@ fn contract_problems(
         }
     }
     problems
+}
+
+fn is_finding_code(code: &str) -> bool {
+    let letters = code.chars().take_while(char::is_ascii_uppercase).count();
+    (2..=5).contains(&letters)
+        && code.len() == letters + 4
+        && code[letters..].chars().all(|c| c.is_ascii_digit())
+}
+
+/// Every code ever issued, with the finding it names. A code is a promise to whoever wrote
+/// it into a ticket, a dashboard or an alert rule: it is never removed, renamed or reused, so
+/// this list only grows (append a new finding's code here when you add it to the contract).
+const ISSUED_CODES: &[(&str, &str)] = &[
+    ("TRG0001", "envoy-admin-unreachable"),
+    ("TRG0101", "envoy-version"),
+    ("TRG0102", "envoy-version-unknown"),
+    ("TRG0103", "envoy-version-too-old"),
+    ("TRG0104", "envoy-version-mismatch"),
+    ("TRG0201", "envoy-log-not-found"),
+    ("TRG0202", "td-config-not-found"),
+    ("TRG0203", "td-entity-not-found"),
+    ("TRG0204", "access-log-permission-denied"),
+    ("TRG0205", "xds-stream-unavailable"),
+    ("TRG0206", "log-errors-before-restart"),
+    ("TRG0301", "proxy-uid-not-excluded"),
+    ("TRG0302", "td-api-disabled"),
+    ("TRG0303", "vm-scope-missing"),
+    ("TRG0304", "sa-missing-role"),
+    ("TRG0305", "td-dns-failure"),
+    ("TRG0306", "td-unreachable"),
+    ("TRG0401", "envoy-not-running"),
+    ("TRG0402", "no-dynamic-config"),
+    ("TRG0403", "interception-missing"),
+    ("TRG0404", "vip-not-intercepted"),
+    ("TRG0501", "ip6tables-unavailable"),
+    ("TRG0701", "intercepts-all-outbound"),
+    ("TRG0801", "envoy-restarted-recently"),
+    ("TRG0901", "endpoints-mostly-unhealthy"),
+    ("TRG1001", "no-forwarding-rule"),
+    ("TRG1002", "network-mismatch"),
+    ("TRG1003", "project-number-missing"),
+    ("TRG1101", "bootstrap-not-started"),
+    ("TRG1102", "bootstrap-in-progress"),
+    ("TRG1103", "bootstrap-failed"),
+    ("TRG1104", "bootstrap-not-finished"),
+    ("TRG1201", "vip-not-in-service-cidrs"),
+    ("TRG1202", "vip-not-in-listeners"),
+    ("TRG1203", "agent-heartbeat-stale"),
+    ("TRG1204", "agent-last-failure"),
+    ("TRG1301", "serving-port-not-redirected"),
+    ("TRG1302", "inbound-listener-missing"),
+    ("TRG1303", "inbound-port-dropped"),
+    ("TRG1401", "injector-webhook-unreachable"),
+    ("TRG1402", "deployment-not-ready"),
+    ("TRG1403", "injector-webhook-down"),
+    ("TRG1404", "injector-webhook-certificate"),
+    ("TRG1405", "admission-webhook-failing"),
+    ("TRG1406", "missing-firewall-9443"),
+    ("TRG1501", "discovery-address-wrong"),
+    ("TRG1502", "network-not-set"),
+    ("TRG1503", "project-mismatch"),
+    ("TRG1504", "istio-injector-active"),
+    ("TRG1601", "server-first-port-intercepted"),
+    ("TRG1602", "server-first-port-unconfirmed"),
+];
+
+#[test]
+fn finding_codes_are_never_reused_or_dropped() {
+    let contract = load_contract();
+    let by_code: BTreeMap<&str, &str> = contract
+        .findings
+        .iter()
+        .map(|e| (e.code.as_str(), e.id.as_str()))
+        .collect();
+    let mut problems = Vec::new();
+    for (code, id) in ISSUED_CODES {
+        match by_code.get(code) {
+            Some(now) if now == id => {}
+            Some(now) => problems.push(format!(
+                "{code} was issued for `{id}` but {CONTRACT} gives it to `{now}`: a code is never \
+                 reused; give `{now}` the next free code of its section"
+            )),
+            None => problems.push(format!(
+                "{code} (`{id}`) is gone from {CONTRACT}: keep the entry, with `retired: true` if \
+                 no runbook fires it any more"
+            )),
+        }
+    }
+    let issued: BTreeSet<&str> = ISSUED_CODES.iter().map(|(c, _)| *c).collect();
+    for entry in &contract.findings {
+        if !issued.contains(entry.code.as_str()) {
+            problems.push(format!(
+                "{} (`{}`) is new: append (\"{}\", \"{}\") to ISSUED_CODES in host/tests/all/findings.rs",
+                entry.code, entry.id, entry.code, entry.id
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "\n{}", problems.join("\n"));
 }
 
 #[test]
@@ -303,28 +422,42 @@ fn finding_ids_each_fire_in_a_scenario() {
 fn finding_ids_check_names_missing_extra_and_changed_ids() {
     let contract: Contract = serde_yaml::from_str(
         "findings:
-  - {id: kept, runbooks: [a], severity: error, meaning: fine}
-  - {id: gone, runbooks: [a], severity: error, meaning: no runbook has it}
-  - {id: moved, runbooks: [a], severity: error, meaning: declared by b too}
-  - {id: softened, runbooks: [a], severity: error, meaning: now a warning}
-  - {id: old, runbooks: [], severity: error, meaning: retired long ago, retired: true}
-  - {id: kept, runbooks: [a], severity: error, meaning: twice}
+  - {id: kept, code: TRG0001, runbooks: [a], severity: error, meaning: fine}
+  - {id: gone, code: TRG0002, runbooks: [a], severity: error, meaning: no runbook has it}
+  - {id: moved, code: TRG0003, runbooks: [a], severity: error, meaning: declared by b too}
+  - {id: softened, code: TRG0004, runbooks: [a], severity: error, meaning: now a warning}
+  - {id: old, code: TRG0005, runbooks: [], severity: error, meaning: retired long ago, retired: true}
+  - {id: kept, code: TRG0006, runbooks: [a], severity: error, meaning: twice}
+  - {id: reuses, code: TRG0005, runbooks: [a], severity: error, meaning: takes a retired code}
+  - {id: recoded, code: trg7, runbooks: [a], severity: error, meaning: a bad code}
 ",
     )
     .unwrap();
-    let declare = |runbook: &str, severity: &str| Declared {
+    let declare = |runbook: &str, severity: &str, code: &str| Declared {
         runbook: runbook.into(),
         severity: severity.into(),
         title: "Something is {{ wrong }}".into(),
+        code: Some(code.into()),
     };
     let declared = BTreeMap::from([
-        ("kept".to_string(), vec![declare("a", "error")]),
+        ("kept".to_string(), vec![declare("a", "error", "TRG0001")]),
         (
             "moved".to_string(),
-            vec![declare("a", "error"), declare("b", "error")],
+            vec![
+                declare("a", "error", "TRG0003"),
+                declare("b", "error", "TRG0099"),
+            ],
         ),
-        ("softened".to_string(), vec![declare("a", "warning")]),
-        ("new-one".to_string(), vec![declare("c", "warning")]),
+        (
+            "softened".to_string(),
+            vec![declare("a", "warning", "TRG0004")],
+        ),
+        (
+            "new-one".to_string(),
+            vec![declare("c", "warning", "TRG0007")],
+        ),
+        ("reuses".to_string(), vec![declare("a", "error", "TRG0005")]),
+        ("recoded".to_string(), vec![declare("a", "error", "trg7")]),
     ]);
     let problems = contract_problems(&contract, &declared).join("\n");
     for expected in [
@@ -333,6 +466,9 @@ fn finding_ids_check_names_missing_extra_and_changed_ids() {
         "`moved`: runbooks/findings.yaml says `runbooks: [a]` but it is declared by [a, b]: set `runbooks: [a, b]`",
         "`softened`: runbooks/findings.yaml says `severity: error` but runbook(s) a declare warning",
         "missing from runbooks/findings.yaml: `new-one`",
+        "`reuses` and `old` share the code `TRG0005`",
+        "`recoded`: code `trg7` in runbooks/findings.yaml is not 2 to 5 capital letters and 4 digits",
+        "`moved` in runbook b has `code: TRG0099` but runbooks/findings.yaml gives it `TRG0003`",
         "  - id: new-one\n    runbooks: [c]\n    severity: warning\n    meaning: Something is {{ wrong }}",
     ] {
         assert!(
@@ -340,5 +476,9 @@ fn finding_ids_check_names_missing_extra_and_changed_ids() {
             "{expected:?} not in:\n{problems}"
         );
     }
-    assert!(!problems.contains("`old`"), "{problems}");
+    // A retired entry is fine as it is: only the finding that took its code is named.
+    assert!(
+        !problems.lines().any(|l| l.starts_with("`old`")),
+        "{problems}"
+    );
 }

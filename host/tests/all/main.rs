@@ -5,6 +5,7 @@ mod authoring;
 mod cli;
 mod conventions;
 mod doctor;
+mod explain;
 mod files;
 mod findings;
 mod first_run;

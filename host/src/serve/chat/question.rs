@@ -68,6 +68,7 @@ pub mod tests {
                 id: "rb".into(),
                 title: "A runbook".into(),
                 source: None,
+                guide: None,
                 origin: "built-in".into(),
             },
             "vm".into(),
