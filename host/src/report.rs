@@ -8,6 +8,7 @@ pub mod fleet;
 pub mod format;
 pub mod human;
 pub mod markdown;
+pub mod sarif;
 pub mod slack;
 pub mod status;
 

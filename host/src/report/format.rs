@@ -6,7 +6,7 @@
 use super::Report;
 use super::doctor::DoctorReport;
 use super::fleet::FleetReport;
-use super::{human, markdown};
+use super::{human, markdown, sarif};
 
 /// A way to write a report out.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -17,10 +17,12 @@ pub enum Format {
     Json,
     /// For tickets and chat.
     Markdown,
+    /// SARIF 2.1.0, for code-scanning dashboards and CI annotations.
+    Sarif,
 }
 
 impl Format {
-    pub const ALL: [Format; 3] = [Format::Human, Format::Json, Format::Markdown];
+    pub const ALL: [Format; 4] = [Format::Human, Format::Json, Format::Markdown, Format::Sarif];
 
     /// The name on the command line and in `?format=`.
     pub fn name(self) -> &'static str {
@@ -28,6 +30,7 @@ impl Format {
             Format::Human => "human",
             Format::Json => "json",
             Format::Markdown => "markdown",
+            Format::Sarif => "sarif",
         }
     }
 
@@ -37,6 +40,7 @@ impl Format {
             Format::Human => "for a person at a terminal",
             Format::Json => "the stable JSON contract for bots (docs/report.md)",
             Format::Markdown => "for tickets and chat",
+            Format::Sarif => "SARIF 2.1.0 for code scanning and CI (one rule per finding id)",
         }
     }
 
@@ -46,13 +50,14 @@ impl Format {
             Format::Human => "text/plain; charset=utf-8",
             Format::Json => "application/json",
             Format::Markdown => "text/markdown; charset=utf-8",
+            Format::Sarif => "application/sarif+json",
         }
     }
 
     /// Whether a fleet run must keep each target's whole report to write this format
     /// (the per-target summary is enough for a person reading a terminal or a ticket).
     pub fn needs_whole_reports(self) -> bool {
-        matches!(self, Format::Json)
+        matches!(self, Format::Json | Format::Sarif)
     }
 }
 
@@ -97,6 +102,7 @@ impl Render for Report {
             Format::Human => human::render(self, options.color),
             Format::Json => self.to_json(options.facts),
             Format::Markdown => markdown::render(self),
+            Format::Sarif => sarif::run(self),
         }
     }
 }
@@ -107,6 +113,7 @@ impl Render for FleetReport {
             Format::Human => human::fleet(self),
             Format::Json => self.to_json(),
             Format::Markdown => markdown::fleet(self),
+            Format::Sarif => sarif::fleet(self),
         }
     }
 }
@@ -117,6 +124,7 @@ impl Render for DoctorReport {
             Format::Human => self.human(options.color),
             Format::Json => self.to_json(),
             Format::Markdown => self.markdown(),
+            Format::Sarif => sarif::doctor(self),
         }
     }
 }

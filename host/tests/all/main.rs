@@ -21,6 +21,7 @@ mod probe;
 mod record_replay;
 mod redaction;
 mod sandbox;
+mod sarif;
 mod scenarios;
 mod security;
 mod serve;

@@ -13,7 +13,7 @@ use std::net::TcpListener;
 use std::path::Path;
 
 /// A Kubernetes service-account token's shape: header, payload, signature.
-const JWT: &str = "eyJhbGciOiJSUzI1NiIsImtpZCI6Ik5rM1FfbWJYZ1Z4In0.eyJpc3MiOiJrdWJlcm5ldGVzL3NlcnZpY2VhY2NvdW50Iiwic3ViIjoic3lzdGVtOnNlcnZpY2VhY2NvdW50OmRlZmF1bHQ6ZW52b3kifQ.Xk2bT9q0rJ4mLwQp7sVz1uYc8nHdE3fGa6KiOo5Rt0A";
+pub const JWT: &str = "eyJhbGciOiJSUzI1NiIsImtpZCI6Ik5rM1FfbWJYZ1Z4In0.eyJpc3MiOiJrdWJlcm5ldGVzL3NlcnZpY2VhY2NvdW50Iiwic3ViIjoic3lzdGVtOnNlcnZpY2VhY2NvdW50OmRlZmF1bHQ6ZW52b3kifQ.Xk2bT9q0rJ4mLwQp7sVz1uYc8nHdE3fGa6KiOo5Rt0A";
 const DB_PASSWORD: &str = "Tr0ub4dor-and-3-horses";
 const SIGNING_SECRET: &str = "8f14e45fceea167a5a36dedd4bea2543";
 const AWS_KEY_ID: &str = "AKIAIOSFODNN7EXAMPLE";
@@ -278,7 +278,7 @@ fn a_recorded_http_answer_loses_its_authorization_header_and_token() {
 
 /// The envoy-logs VM bundle whose td-config-not-found line names a hostile network (control
 /// sequences, HTML, a fence) and carries a bearer token in the same line.
-fn hostile_envoy_log_bundle(dir: &Path) -> std::path::PathBuf {
+pub fn hostile_envoy_log_bundle(dir: &Path) -> std::path::PathBuf {
     let source = root().join("runbooks/envoy-logs/tests/vm-td-config-not-found");
     let bundle = dir.join("hostile");
     std::fs::create_dir(&bundle).unwrap();
@@ -337,7 +337,7 @@ fn reports_hold_no_secret_from_the_facts() {
 }
 
 /// The hostile sequences, raw: none may reach a terminal.
-const RAW: [&str; 5] = ["\x1b[2J", "\x1b]0;", "\x1b]52;", "\u{9b}", "\u{202e}"];
+pub const RAW: [&str; 5] = ["\x1b[2J", "\x1b]0;", "\x1b]52;", "\u{9b}", "\u{202e}"];
 
 #[test]
 fn human_output_shows_control_characters_as_text() {
