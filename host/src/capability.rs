@@ -32,6 +32,7 @@ pub use grants::{DeclaredCapability, Grants};
 pub use http::{HttpRequest, HttpResponse};
 pub use log::PluginLog;
 pub use policy::Policy;
+pub use read_file::FileTail;
 
 use async_trait::async_trait;
 use pattern::Subject;
@@ -143,6 +144,14 @@ pub trait CarryOut: Send + Sync {
         max_bytes: u64,
         real_path_allowed: &PathCheck,
     ) -> CapResult<Vec<u8>>;
+    /// At most the last `max_bytes` of a regular file and the file's length, with the same
+    /// checks as `read_file`.
+    async fn read_file_tail(
+        &self,
+        path: &str,
+        max_bytes: u64,
+        real_path_allowed: &PathCheck,
+    ) -> CapResult<FileTail>;
     async fn resolve(&self, host: &str) -> CapResult<Vec<String>>;
     async fn connect(&self, host: &str, port: u16, timeout: Duration) -> CapResult<u32>;
     /// Seconds since the Unix epoch on the target (a bundle answers its recording time).

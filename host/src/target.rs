@@ -20,7 +20,8 @@ pub use spec::{OpenError, Spec, SpecError};
 /// answer types are defined with the capabilities (`crate::capability`), which keeps
 /// `capability` free of any import from here; a [`Target`] adds who it is.
 pub use crate::capability::{
-    CapResult, CapabilityError, CarryOut, ExecOutput, HttpRequest, HttpResponse, PathCheck,
+    CapResult, CapabilityError, CarryOut, ExecOutput, FileTail, HttpRequest, HttpResponse,
+    PathCheck,
 };
 // For the targets in this folder, which `use super::*`.
 use async_trait::async_trait;

@@ -169,6 +169,33 @@ pub fn read_file_string(path: &str, max_bytes: u64) -> Result<String, Capability
     read_file(path, max_bytes).map(|b| String::from_utf8_lossy(&b).into_owned())
 }
 
+/// The end of a file, from [`read_file_tail`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileTail {
+    /// The file's last bytes: all of it when it is no longer than the bytes asked for.
+    pub bytes: Vec<u8>,
+    /// The file's length when it was read.
+    pub size: u64,
+}
+
+impl FileTail {
+    /// Whether the file's start was not read (it is longer than the bytes returned).
+    pub fn cut(&self) -> bool {
+        (self.bytes.len() as u64) < self.size
+    }
+}
+
+/// Reads at most the last `max_bytes` of a file, and its length: a log's newest lines,
+/// however large the log. The same capability (and grants) as [`read_file`].
+pub fn read_file_tail(path: &str, max_bytes: u64) -> Result<FileTail, CapabilityError> {
+    wit::read_file_tail(path, max_bytes)
+        .map(|t| FileTail {
+            bytes: t.bytes,
+            size: t.size,
+        })
+        .map_err(CapabilityError::from)
+}
+
 /// Resolves a host name to its addresses.
 pub fn resolve(host: &str) -> Result<Vec<String>, CapabilityError> {
     wit::resolve(host).map_err(CapabilityError::from)

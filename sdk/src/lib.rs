@@ -2,7 +2,7 @@
 //!
 //! A plugin is a WebAssembly component that turns raw output (a command's stdout, an HTTP
 //! body, a file) into typed facts. It asks the host for that raw output through
-//! capabilities — [`exec`], [`http`], [`read_file`], [`resolve`], [`connect`] — and the host
+//! capabilities — [`exec`], [`http`], [`read_file`] (and [`read_file_tail`]), [`resolve`], [`connect`] — and the host
 //! carries out only what the action declared and the operator's policy allows.
 //!
 //! A whole plugin:
@@ -53,8 +53,8 @@ mod manifest;
 pub mod parse;
 
 pub use capability::{
-    CapabilityError, ExecOutput, HttpResponse, LogLevel, connect, exec, exec_ok, http, http_get,
-    log, now, read_file, read_file_string, resolve,
+    CapabilityError, ExecOutput, FileTail, HttpResponse, LogLevel, connect, exec, exec_ok, http,
+    http_get, log, now, read_file, read_file_string, read_file_tail, resolve,
 };
 pub use manifest::{Action, Manifest};
 pub use schemars::JsonSchema;

@@ -46,6 +46,15 @@ impl From<capability::ExecOutput> for wit_host::ExecOutput {
     }
 }
 
+impl From<capability::FileTail> for wit_host::FileTail {
+    fn from(t: capability::FileTail) -> Self {
+        wit_host::FileTail {
+            bytes: t.bytes,
+            size: t.size,
+        }
+    }
+}
+
 impl From<wit_host::HttpRequest> for capability::HttpRequest {
     fn from(r: wit_host::HttpRequest) -> Self {
         capability::HttpRequest {

@@ -107,6 +107,15 @@ impl wit_host::Host for CallState {
         Ok(result.map_err(Into::into))
     }
 
+    async fn read_file_tail(
+        &mut self,
+        path: String,
+        max_bytes: u64,
+    ) -> HostResult<wit_host::FileTail> {
+        let result = capability::read_file::read_file_tail(&mut self.call(), path, max_bytes).await;
+        Ok(result.map(Into::into).map_err(Into::into))
+    }
+
     async fn resolve(&mut self, host: String) -> HostResult<Vec<String>> {
         let result = capability::resolve::resolve(&mut self.call(), host).await;
         Ok(result.map_err(Into::into))

@@ -14,6 +14,9 @@
 //!     body_file: config_dump.json
 //!   - read: /var/log/envoy/envoy.err.log
 //!     body: "..."
+//!   - read: /var/log/envoy/big.log     # the end of a file (read-file-tail):
+//!     size: 734003200                  # the file's length; the body is its last bytes
+//!     body_file: big.log
 //!   - resolve: trafficdirector.googleapis.com
 //!     addresses: [142.250.1.95]
 //!   - connect: "trafficdirector.googleapis.com:443"
@@ -115,6 +118,10 @@ pub struct RecordedCall {
     pub body: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body_file: Option<String>,
+    /// `read` only: the file's length, when the body holds only its end (a tail read of a
+    /// larger file). Absent: the body is the whole file (or its start, as far as read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub addresses: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -324,6 +331,17 @@ impl BundleTarget {
     /// Reads a side file: resolved, inside the bundle, a regular file; with `prefix`, at
     /// most that many bytes, else the whole file up to the answer cap.
     async fn side_file(&self, name: &str, prefix: Option<u64>) -> CapResult<Vec<u8>> {
+        let part = match prefix {
+            Some(max) => SidePart::Head(max),
+            None => SidePart::Whole,
+        };
+        self.side_file_part(name, part)
+            .await
+            .map(|(bytes, _)| bytes)
+    }
+
+    /// Reads part of a side file (with the same checks) and says how long the file is.
+    async fn side_file_part(&self, name: &str, part: SidePart) -> CapResult<(Vec<u8>, u64)> {
         let shown = self.dir.join(name);
         let failed = |why: String| {
             CapabilityError::Failed(format!("bundle side file {}: {why}", shown.display()))
@@ -335,11 +353,13 @@ impl BundleTarget {
                 real.display()
             )));
         }
-        let read = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, FileError> {
+        let read = tokio::task::spawn_blocking(move || -> Result<(Vec<u8>, u64), FileError> {
             let file = files::open_resolved(&real)?;
-            match prefix {
-                Some(max) => Ok(files::read_at_most(file, max)?),
-                None => files::read_whole(file, MAX_ANSWER_BYTES as u64),
+            let len = file.metadata()?.len();
+            match part {
+                SidePart::Head(max) => Ok((files::read_at_most(file, max)?, len)),
+                SidePart::Tail(max) => Ok(files::read_tail(file, max)?),
+                SidePart::Whole => Ok((files::read_whole(file, MAX_ANSWER_BYTES as u64)?, len)),
             }
         });
         match tokio::time::timeout(SIDE_FILE_TIMEOUT, read).await {
@@ -353,6 +373,13 @@ impl BundleTarget {
             ))),
         }
     }
+}
+
+/// Which part of a side file to read.
+enum SidePart {
+    Whole,
+    Head(u64),
+    Tail(u64),
 }
 
 fn is_inside(relative: &str) -> bool {
@@ -402,14 +429,55 @@ impl CarryOut for BundleTarget {
         // The recorded answer is what the live read returned, after its own check.
         let call = self.lookup(CallKey::Read(path.to_string()))?;
         let max = max_bytes.min(MAX_ANSWER_BYTES as u64);
+        // A recorded tail holds the file's end; its start is not in the bundle.
+        let tail_only = |held: u64| match call.size {
+            Some(size) if size > held => Err(CapabilityError::NotCaptured(format!(
+                "{} holds only the last {held} of the {size} bytes of {path} (a tail read); its start was not recorded",
+                self.dir.display()
+            ))),
+            _ => Ok(()),
+        };
         match &call.body_file {
-            Some(f) => self.side_file(f, Some(max)).await,
+            Some(f) => {
+                let (bytes, held) = self.side_file_part(f, SidePart::Head(max)).await?;
+                tail_only(held)?;
+                Ok(bytes)
+            }
             None => {
                 let mut body = call.body.clone().unwrap_or_default().into_bytes();
+                tail_only(body.len() as u64)?;
                 body.truncate(usize::try_from(max).unwrap_or(usize::MAX));
                 Ok(body)
             }
         }
+    }
+
+    async fn read_file_tail(
+        &self,
+        path: &str,
+        max_bytes: u64,
+        _real_path_allowed: &PathCheck,
+    ) -> CapResult<FileTail> {
+        // A tail read replays from a recorded tail (which says the file's length) or from a
+        // recorded plain read, whose body is taken as the whole file.
+        let call = self.lookup(CallKey::Read(path.to_string()))?;
+        let max = max_bytes.min(MAX_ANSWER_BYTES as u64);
+        let (bytes, held) = match &call.body_file {
+            Some(f) => self.side_file_part(f, SidePart::Tail(max)).await?,
+            None => {
+                let mut body = call.body.clone().unwrap_or_default().into_bytes();
+                let held = body.len() as u64;
+                let keep = usize::try_from(max).unwrap_or(usize::MAX);
+                if body.len() > keep {
+                    body.drain(..body.len() - keep);
+                }
+                (body, held)
+            }
+        };
+        Ok(FileTail {
+            bytes,
+            size: call.size.unwrap_or(held).max(held),
+        })
     }
 
     async fn resolve(&self, host: &str) -> CapResult<Vec<String>> {

@@ -9,7 +9,7 @@
 //! whatever the file's size (a 4 GB sparse file costs nothing).
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 /// Why a file was not read; the messages finish a sentence that starts with the path.
@@ -112,6 +112,50 @@ pub fn read_at_most(file: File, max: u64) -> io::Result<Vec<u8>> {
     Ok(out)
 }
 
+/// At most the last `max` bytes of an opened regular file, and the offset they end at (the
+/// file's length as read; a file that grows while read gives bytes past its old end, never
+/// more than `max`). Only the tail is read: seeking costs nothing, however large the file.
+pub fn read_tail(mut file: File, max: u64) -> io::Result<(Vec<u8>, u64)> {
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return read_tail_unsized(file, max);
+    }
+    let start = len.saturating_sub(max);
+    file.seek(SeekFrom::Start(start))?;
+    let bytes = read_at_most(file, max)?;
+    let end = start + bytes.len() as u64;
+    Ok((bytes, end))
+}
+
+/// Files that report no length (those in /proc) are read from the start, keeping the
+/// last `max` bytes; no more than this is read through, so a file that keeps growing
+/// as it is read still ends.
+const MAX_UNSIZED_SCAN: u64 = 1 << 30;
+
+fn read_tail_unsized(file: File, max: u64) -> io::Result<(Vec<u8>, u64)> {
+    let keep = usize::try_from(max).unwrap_or(usize::MAX);
+    let mut reader = file.take(MAX_UNSIZED_SCAN);
+    let mut window: Vec<u8> = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+        window.extend_from_slice(&buf[..n]);
+        // Drop the front in big pieces, not on every read.
+        if window.len() > keep.saturating_mul(2).max(1 << 20) {
+            window.drain(..window.len() - keep);
+        }
+    }
+    if window.len() > keep {
+        window.drain(..window.len() - keep);
+    }
+    Ok((window, total))
+}
+
 /// A whole regular file, refused when it is larger than `cap` (an answer cut short would
 /// be a wrong answer, so nothing is returned instead).
 pub fn read_whole(file: File, cap: u64) -> Result<Vec<u8>, FileError> {
@@ -166,6 +210,19 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("a character device"), "{err}");
+
+        let file = open_resolved(&resolved).unwrap();
+        assert_eq!(read_tail(file, 5).unwrap(), (b"world".to_vec(), 11));
+        let file = open_resolved(&resolved).unwrap();
+        assert_eq!(read_tail(file, 100).unwrap(), (b"hello world".to_vec(), 11));
+        let file = open_resolved(&resolved).unwrap();
+        assert_eq!(read_tail(file, 0).unwrap(), (Vec::new(), 11));
+        // /proc files say they are empty: read through, keeping the end.
+        let status = resolve(Path::new("/proc/self/status")).unwrap();
+        let file = open_resolved(&status).unwrap();
+        let (tail, size) = read_tail(file, 16).unwrap();
+        assert!(size > 16 && tail.len() == 16, "{size} {tail:?}");
+        assert_eq!(tail.last(), Some(&b'\n'));
 
         let file = open_resolved(&resolved).unwrap();
         assert!(matches!(

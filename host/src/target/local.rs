@@ -181,6 +181,30 @@ impl CarryOut for LocalTarget {
         .map_err(|e| failed(&e))
     }
 
+    async fn read_file_tail(
+        &self,
+        path: &str,
+        max_bytes: u64,
+        real_path_allowed: &PathCheck,
+    ) -> CapResult<FileTail> {
+        let cap = max_bytes.min(MAX_ANSWER_BYTES as u64);
+        let failed = |e: &dyn std::fmt::Display| CapabilityError::Failed(format!("{path}: {e}"));
+        // The same checks as read_file: the real path judged by the policy, opened with no
+        // link followed, regular files only (a FIFO or device is refused, never waited on).
+        let real = files::resolve(std::path::Path::new(path)).map_err(|e| failed(&e))?;
+        let real_text = real
+            .to_str()
+            .ok_or_else(|| failed(&"the real path is not UTF-8"))?;
+        real_path_allowed(real_text).map_err(CapabilityError::Denied)?;
+        let (bytes, size) = tokio::task::spawn_blocking(move || -> Result<_, files::FileError> {
+            Ok(files::read_tail(files::open_resolved(&real)?, cap)?)
+        })
+        .await
+        .map_err(|e| failed(&e))?
+        .map_err(|e| failed(&e))?;
+        Ok(FileTail { bytes, size })
+    }
+
     async fn resolve(&self, host: &str) -> CapResult<Vec<String>> {
         let addrs = tokio::net::lookup_host((host, 0))
             .await

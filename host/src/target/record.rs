@@ -283,6 +283,39 @@ impl CarryOut for RecordingTarget {
         result
     }
 
+    async fn read_file_tail(
+        &self,
+        path: &str,
+        max_bytes: u64,
+        real_path_allowed: &PathCheck,
+    ) -> CapResult<FileTail> {
+        let result = self
+            .inner
+            .read_file_tail(path, max_bytes, real_path_allowed)
+            .await;
+        let mut call = RecordedCall {
+            read: Some(path.to_string()),
+            ..Default::default()
+        };
+        match &result {
+            Ok(tail) => {
+                // `size` only when the start was not read: a whole file is recorded as a
+                // plain read (redaction may change its length, and it replays either way).
+                if (tail.bytes.len() as u64) < tail.size {
+                    call.size = Some(tail.size);
+                }
+                self.push(call, vec![(SideSlot::Body, tail.bytes.clone())]);
+            }
+            Err(e) => {
+                if let Some(err) = error_of(e) {
+                    call.error = Some(err);
+                    self.push(call, vec![]);
+                }
+            }
+        }
+        result
+    }
+
     async fn resolve(&self, host: &str) -> CapResult<Vec<String>> {
         let result = self.inner.resolve(host).await;
         let mut call = RecordedCall {
@@ -319,5 +352,56 @@ impl CarryOut for RecordingTarget {
     /// runs nothing and needs no owner.
     async fn executable_owner(&self, pid: u32, timeout: Duration) -> CapResult<Option<(u32, u32)>> {
         self.inner.executable_owner(pid, timeout).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::target::bundle::BundleTarget;
+    use crate::target::local::LocalTarget;
+
+    fn allow_all(_: &str) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// A tail read is recorded with the file's length and replays as read; a plain read of
+    /// that bundle is not captured (the file's start is not in it), and a tail read of a
+    /// plain read replays its body as the whole file.
+    #[tokio::test]
+    async fn tail_reads_record_and_replay_with_the_files_length() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("envoy.err.log");
+        let text = "line one\n".repeat(1000) + "the last line\n";
+        std::fs::write(&log, &text).unwrap();
+        let path = log.to_str().unwrap();
+        let whole = dir.path().join("whole.log");
+        std::fs::write(&whole, "a short log\n").unwrap();
+
+        let recorder = RecordingTarget::new(
+            Arc::new(LocalTarget::new()),
+            Arc::new(Redactor::builtin()),
+        );
+        let live = recorder.read_file_tail(path, 14, &allow_all).await.unwrap();
+        assert_eq!(live.bytes, b"the last line\n");
+        assert_eq!(live.size, text.len() as u64);
+        let short = whole.to_str().unwrap();
+        recorder.read_file(short, 1 << 20, &allow_all).await.unwrap();
+        let bundle_dir = dir.path().join("bundle");
+        recorder.write(&bundle_dir).unwrap();
+
+        let bundle = BundleTarget::open(&bundle_dir).unwrap();
+        let replayed = bundle.read_file_tail(path, 1 << 20, &allow_all).await.unwrap();
+        assert_eq!(replayed, live);
+        let fewer = bundle.read_file_tail(path, 5, &allow_all).await.unwrap();
+        assert_eq!((fewer.bytes.as_slice(), fewer.size), (&b"line\n"[..], live.size));
+        let head = bundle.read_file(path, 100, &allow_all).await.unwrap_err();
+        assert!(
+            matches!(&head, CapabilityError::NotCaptured(m) if m.contains("holds only the last 14 of the")),
+            "{head}"
+        );
+
+        let tail = bundle.read_file_tail(short, 6, &allow_all).await.unwrap();
+        assert_eq!((tail.bytes.as_slice(), tail.size), (&b"t log\n"[..], 12));
     }
 }

@@ -11,7 +11,7 @@
 //!   a real argv, no shell at all.
 //!
 //! The other capabilities are carried out *on the target* with standard tools: `http` with
-//! `curl`, `read-file` with `realpath` and `head -c`, `resolve` with `getent ahosts`, `connect` with
+//! `curl`, `read-file` with `realpath` and `head -c` (its tail with `tail -c` and `wc -c`), `resolve` with `getent ahosts`, `connect` with
 //! bash's `/dev/tcp`. Guided mode says so before each step.
 
 use super::*;
@@ -398,6 +398,66 @@ exec head -c "$2" -- "$f""#;
         let real = String::from_utf8_lossy(&out.stdout[..nul]).into_owned();
         real_path_allowed(&real).map_err(CapabilityError::Denied)?;
         Ok(out.stdout[nul + 1..].to_vec())
+    }
+
+    async fn read_file_tail(
+        &self,
+        path: &str,
+        max_bytes: u64,
+        real_path_allowed: &PathCheck,
+    ) -> CapResult<FileTail> {
+        let n = max_bytes.min(MAX_ANSWER_BYTES as u64).to_string();
+        // As read_file: the real path and a NUL first, only a regular file; then the last
+        // bytes, a NUL and the file's length. The length is taken after the bytes, so a log
+        // growing meanwhile makes it larger, never smaller: the plugin may think it missed
+        // the start when it did not, never the other way round. `tail -c` seeks on a regular
+        // file: a gigabyte log costs what its end costs.
+        let script = r#"f=$(realpath -e -- "$1") || exit 3
+[ -f "$f" ] || { echo "not a regular file: $f" >&2; exit 4; }
+printf '%s\0' "$f"
+tail -c "$2" -- "$f" || exit 5
+printf '\0'
+exec wc -c < "$f""#;
+        let out = self
+            .remote(
+                &strings(&["sh", "-c", script, "read-file-tail", path, &n]),
+                Duration::from_secs(60),
+            )
+            .await?;
+        if out.status != 0 {
+            let why = String::from_utf8_lossy(&out.stderr).trim().to_string();
+            return Err(CapabilityError::Failed(format!("{path}: {why}")));
+        }
+        let unclear = || {
+            CapabilityError::Failed(format!(
+                "{path}: the target's answer is not a path, the bytes and a length"
+            ))
+        };
+        // The path holds no NUL, the length neither: the first NUL and the last delimit the bytes.
+        let first = out
+            .stdout
+            .iter()
+            .position(|b| *b == 0)
+            .ok_or_else(unclear)?;
+        let last = out
+            .stdout
+            .iter()
+            .rposition(|b| *b == 0)
+            .ok_or_else(unclear)?;
+        if last == first {
+            return Err(unclear());
+        }
+        let real = String::from_utf8_lossy(&out.stdout[..first]).into_owned();
+        real_path_allowed(&real).map_err(CapabilityError::Denied)?;
+        let size: u64 = std::str::from_utf8(&out.stdout[last + 1..])
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+            .ok_or_else(unclear)?;
+        let bytes = out.stdout[first + 1..last].to_vec();
+        Ok(FileTail {
+            size: size.max(bytes.len() as u64),
+            bytes,
+        })
     }
 
     async fn resolve(&self, host: &str) -> CapResult<Vec<String>> {

@@ -13,6 +13,7 @@ mod fleet;
 mod guided;
 mod interception_fixes;
 mod lint;
+mod log_tail;
 mod netns;
 mod parsers;
 mod plugins_live;

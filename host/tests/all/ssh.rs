@@ -7,10 +7,10 @@ use super::*;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-struct Sshd {
+pub(super) struct Sshd {
     child: Child,
-    port: u16,
-    client_config: std::path::PathBuf,
+    pub(super) port: u16,
+    pub(super) client_config: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -26,7 +26,7 @@ fn start_sshd(ns: &Netns) -> Option<Sshd> {
 }
 
 /// An sshd in the namespace `ns`, or on this machine's loopback when `None`.
-fn start_sshd_in(ns: Option<&Netns>) -> Option<Sshd> {
+pub(super) fn start_sshd_in(ns: Option<&Netns>) -> Option<Sshd> {
     if !std::path::Path::new("/usr/sbin/sshd").exists() {
         if std::env::var_os("CI").is_some() {
             panic!("this test needs /usr/sbin/sshd (.ci/run installs openssh-server)");

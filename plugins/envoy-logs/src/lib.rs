@@ -6,7 +6,7 @@ pub mod scan;
 use serde::{Deserialize, Serialize};
 use triage_sdk::{Action, CapabilityError, Facts, JsonSchema, Manifest, Params, Probe, ProbeError};
 
-use crate::scan::{Cutoff, LogScan, format_ms, scan_log_since};
+use crate::scan::{Cutoff, LogScan, covers_cutoff, format_ms, scan_log_since, skip_cut_start};
 
 const DEFAULT_LOG_PATH: &str = "/var/log/envoy/envoy.err.log";
 const DEFAULT_MAX_BYTES: u64 = 16 * 1024 * 1024;
@@ -34,7 +34,7 @@ pub struct FileParams {
     /// The Envoy error log (LOG_DIR/envoy.err.log with the guide's manual setup).
     #[serde(default = "default_log_path")]
     pub path: String,
-    /// Reads at most this many bytes, from the start of the file.
+    /// Reads at most this many bytes, from the end of the file (its newest entries).
     #[serde(default = "default_max_bytes")]
     pub max_bytes: u64,
     /// How long the running Envoy has been up (`/server_info`'s uptime): entries stamped
@@ -127,9 +127,19 @@ pub struct EnvoyLogFacts {
     pub container: Option<String>,
     /// Why the log could not be read, when `found` is false.
     pub error: Option<String>,
-    /// Whether `max_bytes` cut the file short (only the start of the file was scanned, so
-    /// its most recent lines were not seen).
+    /// Whether the file is longer than `max_bytes`, so only its end was read: entries older
+    /// than `seen_from` were not seen (and `earlier_count`s count only those read).
     pub truncated: bool,
+    /// The file's length in bytes (`file`); null for `kubectl`.
+    pub size: Option<u64>,
+    /// Bytes read from the end of the file (`file`).
+    pub bytes_read: u64,
+    /// When the file was cut: the timestamp of the oldest entry read (a partial first line
+    /// and the header-less lines after it are dropped).
+    pub seen_from: Option<String>,
+    /// Whether every entry after the cutoff was read: the whole log was, or what was read
+    /// reaches back past the cutoff. False: current errors may lie in the part not read.
+    pub covers_cutoff: bool,
     /// Entries stamped before this time (UTC, Envoy's format) are history, not current
     /// errors; null when every entry counts as current.
     pub cutoff: Option<String>,
@@ -164,6 +174,10 @@ impl EnvoyLogFacts {
             container: None,
             error: None,
             truncated: false,
+            size: None,
+            bytes_read: 0,
+            seen_from: None,
+            covers_cutoff: true,
             cutoff: None,
             cutoff_source: None,
             line_count: 0,
@@ -183,16 +197,48 @@ impl EnvoyLogFacts {
         self.kinds = scan.kinds;
         self.current_kinds = scan.current_kinds;
         self.earlier_kinds = scan.earlier_kinds;
+        self.seen_from = scan.first_timestamp;
         self
     }
 
     fn scan(self, text: &str, when: &WhenParams) -> Self {
         let cutoff = when.cutoff();
-        EnvoyLogFacts {
+        let facts = EnvoyLogFacts {
             cutoff: cutoff.map(|(c, _)| format_ms(c.at_ms)),
             cutoff_source: cutoff.map(|(_, source)| source.to_owned()),
             ..self.with_scan(scan_log_since(text, cutoff.map(|(c, _)| c)))
+        };
+        // seen_from says where a cut read began; a whole log was seen from its start.
+        if facts.truncated {
+            EnvoyLogFacts {
+                covers_cutoff: covers_cutoff(facts.seen_from.as_deref(), cutoff.map(|(c, _)| c)),
+                ..facts
+            }
+        } else {
+            EnvoyLogFacts {
+                seen_from: None,
+                ..facts
+            }
         }
+    }
+
+    /// Scans the end of a file. A cut read is normal (a log's newest entries are what
+    /// matter); it is complete when it reaches back past the cutoff.
+    fn scan_tail(self, tail: &triage_sdk::FileTail, when: &WhenParams) -> Self {
+        let text = String::from_utf8_lossy(&tail.bytes);
+        let truncated = tail.cut();
+        let text = if truncated {
+            skip_cut_start(&text)
+        } else {
+            &text
+        };
+        EnvoyLogFacts {
+            truncated,
+            size: Some(tail.size),
+            bytes_read: tail.bytes.len() as u64,
+            ..self
+        }
+        .scan(text, when)
     }
 
     /// A missing file or pod is a finding (`envoy-log-not-found`), not a failed step; a
@@ -221,7 +267,7 @@ impl Probe for EnvoyLogsProbe {
         .action(
             Action::new::<FileParams, EnvoyLogFacts>(
                 "file",
-                "Reads an Envoy log file (at most max_bytes, from its start) and scans it",
+                "Reads the end of an Envoy log file (its last max_bytes) and scans it",
             )
             .read_file("{path}"),
         )
@@ -253,20 +299,15 @@ impl Probe for EnvoyLogsProbe {
                     path: Some(p.path.clone()),
                     ..EnvoyLogFacts::new("file")
                 };
-                match triage_sdk::read_file(&p.path, p.max_bytes) {
-                    Ok(bytes) => {
-                        let truncated = bytes.len() as u64 >= p.max_bytes;
-                        EnvoyLogFacts {
-                            truncated,
-                            ..facts.scan(
-                                &String::from_utf8_lossy(&bytes),
-                                &WhenParams {
-                                    envoy_uptime_seconds: p.envoy_uptime_seconds,
-                                    window_seconds: p.window_seconds,
-                                },
-                            )
-                        }
-                    }
+                // The end: a log's newest entries are the ones that say what is wrong now.
+                match triage_sdk::read_file_tail(&p.path, p.max_bytes) {
+                    Ok(tail) => facts.scan_tail(
+                        &tail,
+                        &WhenParams {
+                            envoy_uptime_seconds: p.envoy_uptime_seconds,
+                            window_seconds: p.window_seconds,
+                        },
+                    ),
                     Err(e) => facts.or_not_found(e)?,
                 }
             }

@@ -60,6 +60,8 @@ pub struct LogScan {
     pub current_kinds: Vec<String>,
     /// The kinds seen only before the cutoff, sorted.
     pub earlier_kinds: Vec<String>,
+    /// Timestamp of the first dated entry scanned, as written; null when none is dated.
+    pub first_timestamp: Option<String>,
 }
 
 /// When log entries stop being history: entries stamped before `at_ms` (milliseconds since
@@ -99,6 +101,9 @@ pub struct KindMatch {
     pub current_count: u64,
     /// Timestamp of the last current entry.
     pub last_current_timestamp: Option<String>,
+    /// The first current entry, as `sample` (which may be history): evidence of the
+    /// current error. Null when every entry is from before the cutoff.
+    pub current_sample: Option<String>,
     /// Entries written before the cutoff: history, e.g. from before Envoy's last restart.
     pub earlier_count: u64,
     /// Timestamp of the last entry before the cutoff.
@@ -206,6 +211,9 @@ impl LogScan {
         self.entry_count += 1;
         let text = entry.text.as_str();
         let ts = entry.timestamp.as_deref();
+        if self.first_timestamp.is_none() {
+            self.first_timestamp = entry.timestamp.clone();
+        }
 
         let closed = find_stream_closed(text);
         let stream = closed.as_ref().and_then(|c| c.stream);
@@ -284,12 +292,45 @@ impl LogScan {
             hit.earlier_count += 1;
             hit.last_earlier_timestamp = timestamp.map(str::to_owned);
         } else {
+            if hit.current_count == 0 {
+                hit.current_sample = Some(text.chars().take(SAMPLE_CHARS).collect());
+            }
             hit.current_count += 1;
             if timestamp.is_some() {
                 hit.last_current_timestamp = timestamp.map(str::to_owned);
             }
         }
         hit
+    }
+}
+
+/// The text to scan when only the end of a log was read. The read starts at an arbitrary
+/// byte, so its first line is a piece of a line, and the lines up to the first header
+/// belong to an entry whose header (and time) was not read: an undated piece would count
+/// as a current error. Both are dropped. Text with no header at all (no timestamps to
+/// lose) loses only its first line.
+pub fn skip_cut_start(text: &str) -> &str {
+    let Some((_, rest)) = text.split_once('\n') else {
+        return "";
+    };
+    let mut offset = 0;
+    for line in rest.split_inclusive('\n') {
+        if envoy_header_timestamp(line).is_some() {
+            return &rest[offset..];
+        }
+        offset += line.len();
+    }
+    rest
+}
+
+/// Whether every entry written since `cutoff` was scanned, when the scan began at
+/// `first_timestamp` (the oldest dated entry read) because the log's start was not read:
+/// true when that entry is from before the cutoff. Without a cutoff every entry counts as
+/// current, so a log whose start was not read was not seen whole.
+pub fn covers_cutoff(first_timestamp: Option<&str>, cutoff: Option<Cutoff>) -> bool {
+    match (first_timestamp.and_then(timestamp_ms), cutoff) {
+        (Some(first), Some(cutoff)) => first < cutoff.at_ms,
+        _ => false,
     }
 }
 

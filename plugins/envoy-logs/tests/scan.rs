@@ -432,3 +432,53 @@ fn timestamps_read_and_written() {
     assert_eq!(format_ms(1_610_451_554_399), "2021-01-12 11:39:14.399");
     assert_eq!(format_ms(1_709_251_199_500), "2024-02-29 23:59:59.500");
 }
+
+/// The end of a log read from an arbitrary byte: the piece of a line it starts with, and
+/// the rest of an entry whose header was not read, are not scanned; an undated piece of an
+/// old rejected-listener entry would otherwise count as a current error.
+#[test]
+fn a_cut_start_is_dropped_up_to_the_first_header() {
+    use triage_plugin_envoy_logs::scan::{Cutoff, scan_log_since, skip_cut_start};
+    let text = "k_config_dump\n\
+        \x20 listener TRAFFICDIRECTOR_INTERCEPTION_PORT: unable to open file '/var/log/envoy.log': Permission denied\n\
+        [2021-01-12 12:10:00.000][31][info][main] [source/server/server.cc:302] initializing epoch 0\n\
+        [2021-01-12 12:10:01.000][31][info][main] [source/server/server.cc:656] starting main dispatch loop\n";
+    let kept = skip_cut_start(text);
+    assert!(kept.starts_with("[2021-01-12 12:10:00.000]"), "{kept}");
+    let scan = scan_log_since(kept, Some(Cutoff { at_ms: 0 }));
+    assert!(scan.kinds.is_empty(), "{scan:?}");
+    assert_eq!(
+        scan.first_timestamp.as_deref(),
+        Some("2021-01-12 12:10:00.000")
+    );
+    // Before the fix the cut piece was scanned: its listener line read as a current denial.
+    assert!(
+        !scan_log_since(text, Some(Cutoff { at_ms: 0 }))
+            .current_kinds
+            .is_empty()
+    );
+
+    // Text with no header at all loses only its partial first line.
+    assert_eq!(skip_cut_start("ial line\nwhole line\n"), "whole line\n");
+    // One line with no end: nothing whole was read.
+    assert_eq!(skip_cut_start("a piece"), "");
+}
+
+/// A read of the log's end covers the cutoff when its oldest entry is from before it: every
+/// current entry was then read. Otherwise current errors may lie in the part not read.
+#[test]
+fn a_tail_read_covers_the_cutoff_when_it_reaches_back_past_it() {
+    use triage_plugin_envoy_logs::scan::{Cutoff, covers_cutoff, timestamp_ms};
+    let start = Cutoff {
+        at_ms: timestamp_ms("2021-01-12 12:10:00.000").unwrap(),
+    };
+    assert!(covers_cutoff(Some("2021-01-12 11:00:00.000"), Some(start)));
+    assert!(!covers_cutoff(Some("2021-01-12 12:10:00.001"), Some(start)));
+    assert!(!covers_cutoff(
+        Some("2021-01-12T12:30:00.000Z"),
+        Some(start)
+    ));
+    // Undated, or no cutoff (every entry current): the unread part may hold current errors.
+    assert!(!covers_cutoff(None, Some(start)));
+    assert!(!covers_cutoff(Some("2021-01-12 11:00:00.000"), None));
+}
