@@ -378,23 +378,30 @@ mod tests {
         let whole = dir.path().join("whole.log");
         std::fs::write(&whole, "a short log\n").unwrap();
 
-        let recorder = RecordingTarget::new(
-            Arc::new(LocalTarget::new()),
-            Arc::new(Redactor::builtin()),
-        );
+        let recorder =
+            RecordingTarget::new(Arc::new(LocalTarget::new()), Arc::new(Redactor::builtin()));
         let live = recorder.read_file_tail(path, 14, &allow_all).await.unwrap();
         assert_eq!(live.bytes, b"the last line\n");
         assert_eq!(live.size, text.len() as u64);
         let short = whole.to_str().unwrap();
-        recorder.read_file(short, 1 << 20, &allow_all).await.unwrap();
+        recorder
+            .read_file(short, 1 << 20, &allow_all)
+            .await
+            .unwrap();
         let bundle_dir = dir.path().join("bundle");
         recorder.write(&bundle_dir).unwrap();
 
         let bundle = BundleTarget::open(&bundle_dir).unwrap();
-        let replayed = bundle.read_file_tail(path, 1 << 20, &allow_all).await.unwrap();
+        let replayed = bundle
+            .read_file_tail(path, 1 << 20, &allow_all)
+            .await
+            .unwrap();
         assert_eq!(replayed, live);
         let fewer = bundle.read_file_tail(path, 5, &allow_all).await.unwrap();
-        assert_eq!((fewer.bytes.as_slice(), fewer.size), (&b"line\n"[..], live.size));
+        assert_eq!(
+            (fewer.bytes.as_slice(), fewer.size),
+            (&b"line\n"[..], live.size)
+        );
         let head = bundle.read_file(path, 100, &allow_all).await.unwrap_err();
         assert!(
             matches!(&head, CapabilityError::NotCaptured(m) if m.contains("holds only the last 14 of the")),
