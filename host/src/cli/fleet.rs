@@ -5,7 +5,7 @@
 
 use super::{CliResult, OrExit};
 use crate::capability::Policy;
-use crate::report::fleet::{FleetReport, StepMarks, TargetFinding, TargetResult};
+use crate::report::fleet::{FleetReport, FleetTally, StepMarks, TargetFinding, TargetResult};
 use crate::report::{Format, Render, RenderOptions};
 use crate::run::Status;
 use crate::runbook::{LoadedRunbook, Severity};
@@ -65,12 +65,38 @@ pub fn run(
         .build()
         .context("cannot start the async runtime")
         .or_run()?;
-    let report = rt.block_on(run_all(Arc::new(loaded), Arc::new(runtime), specs, options));
-    if let Some((done, failing, running)) = progress {
-        for b in [done, failing, running] {
-            b.finish_and_clear();
+    let runbook = loaded.runbook.id.as_str().to_string();
+    let (loaded, runtime) = (Arc::new(loaded), Arc::new(runtime));
+    let finish_bars = || {
+        if let Some((done, failing, running)) = &progress {
+            for b in [done, failing, running] {
+                b.finish_and_clear();
+            }
         }
+    };
+    if format == Format::Jsonl {
+        // Streamed: each target's line is written as it finishes and then dropped, so
+        // memory holds the aggregate only, whatever the fleet's size.
+        let mut sink = JsonLines::new(output)?;
+        let (tally, duration) = rt.block_on(run_all(loaded, runtime, specs, options, |_, t| {
+            sink.line(&crate::report::fleet::target_json_line(&t))
+        }));
+        finish_bars();
+        let report = FleetReport::from_tally(&runbook, duration, tally, Vec::new());
+        sink.line(&report.aggregate_json_line());
+        sink.finish()?;
+        return Ok(report.exit_code());
     }
+    let mut kept: Vec<Option<TargetResult>> = Vec::new();
+    let (tally, duration) = rt.block_on(run_all(loaded, runtime, specs, options, |index, t| {
+        if kept.len() <= index {
+            kept.resize_with(index + 1, || None);
+        }
+        kept[index] = Some(t);
+    }));
+    finish_bars();
+    let targets = kept.into_iter().flatten().collect();
+    let report = FleetReport::from_tally(&runbook, duration, tally, targets);
     let text = report.render(format, &RenderOptions::default());
     print!("{text}");
     if let Some(path) = output {
@@ -79,6 +105,58 @@ pub fn run(
             .or_run()?;
     }
     Ok(report.exit_code())
+}
+
+/// Where `--format jsonl` lines go: stdout as they come, and with `--output` a temporary
+/// file beside FILE that replaces it when the run is over (atomically, as every written
+/// file), so a reader of FILE never sees half a fleet.
+struct JsonLines {
+    stdout: std::io::Stdout,
+    file: Option<(tempfile::NamedTempFile, std::path::PathBuf)>,
+}
+
+impl JsonLines {
+    fn new(output: Option<&Path>) -> Result<Self, super::Failure> {
+        let file = match output {
+            Some(path) => {
+                let dir = match path.parent() {
+                    Some(d) if !d.as_os_str().is_empty() => d,
+                    _ => Path::new("."),
+                };
+                let temp = tempfile::NamedTempFile::new_in(dir)
+                    .with_context(|| path.display().to_string())
+                    .or_run()?;
+                Some((temp, path.to_path_buf()))
+            }
+            None => None,
+        };
+        Ok(JsonLines {
+            stdout: std::io::stdout(),
+            file,
+        })
+    }
+
+    /// Writes one line. A closed stdout (`| head`) stops only the printing; the file, if
+    /// any, still gets every line.
+    fn line(&mut self, line: &str) {
+        use std::io::Write;
+        let mut out = self.stdout.lock();
+        let _ = out.write_all(line.as_bytes()).and_then(|_| out.flush());
+        if let Some((temp, _)) = &mut self.file {
+            let _ = temp.write_all(line.as_bytes());
+        }
+    }
+
+    fn finish(self) -> Result<(), super::Failure> {
+        if let Some((temp, path)) = self.file {
+            temp.as_file()
+                .sync_all()
+                .and_then(|_| temp.persist(&path).map(drop).map_err(|e| e.error))
+                .with_context(|| path.display().to_string())
+                .or_run()?;
+        }
+        Ok(())
+    }
 }
 
 /// Reads a targets file: one target a line (`local`, `ssh://…`, `gcloud://…`,
@@ -121,35 +199,36 @@ pub struct FleetOptions {
     pub on_target: Option<OnTargetDone>,
 }
 
+/// Runs every target, at most `options.jobs` at once, and hands each result to `sink`
+/// (with the target's index in `specs`) as it finishes; returns the counts across the
+/// fleet and how long it took. Tasks are started as others end, never all at once, so a
+/// fleet of 100,000 targets holds `jobs` runs in memory, not 100,000 waiting ones.
 pub async fn run_all(
     loaded: Arc<LoadedRunbook>,
     runtime: Arc<Runtime>,
     specs: Vec<Spec>,
     options: FleetOptions,
-) -> FleetReport {
+    mut sink: impl FnMut(usize, TargetResult),
+) -> (FleetTally, Duration) {
     let started = Instant::now();
     let total = specs.len();
-    let permits = Arc::new(tokio::sync::Semaphore::new(options.jobs.max(1)));
+    let jobs = options.jobs.max(1);
     let options = Arc::new(options);
+    let mut tally = FleetTally::default();
     let mut tasks = tokio::task::JoinSet::new();
-    for (index, spec) in specs.into_iter().enumerate() {
-        let (loaded, runtime, permits, options) = (
-            loaded.clone(),
-            runtime.clone(),
-            permits.clone(),
-            options.clone(),
-        );
-        tasks.spawn(async move {
-            let _permit = permits
-                .acquire_owned()
-                .await
-                .expect("the semaphore is never closed");
-            (index, run_one(&loaded, &runtime, spec, &options).await)
-        });
-    }
-    let mut results: Vec<Option<TargetResult>> = (0..total).map(|_| None).collect();
+    let mut pending = specs.into_iter().enumerate();
     let (mut done, mut failing) = (0, 0);
-    while let Some(joined) = tasks.join_next().await {
+    loop {
+        while tasks.len() < jobs {
+            let Some((index, spec)) = pending.next() else {
+                break;
+            };
+            let (loaded, runtime, options) = (loaded.clone(), runtime.clone(), options.clone());
+            tasks.spawn(async move { (index, run_one(&loaded, &runtime, spec, &options).await) });
+        }
+        let Some(joined) = tasks.join_next().await else {
+            break;
+        };
         let Ok((index, result)) = joined else {
             continue;
         };
@@ -160,10 +239,10 @@ pub async fn run_all(
         if let Some(cb) = &options.on_target {
             cb(done, failing, total);
         }
-        results[index] = Some(result);
+        tally.add(&result);
+        sink(index, result);
     }
-    let targets: Vec<TargetResult> = results.into_iter().flatten().collect();
-    FleetReport::new(loaded.runbook.id.as_str(), started.elapsed(), targets)
+    (tally, started.elapsed())
 }
 
 async fn run_one(

@@ -36,6 +36,11 @@ pub struct RunArgs {
     /// kubectl://…, or a bundle directory) and print an aggregate report.
     #[arg(long, value_name = "FILE", conflicts_with = "record")]
     targets: Option<PathBuf>,
+    /// With --targets: run only shard I of N (1 ≤ I ≤ N): the targets whose position in
+    /// the list, counted from 0, leaves I-1 when divided by N. N processes given 1/N … N/N
+    /// run every target exactly once (a Kubernetes Indexed Job: JOB_COMPLETION_INDEX + 1).
+    #[arg(long, value_name = "I/N", value_parser = parse_shard, requires = "targets")]
+    shard: Option<(usize, usize)>,
     /// With --targets: how many targets run at once.
     #[arg(long, default_value_t = 8)]
     jobs: usize,
@@ -99,6 +104,7 @@ impl GuideArgs {
             bundle: self.bundle.into_iter().collect(),
             target: self.target.into_iter().collect(),
             targets: None,
+            shard: None,
             // Fleet settings: unused with one target.
             jobs: 1,
             target_timeout: std::time::Duration::from_secs(300),
@@ -142,6 +148,14 @@ pub fn run(cli: &Cli, args: &RunArgs) -> CliResult {
     }
     for target in &args.target {
         specs.push(Spec::parse(target).or_usage()?);
+    }
+    if let Some((index, count)) = args.shard {
+        specs = specs
+            .into_iter()
+            .enumerate()
+            .filter(|(position, _)| position % count == index - 1)
+            .map(|(_, spec)| spec)
+            .collect();
     }
     if args.targets.is_some() || specs.len() > 1 {
         if args.record.is_some() || args.interactive {
@@ -257,4 +271,18 @@ fn render(report: &Report, format: Format, facts: bool, terminal: bool) -> Strin
         facts,
     };
     report.render(format, &options)
+}
+
+/// `--shard I/N`: both whole numbers, 1 ≤ I ≤ N.
+fn parse_shard(text: &str) -> Result<(usize, usize), String> {
+    let parsed = text
+        .split_once('/')
+        .and_then(|(i, n)| Some((i.parse::<usize>().ok()?, n.parse::<usize>().ok()?)));
+    match parsed {
+        Some((i, n)) if (1..=n).contains(&i) => Ok((i, n)),
+        _ => Err(format!(
+            "`{}` is not a shard: write I/N with 1 <= I <= N, e.g. 2/4",
+            text.escape_debug()
+        )),
+    }
 }

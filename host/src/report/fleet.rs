@@ -127,43 +127,101 @@ pub struct FleetReport {
     pub targets: Vec<TargetResult>,
 }
 
+/// What a fleet run keeps while its targets finish: the counts, and each finding id with
+/// the targets it fired on. Each target's result can be written out and dropped as soon as
+/// it is added (`--format jsonl`), so a fleet's memory does not grow with its reports.
+#[derive(Debug, Clone, Default)]
+pub struct FleetTally {
+    pub summary: FleetSummary,
+    pub findings: BTreeMap<String, FindingAcrossFleet>,
+}
+
+impl FleetTally {
+    pub fn add(&mut self, t: &TargetResult) {
+        let summary = &mut self.summary;
+        summary.targets += 1;
+        match t.status {
+            Status::Ok => summary.ok += 1,
+            Status::Failing => summary.failing += 1,
+            Status::Incomplete => summary.incomplete += 1,
+            Status::Unreachable => summary.unreachable += 1,
+            Status::TimedOut => summary.timed_out += 1,
+        }
+        for f in &t.findings {
+            let entry = self
+                .findings
+                .entry(f.id.clone())
+                .or_insert_with(|| FindingAcrossFleet {
+                    severity: f.severity,
+                    title: f.title.clone(),
+                    targets: Vec::new(),
+                });
+            // A finding's targets are appended as targets finish; one that fired twice on
+            // a target is listed once (the last entry is that target's, if any).
+            if entry.targets.last() != Some(&t.target) {
+                entry.targets.push(t.target.clone());
+            }
+        }
+    }
+}
+
 impl FleetReport {
     /// The report of a fleet run from each target's result, in the order given.
     pub fn new(runbook: &str, duration: Duration, targets: Vec<TargetResult>) -> Self {
-        let mut summary = FleetSummary {
-            targets: targets.len(),
-            ..Default::default()
-        };
-        let mut findings: BTreeMap<String, FindingAcrossFleet> = BTreeMap::new();
+        let mut tally = FleetTally::default();
         for t in &targets {
-            match t.status {
-                Status::Ok => summary.ok += 1,
-                Status::Failing => summary.failing += 1,
-                Status::Incomplete => summary.incomplete += 1,
-                Status::Unreachable => summary.unreachable += 1,
-                Status::TimedOut => summary.timed_out += 1,
-            }
-            for f in &t.findings {
-                let entry = findings
-                    .entry(f.id.clone())
-                    .or_insert_with(|| FindingAcrossFleet {
-                        severity: f.severity,
-                        title: f.title.clone(),
-                        targets: Vec::new(),
-                    });
-                if !entry.targets.contains(&t.target) {
-                    entry.targets.push(t.target.clone());
-                }
-            }
+            tally.add(t);
         }
+        FleetReport::from_tally(runbook, duration, tally, targets)
+    }
+
+    /// The report whose counts were kept as its targets finished; `targets` holds the
+    /// results that were kept (none when they were streamed out).
+    pub fn from_tally(
+        runbook: &str,
+        duration: Duration,
+        tally: FleetTally,
+        targets: Vec<TargetResult>,
+    ) -> Self {
         FleetReport {
             schema: "triage.fleet/v1",
             runbook: runbook.to_string(),
             duration_ms: duration.as_millis() as u64,
-            summary,
-            findings,
+            summary: tally.summary,
+            findings: tally.findings,
             targets,
         }
+    }
+
+    /// `--format jsonl`: one line a target, then the aggregate line (the report without
+    /// its `targets`, which the lines before it gave).
+    pub fn to_json_lines(&self) -> String {
+        let mut out = String::new();
+        for t in &self.targets {
+            out += &target_json_line(t);
+        }
+        out + &self.aggregate_json_line()
+    }
+
+    /// The last line of `--format jsonl`: `schema`, `runbook`, `duration_ms`, `summary`
+    /// and `findings`, as in the JSON report, without `targets`.
+    pub fn aggregate_json_line(&self) -> String {
+        #[derive(Serialize)]
+        struct Aggregate<'a> {
+            schema: &'a str,
+            runbook: &'a str,
+            duration_ms: u64,
+            summary: &'a FleetSummary,
+            findings: &'a BTreeMap<String, FindingAcrossFleet>,
+        }
+        let line = Aggregate {
+            schema: self.schema,
+            runbook: &self.runbook,
+            duration_ms: self.duration_ms,
+            summary: &self.summary,
+            findings: &self.findings,
+        };
+        serde_json::to_string(&line).expect("a report serialises") + "\n"
     }
 
     pub fn exit_code(&self) -> i32 {
@@ -188,4 +246,10 @@ impl FleetReport {
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("a report serialises") + "\n"
     }
+}
+
+/// One target's line of `--format jsonl` (its `report` is left out: the line is the
+/// target's result as the fleet report lists it).
+pub fn target_json_line(t: &TargetResult) -> String {
+    serde_json::to_string(t).expect("a result serialises") + "\n"
 }

@@ -19,10 +19,19 @@ pub enum Format {
     Markdown,
     /// SARIF 2.1.0, for code-scanning dashboards and CI annotations.
     Sarif,
+    /// JSON Lines: the JSON contract with one object a line. A fleet run writes each
+    /// target's result as it finishes, then the aggregate, and keeps only the aggregate.
+    Jsonl,
 }
 
 impl Format {
-    pub const ALL: [Format; 4] = [Format::Human, Format::Json, Format::Markdown, Format::Sarif];
+    pub const ALL: [Format; 5] = [
+        Format::Human,
+        Format::Json,
+        Format::Markdown,
+        Format::Sarif,
+        Format::Jsonl,
+    ];
 
     /// The name on the command line and in `?format=`.
     pub fn name(self) -> &'static str {
@@ -31,6 +40,7 @@ impl Format {
             Format::Json => "json",
             Format::Markdown => "markdown",
             Format::Sarif => "sarif",
+            Format::Jsonl => "jsonl",
         }
     }
 
@@ -41,6 +51,9 @@ impl Format {
             Format::Json => "the stable JSON contract for bots (docs/report.md)",
             Format::Markdown => "for tickets and chat",
             Format::Sarif => "SARIF 2.1.0 for code scanning and CI (one rule per finding id)",
+            Format::Jsonl => {
+                "JSON Lines: a fleet run streams one line a target, then the aggregate"
+            }
         }
     }
 
@@ -51,6 +64,7 @@ impl Format {
             Format::Json => "application/json",
             Format::Markdown => "text/markdown; charset=utf-8",
             Format::Sarif => "application/sarif+json",
+            Format::Jsonl => "application/jsonl",
         }
     }
 
@@ -103,6 +117,7 @@ impl Render for Report {
             Format::Json => self.to_json(options.facts),
             Format::Markdown => markdown::render(self),
             Format::Sarif => sarif::run(self),
+            Format::Jsonl => json_line(&self.to_json(options.facts)),
         }
     }
 }
@@ -114,6 +129,7 @@ impl Render for FleetReport {
             Format::Json => self.to_json(),
             Format::Markdown => markdown::fleet(self),
             Format::Sarif => sarif::fleet(self),
+            Format::Jsonl => self.to_json_lines(),
         }
     }
 }
@@ -125,8 +141,15 @@ impl Render for DoctorReport {
             Format::Json => self.to_json(),
             Format::Markdown => self.markdown(),
             Format::Sarif => sarif::doctor(self),
+            Format::Jsonl => json_line(&self.to_json()),
         }
     }
+}
+
+/// The one-line form of a pretty-printed JSON document.
+fn json_line(pretty: &str) -> String {
+    let value: serde_json::Value = serde_json::from_str(pretty).expect("our own JSON parses");
+    serde_json::to_string(&value).expect("a JSON value serialises") + "\n"
 }
 
 #[cfg(test)]

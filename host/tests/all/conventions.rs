@@ -328,7 +328,7 @@ fn bash_completes_subcommands_and_values() {
         ["completions"]
     );
     let formats = complete("triage run x -o ''", 4);
-    for format in ["human", "json", "markdown", "sarif"] {
+    for format in ["human", "json", "markdown", "sarif", "jsonl"] {
         assert!(formats.split_whitespace().any(|f| f == format), "{formats}");
     }
 }

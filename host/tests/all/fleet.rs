@@ -286,3 +286,122 @@ fn junit_carries_step_marks_and_incompleteness() {
     assert!(xml.contains("✗ interception: failed (error)"), "{xml}");
     assert!(xml.contains("diagnosis: complete"), "{xml}");
 }
+
+/// A targets file of `count` bundle targets, each its own name (a link to an example
+/// bundle): even positions the broken VM, odd ones the healthy one.
+fn targets_file(dir: &std::path::Path, count: usize) -> std::path::PathBuf {
+    let examples = root().join("examples/service-unreachable");
+    let lines: Vec<String> = (0..count)
+        .map(|i| {
+            let case = if i % 2 == 0 {
+                "interception-missing"
+            } else {
+                "interception-in-place"
+            };
+            let link = dir.join(format!("vm-{i}"));
+            std::os::unix::fs::symlink(examples.join(case), &link).unwrap();
+            link.display().to_string()
+        })
+        .collect();
+    let path = dir.join("targets.txt");
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    path
+}
+
+fn fleet(targets: &std::path::Path, extra: &[&str]) -> Run {
+    run(triage()
+        .args([
+            "run",
+            "service-unreachable",
+            "--input",
+            "vip=10.0.0.1",
+            "--targets",
+        ])
+        .arg(targets)
+        .args(extra))
+}
+
+#[test]
+fn jsonl_streams_a_line_per_target_then_the_aggregate_the_json_report_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let targets = targets_file(dir.path(), 7);
+    let output = dir.path().join("fleet.jsonl");
+    let lines_out = fleet(
+        &targets,
+        &["-o", "jsonl", "--output", output.to_str().unwrap()],
+    );
+    let json_out = fleet(&targets, &["-o", "json"]);
+    assert_eq!(lines_out.code, 1, "{}", lines_out.stderr);
+    assert_eq!(std::fs::read_to_string(&output).unwrap(), lines_out.stdout);
+    let lines: Vec<serde_json::Value> = lines_out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(lines.len(), 8, "{}", lines_out.stdout);
+    let (aggregate, per_target) = lines.split_last().unwrap();
+    assert!(
+        per_target
+            .iter()
+            .all(|t| t["target"].is_string() && t.get("schema").is_none())
+    );
+    assert!(per_target.iter().all(|t| t.get("report").is_none()));
+    let whole = json_out.json();
+    assert_eq!(aggregate["schema"], "triage.fleet/v1");
+    assert_eq!(aggregate["summary"], whole["summary"]);
+    assert_eq!(aggregate.get("targets"), None);
+    let ids = |v: &serde_json::Value| {
+        v["findings"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids(aggregate), ids(&whole));
+    assert_eq!(
+        aggregate["findings"]["interception-missing"]["targets"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+}
+
+#[test]
+fn shards_split_a_targets_file_so_each_target_runs_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let targets = targets_file(dir.path(), 10);
+    let whole = fleet(&targets, &["-o", "json"]).json();
+    let (mut ok, mut failing, mut seen) = (0, 0, 0);
+    for i in 1..=4 {
+        let out = fleet(&targets, &["-o", "json", "--shard", &format!("{i}/4")]);
+        let report = out.json();
+        // Targets 0, 4, 8 go to shard 1; 1, 5, 9 to shard 2; 2, 6 to 3; 3, 7 to 4.
+        let expected = if i <= 2 { 3 } else { 2 };
+        assert_eq!(report["summary"]["targets"], expected, "shard {i}");
+        ok += report["summary"]["ok"].as_u64().unwrap();
+        failing += report["summary"]["failing"].as_u64().unwrap();
+        seen += report["targets"].as_array().unwrap().len();
+    }
+    assert_eq!(seen, 10);
+    assert_eq!(Some(ok), whole["summary"]["ok"].as_u64());
+    assert_eq!(Some(failing), whole["summary"]["failing"].as_u64());
+}
+
+#[test]
+fn a_bad_shard_is_a_one_line_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let targets = targets_file(dir.path(), 2);
+    for bad in ["0/4", "5/4", "1/0", "x", "1/4/2", "-1/4"] {
+        let out = fleet(&targets, &[&format!("--shard={bad}")]);
+        assert_eq!(out.code, 2, "{bad}: {}", out.stderr);
+        assert!(out.stderr.contains("shard"), "{bad}: {}", out.stderr);
+        assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+    }
+    // Without --targets there is no list to split.
+    let out = run(triage()
+        .args(["run", "service-unreachable", "--shard", "1/2", "--bundle"])
+        .arg(root().join("examples/service-unreachable/interception-missing")));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+}
