@@ -107,6 +107,49 @@ impl Evaluation {
         }
     }
 
+    /// True when every way the walk could go drops the connection, false when none does.
+    pub fn dropped(&self) -> Option<bool> {
+        let drops = self
+            .outcomes
+            .iter()
+            .filter(|o| matches!(o.verdict, Verdict::Dropped(_)))
+            .count();
+        let undecided = self
+            .outcomes
+            .iter()
+            .any(|o| matches!(o.verdict, Verdict::Undecided(_)));
+        if drops == self.outcomes.len() && drops > 0 {
+            Some(true)
+        } else if drops == 0 && !undecided {
+            Some(false)
+        } else {
+            None
+        }
+    }
+
+    /// Why the walk has no single answer: the first rule, as written, whose match it could
+    /// not evaluate (an ipset, an unknown module) and that it therefore followed both ways,
+    /// or else the reason the walk stopped. Null when every outcome agrees on `verdict`.
+    pub fn undecided_by(&self, verdict: impl Fn(&Evaluation) -> Option<bool>) -> Option<String> {
+        if verdict(self).is_some() {
+            return None;
+        }
+        let branched = self
+            .outcomes
+            .iter()
+            .flat_map(|o| &o.path)
+            .filter(|s| {
+                s.action.starts_with("assumed match:") || s.action.starts_with("assumed no match:")
+            })
+            .find_map(|s| s.raw.clone());
+        branched.or_else(|| {
+            self.outcomes.iter().find_map(|o| match &o.verdict {
+                Verdict::Undecided(why) => Some(why.clone()),
+                _ => None,
+            })
+        })
+    }
+
     pub fn dropped_by(&self) -> Option<String> {
         self.outcomes.iter().find_map(|o| match &o.verdict {
             Verdict::Dropped(by) => Some(by.clone()),

@@ -144,10 +144,17 @@ pub struct VipFix {
 /// Outbound interception.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Outbound {
-    /// True when some outbound application traffic is sent to the proxy.
-    pub intercepted: bool,
+    /// True when some outbound application traffic is sent to the proxy, false when none is.
+    /// Null when none is known to be but a probe's walk met a rule whose match it cannot
+    /// evaluate (an ipset, an unknown match module) and that leads to different ends:
+    /// whether traffic is intercepted then depends on something the table does not show.
+    pub intercepted: Option<bool>,
+    /// When `intercepted` is null: the rule, as written, that makes it undecidable (the
+    /// first such on the walk's path), or why the walk stopped. Null otherwise.
+    pub undecided_by: Option<String>,
     /// `all`: a connection to an arbitrary outside address is redirected; `cidrs`: only
-    /// connections to the listed networks are; `none`: nothing is.
+    /// connections to the listed networks are; `none`: nothing is known to be (see
+    /// `intercepted`, null when that is undecided).
     pub mode: String,
     /// Destination networks whose traffic is redirected (as named in `-d` rules).
     pub cidrs: Vec<String>,
@@ -181,12 +188,18 @@ pub struct Inbound {
 pub struct ServingPort {
     /// The port.
     pub port: u16,
-    /// A new TCP connection arriving for this port is redirected to the proxy.
-    pub redirected: bool,
-    /// It is dropped or rejected in this table instead.
-    pub dropped: bool,
-    /// The rule (or policy) that drops it.
+    /// A new TCP connection arriving for this port is redirected to the proxy (true), or is
+    /// not (false); null when a rule whose match the walk cannot evaluate (an ipset, an
+    /// unknown match module) lies on its path and the ways disagree.
+    pub redirected: Option<bool>,
+    /// It is dropped or rejected in this table instead (true), or not (false); null when
+    /// undecidable, as for `redirected`.
+    pub dropped: Option<bool>,
+    /// The rule (or policy) that drops it, on some way of the walk.
     pub dropped_by: Option<String>,
+    /// When `redirected` or `dropped` is null: the rule, as written, that makes it
+    /// undecidable, or why the walk stopped. Null otherwise.
+    pub undecided_by: Option<String>,
 }
 
 /// Parses any iptables text form and derives the facts for `query.table`.
@@ -355,6 +368,9 @@ fn analyze(table: &Table, query: &Query, format: Format, unparsed_lines: usize) 
         .then(|| outside_eval.first_user_chain(&entry_names))
         .flatten();
     let mut outbound_notes: BTreeSet<String> = outside_eval.all_notes().into_iter().collect();
+    // The first probe whose walk has no single answer: if no probe is intercepted, this
+    // rule (an ipset, a match the walk cannot evaluate) is why "nothing" is not a verdict.
+    let mut outbound_undecided_by = outside_eval.undecided_by(Evaluation::intercepted);
     let mut seen = BTreeSet::new();
     for (cidr, exits) in destination_candidates(table, &outbound_reach) {
         if seen.len() >= MAX_PROBES {
@@ -379,7 +395,12 @@ fn analyze(table: &Table, query: &Query, format: Format, unparsed_lines: usize) 
                 }
             }
             Some(false) if exits => excluded_cidrs.push(cidr.to_string()),
-            _ => {}
+            Some(false) => {}
+            None => {
+                if outbound_undecided_by.is_none() {
+                    outbound_undecided_by = eval.undecided_by(Evaluation::intercepted);
+                }
+            }
         }
     }
     let mode = if all {
@@ -547,12 +568,23 @@ fn analyze(table: &Table, query: &Query, format: Format, unparsed_lines: usize) 
         .iter()
         .map(|&port| {
             let eval = port_evals.get(&port);
-            let dropped_by = eval.and_then(Evaluation::dropped_by);
+            // A port never probed (the probe bound) is as undecided as an ipset makes it.
+            let redirected = eval.and_then(Evaluation::intercepted);
+            let dropped = eval.and_then(Evaluation::dropped);
+            let undecided_by = match eval {
+                None => Some(format!(
+                    "only the first {MAX_PROBES} inbound ports were probed"
+                )),
+                Some(e) => e
+                    .undecided_by(Evaluation::intercepted)
+                    .or_else(|| e.undecided_by(Evaluation::dropped)),
+            };
             ServingPort {
                 port,
-                redirected: eval.and_then(Evaluation::intercepted) == Some(true),
-                dropped: dropped_by.is_some(),
-                dropped_by,
+                redirected,
+                dropped,
+                dropped_by: eval.and_then(Evaluation::dropped_by),
+                undecided_by,
             }
         })
         .collect();
@@ -574,7 +606,18 @@ fn analyze(table: &Table, query: &Query, format: Format, unparsed_lines: usize) 
         redirect_ports: redirect_ports.into_iter().collect(),
         tproxy_ports: tproxy_ports.into_iter().collect(),
         outbound: Outbound {
-            intercepted: mode != "none",
+            intercepted: if mode != "none" {
+                Some(true)
+            } else if outbound_undecided_by.is_some() {
+                None
+            } else {
+                Some(false)
+            },
+            undecided_by: if mode == "none" {
+                outbound_undecided_by
+            } else {
+                None
+            },
             mode: mode.into(),
             cidrs,
             excluded_cidrs,

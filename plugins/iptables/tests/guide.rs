@@ -164,8 +164,8 @@ fn guide_list_inbound() {
     assert_eq!(f.inbound.redirected_ports, vec![3306]);
     assert!(!f.inbound.all_ports);
     assert_eq!(f.inbound.chain.as_deref(), Some("SERVICE_PROXY_INBOUND"));
-    assert!(f.serving_ports[0].redirected);
-    assert!(!f.serving_ports[1].redirected);
+    assert_eq!(f.serving_ports[0].redirected, Some(true));
+    assert_eq!(f.serving_ports[1].redirected, Some(false));
 }
 
 #[test]
@@ -188,12 +188,15 @@ fn full_listing_with_names() {
     assert_eq!(f.chains["OUTPUT"].policy.as_deref(), Some("ACCEPT"));
     assert_eq!(f.chains["SERVICE_PROXY_IN_REDIRECT"].references, 2);
     assert_eq!(f.inbound.redirected_ports, vec![3306, 8080]);
-    let ports: Vec<(u16, bool)> = f
+    let ports: Vec<(u16, Option<bool>)> = f
         .serving_ports
         .iter()
         .map(|p| (p.port, p.redirected))
         .collect();
-    assert_eq!(ports, vec![(3306, true), (8080, true), (22, false)]);
+    assert_eq!(
+        ports,
+        vec![(3306, Some(true)), (8080, Some(true)), (22, Some(false))]
+    );
     assert_eq!(f.outbound.mode, "cidrs");
     assert_eq!(f.outbound.cidrs, vec!["10.7.240.0/20", "10.0.0.1/32"]);
     assert_eq!(f.outbound.excluded_cidrs, vec!["127.0.0.1/32"]);
@@ -248,12 +251,12 @@ fn drops_in_the_filter_table() {
         ..Query::default()
     };
     let f = facts(&data("filter-drop-except-ssh.txt"), &filter);
-    assert!(f.serving_ports[0].dropped);
+    assert_eq!(f.serving_ports[0].dropped, Some(true));
     assert_eq!(
         f.serving_ports[0].dropped_by.as_deref(),
         Some("DROP       tcp  --  anywhere             anywhere             tcp dpt:!ssh")
     );
-    assert!(!f.serving_ports[1].dropped);
+    assert_eq!(f.serving_ports[1].dropped, Some(false));
     assert_eq!(f.chains["FORWARD"].policy.as_deref(), Some("DROP"));
     let f = facts(
         &data("filter-drop-spec.txt"),
@@ -263,8 +266,8 @@ fn drops_in_the_filter_table() {
         },
     );
     assert_eq!(f.dropped_ports, vec![3306, 5432, 6379]);
-    let dropped: Vec<bool> = f.serving_ports.iter().map(|p| p.dropped).collect();
-    assert_eq!(dropped, vec![true, true, false]);
+    let dropped: Vec<Option<bool>> = f.serving_ports.iter().map(|p| p.dropped).collect();
+    assert_eq!(dropped, vec![Some(true), Some(true), Some(false)]);
 }
 
 /// The guide's fix for a VIP that is not intercepted: the rule goes before ISTIO_OUTPUT's
@@ -358,4 +361,24 @@ fn vip_fix_never_precedes_the_owner_exclusion() {
         fix.still_bypassed_by.as_deref(),
         Some("-A ISTIO_OUTPUT -d 10.0.0.0/8 -j RETURN")
     );
+}
+
+/// An ipset of allowed sources accepted before a DROP: whether the port is dropped
+/// depends on the set, so `dropped` is null and names the rule.
+#[test]
+fn an_ipset_accept_before_a_drop_leaves_dropped_undecided() {
+    let ipset = "-A INPUT -m set --match-set allowed src -j ACCEPT";
+    let text = format!("-P INPUT ACCEPT\n{ipset}\n-A INPUT -p tcp -m tcp --dport 3306 -j DROP\n");
+    let f = facts(
+        &text,
+        &Query {
+            table: "filter".into(),
+            serving_ports: vec![3306, 80],
+            ..Query::default()
+        },
+    );
+    assert_eq!(f.serving_ports[0].dropped, None);
+    assert_eq!(f.serving_ports[0].undecided_by.as_deref(), Some(ipset));
+    assert_eq!(f.serving_ports[1].dropped, Some(false));
+    assert_eq!(f.serving_ports[1].undecided_by, None);
 }

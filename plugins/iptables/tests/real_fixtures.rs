@@ -91,7 +91,7 @@ fn istio_cni_basic_captures_everything() {
         },
     );
     assert_eq!(f.outbound.mode, "all");
-    assert!(f.outbound.intercepted);
+    assert_eq!(f.outbound.intercepted, Some(true));
     assert!(f.intercepts_all_outbound);
     assert_eq!(f.outbound.chain.as_deref(), Some("ISTIO_OUTPUT"));
     assert_eq!(f.outbound.excluded_cidrs, vec!["127.0.0.1/32"]);
@@ -118,7 +118,7 @@ fn istio_capture_empty_intercepts_no_outbound_destination() {
     let f = facts(&real("istio-iptables-capture-empty.golden.txt"), &nat());
     assert_eq!(f.tables_found, vec!["nat"]);
     assert_eq!(f.outbound.mode, "none");
-    assert!(!f.outbound.intercepted);
+    assert_eq!(f.outbound.intercepted, Some(false));
     assert!(f.chains.contains_key("ISTIO_OUTPUT"));
 }
 
@@ -335,10 +335,11 @@ fn inbound_ports_include_has_exactly_those_ports() {
         assert_eq!(f.inbound.redirected_ports, vec![31000, 32000], "{name}");
         assert_eq!(f.inbound.chain.as_deref(), Some("ISTIO_INBOUND"), "{name}");
         assert!(
-            f.serving_ports[0].redirected && !f.serving_ports[0].dropped,
+            f.serving_ports[0].redirected == Some(true)
+                && f.serving_ports[0].dropped == Some(false),
             "{name}"
         );
-        assert!(!f.serving_ports[1].redirected, "{name}");
+        assert_eq!(f.serving_ports[1].redirected, Some(false), "{name}");
     }
     let wildcard = facts(
         &real("istio-iptables-capture-inbound-ports-wildcard.golden.txt"),
@@ -491,7 +492,7 @@ fn drop_invalid_mangle_rule() {
     assert_eq!(rule.ctstates, vec!["INVALID"]);
     assert_eq!(rule.target.as_deref(), Some("ISTIO_DROP"));
     assert!(
-        !f.serving_ports[0].dropped,
+        f.serving_ports[0].dropped == Some(false),
         "a new connection is not INVALID"
     );
 }
@@ -523,4 +524,57 @@ fn istio_ip_range_vip_fix() {
         fix_for("1.1.2.3"),
         "iptables -t nat -I ISTIO_OUTPUT 16 -d 1.1.2.3/32 -j ISTIO_REDIRECT"
     );
+}
+
+/// A real Istio table with an ipset RETURN (`-m set`, which no text shows the members of)
+/// inserted before the rule that redirects: that the VM intercepts nothing is not a verdict.
+#[test]
+fn an_ipset_return_before_the_redirect_leaves_outbound_interception_undecided() {
+    let text = real("istio-iptables-capture-ip-range.golden.txt");
+    let redirect = "-A ISTIO_OUTPUT -d 9.9.0.0/16 -j ISTIO_REDIRECT";
+    let ipset = "-A ISTIO_OUTPUT -m set --match-set no-proxy dst -j RETURN";
+    assert!(text.contains(redirect));
+    let before = facts(&text, &nat());
+    assert_eq!(before.outbound.intercepted, Some(true));
+    assert_eq!(before.outbound.undecided_by, None);
+
+    let with_ipset = text.replacen(redirect, &format!("{ipset}\n{redirect}"), 1);
+    let f = facts(&with_ipset, &nat());
+    assert_eq!(f.outbound.intercepted, None, "{:?}", f.outbound);
+    assert_eq!(f.outbound.mode, "none");
+    assert!(!f.intercepts_all_outbound);
+    assert_eq!(f.outbound.undecided_by.as_deref(), Some(ipset));
+
+    // After the redirect the ipset decides nothing about 9.9.0.0/16: still intercepted.
+    let after = text.replacen(redirect, &format!("{redirect}\n{ipset}"), 1);
+    let f = facts(&after, &nat());
+    assert_eq!(f.outbound.intercepted, Some(true));
+    assert_eq!(f.outbound.undecided_by, None);
+}
+
+/// Every inbound port of a real Istio CNI table is redirected, unless an ipset of trusted
+/// sources returns first: then whether a serving port reaches the proxy is undecided.
+#[test]
+fn an_ipset_before_the_inbound_redirect_leaves_serving_ports_undecided() {
+    let text = real("istio-cni-plugin-basic.golden.txt");
+    let redirect = "-A ISTIO_INBOUND -p tcp -j ISTIO_IN_REDIRECT";
+    let ipset = "-A ISTIO_INBOUND -p tcp -m set --match-set trusted src -j RETURN";
+    let query = Query {
+        serving_ports: vec![8080, 15020],
+        ..nat()
+    };
+    let before = facts(&text, &query);
+    assert_eq!(before.serving_ports[0].redirected, Some(true));
+    assert_eq!(before.serving_ports[0].undecided_by, None);
+
+    let f = facts(
+        &text.replacen(redirect, &format!("{ipset}\n{redirect}"), 1),
+        &query,
+    );
+    assert_eq!(f.serving_ports[0].redirected, None);
+    assert_eq!(f.serving_ports[0].dropped, Some(false));
+    assert_eq!(f.serving_ports[0].undecided_by.as_deref(), Some(ipset));
+    // 15020 returns before the ipset: decided.
+    assert_eq!(f.serving_ports[1].redirected, Some(false));
+    assert_eq!(f.serving_ports[1].undecided_by, None);
 }
