@@ -10,6 +10,7 @@ mod files;
 mod findings;
 mod first_run;
 mod fleet;
+mod gce_checks;
 mod guided;
 mod interception_fixes;
 mod lint;
