@@ -1,5 +1,8 @@
-//! What the Compute Engine runbooks print for a Shared VPC.
+//! What the Compute Engine runbooks print for a Shared VPC, and (live, in a network namespace)
+//! the TCP check to Traffic Director on a VM that intercepts all outbound traffic.
 
+use super::interception_fixes::listener_in;
+use super::netns::Netns;
 use super::*;
 
 fn finding<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
@@ -45,4 +48,92 @@ fn shared_vpc_project_number_fix_names_the_project_it_describes() {
         fix.contains(r#"use its number "111111111111" instead"#),
         "{fix}"
     );
+}
+
+/// A namespace set up like a VM that sends all outbound TCP to Envoy (only Envoy's UID 1337
+/// excluded, the way Istio-style setups do) and whose firewall blocks egress to 443. The
+/// name trafficdirector.googleapis.com resolves (through the namespace's own /etc/hosts,
+/// which `ip netns exec` mounts) to an address on loopback; a listener on 15001 stands in
+/// for Envoy.
+#[test]
+fn live_tcp_check_is_unknown_when_roots_traffic_goes_to_envoy() {
+    let Some(ns) = Netns::create("tdtcp") else {
+        return;
+    };
+    let etc = std::path::PathBuf::from(format!("/etc/netns/{}", ns.name));
+    std::fs::create_dir_all(&etc).unwrap();
+    struct RemoveOnDrop(std::path::PathBuf);
+    impl Drop for RemoveOnDrop {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let _etc = RemoveOnDrop(etc.clone());
+    std::fs::write(
+        etc.join("hosts"),
+        "127.0.0.1 localhost\n203.0.113.5 trafficdirector.googleapis.com\n",
+    )
+    .unwrap();
+    ns.sh(&["ip", "link", "set", "lo", "up"]);
+    ns.sh(&["ip", "addr", "add", "203.0.113.100/24", "dev", "lo"]);
+    // Egress to 443 blocked, with a reset so the check does not wait for a timeout.
+    ns.sh(&[
+        "iptables",
+        "-A",
+        "OUTPUT",
+        "-p",
+        "tcp",
+        "--dport",
+        "443",
+        "-j",
+        "REJECT",
+        "--reject-with",
+        "tcp-reset",
+    ]);
+    let proxy_not_connecting = || {
+        ns.triage(&[
+            "run",
+            "proxy-not-connecting",
+            "--format",
+            "json",
+            "--input",
+            "proxy_uid=1337",
+        ])
+        .json()
+    };
+
+    // Without interception the check sees the firewall.
+    let report = proxy_not_connecting();
+    assert_eq!(step(&report, "tcp")["status"], "failed", "{report:#}");
+    assert!(finding_ids(&report).contains(&"td-unreachable".to_string()));
+
+    // Intercept everything but Envoy's own traffic: root's connection now lands on "Envoy".
+    for rule in [
+        "-N ISTIO_OUTPUT",
+        "-N ISTIO_REDIRECT",
+        "-A OUTPUT -p tcp -j ISTIO_OUTPUT",
+        "-A ISTIO_OUTPUT -m owner --uid-owner 1337 -j RETURN",
+        "-A ISTIO_OUTPUT -d 127.0.0.1/32 -j RETURN",
+        "-A ISTIO_OUTPUT -j ISTIO_REDIRECT",
+        "-A ISTIO_REDIRECT -p tcp -j REDIRECT --to-ports 15001",
+    ] {
+        ns.iptables(rule);
+    }
+    let accepted = listener_in(&ns, 15001);
+    let report = proxy_not_connecting();
+    let tcp = step(&report, "tcp");
+    assert!(
+        accepted.try_recv().is_ok(),
+        "the check's connection was redirected to the stand-in Envoy"
+    );
+    // It "connected", but to Envoy: not a pass, and not a firewall verdict either.
+    assert_eq!(tcp["status"], "unknown", "{report:#}");
+    let reason = tcp["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("no owner rule excludes root (UID 0)"),
+        "{reason}"
+    );
+    assert!(reason.contains("sudo -u '#1337' curl"), "{reason}");
+    assert!(!finding_ids(&report).contains(&"td-unreachable".to_string()));
+    assert_eq!(report["summary"]["complete"], false);
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 /// A TCP listener on 0.0.0.0:`port` inside the namespace (a thread moved into it with
 /// setns), standing in for Envoy's outbound port: the connections it accepts are the ones
 /// the nat table redirected. Sends the peer's address for each one it accepts.
-fn listener_in(ns: &Netns, port: u16) -> mpsc::Receiver<String> {
+pub fn listener_in(ns: &Netns, port: u16) -> mpsc::Receiver<String> {
     let path = format!("/run/netns/{}", ns.name);
     let (ready_tx, ready_rx) = mpsc::channel();
     let (accepted_tx, accepted_rx) = mpsc::channel();
