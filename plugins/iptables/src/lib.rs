@@ -16,7 +16,9 @@ pub use eval::PathStep;
 pub use facts::{
     ChainFacts, Inbound, Outbound, Query, RulesFacts, ServingPort, VipFix, parse_rules,
 };
-pub use ip6::{Ip6tablesStatus, status_from_run, status_not_started};
+pub use ip6::{
+    DISABLE_IPV6_PATH, Ip6tablesStatus, KernelIpv6, status_from_run, status_not_started,
+};
 pub use model::{MarkMatch, Rule};
 pub use parse::ParseError;
 
@@ -180,7 +182,8 @@ impl Probe for IptablesProbe {
                 "ip6tables",
                 "Checks that ip6tables' nat table works (it fails until a reboot on some console-created VMs)",
             )
-            .exec(&["ip6tables", "-t", "nat", "-S"]),
+            .exec(&["ip6tables", "-t", "nat", "-S"])
+            .read_file(DISABLE_IPV6_PATH),
         )
     }
 
@@ -196,9 +199,23 @@ impl Probe for IptablesProbe {
             }
             "ip6tables" => {
                 let _: Ip6tablesParams = params.parse()?;
+                // Read before ip6tables runs, and never fatal: when the kernel has no IPv6,
+                // that (not a module or the package) is why ip6tables fails.
+                let kernel_ipv6 = match triage_sdk::read_file_string(DISABLE_IPV6_PATH, 64) {
+                    Ok(text) => KernelIpv6::from_read(Ok(&text)),
+                    Err(CapabilityError::Failed(message)) => KernelIpv6::from_read(Err(&message)),
+                    Err(other) => KernelIpv6::unknown(&other.to_string()),
+                };
                 let status = match triage_sdk::exec(&["ip6tables", "-t", "nat", "-S"]) {
-                    Ok(out) => status_from_run(out.status, &out.stdout_text(), &out.stderr_text()),
-                    Err(CapabilityError::Failed(message)) => status_not_started(&message),
+                    Ok(out) => status_from_run(
+                        out.status,
+                        &out.stdout_text(),
+                        &out.stderr_text(),
+                        kernel_ipv6,
+                    ),
+                    Err(CapabilityError::Failed(message)) => {
+                        status_not_started(&message, kernel_ipv6)
+                    }
                     Err(other) => return Err(other.into()),
                 };
                 Facts::new(&status)
