@@ -322,6 +322,8 @@ const ISSUED_CODES: &[(&str, &str)] = &[
     ("TRG0403", "interception-missing"),
     ("TRG0404", "vip-not-intercepted"),
     ("TRG0501", "ip6tables-unavailable"),
+    ("TRG0502", "ip6tables-not-installed"),
+    ("TRG0503", "ipv6-disabled-in-kernel"),
     ("TRG0701", "intercepts-all-outbound"),
     ("TRG0801", "envoy-restarted-recently"),
     ("TRG0901", "endpoints-mostly-unhealthy"),
