@@ -150,6 +150,55 @@ pub fn runnable() -> Vec<(String, RunbookSource)> {
         .collect()
 }
 
+/// The runbook in the current directory, `./runbook.yaml`, which `triage run .` and
+/// `triage test .` take: its id as the file says (else the directory's name). A file whose
+/// id cannot be read still counts, so that `triage lint` reports what is wrong with it.
+pub fn current_dir() -> Option<(String, RunbookSource)> {
+    let file = Path::new(".").join("runbook.yaml");
+    if !file.is_file() {
+        return None;
+    }
+    let source = RunbookSource::File(file);
+    let id = source
+        .text()
+        .ok()
+        .and_then(|t| serde_yaml::from_str::<serde_yaml::Value>(&t).ok())
+        .and_then(|v| v.get("id").and_then(|i| i.as_str()).map(str::to_string))
+        .or_else(|| {
+            std::env::current_dir()
+                .ok()
+                .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+        })
+        .unwrap_or_else(|| ".".into());
+    Some((id, source))
+}
+
+/// [`all`] as `triage list` shows it: the runbook in the current directory first, which
+/// shadows any other with its id.
+pub fn all_with_current_dir() -> Vec<(String, RunbookSource, bool)> {
+    let mut out = all();
+    if let Some((id, source)) = current_dir() {
+        for (other, _, shadowed) in &mut out {
+            if *other == id {
+                *shadowed = true;
+            }
+        }
+        out.insert(0, (id, source, false));
+    }
+    out
+}
+
+/// [`runnable`] with the runbook in the current directory first: what `triage lint` and
+/// `triage test` check when given nothing. (Not `serve` nor `doctor`, whose runbooks must
+/// not depend on where they were started.)
+pub fn runnable_with_current_dir() -> Vec<(String, RunbookSource)> {
+    all_with_current_dir()
+        .into_iter()
+        .filter(|(_, _, shadowed)| !shadowed)
+        .map(|(id, source, _)| (id, source))
+        .collect()
+}
+
 /// Every runbook: (id, source), user ones first, shadowed built-ins marked.
 pub fn all() -> Vec<(String, RunbookSource, bool)> {
     let mut out: Vec<(String, RunbookSource, bool)> = Vec::new();

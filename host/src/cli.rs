@@ -97,8 +97,9 @@ enum Command {
     /// Explain a finding by its code (TRG0403) or id: what it means, where it is checked,
     /// the fix and the guide section, offline from the runbooks in the binary.
     Explain(explain::ExplainArgs),
-    /// Print the JSON Schema of runbooks (for editors: see the README's modeline).
-    Schema,
+    /// Print the JSON Schema of runbooks, or of scenario cases or bundles (for editors: see
+    /// the README's modeline).
+    Schema(schema::SchemaArgs),
     /// Draw a runbook's DAG, with the conditions on the edges.
     Graph(graph::GraphArgs),
     /// Serve the HTTP API and the Slack slash command for chat bots (see docs/serve.md).
@@ -306,7 +307,7 @@ fn dispatch(cli: Cli) -> CliResult {
         Command::Doctor(args) => doctor::run(&cli, args),
         Command::Explain(args) => explain::run(args),
         Command::Serve(args) => serve::run(&cli, args),
-        Command::Schema => schema::run(&cli),
+        Command::Schema(args) => schema::run(&cli, args),
         Command::Graph(args) => graph::run(&cli, args),
         Command::New(args) => new::run(&cli, args),
         Command::Completions(args) => completions::completions(args),

@@ -173,10 +173,12 @@ impl Tally {
 }
 
 /// One line of a bundle's `redacted:` list.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Redacted {
+    /// The redaction pattern's name.
     pub pattern: String,
+    /// How many values it replaced.
     pub count: usize,
 }
 

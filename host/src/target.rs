@@ -34,7 +34,9 @@ pub const MAX_ANSWER_BYTES: usize = 256 << 20;
 /// Who the target is, for templates (`target.instance`, `target.namespace`, …): a fix can
 /// then print `gcloud compute ssh vm-1 --zone us-central1-a` instead of a placeholder.
 /// Fields that the target does not know stay absent.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(deny_unknown_fields)]
 pub struct Identity {
     /// `local`, `ssh`, `gcloud` or `kubectl` (a bundle answers what it was recorded from).

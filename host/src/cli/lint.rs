@@ -15,7 +15,10 @@ pub struct LintArgs {
 pub fn run(cli: &Cli, args: &LintArgs) -> CliResult {
     let runtime = super::load_runtime(cli)?;
     let sources: Vec<catalog::RunbookSource> = if args.files.is_empty() {
-        catalog::runnable().into_iter().map(|(_, s)| s).collect()
+        catalog::runnable_with_current_dir()
+            .into_iter()
+            .map(|(_, s)| s)
+            .collect()
     } else {
         args.files
             .iter()

@@ -22,7 +22,7 @@ pub enum ListFormat {
 }
 
 pub fn run(args: &ListArgs) -> CliResult {
-    let runbooks: Vec<serde_json::Value> = catalog::all()
+    let runbooks: Vec<serde_json::Value> = catalog::all_with_current_dir()
         .into_iter()
         .map(|(id, source, shadowed)| {
             let title = source

@@ -63,6 +63,16 @@ pub fn new_runbook(
     if !schema.exists() {
         write_new(&schema, &super::schema::runbook_schema(plugins))?;
     }
+    // And the cases' and bundles' modelines at these.
+    for (name, text) in [
+        ("case.schema.json", super::schema::case_schema()),
+        ("bundle.schema.json", super::schema::bundle_schema()),
+    ] {
+        let schema = dir.join(name);
+        if !schema.exists() {
+            write_new(&schema, &text)?;
+        }
+    }
     write_new(
         &root.join("tests/envoy-running/case.yaml"),
         &fill(include_str!("new/templates/runbook/case-running.yaml")),

@@ -50,6 +50,10 @@ pub struct RunArgs {
     /// Record every capability call and answer into a new bundle directory.
     #[arg(long, value_name = "DIR")]
     record: Option<PathBuf>,
+    /// Run a scenario test case (`runbooks/ID/tests/CASE`, as `triage test` does): its
+    /// bundle, inputs and answers; --input and --answer add to them or replace them.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["bundle", "target", "targets", "record"])]
+    case: Option<PathBuf>,
     #[command(flatten)]
     pub given: Given,
     /// Include every step's facts in the JSON report.
@@ -109,12 +113,24 @@ impl GuideArgs {
             jobs: 1,
             target_timeout: std::time::Duration::from_secs(300),
             record: self.record,
+            case: None,
             given: self.given,
             facts: self.facts,
             output: self.output,
             junit: None,
         }
     }
+}
+
+/// A case's pairs with the command line's: a name given on the command line replaces the
+/// case's value for it.
+fn with_case(case: Vec<(String, String)>, flags: &[(String, String)]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = case
+        .into_iter()
+        .filter(|(name, _)| !flags.iter().any(|(n, _)| n == name))
+        .collect();
+    out.extend(flags.iter().cloned());
+    out
 }
 
 fn parse_duration_arg(s: &str) -> Result<std::time::Duration, String> {
@@ -124,7 +140,15 @@ fn parse_duration_arg(s: &str) -> Result<std::time::Duration, String> {
 pub fn run(cli: &Cli, args: &RunArgs) -> CliResult {
     let runtime = super::load_runtime(cli)?;
     let loaded = super::load_runbook(&args.runbook, &runtime)?;
-    let mut given = args.given.inputs.clone();
+    // A scenario case gives the bundle, inputs and answers; the flags add to them.
+    let case = match &args.case {
+        Some(dir) => Some(super::test::load_case(dir).or_usage()?),
+        None => None,
+    };
+    let mut given = with_case(
+        case.as_ref().map(|c| c.input_pairs()).unwrap_or_default(),
+        &args.given.inputs,
+    );
     if args.interactive {
         if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
             return Err(Failure::usage(
@@ -134,7 +158,14 @@ pub fn run(cli: &Cli, args: &RunArgs) -> CliResult {
         super::guide::ask_missing_inputs(&loaded, &mut given).or_run()?;
     }
     let inputs = inputs::resolve(&loaded.runbook, &given).map_err(Failure::usage)?;
-    let answers: BTreeMap<String, String> = args.given.answers.iter().cloned().collect();
+    let answers: BTreeMap<String, String> = with_case(
+        case.as_ref()
+            .map(|c| c.spec.answers.clone().into_iter().collect())
+            .unwrap_or_default(),
+        &args.given.answers,
+    )
+    .into_iter()
+    .collect();
     inputs::check_answers(&loaded.runbook, &answers).map_err(Failure::usage)?;
     let policy = Arc::new(super::load_policy(cli)?);
     let redact = super::load_redactor(cli)?;
@@ -145,6 +176,9 @@ pub fn run(cli: &Cli, args: &RunArgs) -> CliResult {
     };
     for dir in &args.bundle {
         specs.push(Spec::bundle(dir).or_usage()?);
+    }
+    if let Some(case) = &case {
+        specs.push(Spec::bundle(&case.bundle_dir()).or_usage()?);
     }
     for target in &args.target {
         specs.push(Spec::parse(target).or_usage()?);

@@ -1,11 +1,67 @@
-//! `triage schema`: the JSON Schema of runbooks, for editors (see the README's modeline).
+//! `triage schema [runbook|case|bundle]`: the JSON Schema of runbooks, scenario test
+//! cases and bundles, for editors (see the README's modeline).
 
 use super::{Cli, CliResult};
 use crate::runbook::Runbook;
 
-pub fn run(cli: &Cli) -> CliResult {
-    print!("{}", runbook_schema(&super::load_runtime(cli)?));
+#[derive(clap::Args, Debug)]
+pub struct SchemaArgs {
+    /// Which file's schema.
+    #[arg(value_enum, default_value_t = SchemaOf::Runbook)]
+    of: SchemaOf,
+}
+
+#[derive(Copy, Clone, Debug, clap::ValueEnum)]
+enum SchemaOf {
+    /// A runbook (`runbooks/runbook.schema.json`), told about the plugins.
+    Runbook,
+    /// A scenario test case, `case.yaml` (`runbooks/case.schema.json`).
+    Case,
+    /// A bundle's `bundle.yaml` (`runbooks/bundle.schema.json`).
+    Bundle,
+}
+
+pub fn run(cli: &Cli, args: &SchemaArgs) -> CliResult {
+    let text = match args.of {
+        SchemaOf::Runbook => runbook_schema(&super::load_runtime(cli)?),
+        SchemaOf::Case => case_schema(),
+        SchemaOf::Bundle => bundle_schema(),
+    };
+    print!("{text}");
     Ok(0)
+}
+
+/// The JSON Schema of `case.yaml`, from the type `triage test` reads it into.
+pub fn case_schema() -> String {
+    let schema = schemars::schema_for!(super::test::CaseSpec);
+    serde_json::to_string_pretty(&schema).expect("a schema serialises") + "\n"
+}
+
+/// The JSON Schema of `bundle.yaml`, from the type replay reads it into, with what the
+/// loader checks beyond types that a schema can say: a call has exactly one key.
+pub fn bundle_schema() -> String {
+    let mut schema = serde_json::to_value(schemars::schema_for!(crate::target::bundle::BundleFile))
+        .expect("a schema serialises");
+    if let Some(call) = schema
+        .pointer_mut("/$defs/RecordedCall")
+        .and_then(|c| c.as_object_mut())
+    {
+        let keys: Vec<serde_json::Value> = crate::capability::Kind::ALL
+            .iter()
+            .map(|k| serde_json::json!({"required": [k.bundle_key()]}))
+            .collect();
+        call.insert("oneOf".into(), keys.into());
+    }
+    if let Some(error) = schema
+        .pointer_mut("/$defs/RecordedError")
+        .and_then(|c| c.as_object_mut())
+    {
+        error.insert(
+            "oneOf".into(),
+            serde_json::json!([{"required": ["failed"]}, {"required": ["timed_out"]}]),
+        );
+    }
+    serde_json::to_string_pretty(&schema).expect("a schema serialises") + "\n"
 }
 
 /// The JSON Schema of a runbook, derived from the same types the loader deserialises, and

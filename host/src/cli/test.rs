@@ -39,7 +39,10 @@ pub fn run(cli: &Cli, args: &TestArgs) -> CliResult {
     let runtime = super::load_runtime(cli)?;
     let policy = Arc::new(super::load_policy(cli)?);
     let sources: Vec<catalog::RunbookSource> = if ids.is_empty() {
-        catalog::runnable().into_iter().map(|(_, s)| s).collect()
+        catalog::runnable_with_current_dir()
+            .into_iter()
+            .map(|(_, s)| s)
+            .collect()
     } else {
         let mut warnings = Vec::new();
         let resolved = ids
@@ -88,21 +91,52 @@ pub fn run(cli: &Cli, args: &TestArgs) -> CliResult {
 
 pub const CASE_FILE: &str = "case.yaml";
 
-#[derive(Debug, Clone, Deserialize)]
+/// `case.yaml`: one scenario test case of a runbook (`runbooks/ID/tests/CASE/`).
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(title = "Case")]
 pub struct CaseSpec {
+    /// What the case is about.
     #[serde(default)]
     pub description: Option<String>,
     /// The bundle to replay, relative to the case directory; default: the case directory.
     #[serde(default)]
     pub bundle: Option<PathBuf>,
+    /// The runbook's inputs, by name (a list input takes a list).
     #[serde(default)]
     pub inputs: BTreeMap<String, Value>,
+    /// Answers to the runbook's ask steps, by step id.
     #[serde(default)]
     pub answers: BTreeMap<String, String>,
+    /// Exactly the finding ids that must fire (order does not matter).
     pub findings: Vec<String>,
+    /// Statuses some steps must end with: passed, failed, unknown, skipped or errored. A
+    /// step that ends unknown or errored must be listed.
     #[serde(default)]
-    pub steps: BTreeMap<String, String>,
+    pub steps: BTreeMap<String, StepMark>,
+}
+
+/// A step status a case can expect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum StepMark {
+    Passed,
+    Failed,
+    Unknown,
+    Skipped,
+    Errored,
+}
+
+impl StepMark {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepMark::Passed => "passed",
+            StepMark::Failed => "failed",
+            StepMark::Unknown => "unknown",
+            StepMark::Skipped => "skipped",
+            StepMark::Errored => "errored",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -157,7 +191,13 @@ pub enum CaseError {
     Invalid(String),
 }
 
+/// A case file is a few lines; anything near this is not one (and is not read further).
+pub const MAX_CASE_FILE_BYTES: u64 = 1 << 20;
+
 /// The cases of the runbook whose file is `runbook_file`, sorted by name. Errors name the file.
+/// A case directory that is a link must lead to a place inside the runbook's directory:
+/// cases come with the runbook, and a link out of it would make `triage test` read (and
+/// `triage lint` report on) whatever it points at.
 pub fn cases(runbook_file: &Path) -> Result<Vec<Case>, CaseError> {
     let Some(dir) = runbook_file.parent() else {
         return Ok(Vec::new());
@@ -171,28 +211,80 @@ pub fn cases(runbook_file: &Path) -> Result<Vec<Case>, CaseError> {
         .filter(|p| p.is_dir())
         .collect();
     dirs.sort();
+    let real_runbook_dir = crate::target::files::resolve(if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    })
+    .map_err(|source| CaseError::Read {
+        file: dir.to_path_buf(),
+        source,
+    })?;
     let mut out = Vec::new();
     for case_dir in dirs {
-        let file = case_dir.join(CASE_FILE);
-        let text = std::fs::read_to_string(&file).map_err(|source| CaseError::Read {
-            file: file.clone(),
-            source,
-        })?;
-        crate::yaml::depth::check_file(&text, &file).map_err(CaseError::Invalid)?;
-        let spec: CaseSpec = serde_yaml::from_str(&text)
-            .map_err(|e| CaseError::Invalid(crate::yaml::yaml_error(&file, &e)))?;
-        let name = case_dir
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned();
-        out.push(Case {
-            name,
-            dir: case_dir,
-            spec,
-        });
+        if case_dir.is_symlink() {
+            let real =
+                crate::target::files::resolve(&case_dir).map_err(|source| CaseError::Read {
+                    file: case_dir.clone(),
+                    source,
+                })?;
+            if !real.starts_with(&real_runbook_dir) {
+                return Err(CaseError::Invalid(format!(
+                    "{}: is a link to {}, outside the runbook's directory",
+                    crate::report::human::one_line(&case_dir.display().to_string()),
+                    crate::report::human::one_line(&real.display().to_string())
+                )));
+            }
+        }
+        out.push(load_case(&case_dir)?);
     }
     Ok(out)
+}
+
+/// Reads one case: `DIR/case.yaml`, a regular file inside DIR (links followed, but not out
+/// of it), at most [`MAX_CASE_FILE_BYTES`], checked for nesting and parsed. `triage test`,
+/// `triage lint` and `triage run --case` all read cases here.
+pub fn load_case(case_dir: &Path) -> Result<Case, CaseError> {
+    use crate::target::files;
+    let file = case_dir.join(CASE_FILE);
+    let shown = |why: String| {
+        CaseError::Invalid(format!(
+            "{}: {why}",
+            crate::report::human::one_line(&file.display().to_string())
+        ))
+    };
+    let real_dir = files::resolve(case_dir).map_err(|source| CaseError::Read {
+        file: case_dir.to_path_buf(),
+        source,
+    })?;
+    let real = files::resolve(&file).map_err(|source| CaseError::Read {
+        file: file.clone(),
+        source,
+    })?;
+    if !real.starts_with(&real_dir) {
+        return Err(shown(format!(
+            "is a link to {}, outside the case directory",
+            crate::report::human::one_line(&real.display().to_string())
+        )));
+    }
+    let bytes = files::open_resolved(&real)
+        .and_then(|f| files::read_whole(f, MAX_CASE_FILE_BYTES))
+        .map_err(|e| shown(e.to_string()))?;
+    let text = String::from_utf8(bytes).map_err(|_| shown("is not UTF-8 text".into()))?;
+    crate::yaml::depth::check_file(&text, &file).map_err(CaseError::Invalid)?;
+    let spec: CaseSpec = serde_yaml::from_str(&text)
+        .map_err(|e| CaseError::Invalid(crate::yaml::yaml_error(&file, &e)))?;
+    let name = case_dir
+        .file_name()
+        .or_else(|| real_dir.file_name())
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    Ok(Case {
+        name,
+        dir: case_dir.to_path_buf(),
+        spec,
+    })
 }
 
 /// What `triage lint` checks in a case without running it: finding ids and step ids exist,
@@ -215,14 +307,9 @@ pub fn check_case(loaded: &LoadedRunbook, case: &Case) -> Vec<String> {
             ));
         }
     }
-    for (step, status) in &case.spec.steps {
+    for step in case.spec.steps.keys() {
         if !rb.steps.iter().any(|s| s.id.as_str() == step) {
             problems.push(format!("{file}: no step `{step}` in runbook `{}`", rb.id));
-        }
-        if !["passed", "failed", "unknown", "skipped", "errored"].contains(&status.as_str()) {
-            problems.push(format!(
-                "{file}: step `{step}`: `{status}` is not passed, failed, unknown, skipped or errored"
-            ));
         }
     }
     if let Err(e) = inputs::resolve(rb, &case.input_pairs()) {
@@ -530,12 +617,13 @@ pub async fn run_case(
     }
     for (step, want) in &case.spec.steps {
         if let Some(s) = report.steps.iter().find(|s| &s.id == step)
-            && s.status.as_str() != want
+            && s.status.as_str() != want.as_str()
         {
             why.push(format!(
-                "step `{step}` {} ({}), expected {want}",
+                "step `{step}` {} ({}), expected {}",
                 s.status.as_str(),
-                s.reason.as_deref().unwrap_or("")
+                s.reason.as_deref().unwrap_or(""),
+                want.as_str()
             ));
         }
     }

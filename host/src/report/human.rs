@@ -38,7 +38,7 @@ pub fn terminal_safe(text: &str) -> Cow<'_, str> {
 }
 
 /// One line of it: a newline inside would start a line that looks like the report's own.
-fn one_line(text: &str) -> String {
+pub fn one_line(text: &str) -> String {
     terminal_safe(text).replace('\n', "\\n")
 }
 

@@ -48,11 +48,15 @@ pub const MAX_BUNDLE_FILE_BYTES: u64 = 64 << 20;
 /// milliseconds; this bounds a stalled network filesystem).
 const SIDE_FILE_TIMEOUT: Duration = Duration::from_secs(30);
 
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+/// `bundle.yaml`: recorded capability calls and their answers (see the README's *Bundles*).
+#[derive(Debug, Clone, Serialize, Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(title = "Bundle")]
 pub struct BundleFile {
+    /// Free text: where it was recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
+    /// Unix seconds; the plugins' clock when replaying.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recorded_at: Option<i64>,
     /// Who was recorded (`--record` writes it), so fixes replay with the same names.
@@ -62,15 +66,20 @@ pub struct BundleFile {
     /// the values). Informational; replay ignores it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub redacted: Vec<crate::redact::Redacted>,
+    /// The calls, each keyed by exactly one of exec, http, read, resolve, connect; the
+    /// first answer recorded for a call is the one replayed.
     #[serde(default)]
     pub calls: Vec<RecordedCall>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Hash)]
+/// An HTTP request, as the plugin made it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Hash, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HttpKey {
+    /// GET by default.
     #[serde(default = "get")]
     pub method: String,
+    /// The whole URL, query string included.
     pub url: String,
 }
 
@@ -79,53 +88,74 @@ fn get() -> String {
 }
 
 /// A recorded failure: `{failed: "…"}` or `{timed_out: "…"}`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecordedError {
+    /// The call could not be carried out (the command did not start, the connection was
+    /// refused), with why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed: Option<String>,
+    /// The call took longer than its deadline, with what it was waiting for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timed_out: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+/// One recorded call: what identifies it (exactly one of `exec`, `http`, `read`, `resolve`,
+/// `connect`) and its answer.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecordedCall {
+    /// A command's argv, as the plugin asked for it (no shell): `[iptables, -t, nat, -S]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exec: Option<Vec<String>>,
+    /// An HTTP request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http: Option<HttpKey>,
+    /// A file read, by the path the plugin asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read: Option<String>,
+    /// A name resolved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolve: Option<String>,
+    /// A TCP connection, `HOST:PORT`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connect: Option<String>,
 
+    /// exec: the exit status; http: the response status (200 when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<i32>,
+    /// exec: what the command printed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stdout: Option<String>,
+    /// exec: a file in the bundle holding what the command printed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stdout_file: Option<String>,
+    /// exec: what the command printed on stderr.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stderr: Option<String>,
+    /// exec: a file in the bundle holding its stderr.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stderr_file: Option<String>,
+    /// http: the response headers, `[name, value]` pairs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub headers: Vec<(String, String)>,
+    /// http and read: the body or the file's content.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
+    /// http and read: a file in the bundle holding it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body_file: Option<String>,
     /// `read` only: the file's length, when the body holds only its end (a tail read of a
     /// larger file). Absent: the body is the whole file (or its start, as far as read).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<u64>,
+    /// resolve: the addresses.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub addresses: Option<Vec<String>>,
+    /// connect: how long it took.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub elapsed_ms: Option<u32>,
+    /// The call failed instead of answering.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<RecordedError>,
 }
@@ -140,18 +170,67 @@ pub enum CallKey {
     Connect(String),
 }
 
+/// How many recorded calls a "not captured" error names: enough to show the form the
+/// bundle was recorded in, few enough for one line.
+const NOT_CAPTURED_SHOWN: usize = 3;
+
 impl CallKey {
     /// `exec iptables-save -t nat`, `read /var/log/…`: the call as bundle.yaml names it.
     fn describe(&self) -> String {
-        let (kind, what) = match self {
-            CallKey::Exec(argv) => (Kind::Exec, crate::capability::shell_words(argv)),
-            CallKey::Http(m, u) => (Kind::Http, format!("{m} {u}")),
-            CallKey::Read(p) => (Kind::ReadFile, p.clone()),
-            CallKey::Resolve(h) => (Kind::Resolve, h.clone()),
-            CallKey::Connect(hp) => (Kind::Connect, hp.clone()),
-        };
-        format!("{} {what}", kind.bundle_key())
+        format!("{} {}", self.kind().bundle_key(), self.what())
     }
+
+    fn kind(&self) -> Kind {
+        match self {
+            CallKey::Exec(_) => Kind::Exec,
+            CallKey::Http(..) => Kind::Http,
+            CallKey::Read(_) => Kind::ReadFile,
+            CallKey::Resolve(_) => Kind::Resolve,
+            CallKey::Connect(_) => Kind::Connect,
+        }
+    }
+
+    /// The call without its capability: `iptables -t nat -S`, `GET http://…`.
+    fn what(&self) -> String {
+        match self {
+            CallKey::Exec(argv) => crate::capability::shell_words(argv),
+            CallKey::Http(m, u) => format!("{m} {u}"),
+            CallKey::Read(p) | CallKey::Resolve(p) | CallKey::Connect(p) => p.clone(),
+        }
+    }
+
+    /// How unlike `other` this call is, for ordering suggestions: a different program
+    /// (or URL host, or file directory) counts more than any difference in the rest.
+    fn distance(&self, other: &CallKey) -> usize {
+        let head = |k: &CallKey| -> String {
+            match k {
+                CallKey::Exec(argv) => argv.first().cloned().unwrap_or_default(),
+                CallKey::Http(_, u) => u.split('/').take(3).collect::<Vec<_>>().join("/"),
+                CallKey::Read(p) => p.rsplit_once('/').map(|(d, _)| d).unwrap_or("").into(),
+                CallKey::Resolve(h) | CallKey::Connect(h) => h.clone(),
+            }
+        };
+        let words = |k: &CallKey| -> std::collections::BTreeSet<String> {
+            match k {
+                CallKey::Exec(argv) => argv.iter().cloned().collect(),
+                other => other
+                    .what()
+                    .split(['/', ' ', '?', '&'])
+                    .map(String::from)
+                    .collect(),
+            }
+        };
+        let (mine, theirs) = (words(self), words(other));
+        let unshared = mine.symmetric_difference(&theirs).count();
+        let program = usize::from(head(self) != head(other)) * 1000;
+        program + unshared
+    }
+}
+
+/// Text from a bundle or a plugin, for a one-line error: control characters and newlines
+/// as visible escapes, so a recorded argv cannot rewrite the terminal or forge a line.
+fn one_line(text: &str) -> String {
+    crate::report::human::one_line(text)
 }
 
 impl RecordedCall {
@@ -302,13 +381,10 @@ impl BundleTarget {
     }
 
     fn lookup(&self, key: CallKey) -> CapResult<&RecordedCall> {
-        let call = self.calls.get(&key).ok_or_else(|| {
-            CapabilityError::NotCaptured(format!(
-                "{} is not in {}",
-                key.describe(),
-                self.dir.display()
-            ))
-        })?;
+        let call = self
+            .calls
+            .get(&key)
+            .ok_or_else(|| CapabilityError::NotCaptured(self.not_captured(&key)))?;
         match &call.error {
             Some(RecordedError {
                 timed_out: Some(m), ..
@@ -318,6 +394,45 @@ impl BundleTarget {
             )),
             None => Ok(call),
         }
+    }
+
+    /// `exec iptables-save -t nat is not in DIR; of exec it holds: iptables -t nat -S, …`:
+    /// what the bundle does hold of the same capability tells the author which param
+    /// replays it (here `command=spec`). The calls most like the one asked for come first
+    /// (same program, same host), a few of them; text from the bundle and the plugin is
+    /// shown with control characters escaped, on one line.
+    fn not_captured(&self, key: &CallKey) -> String {
+        let mut message = format!(
+            "{} is not in {}",
+            one_line(&key.describe()),
+            one_line(&self.dir.display().to_string())
+        );
+        let mut same: Vec<(usize, String)> = self
+            .calls
+            .keys()
+            .filter(|k| std::mem::discriminant(*k) == std::mem::discriminant(key))
+            .map(|k| (k.distance(key), one_line(&k.what())))
+            .collect();
+        if same.is_empty() {
+            message.push_str(&format!("; it holds no {} call", key.kind().bundle_key()));
+            return message;
+        }
+        same.sort();
+        let total = same.len();
+        let shown: Vec<String> = same
+            .into_iter()
+            .take(NOT_CAPTURED_SHOWN)
+            .map(|(_, what)| what)
+            .collect();
+        message.push_str(&format!(
+            "; of {} it holds: {}",
+            key.kind().bundle_key(),
+            shown.join(", ")
+        ));
+        if total > NOT_CAPTURED_SHOWN {
+            message.push_str(&format!(" (and {} more)", total - NOT_CAPTURED_SHOWN));
+        }
+        message
     }
 
     /// An answer: inline text, or a side file read whole (refused past the answer cap).

@@ -2,6 +2,7 @@
 //! drives the real `triage` binary with the real plugins, built once by build.rs.
 
 mod authoring;
+mod authoring_tools;
 mod cli;
 mod conventions;
 mod doctor;
