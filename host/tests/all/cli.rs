@@ -132,7 +132,11 @@ fn wrong_flag_is_a_usage_error() {
     let out = run(triage().arg("run"));
     assert_one_line_error(&out, 2, "required arguments were not provided: <RUNBOOK>");
     let out = run(triage().args(["run", "x", "--format", "yaml"]));
-    assert_one_line_error(&out, 2, "[possible values: human, json, markdown, sarif, jsonl]");
+    assert_one_line_error(
+        &out,
+        2,
+        "[possible values: human, json, markdown, sarif, jsonl]",
+    );
     // Help is not an error.
     let out = run(triage().args(["run", "--help"]));
     assert_eq!(out.code, 0);

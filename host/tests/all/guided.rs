@@ -143,7 +143,7 @@ fn guided_walk_through_a_bundle_with_run_and_skip() {
     let screen = t.wait_for("Run this step?", 1);
     assert!(
         screen.contains(
-            "Guide section: No se puede acceder al servicio configurado con Traffic Director"
+            "Guide section: Service configured with Traffic Director is not reachable (No se puede acceder al servicio configurado con Traffic Director)"
         ),
         "{screen}"
     );
@@ -163,7 +163,7 @@ fn guided_walk_through_a_bundle_with_run_and_skip() {
     t.keys(&["Enter"]); // run interception: the finding and its fix show at once
     let screen = t.wait_for("Run this step?", 3);
     assert!(
-        screen.contains("ERROR interception-missing: No traffic interception in the nat table"),
+        screen.contains("ERROR interception-missing [TRG0403]: No traffic interception in the nat table"),
         "{screen}"
     );
     assert!(

@@ -415,8 +415,9 @@ steps:
     assert!(!out.stdout.contains("Evidence"), "{}", out.stdout);
     assert!(!out.stdout.contains("```"), "{}", out.stdout);
     assert!(
-        out.stdout
-            .contains("*warning* · step `always`\n\n**Fix:** Nothing to do"),
+        out.stdout.contains(
+            "*warning* · step `always` · help: `triage explain shown`\n\n**Fix:** Nothing to do"
+        ),
         "{}",
         out.stdout
     );

@@ -91,10 +91,9 @@ fn markdown_and_human_reports() {
         "{}",
         md.stdout
     );
-    assert!(
-        md.stdout
-            .contains("### 🔴 `interception-missing` — No traffic interception in the nat table")
-    );
+    assert!(md.stdout.contains(
+        "### 🔴 `interception-missing` `TRG0403` — No traffic interception in the nat table"
+    ));
     assert!(
         md.stdout
             .contains("| `vip-interception` The service VIP is redirected to Envoy | skipped |")
