@@ -163,7 +163,9 @@ fn guided_walk_through_a_bundle_with_run_and_skip() {
     t.keys(&["Enter"]); // run interception: the finding and its fix show at once
     let screen = t.wait_for("Run this step?", 3);
     assert!(
-        screen.contains("ERROR interception-missing [TRG0403]: No traffic interception in the nat table"),
+        screen.contains(
+            "ERROR interception-missing [TRG0403]: No traffic interception in the nat table"
+        ),
         "{screen}"
     );
     assert!(
