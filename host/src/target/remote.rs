@@ -128,6 +128,16 @@ impl Transport {
         ))
     }
 
+    /// Whether `argv` runs on this machine rather than on the target. On a `kubectl://`
+    /// target, kubectl's own commands (`kubectl get pod`, `kubectl exec … -- iptables-save`)
+    /// speak to the cluster's API server, which is reached from where kubectl is configured
+    /// (this machine, with the kubeconfig that also carries the `exec` into the pod); inside
+    /// the pod there is neither kubectl nor credentials for it. So a runbook can read the
+    /// pod's object (annotations, restarts) and run commands in it in the same run.
+    pub fn runs_here(&self, argv: &[String]) -> bool {
+        matches!(self, Transport::Kubectl { .. }) && argv.first().is_some_and(|p| p == "kubectl")
+    }
+
     /// The local argv that runs `argv` on the target.
     pub fn wrap(&self, argv: &[String]) -> Vec<String> {
         let quoted = || {
@@ -318,6 +328,9 @@ impl Target for RemoteTarget {
 #[async_trait]
 impl CarryOut for RemoteTarget {
     async fn exec(&self, argv: &[String], timeout: Duration) -> CapResult<ExecOutput> {
+        if self.transport.runs_here(argv) {
+            return self.local.exec(argv, timeout).await;
+        }
         self.remote(argv, timeout).await
     }
 
@@ -586,6 +599,21 @@ mod tests {
             t.wrap(&argv(&["ps"]))[..5],
             argv(&["kubectl", "exec", "-n", "default", "web-1"])[..]
         );
+    }
+
+    #[test]
+    fn kubectl_commands_of_a_kubectl_target_run_here() {
+        let pod = Transport::parse("kubectl://shop/web-1/envoy").unwrap();
+        assert!(pod.runs_here(&argv(&[
+            "kubectl", "get", "pod", "-n", "shop", "-o", "json", "--", "web-1"
+        ])));
+        assert!(!pod.runs_here(&argv(&["iptables-save", "-t", "nat"])));
+        // Only the program's name counts, not an argument that happens to say kubectl.
+        assert!(!pod.runs_here(&argv(&["cat", "kubectl"])));
+        assert!(!pod.runs_here(&[]));
+        // Over ssh or gcloud, kubectl is whatever the remote machine has.
+        let vm = Transport::parse("ssh://10.0.0.5").unwrap();
+        assert!(!vm.runs_here(&argv(&["kubectl", "get", "pods"])));
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod ip6;
 mod listing;
 mod model;
 mod parse;
+pub mod pod;
 mod rule;
 mod services;
 mod tokenize;
@@ -177,6 +178,15 @@ impl Probe for IptablesProbe {
             .exec(&["iptables", "-t", "{table}", "-L", "-n", "-v"])
             .exec(&["ip6tables", "-t", "{table}", "-L", "-n", "-v"]),
         )
+        .action({
+            let action = Action::new::<pod::PodRulesParams, pod::PodRulesFacts>(
+                "pod-rules",
+                "Reads a pod's nat table with kubectl exec into its Envoy sidecar (iptables-save, else iptables -S) and says what it intercepts; a refusal (no NET_ADMIN, no iptables in the image) is the answer's error",
+            );
+            pod::pod_argvs("{pod}", "{namespace}", "{container}")
+                .iter()
+                .fold(action, |action, argv| action.exec(argv))
+        })
         .action(
             Action::new::<Ip6tablesParams, Ip6tablesStatus>(
                 "ip6tables",
@@ -195,6 +205,11 @@ impl Probe for IptablesProbe {
                 let text = read_rules(&p)?;
                 let facts =
                     parse_rules(&text, &query).map_err(|e| ProbeError::bad_input(e.to_string()))?;
+                Facts::new(&facts)
+            }
+            "pod-rules" => {
+                let p: pod::PodRulesParams = params.parse()?;
+                let facts = pod::read_pod_rules(&p, &mut |argv| triage_sdk::exec(argv))?;
                 Facts::new(&facts)
             }
             "ip6tables" => {

@@ -38,10 +38,12 @@ fn manifest_declares_exactly_the_commands() {
         r#"["iptables", "-t", "{table}", "-L", "-n", "-v"]"#,
         r#"["ip6tables", "-t", "{table}", "-L", "-n", "-v"]"#,
         r#"["ip6tables", "-t", "nat", "-S"]"#,
+        r#"["kubectl", "exec", "-n", "{namespace}", "-c", "{container}", "{pod}", "--", "iptables-save", "-t", "nat"]"#,
+        r#"["kubectl", "exec", "-n", "{namespace}", "-c", "{container}", "{pod}", "--", "iptables", "-t", "nat", "-S"]"#,
     ] {
         assert!(manifest.contains(argv), "{argv} missing from {manifest}");
     }
-    assert_eq!(manifest.matches("Exec(").count(), 7);
+    assert_eq!(manifest.matches("Exec(").count(), 9);
 }
 
 #[test]

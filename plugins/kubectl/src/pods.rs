@@ -284,6 +284,90 @@ pub struct InterceptionFacts {
     /// A connection to the `port` param, to some intercepted destination, would be sent to
     /// the proxy; null without `port`.
     pub port_intercepted: Option<bool>,
+    /// UIDs whose traffic the injector's init container keeps away from the proxy (its
+    /// `istio-iptables` arguments `-u`/`--proxy-uid`); empty when no init container says.
+    pub excluded_uids: Vec<String>,
+    /// The init container `excluded_uids` was read from; null when none sets up interception.
+    pub init_container: Option<String>,
+    /// The sidecar's `run_as_user` is among `excluded_uids`: its own connections are not
+    /// sent back to it. Null when either is not in the pod's spec.
+    pub proxy_uid_excluded: Option<bool>,
+}
+
+/// What the init container that set up the pod's interception (Istio's and Traffic
+/// Director's `istio-init`, running `istio-iptables`) was told, from its arguments. These are
+/// what the rules were made from when the pod started; annotations can be edited later.
+struct InitSetup {
+    name: String,
+    /// `-u`/`--proxy-uid`.
+    uids: Vec<String>,
+    /// `-i`/`--istio-service-cidr`: the intercepted destinations ("*" for all, "" for none).
+    include: Option<Vec<String>>,
+    /// `-x`/`--istio-service-exclude-cidr`.
+    exclude: Option<Vec<String>>,
+    /// `-o`/`--outbound-ports-exclude`.
+    exclude_ports: Option<Vec<u16>>,
+}
+
+fn comma_list(v: String) -> Vec<String> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The value of `short VALUE`, `long VALUE` or `long=VALUE`, the last one given.
+fn flag_value(argv: &[&str], short: &str, long: &str) -> Option<String> {
+    let eq = format!("{long}=");
+    let mut found = None;
+    let mut it = argv.iter();
+    while let Some(arg) = it.next() {
+        if let Some(v) = arg.strip_prefix(eq.as_str()) {
+            found = Some(v.to_string());
+        } else if (*arg == short || *arg == long)
+            && let Some(v) = it.next()
+        {
+            found = Some(v.to_string());
+        }
+    }
+    found
+}
+
+fn init_setup(spec: &PodSpec) -> Option<InitSetup> {
+    spec.init_containers
+        .iter()
+        .filter(|c| !is_always(&c.restart_policy))
+        .find_map(|c| {
+            let argv: Vec<&str> = c
+                .command
+                .iter()
+                .chain(&c.args)
+                .map(String::as_str)
+                .collect();
+            let sets_up = c.name == "istio-init"
+                || argv.iter().any(|a| a.ends_with("istio-iptables"))
+                || argv.contains(&"-u") && argv.contains(&"-p");
+            if !sets_up {
+                return None;
+            }
+            Some(InitSetup {
+                name: c.name.clone(),
+                uids: flag_value(&argv, "-u", "--proxy-uid")
+                    .map(comma_list)
+                    .unwrap_or_default(),
+                include: flag_value(&argv, "-i", "--istio-service-cidr")
+                    .map(comma_list)
+                    .filter(|list| list.is_empty() || list.iter().any(|c| is_destination(c))),
+                exclude: flag_value(&argv, "-x", "--istio-service-exclude-cidr").map(comma_list),
+                exclude_ports: flag_value(&argv, "-o", "--outbound-ports-exclude").map(|v| {
+                    comma_list(v)
+                        .iter()
+                        .filter_map(|p| p.parse().ok())
+                        .collect()
+                }),
+            })
+        })
 }
 
 /// Parses `kubectl get pods -o json` (a List, or one Pod).
@@ -357,9 +441,19 @@ fn pod_facts(pod: Pod, query: InterceptionQuery) -> PodFacts {
         });
     let sidecar = find_sidecar(&spec, &metadata.annotations, &containers, &init_containers);
     let exclude_ports = exclude_outbound_ports(&metadata.annotations);
-    let interception = sidecar
-        .as_ref()
-        .map(|_| interception(&metadata.annotations, &exclude_ports, query));
+    let init = init_setup(&spec);
+    let interception = sidecar.as_ref().map(|sidecar| {
+        let mut facts = interception(&metadata.annotations, &exclude_ports, query, init.as_ref());
+        if let Some(init) = &init {
+            facts.proxy_uid_excluded = match (sidecar.run_as_user, init.uids.is_empty()) {
+                (Some(uid), false) => Some(init.uids.iter().any(|u| *u == uid.to_string())),
+                _ => None,
+            };
+            facts.excluded_uids = init.uids.clone();
+            facts.init_container = Some(init.name.clone());
+        }
+        facts
+    });
     PodFacts {
         name: metadata.name,
         namespace: metadata.namespace,
@@ -513,13 +607,28 @@ fn interception(
     annotations: &BTreeMap<String, String>,
     exclude_ports: &[u16],
     query: InterceptionQuery,
+    init: Option<&InitSetup>,
 ) -> InterceptionFacts {
-    let (include, include_source) =
-        annotation_list(annotations, &INCLUDE_OUTBOUND_CIDR_ANNOTATIONS)
-            .unwrap_or_else(|| (vec!["*".to_string()], "default".to_string()));
-    let exclude = annotation_list(annotations, &EXCLUDE_OUTBOUND_CIDR_ANNOTATIONS)
-        .map(|(v, _)| v)
+    // The init container's arguments are what the rules were built from; the annotations
+    // are what the injector was asked for, and may have been edited since.
+    let from_init =
+        init.and_then(|i| Some((i.include.clone()?, format!("init-container {} -i", i.name))));
+    let (include, include_source) = from_init
+        .or_else(|| annotation_list(annotations, &INCLUDE_OUTBOUND_CIDR_ANNOTATIONS))
+        .unwrap_or_else(|| (vec!["*".to_string()], "default".to_string()));
+    let exclude = init
+        .and_then(|i| i.exclude.clone())
+        .or_else(|| {
+            annotation_list(annotations, &EXCLUDE_OUTBOUND_CIDR_ANNOTATIONS).map(|(v, _)| v)
+        })
         .unwrap_or_default();
+    let mut exclude_ports = exclude_ports.to_vec();
+    if let Some(ports) = init.and_then(|i| i.exclude_ports.as_ref()) {
+        exclude_ports.extend(ports);
+        exclude_ports.sort_unstable();
+        exclude_ports.dedup();
+    }
+    let exclude_ports = exclude_ports.as_slice();
     let all = include.iter().any(|c| c == "*" || c == "0.0.0.0/0");
     let port_excluded = query.port.is_some_and(|p| exclude_ports.contains(&p));
     let vip_intercepted = query.vip.map(|vip| {
@@ -536,7 +645,17 @@ fn interception(
         exclude_outbound_ports: exclude_ports.to_vec(),
         vip_intercepted,
         port_intercepted,
+        excluded_uids: Vec::new(),
+        init_container: None,
+        proxy_uid_excluded: None,
     }
+}
+
+/// "*", or an IPv4 CIDR or address: a value istio-iptables can have been given (a sample
+/// spec's `REPLACE_ME_VIP` is not, and says nothing about the pod's rules).
+fn is_destination(text: &str) -> bool {
+    let net = text.split_once('/').map_or(text, |(n, _)| n);
+    text == "*" || net.trim().parse::<std::net::Ipv4Addr>().is_ok()
 }
 
 /// An IPv4 CIDR (or a bare address) holds `ip`; anything unparsable holds nothing.
@@ -616,6 +735,8 @@ mod tests {
             (i.vip_intercepted, i.port_intercepted),
             (Some(true), Some(true))
         );
+        // No init container in this pod: nothing says which UID is excluded.
+        assert_eq!(i.proxy_uid_excluded, None);
         let s = facts.sidecar.unwrap();
         assert_eq!((s.run_as_user, s.restart_count), (Some(1337), 4));
         assert_eq!(s.last_termination_reason.as_deref(), Some("OOMKilled"));
@@ -660,6 +781,82 @@ mod tests {
         let bare =
             r#"{"kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"app"}]}}"#;
         assert!(parse_pod(bare).unwrap().interception.is_none());
+    }
+
+    #[test]
+    fn the_init_containers_uid_exclusion_against_the_proxys_user() {
+        let pod = |uid_args: &str, run_as: &str| {
+            format!(
+                r#"{{"kind":"Pod","metadata":{{"name":"p"}},"spec":{{
+                "initContainers":[{{"name":"istio-init","args":["-p","15001",{uid_args}"-m","REDIRECT","-i","*"]}}],
+                "containers":[{{"name":"app"}},{{"name":"envoy"{run_as}}}]}}}}"#
+            )
+        };
+        let i = |text: String| parse_pod(&text).unwrap().interception.unwrap();
+        let from_init = i(pod(r#""-u","1337","#, ""));
+        assert!(from_init.intercepts_all_outbound);
+        assert_eq!(from_init.include_source, "init-container istio-init -i");
+        let excluded = i(pod(
+            r#""-u","1337","#,
+            r#","securityContext":{"runAsUser":1337}"#,
+        ));
+        assert_eq!(excluded.excluded_uids, ["1337"]);
+        assert_eq!(excluded.init_container.as_deref(), Some("istio-init"));
+        assert_eq!(excluded.proxy_uid_excluded, Some(true));
+        let other = i(pod(
+            r#""--proxy-uid=1000","#,
+            r#","securityContext":{"runAsUser":1337}"#,
+        ));
+        assert_eq!(other.proxy_uid_excluded, Some(false));
+        // The proxy's user is the image's: not in the spec, so not known.
+        assert_eq!(i(pod(r#""-u","1337","#, "")).proxy_uid_excluded, None);
+        // The init container excludes no UID at all: the proxy's traffic loops.
+        let none = i(pod("", r#","securityContext":{"runAsUser":1337}"#));
+        assert_eq!(none.proxy_uid_excluded, None);
+        assert!(none.excluded_uids.is_empty());
+    }
+
+    #[test]
+    fn the_init_containers_arguments_win_over_the_annotations() {
+        // Traffic Director's injector as the guide's sample left it: only 10.0.0.1/32, and
+        // 3306 excluded by the annotation and by -o.
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/pods-busybox-td-injected.json"
+        ))
+        .unwrap();
+        let pods: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let one = serde_json::to_string(&pods["items"][0]).unwrap();
+        let at = |vip, port| {
+            parse_pod_with(
+                &one,
+                InterceptionQuery {
+                    vip: Some(vip),
+                    port: Some(port),
+                },
+            )
+            .unwrap()
+            .interception
+            .unwrap()
+        };
+        let i = at("10.0.0.1", 80);
+        assert_eq!(i.include_outbound_cidrs, ["10.0.0.1/32"]);
+        assert_eq!(i.include_source, "init-container istio-init -i");
+        assert!(!i.intercepts_all_outbound);
+        assert_eq!(i.vip_intercepted, Some(true));
+        assert_eq!(at("10.0.0.1", 3306).vip_intercepted, Some(false));
+        assert_eq!(at("10.0.0.2", 80).vip_intercepted, Some(false));
+        assert_eq!(i.excluded_uids, ["1337"]);
+        assert_eq!(i.proxy_uid_excluded, Some(true));
+        // An empty -i: nothing outbound is intercepted.
+        let none = one.replace("\"-i\",\"10.0.0.1/32\"", "\"-i\",\"\"");
+        assert_ne!(none, one);
+        let i = parse_pod(&none).unwrap().interception.unwrap();
+        assert!(i.include_outbound_cidrs.is_empty() && !i.intercepts_all_outbound);
+        // A sample spec's placeholder says nothing: the annotations (here none) decide.
+        let sample = one.replace("10.0.0.1/32", "REPLACE_ME_VIP");
+        let i = parse_pod(&sample).unwrap().interception.unwrap();
+        assert_eq!(i.include_source, "default");
     }
 
     #[test]
