@@ -56,9 +56,9 @@ pub struct ServeOptions {
     pub config: ServerConfig,
     /// From [`load_runbooks`].
     pub runbooks: BTreeMap<String, Arc<LoadedRunbook>>,
-    /// From [`store::Store::open`].
-    pub store: store::Store,
-    /// The runs `Store::open` marked interrupted; their chats are told.
+    /// The history (from [`store::sqlite::SqliteStore::open`]).
+    pub store: Arc<dyn store::Store>,
+    /// The runs opening the history marked interrupted; their chats are told.
     pub interrupted: Vec<store::InterruptedRun>,
     /// Overrides the config's `listen`.
     pub listen: Option<String>,
@@ -202,7 +202,7 @@ pub fn serve(runtime: Runtime, policy: Policy, options: ServeOptions) -> Result<
     let executor = run_pool.handle().clone();
     let result = api.block_on(async move {
         let runs = Runs::new(
-            Arc::new(store),
+            store,
             runbooks,
             config.targets.clone(),
             Arc::new(runtime),

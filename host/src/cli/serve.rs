@@ -73,7 +73,8 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> CliResult {
         );
         return Ok(0);
     }
-    let (store, interrupted) = crate::serve::store::Store::open(&db).map_err(Failure::usage)?;
+    let (store, interrupted) =
+        crate::serve::store::sqlite::SqliteStore::open(&db).map_err(Failure::usage)?;
     if !interrupted.is_empty() {
         eprintln!(
             "marked {} run(s) interrupted: they were in flight when the server last stopped",
@@ -86,7 +87,7 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> CliResult {
         crate::serve::ServeOptions {
             config,
             runbooks,
-            store,
+            store: std::sync::Arc::new(store),
             listen: args.listen.clone(),
             db,
             interrupted,

@@ -361,7 +361,7 @@ impl std::fmt::Display for SubmitError {
 }
 
 pub struct Runs {
-    pub store: Arc<Store>,
+    pub store: Arc<dyn Store>,
     pub runbooks: BTreeMap<String, Arc<LoadedRunbook>>,
     /// Name → target spec, from the config file.
     pub targets: BTreeMap<String, Spec>,
@@ -391,7 +391,7 @@ impl Runs {
     // Each argument is a separate piece of the server's state, given once at start.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
-        store: Arc<Store>,
+        store: Arc<dyn Store>,
         runbooks: BTreeMap<String, Arc<LoadedRunbook>>,
         targets: BTreeMap<String, Spec>,
         runtime: Arc<Runtime>,
@@ -658,7 +658,7 @@ impl Runs {
     /// Records the run's end once, whoever gets there first (the run or shutdown).
     fn end(&self, job: &Job, status: RunStatus, report: Option<Report>, error: Option<String>) {
         end_run(
-            &self.store,
+            &*self.store,
             &self.metrics,
             &job.id,
             &job.live,
@@ -692,7 +692,7 @@ impl Runs {
                 abort.abort();
             }
             end_run(
-                &self.store,
+                &*self.store,
                 &self.metrics,
                 id,
                 live,
@@ -720,7 +720,7 @@ struct Job {
 }
 
 fn end_run(
-    store: &Store,
+    store: &dyn Store,
     metrics: &Metrics,
     id: &str,
     live: &LiveRun,

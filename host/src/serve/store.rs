@@ -1,12 +1,15 @@
-//! The run history: one SQLite file, one row per run, written as the run moves from queued to
-//! running to its end. A finished run's report is stored whole, so a restart loses nothing
-//! finished; a run still queued or running when the process died is marked `interrupted` the
-//! next time the server opens the file.
+//! The run history: one row per run, written as the run moves from queued to running to its
+//! end. A finished run's report is stored whole, so a restart loses nothing finished.
+//!
+//! [`Store`] is what the server needs of a history; two backends implement it:
+//! - [`sqlite`]: one file, one server (the default). A run still queued or running when the
+//!   process died is marked `interrupted` the next time the server opens the file.
+//! - [`postgres`]: one database shared by several servers (replicas). Runs in flight belong to
+//!   the replica that claimed them for as long as it renews their lease; see that module.
 
-use rusqlite::{Connection, OptionalExtension, params};
+pub mod sqlite;
+
 use serde_json::Value;
-use std::path::Path;
-use std::sync::Mutex;
 
 /// One run as the history keeps it (and as `GET /v1/runs` shows it, less the cursor and
 /// the report texts).
@@ -55,7 +58,7 @@ pub struct NewRun<'a> {
     pub notify: Option<&'a str>,
 }
 
-/// Which runs `Store::list` returns: each `Some` narrows the list.
+/// Which runs [`Store::list`] returns: each `Some` narrows the list.
 #[derive(Debug, Default)]
 pub struct RunFilter {
     pub runbook: Option<String>,
@@ -67,7 +70,7 @@ pub struct RunFilter {
     pub targets_in: Option<Vec<String>>,
 }
 
-/// A run that `Store::open` found still queued or running and marked interrupted.
+/// A run found still queued or running when its server was gone, and marked interrupted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InterruptedRun {
     pub id: String,
@@ -87,360 +90,46 @@ pub struct Outcome<'a> {
     pub markdown: Option<&'a str>,
 }
 
-pub struct Store {
-    // One connection: SQLite serialises writers anyway, and every statement here is short.
-    conn: Mutex<Connection>,
+/// A history that could not be read or written: one line, for a log or a 500's body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreError(pub String);
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
-/// 1: the runs table. 2: `notify`, where a chat run's end is to be posted.
-const SCHEMA_VERSION: i64 = 2;
+impl std::error::Error for StoreError {}
 
-const COLUMNS: &str = "id, seq, runbook, target, inputs, answers, status, requested_by, \
-                       created_at, started_at, finished_at, exit_code, error";
-
-impl Store {
-    /// Opens (or creates) the history file and marks runs left in flight as interrupted;
-    /// returns the store and the runs it marked.
-    pub fn open(path: &Path) -> Result<(Store, Vec<InterruptedRun>), String> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        }
-        let at = |e: rusqlite::Error| format!("{}: {e}", path.display());
-        let conn = Connection::open(path).map_err(at)?;
-        // WAL: readers (GET /v1/runs) never wait for the writer; NORMAL sync is durable
-        // across a process crash, which is what the history must survive.
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;",
-        )
-        .map_err(at)?;
-        let version: i64 = conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(at)?;
-        if version > SCHEMA_VERSION {
-            return Err(format!(
-                "{}: written by a newer triage (history schema {version}, this one knows {SCHEMA_VERSION})",
-                path.display()
-            ));
-        }
-        if version < 1 {
-            conn.execute_batch(
-                "CREATE TABLE IF NOT EXISTS runs (
-                    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
-                    id           TEXT NOT NULL UNIQUE,
-                    runbook      TEXT NOT NULL,
-                    target       TEXT NOT NULL,
-                    inputs       TEXT NOT NULL,
-                    answers      TEXT NOT NULL,
-                    status       TEXT NOT NULL,
-                    requested_by TEXT NOT NULL,
-                    created_at   TEXT NOT NULL,
-                    started_at   TEXT,
-                    finished_at  TEXT,
-                    exit_code    INTEGER,
-                    error        TEXT,
-                    report       TEXT,
-                    markdown     TEXT
-                 );
-                 PRAGMA user_version = 1;",
-            )
-            .map_err(at)?;
-        }
-        if version < 2 {
-            conn.execute_batch("ALTER TABLE runs ADD COLUMN notify TEXT; PRAGMA user_version = 2;")
-                .map_err(at)?;
-        }
-        let interrupted = mark_interrupted(&conn).map_err(at)?;
-        Ok((
-            Store {
-                conn: Mutex::new(conn),
-            },
-            interrupted,
-        ))
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError(e.to_string())
     }
+}
 
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
-        // A panic while holding the lock cannot leave a half-done statement behind.
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
-    }
+pub type StoreResult<T> = Result<T, StoreError>;
 
-    pub fn insert(&self, run: &NewRun) -> rusqlite::Result<()> {
-        self.conn().execute(
-            "INSERT INTO runs (id, runbook, target, inputs, answers, status, requested_by,
-                              created_at, notify)
-             VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?7, ?8)",
-            params![
-                run.id,
-                run.runbook,
-                run.target,
-                run.inputs.to_string(),
-                run.answers.to_string(),
-                run.requested_by,
-                run.created_at,
-                run.notify
-            ],
-        )?;
-        Ok(())
-    }
-
-    pub fn set_running(&self, id: &str, started_at: &str) -> rusqlite::Result<()> {
-        self.conn().execute(
-            "UPDATE runs SET status = 'running', started_at = ?2 WHERE id = ?1",
-            params![id, started_at],
-        )?;
-        Ok(())
-    }
-
-    pub fn finish(&self, id: &str, outcome: &Outcome) -> rusqlite::Result<()> {
-        self.conn().execute(
-            "UPDATE runs SET status = ?2, finished_at = ?3, exit_code = ?4, error = ?5, report = ?6,
-                    markdown = ?7
-             WHERE id = ?1",
-            params![
-                id,
-                outcome.status,
-                outcome.finished_at,
-                outcome.exit_code,
-                outcome.error,
-                outcome.report,
-                outcome.markdown
-            ],
-        )?;
-        Ok(())
-    }
-
+/// What the server keeps of its runs. Calls are short and synchronous (a handler or a run
+/// calls them inline, as it did with the one SQLite connection), so a backend blocks the
+/// calling thread for one statement at most.
+pub trait Store: Send + Sync {
+    /// Records a new run as queued.
+    fn insert(&self, run: &NewRun) -> StoreResult<()>;
+    /// The run started (on this server).
+    fn set_running(&self, id: &str, started_at: &str) -> StoreResult<()>;
+    /// The run ended.
+    fn finish(&self, id: &str, outcome: &Outcome) -> StoreResult<()>;
     /// One run, with its report.
-    pub fn get(&self, id: &str) -> rusqlite::Result<Option<RunRecord>> {
-        self.conn()
-            .query_row(
-                &format!("SELECT {COLUMNS}, report, markdown FROM runs WHERE id = ?1"),
-                [id],
-                |row| {
-                    let mut r = record(row)?;
-                    r.report = row.get(13)?;
-                    r.markdown = row.get(14)?;
-                    Ok(r)
-                },
-            )
-            .optional()
-    }
-
-    /// Up to `limit` runs older than `before` (a `seq`), newest first, without reports.
-    /// Runs older than `before` (all when `None`), newest first, that pass `filter`.
-    pub fn list(
+    fn get(&self, id: &str) -> StoreResult<Option<RunRecord>>;
+    /// Up to `limit` runs older than `before` (a `seq`; all when `None`), newest first, that
+    /// pass `filter`, without reports.
+    fn list(
         &self,
         limit: usize,
         before: Option<i64>,
         filter: &RunFilter,
-    ) -> rusqlite::Result<Vec<RunRecord>> {
-        let mut clauses = vec!["seq < ?".to_string()];
-        let mut values: Vec<rusqlite::types::Value> = vec![before.unwrap_or(i64::MAX).into()];
-        for (column, wanted) in [
-            ("runbook", &filter.runbook),
-            ("target", &filter.target),
-            ("status", &filter.status),
-        ] {
-            if let Some(v) = wanted {
-                clauses.push(format!("{column} = ?"));
-                values.push(v.clone().into());
-            }
-        }
-        for (column, allowed) in [
-            ("runbook", &filter.runbooks_in),
-            ("target", &filter.targets_in),
-        ] {
-            if let Some(allowed) = allowed {
-                let marks = vec!["?"; allowed.len()].join(", ");
-                clauses.push(format!("{column} IN ({marks})"));
-                values.extend(allowed.iter().map(|v| v.clone().into()));
-            }
-        }
-        values.push((limit as i64).into());
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM runs WHERE {} ORDER BY seq DESC LIMIT ?",
-            clauses.join(" AND ")
-        ))?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(values), record)?;
-        rows.collect()
-    }
-
-    pub fn count(&self) -> rusqlite::Result<i64> {
-        self.conn()
-            .query_row("SELECT count(*) FROM runs", [], |r| r.get(0))
-    }
-}
-
-fn json_column(row: &rusqlite::Row, index: usize) -> rusqlite::Result<Value> {
-    let text: String = row.get(index)?;
-    Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
-fn record(row: &rusqlite::Row) -> rusqlite::Result<RunRecord> {
-    Ok(RunRecord {
-        id: row.get(0)?,
-        seq: row.get(1)?,
-        runbook: row.get(2)?,
-        target: row.get(3)?,
-        inputs: json_column(row, 4)?,
-        answers: json_column(row, 5)?,
-        status: row.get(6)?,
-        requested_by: row.get(7)?,
-        created_at: row.get(8)?,
-        started_at: row.get(9)?,
-        finished_at: row.get(10)?,
-        exit_code: row.get(11)?,
-        error: row.get(12)?,
-        report: None,
-        markdown: None,
-    })
-}
-
-/// Marks every run still queued or running interrupted, in one transaction, and returns
-/// them.
-fn mark_interrupted(conn: &Connection) -> rusqlite::Result<Vec<InterruptedRun>> {
-    let tx = conn.unchecked_transaction()?;
-    let runs = tx
-        .prepare(
-            "SELECT id, runbook, target, notify FROM runs
-             WHERE status IN ('queued', 'running') ORDER BY seq",
-        )?
-        .query_map([], |r| {
-            Ok(InterruptedRun {
-                id: r.get(0)?,
-                runbook: r.get(1)?,
-                target: r.get(2)?,
-                notify: r.get(3)?,
-            })
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    tx.execute(
-        "UPDATE runs SET status = 'interrupted', finished_at = ?1,
-                error = 'the server stopped while this run was ' || status
-         WHERE status IN ('queued', 'running')",
-        [crate::report::rfc3339(std::time::SystemTime::now())],
-    )?;
-    tx.commit()?;
-    Ok(runs)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn a_reopened_history_keeps_finished_runs_and_marks_the_rest_interrupted() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("sub/runs.sqlite3");
-        let (store, marked) = Store::open(&path).unwrap();
-        assert!(marked.is_empty());
-        for id in ["a", "b", "c"] {
-            store
-                .insert(&NewRun {
-                    id,
-                    runbook: "rb",
-                    target: "demo",
-                    inputs: &json!({"vip": "10.0.0.1"}),
-                    answers: &json!({}),
-                    requested_by: "token:t",
-                    created_at: "2026-11-26T00:00:00Z",
-                    notify: (id == "c").then_some(r#"{"chat":"slack"}"#),
-                })
-                .unwrap();
-        }
-        store.set_running("b", "2026-11-26T00:00:01Z").unwrap();
-        store
-            .finish(
-                "a",
-                &Outcome {
-                    status: "ok",
-                    finished_at: "2026-11-26T00:00:02Z",
-                    exit_code: Some(0),
-                    error: None,
-                    report: Some("{\"schema\":\"triage.report/v2\"}"),
-                    markdown: Some("# rb"),
-                },
-            )
-            .unwrap();
-        drop(store);
-
-        let (store, marked) = Store::open(&path).unwrap();
-        let ids: Vec<&str> = marked.iter().map(|r| r.id.as_str()).collect();
-        assert_eq!(ids, ["b", "c"], "b was running and c queued");
-        assert_eq!(marked[0].notify, None);
-        assert_eq!(marked[1].notify.as_deref(), Some(r#"{"chat":"slack"}"#));
-        assert_eq!(marked[1].runbook, "rb");
-        let a = store.get("a").unwrap().unwrap();
-        assert_eq!(a.status, "ok");
-        assert_eq!(a.inputs["vip"], "10.0.0.1");
-        assert!(a.report.unwrap().contains("triage.report/v2"));
-        let b = store.get("b").unwrap().unwrap();
-        assert_eq!(b.status, "interrupted");
-        assert_eq!(
-            b.error.as_deref(),
-            Some("the server stopped while this run was running")
-        );
-        assert!(store.get("nope").unwrap().is_none());
-
-        // Newest first, paged by seq.
-        let page = store.list(2, None, &RunFilter::default()).unwrap();
-        let ids: Vec<&str> = page.iter().map(|r| r.id.as_str()).collect();
-        assert_eq!(ids, ["c", "b"]);
-        let rest = store
-            .list(2, Some(page[1].seq), &RunFilter::default())
-            .unwrap();
-        assert_eq!(rest.len(), 1);
-        assert_eq!(rest[0].id, "a");
-        assert!(rest[0].report.is_none(), "lists leave the reports out");
-    }
-
-    #[test]
-    fn a_first_version_history_is_migrated_in_place() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("runs.sqlite3");
-        // The schema as the first release wrote it, with a run left running.
-        let conn = Connection::open(&path).unwrap();
-        conn.execute_batch(
-            "CREATE TABLE runs (
-                seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,
-                runbook TEXT NOT NULL, target TEXT NOT NULL, inputs TEXT NOT NULL,
-                answers TEXT NOT NULL, status TEXT NOT NULL, requested_by TEXT NOT NULL,
-                created_at TEXT NOT NULL, started_at TEXT, finished_at TEXT, exit_code INTEGER,
-                error TEXT, report TEXT, markdown TEXT);
-             INSERT INTO runs (id, runbook, target, inputs, answers, status, requested_by, created_at)
-             VALUES ('old', 'rb', 'demo', '{}', '{}', 'running', 'token:t', '2026-11-25T00:00:00Z');
-             PRAGMA user_version = 1;",
-        )
-        .unwrap();
-        drop(conn);
-        let (store, marked) = Store::open(&path).unwrap();
-        assert_eq!(
-            marked,
-            [InterruptedRun {
-                id: "old".into(),
-                runbook: "rb".into(),
-                target: "demo".into(),
-                notify: None,
-            }]
-        );
-        assert_eq!(store.get("old").unwrap().unwrap().status, "interrupted");
-        let version: i64 = store
-            .conn()
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(version, SCHEMA_VERSION);
-        drop(store);
-        // Reopening a migrated file changes nothing.
-        assert!(Store::open(&path).unwrap().1.is_empty());
-    }
-
-    #[test]
-    fn a_file_that_is_not_sqlite_is_one_clear_error() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("runs.sqlite3");
-        std::fs::write(&path, b"not a database, just some text that is long enough").unwrap();
-        let err = Store::open(&path).err().unwrap();
-        assert!(err.starts_with(&path.display().to_string()), "{err}");
-        assert!(!err.contains('\n'));
-    }
+    ) -> StoreResult<Vec<RunRecord>>;
+    /// How many runs the history holds.
+    fn count(&self) -> StoreResult<i64>;
 }
