@@ -187,8 +187,61 @@ impl RunView {
 
 #[derive(Deserialize, utoipa::IntoParams)]
 pub struct FormatQuery {
-    /// `json` (the default) or `markdown`.
+    /// `json` (the default) or `markdown`; without it, `Accept: text/markdown` asks for
+    /// Markdown too.
     format: Option<String>,
+}
+
+/// Whether an `Accept` header prefers Markdown to JSON: `text/markdown` has a higher weight
+/// than `application/json` (a wildcard range gives its weight to both, and a range named
+/// exactly wins over a wildcard, as RFC 9110 §12.5.1 says). Anything else, a missing header
+/// or one that is not text, means JSON, the API's default.
+///
+/// Every range is read, in one pass and without allocating: the header is the caller's text,
+/// but hyper already bounds its bytes, so a header of a thousand ranges costs microseconds and
+/// still means what it says.
+fn accept_prefers_markdown(accept: Option<&HeaderValue>) -> bool {
+    let Some(accept) = accept.and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    // Per media type: (specificity, weight) of the most specific range that matched.
+    let mut markdown: (u8, f32) = (0, 0.0);
+    let mut json: (u8, f32) = (0, 0.0);
+    for range in accept.split(',') {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or("").trim();
+        let weight = parts
+            .filter_map(|p| {
+                let (name, value) = p.split_once('=')?;
+                name.trim().eq_ignore_ascii_case("q").then(|| value.trim())
+            })
+            .find_map(|q| q.parse::<f32>().ok().filter(|q| (0.0..=1.0).contains(q)))
+            .unwrap_or(1.0);
+        let Some((ty, subtype)) = media.split_once('/') else {
+            continue;
+        };
+        let consider = |kind_ty: &str, kind_sub: &str, best: &mut (u8, f32)| {
+            let specificity = if ty.eq_ignore_ascii_case(kind_ty) {
+                if subtype.eq_ignore_ascii_case(kind_sub) {
+                    3
+                } else if subtype == "*" {
+                    2
+                } else {
+                    return;
+                }
+            } else if ty == "*" && subtype == "*" {
+                1
+            } else {
+                return;
+            };
+            if specificity > best.0 {
+                *best = (specificity, weight);
+            }
+        };
+        consider("text", "markdown", &mut markdown);
+        consider("application", "json", &mut json);
+    }
+    markdown.1 > json.1
 }
 
 /// The run, if the caller's scope covers its runbook and target. A run outside the scope
@@ -223,12 +276,19 @@ pub async fn get_run(
     axum::Extension(caller): axum::Extension<Caller>,
     Path(id): Path<String>,
     Query(q): Query<FormatQuery>,
+    headers: axum::http::HeaderMap,
 ) -> Response {
     let record = match find(&app, &caller, &id) {
         Ok(r) => r,
         Err(response) => return *response,
     };
-    match q.format.as_deref() {
+    // `?format=` names what the caller wants outright; the Accept header only chooses
+    // between the two when it is absent.
+    let format = q
+        .format
+        .as_deref()
+        .or_else(|| accept_prefers_markdown(headers.get(header::ACCEPT)).then_some("markdown"));
+    let mut response = match format {
         None | Some("json") => Json(RunView::from_record(record)).into_response(),
         Some("markdown") => {
             let text = record.markdown.clone().unwrap_or_else(|| {
@@ -255,7 +315,13 @@ pub async fn get_run(
             StatusCode::BAD_REQUEST,
             format!("format `{other}`: use json or markdown"),
         ),
-    }
+    };
+    // A cache between caller and server must not hand one caller's Markdown to another
+    // who asked for JSON.
+    response
+        .headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("accept"));
+    response
 }
 
 #[derive(Deserialize, Serialize, utoipa::IntoParams)]
@@ -594,4 +660,35 @@ pub async fn metrics(State(app): State<Arc<App>>) -> Response {
         text,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prefers(accept: &str) -> bool {
+        accept_prefers_markdown(Some(&HeaderValue::from_str(accept).unwrap()))
+    }
+
+    #[test]
+    fn accept_chooses_markdown_only_when_it_weighs_more_than_json() {
+        assert!(prefers("text/markdown"));
+        assert!(prefers("text/markdown, application/json;q=0.5"));
+        assert!(prefers("text/*"));
+        assert!(prefers("TEXT/Markdown; charset=utf-8"));
+        assert!(!prefers("application/json"));
+        assert!(!prefers("*/*"));
+        assert!(!prefers("text/markdown;q=0.5, application/json"));
+        assert!(!prefers("text/markdown;q=0, */*"));
+        assert!(!prefers("text/html"));
+        assert!(!prefers(""));
+        assert!(!accept_prefers_markdown(None));
+        assert!(!prefers("markdown, json, ;;;, /, q=2"));
+        assert!(prefers("text/markdown;Q=0.9, application/json;q=0.8"));
+        // A hostile header: every range is read, and the last one decides.
+        let huge = format!("{}text/markdown", "x/y;q=0.5, ".repeat(100_000));
+        let started = std::time::Instant::now();
+        assert!(prefers(&huge));
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    }
 }

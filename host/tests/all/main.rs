@@ -29,6 +29,7 @@ mod scenarios;
 mod security;
 mod serve;
 mod serve_hardening;
+mod serve_manners;
 mod ssh;
 mod standalone;
 mod verdicts;
