@@ -126,6 +126,28 @@ impl FindingReport {
             self.code.as_deref().unwrap_or(&self.id)
         )
     }
+
+    /// The two pieces of a finding's header that every chat and ticket format shows, written
+    /// with that format's escapers so the rules live in one place: the code after the id
+    /// (`" CODE"` as a code span, or nothing) and the help line's value (the explain command
+    /// as a code span, then ` · ` and a link to the guide section when the runbook gave one).
+    pub fn code_and_help(
+        &self,
+        code_span: impl Fn(&str) -> String,
+        guide_link: impl Fn(&str) -> String,
+    ) -> (String, String) {
+        let finding_code = self
+            .code
+            .as_deref()
+            .map(|c| format!(" {}", code_span(c)))
+            .unwrap_or_default();
+        let mut help = code_span(&self.explain_command());
+        if let Some(url) = self.help.as_deref() {
+            help.push_str(" · ");
+            help.push_str(&guide_link(url));
+        }
+        (finding_code, help)
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -249,8 +271,57 @@ pub fn rfc3339(t: SystemTime) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// A report of one error finding with these detail, evidence and fix, as a runbook whose
+    /// templates rendered them would produce; for the renderers' tests.
+    pub(crate) fn one_finding(
+        detail: Option<&str>,
+        evidence: Option<&str>,
+        fix: Option<&str>,
+    ) -> Report {
+        let finding = FindingReport {
+            id: "interception-missing".into(),
+            code: Some("TRG0101".into()),
+            help: Some("https://example.com/guide#interception".into()),
+            step: "interception".into(),
+            severity: Severity::Error,
+            title: "No interception chain".into(),
+            detail: detail.map(Into::into),
+            fix: fix.map(Into::into),
+            evidence: evidence.map(Into::into),
+        };
+        let step = StepReport {
+            id: "interception".into(),
+            title: "Interception rules are in place".into(),
+            status: StepStatus::Failed,
+            severity: Some(Severity::Error),
+            reason: None,
+            skip: None,
+            duration_ms: 1,
+            plugin: None,
+            capabilities: Vec::new(),
+            logs: Vec::new(),
+            output: None,
+        };
+        let runbook = RunbookInfo {
+            id: "service-unreachable".into(),
+            title: "Service unreachable".into(),
+            source: None,
+            guide: None,
+            origin: "built-in".into(),
+        };
+        Report::new(
+            runbook,
+            "vm-1".into(),
+            Map::new(),
+            vec![step],
+            vec![finding],
+            SystemTime::UNIX_EPOCH,
+            Duration::from_millis(1),
+        )
+    }
 
     #[test]
     fn rfc3339_known_instants() {

@@ -161,28 +161,18 @@ pub fn render(report: &Report) -> String {
                 Severity::Warning => "🟠",
                 Severity::Info => "🔵",
             };
-            let finding_code = f
-                .code
-                .as_deref()
-                .map(|c| format!(" {}", code(c)))
-                .unwrap_or_default();
+            let (finding_code, help) = f.code_and_help(code, |url| format!("[guide]({url})"));
             let _ = writeln!(
                 out,
                 "### {icon} {}{finding_code} — {}\n",
                 code(&f.id),
                 line(&f.title)
             );
-            let help = f
-                .help
-                .as_deref()
-                .map(|u| format!(" · [guide]({u})"))
-                .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "*{}* · step {} · help: {}{help}\n",
+                "*{}* · step {} · help: {help}\n",
                 f.severity.as_str(),
                 code(&f.step),
-                code(&f.explain_command())
             );
             // An empty field (a template that rendered nothing) shows nothing, not an
             // empty fence or a bare label.
@@ -291,5 +281,36 @@ mod tests {
         assert_eq!(fenced("plain"), "```\nplain\n```");
         assert_eq!(code("a`b"), "``a`b``");
         assert_eq!(code("`x"), "`` `x ``");
+    }
+
+    #[test]
+    fn empty_evidence_renders_as_nothing() {
+        use crate::report::tests::one_finding;
+        for evidence in [None, Some(""), Some("\n\n"), Some("  \t\n ")] {
+            let md = render(&one_finding(Some(" "), evidence, Some("")));
+            assert!(!md.contains("Evidence"), "{evidence:?}: {md}");
+            assert!(!md.contains("```"), "{evidence:?}: {md}");
+            assert!(!md.contains("**Fix:**"), "{md}");
+        }
+        // Evidence that holds control characters is shown, with them escaped.
+        let md = render(&one_finding(None, Some("\u{1b}[31mred\u{0}\u{7}\r"), None));
+        assert!(
+            md.contains("Evidence:\n\n```\n\\x1b[31mred\\x00\\x07\\x0d\n```"),
+            "{md}"
+        );
+        assert!(!md.contains(['\u{1b}', '\u{0}', '\u{7}', '\r']), "{md:?}");
+    }
+
+    #[test]
+    fn a_finding_heading_carries_its_code_and_help_line() {
+        let md = render(&crate::report::tests::one_finding(None, None, None));
+        assert!(
+            md.contains("### 🔴 `interception-missing` `TRG0101` — No interception chain"),
+            "{md}"
+        );
+        assert!(
+            md.contains("*error* · step `interception` · help: `triage explain TRG0101` · [guide](https://example.com/guide#interception)"),
+            "{md}"
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! blocks, `<url|text>` links; no headings and no tables, so steps are a list.
 
 use super::Report;
+use super::human::terminal_safe;
 use crate::runbook::Severity;
 use std::fmt::Write;
 
@@ -15,9 +16,16 @@ pub fn escape(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
+/// Text from the target (a finding's detail, evidence and fix): escaped as markup, and its
+/// control characters written as escapes as in the other reports, so a terminal sequence
+/// or a NUL in a log line reaches the channel as text that can be read.
+fn text(s: &str) -> String {
+    escape(&terminal_safe(s))
+}
+
 /// Code spans cannot hold a backtick in mrkdwn; a look-alike keeps the text readable.
 fn code(s: &str) -> String {
-    format!("`{}`", escape(&s.replace('`', "ˋ")))
+    format!("`{}`", text(&s.replace('`', "ˋ")))
 }
 
 pub fn render(report: &Report, run_id: &str) -> String {
@@ -65,34 +73,30 @@ pub fn render(report: &Report, run_id: &str) -> String {
             Severity::Warning => ":large_orange_circle:",
             Severity::Info => ":large_blue_circle:",
         };
-        let finding_code = f
-            .code
-            .as_deref()
-            .map(|c| format!(" {}", code(c)))
-            .unwrap_or_default();
+        // A help URL comes from a runbook (trusted, and checked to hold no markup), so it
+        // is a link; the explain command is shown as code.
+        let (finding_code, help) = f.code_and_help(code, |url| format!("<{url}|guide>"));
         let _ = writeln!(
             out,
             "\n{icon} *{}* ({}{finding_code})",
-            escape(&f.title),
+            text(&f.title),
             code(&f.id)
         );
-        if let Some(d) = &f.detail {
-            let _ = writeln!(out, "{}", escape(d.trim()));
+        // An empty field (a template that rendered nothing, evidence of blank lines) shows
+        // nothing: an empty code block is six backticks on the screen.
+        fn present(t: &Option<String>) -> Option<&str> {
+            t.as_deref().map(str::trim).filter(|t| !t.is_empty())
         }
-        if let Some(e) = &f.evidence {
-            let _ = writeln!(out, "```{}```", escape(e.trim()).replace("```", "ˋˋˋ"));
+        if let Some(d) = present(&f.detail) {
+            let _ = writeln!(out, "{}", text(d));
         }
-        if let Some(fix) = &f.fix {
-            let _ = writeln!(out, "*Fix:* {}", escape(fix.trim()));
+        if let Some(e) = present(&f.evidence) {
+            let _ = writeln!(out, "```{}```", text(e).replace("```", "ˋˋˋ"));
         }
-        // A help URL comes from a runbook (trusted, and checked to hold no markup), so it
-        // is a link; the explain command is shown as code.
-        let help = f
-            .help
-            .as_deref()
-            .map(|u| format!(" · <{u}|guide>"))
-            .unwrap_or_default();
-        let _ = writeln!(out, "*Help:* {}{help}", code(&f.explain_command()));
+        if let Some(fix) = present(&f.fix) {
+            let _ = writeln!(out, "*Fix:* {}", text(fix));
+        }
+        let _ = writeln!(out, "*Help:* {help}");
     }
     let errored: Vec<_> = report
         .steps
@@ -132,5 +136,43 @@ mod tests {
     fn markup_characters_are_escaped() {
         assert_eq!(super::escape("<a & b>"), "&lt;a &amp; b&gt;");
         assert_eq!(super::code("x`y"), "`xˋy`");
+    }
+
+    #[test]
+    fn empty_evidence_renders_as_nothing() {
+        use crate::report::tests::one_finding;
+        for evidence in [None, Some(""), Some("\n\n"), Some("  \t\n ")] {
+            let text = super::render(&one_finding(Some(""), evidence, Some(" ")), "r1");
+            assert!(!text.contains("```"), "{evidence:?}: {text}");
+            assert!(!text.contains("*Fix:*"), "{text}");
+        }
+        // Control characters from the target are written as escapes, and markup escaped.
+        let text = super::render(
+            &one_finding(None, Some("\u{1b}[2J<!channel>\u{0}```x"), Some("run\u{7}")),
+            "r1",
+        );
+        assert!(
+            text.contains("```\\x1b[2J&lt;!channel&gt;\\x00ˋˋˋx```"),
+            "{text}"
+        );
+        assert!(text.contains("*Fix:* run\\x07"), "{text}");
+        assert!(!text.contains(['\u{1b}', '\u{0}', '\u{7}']), "{text:?}");
+    }
+
+    #[test]
+    fn a_finding_line_carries_its_code_and_help_line() {
+        let text = super::render(&crate::report::tests::one_finding(None, None, None), "r1");
+        assert!(
+            text.contains(
+                ":red_circle: *No interception chain* (`interception-missing` `TRG0101`)"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "*Help:* `triage explain TRG0101` · <https://example.com/guide#interception|guide>"
+            ),
+            "{text}"
+        );
     }
 }
