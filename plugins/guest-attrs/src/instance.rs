@@ -73,8 +73,10 @@ pub struct InstanceFacts {
     pub service_account: Option<String>,
     /// The default service account's OAuth scopes.
     pub scopes: Vec<String>,
-    /// Whether the scopes include cloud-platform, which the guide requires.
-    pub has_cloud_platform_scope: bool,
+    /// Whether the scopes include cloud-platform, which the guide requires; null when the
+    /// metadata server has no scope list (404: no service account, or the endpoint absent),
+    /// since a list that could not be read says nothing about what it lacks.
+    pub has_cloud_platform_scope: Option<bool>,
     /// Custom metadata keys set on the instance.
     pub attribute_keys: Vec<String>,
     /// Whether guest attributes are enabled (`enable-guest-attributes` on the instance, else
@@ -133,7 +135,10 @@ pub fn instance_facts(answers: &MetadataAnswers) -> InstanceFacts {
         network_project_number: network_path.as_deref().and_then(network_project_number),
         network_path,
         service_account: clean(&answers.service_account_email),
-        has_cloud_platform_scope: scopes.iter().any(|s| s == CLOUD_PLATFORM_SCOPE),
+        has_cloud_platform_scope: answers
+            .scopes
+            .is_some()
+            .then(|| scopes.iter().any(|s| s == CLOUD_PLATFORM_SCOPE)),
         scopes,
         attribute_keys: answers
             .attribute_keys

@@ -331,7 +331,7 @@ fn instance_facts_of_a_service_proxy_vm() {
         Some("123456789012-compute@developer.gserviceaccount.com")
     );
     assert_eq!(facts.scopes.len(), 3);
-    assert!(facts.has_cloud_platform_scope);
+    assert_eq!(facts.has_cloud_platform_scope, Some(true));
     assert_eq!(
         facts.attribute_keys,
         [
@@ -363,7 +363,10 @@ fn instance_facts_with_nothing_known() {
     assert_eq!(facts.project_id, None);
     assert_eq!(facts.network, None);
     assert!(facts.scopes.is_empty());
-    assert!(!facts.has_cloud_platform_scope);
+    assert_eq!(
+        facts.has_cloud_platform_scope, None,
+        "no scope list read (404) is not a list lacking cloud-platform"
+    );
     assert!(!facts.service_proxy_configured);
     assert_eq!(facts.service_proxy_json_valid, None);
     assert_eq!(facts.guest_attributes_enabled, None);
@@ -451,4 +454,16 @@ fn bootstrap_state_reads_the_guides_values_in_any_case_and_calls_the_rest_other(
     let facts = guest_attribute_facts(attributes, HEARTBEAT_UNIX, 300, &guide_minimum());
     assert_eq!(facts.bootstrap_state, BootstrapState::Other);
     assert!(!facts.bootstrap_finished);
+}
+
+#[test]
+fn instance_facts_with_an_empty_scope_list() {
+    // The metadata server answered, with no scope: the VM lacks cloud-platform.
+    let facts = instance_facts(&MetadataAnswers {
+        service_account_email: Some("td-client@p.iam.gserviceaccount.com".into()),
+        scopes: Some("\n".into()),
+        ..MetadataAnswers::default()
+    });
+    assert!(facts.scopes.is_empty());
+    assert_eq!(facts.has_cloud_platform_scope, Some(false));
 }

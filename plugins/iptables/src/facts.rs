@@ -68,8 +68,13 @@ pub struct RulesFacts {
     pub proxy_uid: Option<u32>,
     /// Null without `proxy_uid`. Otherwise true when traffic from that uid is not sent back to
     /// the proxy wherever other applications' traffic is (no loop). When nothing is
-    /// intercepted, true only if a rule names the uid in an exclusion.
+    /// intercepted, true only if a rule names the uid in an exclusion. Also null when the
+    /// walk of the uid's connection meets a rule whose match it cannot evaluate (an ipset, an
+    /// unknown match module) and the ways disagree: `proxy_uid_undecided_by` names the rule.
     pub proxy_uid_excluded: Option<bool>,
+    /// When `proxy_uid` is given and `proxy_uid_excluded` is null: the rule, as written, that
+    /// makes it undecidable, or why the walk stopped. Null otherwise.
+    pub proxy_uid_undecided_by: Option<String>,
     /// True when `uid_owner_exclusions` is not empty.
     pub any_uid_excluded: bool,
     /// The `vip` asked about, if any.
@@ -152,6 +157,12 @@ pub struct Outbound {
     /// When `intercepted` is null: the rule, as written, that makes it undecidable (the
     /// first such on the walk's path), or why the walk stopped. Null otherwise.
     pub undecided_by: Option<String>,
+    /// When `mode` is not `all` although a connection to an arbitrary outside address might
+    /// be redirected: the rule, as written, whose match the walk cannot evaluate (an ipset,
+    /// an unknown match module) and that leads both ways, or why the walk stopped. Then
+    /// `intercepts_all_outbound` is false for want of an answer, not because it was seen to
+    /// be. Null when that walk has a single answer.
+    pub all_undecided_by: Option<String>,
     /// `all`: a connection to an arbitrary outside address is redirected; `cidrs`: only
     /// connections to the listed networks are; `none`: nothing is known to be (see
     /// `intercepted`, null when that is undecided).
@@ -370,7 +381,8 @@ fn analyze(table: &Table, query: &Query, format: Format, unparsed_lines: usize) 
     let mut outbound_notes: BTreeSet<String> = outside_eval.all_notes().into_iter().collect();
     // The first probe whose walk has no single answer: if no probe is intercepted, this
     // rule (an ipset, a match the walk cannot evaluate) is why "nothing" is not a verdict.
-    let mut outbound_undecided_by = outside_eval.undecided_by(Evaluation::intercepted);
+    let outside_undecided_by = outside_eval.undecided_by(Evaluation::intercepted);
+    let mut outbound_undecided_by = outside_undecided_by.clone();
     let mut seen = BTreeSet::new();
     for (cidr, exits) in destination_candidates(table, &outbound_reach) {
         if seen.len() >= MAX_PROBES {
@@ -487,29 +499,36 @@ fn analyze(table: &Table, query: &Query, format: Format, unparsed_lines: usize) 
             .iter()
             .any(|id| owner_range(id).is_some_and(|(a, b)| (a..=b).contains(&uid)));
         if intercepted_probes.is_empty() {
-            return Some(named);
+            return (Some(named), None);
         }
-        let mut undecided = false;
+        let mut undecided_by: Option<String> = None;
         for dst in &intercepted_probes {
             let dport = if Some(*dst) == query.vip {
                 vip_port.unwrap_or(neutral_port)
             } else {
                 neutral_port
             };
-            match evaluator
-                .evaluate(
-                    &outbound_entries,
-                    &outbound_packet(*dst, dport, Owner::Id(uid)),
-                )
-                .intercepted()
-            {
-                Some(true) => return Some(false),
+            let eval = evaluator.evaluate(
+                &outbound_entries,
+                &outbound_packet(*dst, dport, Owner::Id(uid)),
+            );
+            match eval.intercepted() {
+                Some(true) => return (Some(false), None),
                 Some(false) => {}
-                None => undecided = true,
+                None => {
+                    undecided_by.get_or_insert_with(|| {
+                        eval.undecided_by(Evaluation::intercepted)
+                            .unwrap_or_else(|| "the walk has no single answer".into())
+                    });
+                }
             }
         }
-        if undecided { None } else { Some(true) }
+        match undecided_by {
+            Some(rule) => (None, Some(rule)),
+            None => (Some(true), None),
+        }
     });
+    let (proxy_uid_excluded, proxy_uid_undecided_by) = proxy_uid_excluded.unwrap_or((None, None));
 
     // Inbound: a port no rule names, then every named or requested port.
     let inbound_packet = |dport: u16| TestPacket {
@@ -618,6 +637,7 @@ fn analyze(table: &Table, query: &Query, format: Format, unparsed_lines: usize) 
             } else {
                 None
             },
+            all_undecided_by: if all { None } else { outside_undecided_by },
             mode: mode.into(),
             cidrs,
             excluded_cidrs,
@@ -630,7 +650,8 @@ fn analyze(table: &Table, query: &Query, format: Format, unparsed_lines: usize) 
         },
         intercepts_all_outbound: all,
         proxy_uid: query.proxy_uid,
-        proxy_uid_excluded: proxy_uid_excluded.flatten(),
+        proxy_uid_excluded,
+        proxy_uid_undecided_by,
         vip: query.vip.map(|v| v.to_string()),
         vip_port,
         vip_intercepted: vip_eval.as_ref().and_then(Evaluation::intercepted),

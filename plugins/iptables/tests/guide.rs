@@ -382,3 +382,74 @@ fn an_ipset_accept_before_a_drop_leaves_dropped_undecided() {
     assert_eq!(f.serving_ports[1].dropped, Some(false));
     assert_eq!(f.serving_ports[1].undecided_by, None);
 }
+
+/// An ipset RETURN between a VIP's redirect and a catch-all redirect: the VIP is
+/// intercepted, but whether everything else is depends on the set, so the outbound mode is
+/// `cidrs` for want of an answer and `all_undecided_by` names the rule.
+#[test]
+fn an_ipset_before_the_catch_all_redirect_leaves_all_undecided() {
+    let ipset = "-A ISTIO_OUTPUT -m set --match-set bypass dst -j RETURN";
+    let text = format!(
+        "*nat\n:OUTPUT ACCEPT [0:0]\n:ISTIO_OUTPUT - [0:0]\n:ISTIO_REDIRECT - [0:0]\n\
+         -A OUTPUT -p tcp -j ISTIO_OUTPUT\n\
+         -A ISTIO_OUTPUT -d 10.0.0.1/32 -j ISTIO_REDIRECT\n\
+         {ipset}\n\
+         -A ISTIO_OUTPUT -j ISTIO_REDIRECT\n\
+         -A ISTIO_REDIRECT -p tcp -j REDIRECT --to-ports 15001\nCOMMIT\n"
+    );
+    let f = facts(
+        &text,
+        &Query {
+            table: "nat".into(),
+            proxy_uid: Some(1337),
+            ..Query::default()
+        },
+    );
+    assert_eq!(f.outbound.intercepted, Some(true));
+    assert!(!f.intercepts_all_outbound);
+    assert_eq!(f.outbound.all_undecided_by.as_deref(), Some(ipset));
+    assert_eq!(f.proxy_uid_excluded, Some(false));
+    assert_eq!(f.proxy_uid_undecided_by, None);
+}
+
+/// The proxy's UID is let out only towards an ipset: whether its connections loop back
+/// into Envoy depends on the set, so `proxy_uid_excluded` is null and names the rule, while
+/// every other application's traffic is known to be intercepted.
+#[test]
+fn an_ipset_in_the_proxy_exclusion_leaves_it_undecided() {
+    let ipset =
+        "-A ISTIO_OUTPUT -m owner --uid-owner 1337 -m set --match-set upstream dst -j RETURN";
+    let text = format!(
+        "*nat\n:OUTPUT ACCEPT [0:0]\n:ISTIO_OUTPUT - [0:0]\n:ISTIO_REDIRECT - [0:0]\n\
+         -A OUTPUT -p tcp -j ISTIO_OUTPUT\n\
+         {ipset}\n\
+         -A ISTIO_OUTPUT -j ISTIO_REDIRECT\n\
+         -A ISTIO_REDIRECT -p tcp -j REDIRECT --to-ports 15001\nCOMMIT\n"
+    );
+    let f = facts(
+        &text,
+        &Query {
+            table: "nat".into(),
+            proxy_uid: Some(1337),
+            ..Query::default()
+        },
+    );
+    assert!(f.intercepts_all_outbound);
+    assert_eq!(f.outbound.all_undecided_by, None);
+    assert_eq!(f.proxy_uid_excluded, None);
+    assert_eq!(f.proxy_uid_undecided_by.as_deref(), Some(ipset));
+    let f = facts(
+        &text,
+        &Query {
+            table: "nat".into(),
+            proxy_uid: Some(1000),
+            ..Query::default()
+        },
+    );
+    assert_eq!(
+        f.proxy_uid_excluded,
+        Some(false),
+        "another UID is not let out"
+    );
+    assert_eq!(f.proxy_uid_undecided_by, None);
+}
