@@ -102,7 +102,9 @@ enum Command {
     Schema(schema::SchemaArgs),
     /// Draw a runbook's DAG, with the conditions on the edges.
     Graph(graph::GraphArgs),
-    /// Serve the HTTP API and the Slack slash command for chat bots (see docs/serve.md).
+    /// Serve the HTTP API and the Slack and Mattermost slash commands for chat bots
+    /// (`triage serve --help` shows a config to start from).
+    #[command(after_long_help = serve::CONFIG_HELP)]
     Serve(serve::ServeArgs),
     /// Scaffold a runbook (with a passing test) or a plugin crate (that builds).
     New(new::NewArgs),

@@ -22,6 +22,25 @@ pub struct ServeArgs {
     check: bool,
 }
 
+/// The end of `triage serve --help`: a config that works as written, so that someone with
+/// only the installed binary can start a server; error messages point here rather than at
+/// docs/serve.md, which only a source checkout has. A test checks it with `serve --check`.
+pub const CONFIG_HELP: &str = "\
+A config to start from (~/.config/triage/server.yaml):
+
+  listen: 127.0.0.1:7878
+  tokens:                          # bearer tokens for /v1
+    - name: ops-bot
+      token_env: TRIAGE_OPS_BOT_TOKEN    # 16 characters or more
+  targets:                         # the only targets a caller may name
+    this-host: local
+    # web-1: ssh://ops@web-1.internal
+    # demo: bundle:/srv/triage/bundles/demo
+
+Optional sections: slack, mattermost (slash commands), runbooks (an allowlist of ids), db,
+limits, tls, redact. `triage serve --check` checks a config without serving. Every key is
+described in docs/serve.md of triage's source.";
+
 pub fn run(cli: &Cli, args: &ServeArgs) -> CliResult {
     let path = args
         .config
@@ -30,7 +49,7 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> CliResult {
         .ok_or_else(|| Failure::usage("no home directory; pass --config FILE"))?;
     if args.config.is_none() && !path.is_file() {
         return Err(Failure::usage(format!(
-            "{}: no server config; write one (see docs/serve.md) or pass --config FILE",
+            "{}: no server config; write one (`triage serve --help` shows one to start from) or pass --config FILE",
             path.display()
         )));
     }

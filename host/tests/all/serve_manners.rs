@@ -75,3 +75,47 @@ fn accept_text_markdown_gets_the_markdown_report() {
         }
     });
 }
+
+/// Someone with only the installed binary is pointed at `triage serve --help`, never at
+/// docs/serve.md of a source tree, and the config that help shows passes `serve --check`.
+#[test]
+fn errors_point_at_help_an_installed_binary_has() {
+    let home = tempfile::tempdir().unwrap();
+    let out = super::run(
+        super::triage()
+            .args(["serve", "--check"])
+            .env("HOME", home.path())
+            .env("XDG_CONFIG_HOME", home.path().join("config")),
+    );
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("`triage serve --help`"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("docs/"), "{}", out.stderr);
+    assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
+
+    let help = super::run(super::triage().args(["serve", "--help"]));
+    assert_eq!(help.code, 0, "{}", help.stderr);
+    let example: String = help
+        .stdout
+        .split("A config to start from")
+        .nth(1)
+        .expect("serve --help shows a config")
+        .lines()
+        .skip(1)
+        .take_while(|l| l.is_empty() || l.starts_with("  "))
+        .map(|l| format!("{}\n", l.strip_prefix("  ").unwrap_or(l)))
+        .collect();
+    assert!(example.contains("tokens:"), "{example}");
+    let config = home.path().join("server.yaml");
+    std::fs::write(&config, &example).unwrap();
+    let check = super::run(
+        super::triage()
+            .args(["serve", "--check", "--config"])
+            .arg(&config)
+            .env("TRIAGE_OPS_BOT_TOKEN", "a-token-of-at-least-16-chars"),
+    );
+    assert_eq!(check.code, 0, "{example}\n{}", check.stderr);
+}
