@@ -92,9 +92,44 @@ pub fn new_runbook(
     Ok(root)
 }
 
+/// The SDK's source, carried by the binary so that a plugin scaffolded anywhere builds
+/// against the very SDK this triage speaks, with no checkout and no registry release of the
+/// SDK: (path under the SDK folder, contents). Its `Cargo.toml` is written apart
+/// ([`SDK_MANIFEST`]), since the checkout's one inherits from the workspace.
+const SDK_FILES: &[(&str, &str)] = &[
+    ("src/lib.rs", include_str!("../../../sdk/src/lib.rs")),
+    (
+        "src/capability.rs",
+        include_str!("../../../sdk/src/capability.rs"),
+    ),
+    (
+        "src/manifest.rs",
+        include_str!("../../../sdk/src/manifest.rs"),
+    ),
+    ("src/parse.rs", include_str!("../../../sdk/src/parse.rs")),
+    ("wit/probe.wit", include_str!("../../../sdk/wit/probe.wit")),
+];
+
+/// The SDK's manifest for a plugin's own copy: the checkout's dependencies and this
+/// binary's version (the SDK stamps it into every plugin it builds, and the host checks it).
+const SDK_MANIFEST: &str = r#"[package]
+name = "triage-sdk"
+description = "Write triage probe plugins: implement Probe, call register_probe! (the copy written by `triage new plugin`)"
+version = "__VERSION__"
+edition = "2024"
+license = "Apache-2.0"
+
+[dependencies]
+wit-bindgen = "0.63"
+serde = { version = "1", features = ["derive"] }
+serde_json = "1"
+schemars = "1.2"
+"#;
+
 /// Scaffolds a plugin crate `DIR/NAME` that builds for wasm32-wasip2 against the SDK.
 /// Inside this repository's `plugins/` it joins the workspace; elsewhere it is its own
-/// workspace and points at the SDK where triage was built from.
+/// workspace with a copy of the SDK this binary carries in `DIR/NAME/triage-sdk/`, so it
+/// builds on a machine that has only the binary (and a Rust toolchain).
 pub fn new_plugin(name: &str, dir: &Path) -> anyhow::Result<PathBuf> {
     crate::runbook::Id::try_from(name.to_string()).map_err(anyhow::Error::msg)?;
     let root = dir.join(name);
@@ -105,10 +140,7 @@ pub fn new_plugin(name: &str, dir: &Path) -> anyhow::Result<PathBuf> {
     let sdk = if in_workspace {
         "triage-sdk.workspace = true\nserde.workspace = true\nserde_json.workspace = true\nschemars.workspace = true".to_string()
     } else {
-        format!(
-            "triage-sdk = {{ path = {:?} }}\nserde = {{ version = \"1\", features = [\"derive\"] }}\nserde_json = \"1\"\nschemars = \"1.2\"",
-            repo.join("sdk").display().to_string()
-        )
+        "# The SDK this plugin was scaffolded with, written by `triage new plugin`.\ntriage-sdk = { path = \"triage-sdk\" }\nserde = { version = \"1\", features = [\"derive\"] }\nserde_json = \"1\"\nschemars = \"1.2\"".to_string()
     };
     let standalone = if in_workspace {
         ""
@@ -139,5 +171,15 @@ pub fn new_plugin(name: &str, dir: &Path) -> anyhow::Result<PathBuf> {
         &root.join("README.md"),
         &fill(include_str!("new/templates/plugin/README.md")),
     )?;
+    if !in_workspace {
+        let sdk = root.join("triage-sdk");
+        write_new(
+            &sdk.join("Cargo.toml"),
+            &SDK_MANIFEST.replace("__VERSION__", env!("CARGO_PKG_VERSION")),
+        )?;
+        for (path, text) in SDK_FILES {
+            write_new(&sdk.join(path), text)?;
+        }
+    }
     Ok(root)
 }

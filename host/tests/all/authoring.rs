@@ -221,11 +221,36 @@ fn scaffolded_plugin_builds_and_loads() {
         .arg(dir.path()));
     assert_eq!(out.code, 0, "{}", out.stderr);
     let krate = dir.path().join("uptime-probe");
-    // Its own target dir, kept between runs so only the first build pays for serde & co.
+    // Nothing it holds points back into this checkout: a machine with only the binary has
+    // none. It carries its own copy of the SDK instead.
+    let checkout = root().canonicalize().unwrap();
+    for entry in walkdir(&krate) {
+        let text = std::fs::read_to_string(&entry).unwrap();
+        assert!(
+            !text.contains(checkout.to_str().unwrap()),
+            "{} names the checkout",
+            entry.display()
+        );
+    }
+    let manifest = std::fs::read_to_string(krate.join("Cargo.toml")).unwrap();
+    assert!(
+        manifest.contains("triage-sdk = { path = \"triage-sdk\" }"),
+        "{manifest}"
+    );
+    for file in ["src/lib.rs", "src/capability.rs", "wit/probe.wit"] {
+        assert_eq!(
+            std::fs::read_to_string(krate.join("triage-sdk").join(file)).unwrap(),
+            std::fs::read_to_string(root().join("sdk").join(file)).unwrap(),
+            "{file}"
+        );
+    }
+    // Its own target dir, kept between runs so only the first build pays for serde & co;
+    // offline, from the registry cache, as on a machine that cannot reach a checkout either.
     let target = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("scaffold-target");
     let status = std::process::Command::new(env!("CARGO"))
         .args(["build", "--release", "--target", "wasm32-wasip2", "--quiet"])
         .current_dir(&krate)
+        .env("CARGO_NET_OFFLINE", "true")
         .env("CARGO_TARGET_DIR", &target)
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
@@ -390,4 +415,18 @@ fn user_runbooks_shadow_builtins_with_a_warning() {
         "{}",
         out.stderr
     );
+}
+
+/// Every file under `dir`.
+fn walkdir(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walkdir(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
 }
