@@ -2,6 +2,16 @@
 //! alert on (a queue that stays full, runs that keep timing out, a bot that keeps being
 //! refused). Counters start at zero with the process, as Prometheus expects; the history in
 //! SQLite is the record of every run.
+//!
+//! Why this writes the text format by hand rather than through prometheus-client: its 0.26
+//! encodes only OpenMetrics (`application/openmetrics-text`, a mandatory `# EOF`, counter
+//! families named without `_total`, info metrics suffixed `_info`), while this endpoint has
+//! served the Prometheus 0.0.4 text format (`text/plain; version=0.0.4`) that every scraper
+//! and agent reads, with the names docs/serve.md lists. Switching would change the content
+//! type and the `# TYPE` lines under existing scrape configs for the sake of a writer of
+//! about sixty lines whose output a test pins line by line. Revisit when prometheus-client
+//! can write the 0.0.4 format or when exemplars or native histograms are wanted; if the
+//! format ever changes, the names scraped today stay and docs/serve.md says what changed.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
