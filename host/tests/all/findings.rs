@@ -326,6 +326,7 @@ const ISSUED_CODES: &[(&str, &str)] = &[
     ("TRG0503", "ipv6-disabled-in-kernel"),
     ("TRG0701", "intercepts-all-outbound"),
     ("TRG0702", "pod-intercepts-all-outbound"),
+    ("TRG0703", "pod-judged-from-spec"),
     ("TRG0801", "envoy-restarted-recently"),
     ("TRG0802", "pod-proxy-uid-not-excluded"),
     ("TRG0901", "endpoints-mostly-unhealthy"),

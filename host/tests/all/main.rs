@@ -19,6 +19,7 @@ mod log_tail;
 mod netns;
 mod parsers;
 mod plugins_live;
+mod pod_interception;
 mod policy;
 mod probe;
 mod record_replay;

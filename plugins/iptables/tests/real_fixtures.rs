@@ -578,3 +578,52 @@ fn an_ipset_before_the_inbound_redirect_leaves_serving_ports_undecided() {
     assert_eq!(f.serving_ports[1].redirected, Some(false));
     assert_eq!(f.serving_ports[1].undecided_by, None);
 }
+
+/// A real intercept-all Istio table (istio-cni) with an ipset RETURN before the catch-all
+/// redirect: whether an arbitrary destination reaches the proxy is undecided, so "not all
+/// outbound traffic is intercepted" is no verdict, and the rule that leaves it open is named.
+#[test]
+fn an_ipset_before_the_catch_all_redirect_is_named_as_what_leaves_it_undecided() {
+    let text = real("istio-cni-plugin-basic.golden.txt");
+    let catch_all = "-A ISTIO_OUTPUT -j ISTIO_REDIRECT";
+    let ipset = "-A ISTIO_OUTPUT -m set --match-set no-proxy dst -j RETURN";
+    assert!(text.contains(catch_all));
+    let before = facts(&text, &nat());
+    assert!(before.intercepts_all_outbound);
+    assert_eq!(before.outbound.all_undecided_by, None);
+
+    let with_ipset = text.replacen(catch_all, &format!("{ipset}\n{catch_all}"), 1);
+    let f = facts(&with_ipset, &nat());
+    assert!(!f.intercepts_all_outbound);
+    assert_eq!(f.outbound.all_undecided_by.as_deref(), Some(ipset));
+}
+
+/// The proxy's owner exclusion narrowed by an ipset: whether Envoy's own connections loop
+/// back depends on the set's members, which no table shows. Not excluded, not "excluded":
+/// null, with the rule.
+#[test]
+fn an_owner_exclusion_that_needs_an_ipset_leaves_the_proxy_uid_undecided() {
+    let text = real("istio-cni-plugin-basic.golden.txt");
+    let exclusion = "-A ISTIO_OUTPUT -m owner --uid-owner 1337 -j RETURN";
+    let narrowed =
+        "-A ISTIO_OUTPUT -m owner --uid-owner 1337 -m set --match-set mesh dst -j RETURN";
+    assert!(text.contains(exclusion));
+    let query = Query {
+        proxy_uid: Some(1337),
+        ..nat()
+    };
+    let before = facts(&text, &query);
+    assert_eq!(before.proxy_uid_excluded, Some(true));
+    assert_eq!(before.proxy_uid_undecided_by, None);
+
+    let f = facts(&text.replacen(exclusion, narrowed, 1), &query);
+    assert!(f.intercepts_all_outbound);
+    assert_eq!(f.proxy_uid_excluded, None);
+    assert!(
+        f.proxy_uid_undecided_by
+            .as_deref()
+            .is_some_and(|r| r.contains("--match-set mesh")),
+        "{:?}",
+        f.proxy_uid_undecided_by
+    );
+}
