@@ -109,7 +109,8 @@ impl Named {
         Named::ALL.into_iter().find(|n| n.name() == name)
     }
 
-    fn matches(self, v: &str) -> bool {
+    /// Whether `v` has this shape (the target parser uses it for gcloud's names too).
+    pub fn matches(self, v: &str) -> bool {
         fn alnum_lower(c: char) -> bool {
             c.is_ascii_lowercase() || c.is_ascii_digit()
         }

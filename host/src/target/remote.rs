@@ -16,6 +16,7 @@
 
 use super::*;
 use crate::capability::shell_quote;
+use crate::runbook::input_pattern::Named;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Transport {
@@ -91,11 +92,23 @@ impl Transport {
             }
             let zone =
                 zone.ok_or_else(|| bad("expected gcloud://INSTANCE?zone=ZONE[&project=P]"))?;
-            if !valid_name(instance)
-                || !valid_name(&zone)
-                || project.as_deref().is_some_and(|p| !valid_name(p))
-            {
-                return Err(bad("expected gcloud://INSTANCE?zone=ZONE[&project=P]"));
+            // Compute Engine's own name rules, stricter than `valid_name`: these three go to
+            // gcloud as option values and an operand, so nothing gcloud could read as an
+            // option (`--command=id`) or a shell could read as syntax (`a;b`) gets through.
+            let gce = |what: &str, value: &str, ok: bool| {
+                if ok {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "gcloud target: {what} {:?} is not a Compute Engine {what} (expected gcloud://INSTANCE?zone=ZONE[&project=P])",
+                        value
+                    ))
+                }
+            };
+            gce("instance", instance, Named::Rfc1035Label.matches(instance))?;
+            gce("zone", &zone, Named::GcpZone.matches(&zone))?;
+            if let Some(p) = &project {
+                gce("project", p, Named::GcpProject.matches(p))?;
             }
             return Ok(Transport::Gcloud {
                 instance: instance.into(),
@@ -210,6 +223,12 @@ impl RemoteTarget {
     /// pod) is a failed capability, not the command's answer.
     async fn remote(&self, argv: &[String], timeout: Duration) -> CapResult<ExecOutput> {
         let out = self.local.exec(&self.transport.wrap(argv), timeout).await?;
+        if let Some(why) = gcloud_refusal(&self.transport, &out) {
+            return Err(CapabilityError::Failed(format!(
+                "gcloud compute ssh to {} failed: {why}",
+                self.spec
+            )));
+        }
         if matches!(self.transport, Transport::Ssh { .. }) && out.status == 255 {
             let why = String::from_utf8_lossy(&out.stderr)
                 .lines()
@@ -223,6 +242,37 @@ impl RemoteTarget {
         }
         Ok(out)
     }
+}
+
+/// Why `gcloud compute ssh` itself failed, if it did, rather than the command it carried:
+/// ssh's own exit status 255 (no key accepted, OS Login denied, port 22 closed, IAP
+/// refused), or gcloud's `ERROR: (gcloud.compute.ssh)` line (no such instance, instance not
+/// running, no permission), which it prints only for its own errors. The remote command's
+/// status otherwise passes through, and is the command's answer. The reason is the line
+/// that says why: ssh's line before gcloud's generic "exited with return code [255]".
+fn gcloud_refusal(transport: &Transport, out: &ExecOutput) -> Option<String> {
+    if !matches!(transport, Transport::Gcloud { .. }) || out.status == 0 {
+        return None;
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let gcloud_error = lines.iter().any(|l| l.starts_with("ERROR: (gcloud."));
+    if out.status != 255 && !gcloud_error {
+        return None;
+    }
+    let generic = |l: &&&str| l.contains("exited with return code");
+    let why = lines
+        .iter()
+        .rev()
+        .find(|l| !generic(l) && !l.starts_with("Warning: Permanently added"))
+        .or(lines.last())
+        .map(|l| l.to_string())
+        .unwrap_or_else(|| format!("exit status {}", out.status));
+    Some(why)
 }
 
 fn strings(v: &[&str]) -> Vec<String> {
@@ -561,7 +611,7 @@ mod tests {
 
     #[test]
     fn gcloud_and_kubectl_argv() {
-        let t = Transport::parse("gcloud://vm-1?zone=europe-west1-b&project=p-1").unwrap();
+        let t = Transport::parse("gcloud://vm-1?zone=europe-west1-b&project=td-project-1").unwrap();
         assert_eq!(
             t.wrap(&argv(&["iptables", "-t", "nat", "-S"])),
             argv(&[
@@ -572,7 +622,7 @@ mod tests {
                 "--zone",
                 "europe-west1-b",
                 "--project",
-                "p-1",
+                "td-project-1",
                 "--quiet",
                 "--command",
                 "iptables -t nat -S"
@@ -630,6 +680,80 @@ mod tests {
         ] {
             assert!(Transport::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn gcloud_names_cannot_become_options_or_shell() {
+        // Each value is hostile in one slot: it would be read by gcloud as an option
+        // (`--command=id` as the instance runs `id` instead), by the shell as syntax, or
+        // it is not a Compute Engine name at all.
+        for bad in [
+            "gcloud://--command=id?zone=us-central1-a",
+            "gcloud://-vm?zone=us-central1-a",
+            "gcloud://a;b?zone=us-central1-a",
+            "gcloud://vm?zone=--command=id",
+            "gcloud://vm?zone=us-central1-a;id",
+            "gcloud://vm?zone=us-central1-a&project=--command=id",
+            "gcloud://vm?zone=us-central1-a&project=a;b",
+            "gcloud://vm?zone=us-central1-a&project=evil:my-project",
+            "gcloud://VM?zone=us-central1-a",
+            "gcloud://vm_1?zone=us-central1-a",
+            "gcloud://vm-?zone=us-central1-a",
+            "gcloud://vm?zone=us-central1-a&project=td-demo$(id)",
+        ] {
+            let err = Transport::parse(bad).expect_err(bad);
+            assert!(err.contains("gcloud"), "{bad}: {err}");
+        }
+        for good in [
+            "gcloud://td-vm-1?zone=us-central1-a",
+            "gcloud://td-vm-1?zone=northamerica-northeast1-b&project=td-demo-project",
+            "gcloud://vm?zone=us-central1-a&project=example.com:my-project",
+        ] {
+            assert!(Transport::parse(good).is_ok(), "{good}");
+        }
+    }
+
+    #[test]
+    fn gcloud_refusals_are_told_from_the_commands_answer() {
+        let t = Transport::parse("gcloud://td-vm-1?zone=us-central1-a").unwrap();
+        let out = |status: i32, stderr: &str| ExecOutput {
+            status,
+            stdout: vec![],
+            stderr: stderr.as_bytes().to_vec(),
+        };
+        // ssh refused the key: ssh's line, not gcloud's "exited with return code".
+        assert_eq!(
+            gcloud_refusal(
+                &t,
+                &out(
+                    255,
+                    "alice@203.0.113.7: Permission denied (publickey).\nERROR: (gcloud.compute.ssh) [/usr/bin/ssh] exited with return code [255].\n"
+                )
+            )
+            .as_deref(),
+            Some("alice@203.0.113.7: Permission denied (publickey).")
+        );
+        // gcloud's own error (exit 1): its ERROR line.
+        let stopped = "ERROR: (gcloud.compute.ssh) Instance [td-vm-1] in zone [us-central1-a] is not running.";
+        assert_eq!(
+            gcloud_refusal(&t, &out(1, stopped)).as_deref(),
+            Some(stopped)
+        );
+        // The remote command's own failure (sudo, iptables) is its answer, not a refusal,
+        // and ssh's known-hosts warning does not make one either.
+        assert_eq!(
+            gcloud_refusal(
+                &t,
+                &out(
+                    1,
+                    "Warning: Permanently added 'compute.1' (ED25519) to the list of known hosts.\nsudo: a password is required\n"
+                )
+            ),
+            None
+        );
+        assert_eq!(gcloud_refusal(&t, &out(0, "ERROR: (gcloud.x) y")), None);
+        let ssh = Transport::parse("ssh://h").unwrap();
+        assert_eq!(gcloud_refusal(&ssh, &out(255, "x")), None);
     }
 
     #[test]

@@ -150,7 +150,7 @@ mod tests {
             "local",
             "bundle:x",
             "ssh://h",
-            "gcloud://v?zone=z",
+            "gcloud://v?zone=us-east1-b",
             "kubectl://p",
         ]
         .iter()

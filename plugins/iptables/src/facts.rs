@@ -101,6 +101,10 @@ pub struct RulesFacts {
     pub dropped_ports: Vec<u16>,
     /// Remarks about the text as a whole (table or family missing).
     pub notes: Vec<String>,
+    /// Only with the `sudo` param, when the rules could not be read: who refused and why.
+    /// Then this and `table` are the only facts, so no condition over the rules holds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<crate::ReadRefusal>,
 }
 
 /// One chain.
@@ -674,6 +678,7 @@ fn analyze(table: &Table, query: &Query, format: Format, unparsed_lines: usize) 
         serving_ports,
         dropped_ports: dropped_ports.into_iter().collect(),
         notes,
+        error: None,
     }
 }
 

@@ -97,11 +97,58 @@ pub struct RulesParams {
     /// Ports the workload serves, to check inbound interception and drops for each.
     #[serde(default)]
     pub serving_ports: Vec<u16>,
+    /// Read the rules with `sudo -n iptables -t TABLE -L -n -v`, the guide's `sudo iptables
+    /// -L -t nat`: for a target that logs in as a user, not root (`gcloud://`, where gcloud
+    /// compute ssh logs in as you). The `list` form of the IPv4 nat and filter tables only
+    /// (the default policy allows exactly those two command lines). A refusal (gcloud
+    /// compute ssh, sudo, or iptables itself) is returned as `error`, not as a failed step,
+    /// so the runbook can say the rules could not be seen and how to fix that.
+    #[serde(default)]
+    pub sudo: bool,
+}
+
+/// Why the rules could not be read (only with `sudo`).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ReadRefusal {
+    /// Who refused: `transport` (gcloud compute ssh or ssh could not log in: no key, OS
+    /// Login denied, port 22 closed, the instance not running), `sudo` (logged in, but
+    /// `sudo -n` was refused: a password is required, or the account may not use sudo), or
+    /// `iptables` (it ran and failed).
+    pub refused_by: String,
+    /// The refusal as it was given (its first telling line).
+    pub message: String,
+    /// The command line the plugin asked for.
+    pub command: String,
+}
+
+/// What `rules` returns when, with `sudo`, the rules could not be read: the table and why,
+/// and no rule facts at all, so that no condition over the rules can hold.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct RulesUnread {
+    /// The table asked for.
+    pub table: String,
+    /// Why it could not be read.
+    pub error: ReadRefusal,
 }
 
 impl RulesParams {
     pub fn argv(&self) -> Vec<&'static str> {
         self.argv_for(self.command)
+    }
+
+    /// The one command line `sudo` reads with; the params it cannot go with are refused.
+    pub fn sudo_argv(&self) -> Result<Vec<&'static str>, ProbeError> {
+        if self.ipv6
+            || self.command != RulesCommand::List
+            || !matches!(self.table, TableName::Nat | TableName::Filter)
+        {
+            return Err(ProbeError::invalid_params(
+                "sudo reads the IPv4 nat or filter table with `command: list` only (sudo -n iptables -t nat|filter -L -n -v)",
+            ));
+        }
+        let mut argv = vec!["sudo", "-n"];
+        argv.extend(self.argv_for(RulesCommand::List));
+        Ok(argv)
     }
 
     /// The requested command first, then the other two forms of the same table: they all
@@ -176,7 +223,8 @@ impl Probe for IptablesProbe {
             .exec(&["iptables", "-t", "{table}", "-S"])
             .exec(&["ip6tables", "-t", "{table}", "-S"])
             .exec(&["iptables", "-t", "{table}", "-L", "-n", "-v"])
-            .exec(&["ip6tables", "-t", "{table}", "-L", "-n", "-v"]),
+            .exec(&["ip6tables", "-t", "{table}", "-L", "-n", "-v"])
+            .exec(&["sudo", "-n", "iptables", "-t", "{table}", "-L", "-n", "-v"]),
         )
         .action({
             let action = Action::new::<pod::PodRulesParams, pod::PodRulesFacts>(
@@ -202,7 +250,19 @@ impl Probe for IptablesProbe {
             "rules" => {
                 let p: RulesParams = params.parse()?;
                 let query = p.query()?;
-                let text = read_rules(&p)?;
+                let text = if p.sudo {
+                    match read_rules_with_sudo(&p)? {
+                        Ok(text) => text,
+                        Err(error) => {
+                            return Facts::new(&RulesUnread {
+                                table: p.table.as_str().into(),
+                                error,
+                            });
+                        }
+                    }
+                } else {
+                    read_rules(&p)?
+                };
                 let facts =
                     parse_rules(&text, &query).map_err(|e| ProbeError::bad_input(e.to_string()))?;
                 Facts::new(&facts)
@@ -237,6 +297,48 @@ impl Probe for IptablesProbe {
             }
             other => Err(ProbeError::unknown_action(other)),
         }
+    }
+}
+
+/// The table's text through `sudo -n iptables … -L -n -v`, or who refused and why. A
+/// bundle that does not hold the call, or a policy that denies it, is the step's error as
+/// anywhere else: those say nothing about the target.
+fn read_rules_with_sudo(p: &RulesParams) -> Result<Result<String, ReadRefusal>, ProbeError> {
+    let argv = p.sudo_argv()?;
+    let command = argv.join(" ");
+    let refusal = |refused_by: &str, message: String| ReadRefusal {
+        refused_by: refused_by.into(),
+        message,
+        command: command.clone(),
+    };
+    match triage_sdk::exec(&argv) {
+        Ok(out) if out.status == 0 => Ok(Ok(out.stdout_text())),
+        Ok(out) => {
+            let stderr = out.stderr_text();
+            let lines: Vec<&str> = stderr
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with("Warning: Permanently added"))
+                .collect();
+            // sudo prefixes what it says with `sudo:`; anything else came from iptables.
+            let by_sudo = lines.iter().find(|l| l.starts_with("sudo:"));
+            let (who, line) = match by_sudo {
+                Some(l) => ("sudo", Some(*l)),
+                None => ("iptables", lines.first().copied()),
+            };
+            Ok(Err(refusal(
+                who,
+                format!(
+                    "exit status {}{}",
+                    out.status,
+                    line.map(|l| format!(": {l}")).unwrap_or_default()
+                ),
+            )))
+        }
+        Err(CapabilityError::Failed(message)) | Err(CapabilityError::TimedOut(message)) => {
+            Ok(Err(refusal("transport", message)))
+        }
+        Err(other) => Err(other.into()),
     }
 }
 

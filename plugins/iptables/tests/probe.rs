@@ -40,10 +40,11 @@ fn manifest_declares_exactly_the_commands() {
         r#"["ip6tables", "-t", "nat", "-S"]"#,
         r#"["kubectl", "exec", "-n", "{namespace}", "-c", "{container}", "{pod}", "--", "iptables-save", "-t", "nat"]"#,
         r#"["kubectl", "exec", "-n", "{namespace}", "-c", "{container}", "{pod}", "--", "iptables", "-t", "nat", "-S"]"#,
+        r#"["sudo", "-n", "iptables", "-t", "{table}", "-L", "-n", "-v"]"#,
     ] {
         assert!(manifest.contains(argv), "{argv} missing from {manifest}");
     }
-    assert_eq!(manifest.matches("Exec(").count(), 9);
+    assert_eq!(manifest.matches("Exec(").count(), 10);
 }
 
 #[test]
@@ -58,6 +59,32 @@ fn argv_follows_the_params() {
     );
     let p: RulesParams = serde_json::from_str(r#"{"command":"spec"}"#).expect("params");
     assert_eq!(p.argv(), vec!["iptables", "-t", "nat", "-S"]);
+}
+
+#[test]
+fn sudo_reads_only_the_guides_two_listings() {
+    for (params, argv) in [
+        (
+            r#"{"table":"nat","command":"list","sudo":true}"#,
+            vec!["sudo", "-n", "iptables", "-t", "nat", "-L", "-n", "-v"],
+        ),
+        (
+            r#"{"table":"filter","command":"list","sudo":true}"#,
+            vec!["sudo", "-n", "iptables", "-t", "filter", "-L", "-n", "-v"],
+        ),
+    ] {
+        let p: RulesParams = serde_json::from_str(params).expect("params");
+        assert_eq!(p.sudo_argv().expect(params), argv);
+    }
+    // Anything else would need a command line the default policy does not pin.
+    for params in [
+        r#"{"table":"mangle","command":"list","sudo":true}"#,
+        r#"{"table":"nat","command":"save","sudo":true}"#,
+        r#"{"table":"nat","command":"list","ipv6":true,"sudo":true}"#,
+    ] {
+        let p: RulesParams = serde_json::from_str(params).expect("params");
+        assert!(p.sudo_argv().is_err(), "{params}");
+    }
 }
 
 #[test]
