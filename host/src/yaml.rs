@@ -1,8 +1,12 @@
 //! YAML helpers every file reader shares (runbooks, bundles, policies, configs, cases,
-//! redaction patterns): the nesting cap checked before parsing, and serde_yaml errors as
-//! `FILE:LINE:COLUMN: message`. A leaf module, so the readers need not import each other.
+//! redaction patterns): the nesting cap checked before parsing, serde_yaml errors as
+//! `FILE:LINE:COLUMN: message`, each node's position by path, and every deserialisation
+//! error of a file rather than the first. A leaf module, so the readers need not import
+//! each other.
 
+pub mod collect;
 pub mod depth;
+pub mod source_map;
 
 /// serde_yaml appends " at line L column C" to its messages; we print positions up front.
 pub fn strip_location(message: &str) -> String {

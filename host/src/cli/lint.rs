@@ -35,21 +35,33 @@ pub fn run(cli: &Cli, args: &LintArgs) -> CliResult {
     for source in &sources {
         match source.load(&runtime) {
             Err(e) => {
-                errors += e.0.len();
+                // The line saying the list was cut is not an error of its own.
+                errors +=
+                    e.0.iter()
+                        .filter(|e| e.message != crate::yaml::collect::CUT_NOTICE)
+                        .count();
                 for err in e.0 {
                     eprintln!("{err}");
                 }
             }
-            Ok(loaded) => match super::test::cases(&source.file()) {
+            Ok(loaded) => match super::test::cases_each(&source.file()) {
                 Err(e) => {
-                    errors += 1;
+                    errors += e.count();
                     eprintln!("{e}");
                 }
                 Ok(cases) => {
                     for case in &cases {
-                        for problem in super::test::check_case(&loaded, case) {
-                            errors += 1;
-                            eprintln!("{problem}");
+                        match case {
+                            Err(e) => {
+                                errors += e.count();
+                                eprintln!("{e}");
+                            }
+                            Ok(case) => {
+                                for problem in super::test::check_case(&loaded, case) {
+                                    errors += 1;
+                                    eprintln!("{problem}");
+                                }
+                            }
                         }
                     }
                 }

@@ -144,6 +144,8 @@ pub struct Case {
     pub name: String,
     pub dir: PathBuf,
     pub spec: CaseSpec,
+    /// Where each key of case.yaml is, so that lint's errors point at it.
+    pub map: Arc<crate::yaml::source_map::SourceMap>,
 }
 
 impl Case {
@@ -186,9 +188,23 @@ pub enum CaseError {
         file: PathBuf,
         source: std::io::Error,
     },
-    /// Not YAML, nested too deep, or not a case: `FILE:LINE:COLUMN: message`.
-    #[error("{0}")]
-    Invalid(String),
+    /// Not YAML, nested too deep, or not a case: every error, one a line, each
+    /// `FILE:LINE:COLUMN: message`.
+    #[error("{}", .0.join("\n"))]
+    Invalid(Vec<String>),
+}
+
+impl CaseError {
+    /// How many errors it holds (lint counts them).
+    pub fn count(&self) -> usize {
+        match self {
+            CaseError::Read { .. } => 1,
+            CaseError::Invalid(lines) => lines
+                .iter()
+                .filter(|l| !l.ends_with(crate::yaml::collect::CUT_NOTICE))
+                .count(),
+        }
+    }
 }
 
 /// A case file is a few lines; anything near this is not one (and is not read further).
@@ -199,6 +215,12 @@ pub const MAX_CASE_FILE_BYTES: u64 = 1 << 20;
 /// cases come with the runbook, and a link out of it would make `triage test` read (and
 /// `triage lint` report on) whatever it points at.
 pub fn cases(runbook_file: &Path) -> Result<Vec<Case>, CaseError> {
+    cases_each(runbook_file)?.into_iter().collect()
+}
+
+/// [`cases`], each case read on its own, so that lint reports every broken case file and
+/// not only the first.
+pub fn cases_each(runbook_file: &Path) -> Result<Vec<Result<Case, CaseError>>, CaseError> {
     let Some(dir) = runbook_file.parent() else {
         return Ok(Vec::new());
     };
@@ -229,14 +251,15 @@ pub fn cases(runbook_file: &Path) -> Result<Vec<Case>, CaseError> {
                     source,
                 })?;
             if !real.starts_with(&real_runbook_dir) {
-                return Err(CaseError::Invalid(format!(
+                out.push(Err(CaseError::Invalid(vec![format!(
                     "{}: is a link to {}, outside the runbook's directory",
                     crate::report::human::one_line(&case_dir.display().to_string()),
                     crate::report::human::one_line(&real.display().to_string())
-                )));
+                )])));
+                continue;
             }
         }
-        out.push(load_case(&case_dir)?);
+        out.push(load_case(&case_dir));
     }
     Ok(out)
 }
@@ -248,10 +271,10 @@ pub fn load_case(case_dir: &Path) -> Result<Case, CaseError> {
     use crate::target::files;
     let file = case_dir.join(CASE_FILE);
     let shown = |why: String| {
-        CaseError::Invalid(format!(
+        CaseError::Invalid(vec![format!(
             "{}: {why}",
             crate::report::human::one_line(&file.display().to_string())
-        ))
+        )])
     };
     let real_dir = files::resolve(case_dir).map_err(|source| CaseError::Read {
         file: case_dir.to_path_buf(),
@@ -271,9 +294,10 @@ pub fn load_case(case_dir: &Path) -> Result<Case, CaseError> {
         .and_then(|f| files::read_whole(f, MAX_CASE_FILE_BYTES))
         .map_err(|e| shown(e.to_string()))?;
     let text = String::from_utf8(bytes).map_err(|_| shown("is not UTF-8 text".into()))?;
-    crate::yaml::depth::check_file(&text, &file).map_err(CaseError::Invalid)?;
-    let spec: CaseSpec = serde_yaml::from_str(&text)
-        .map_err(|e| CaseError::Invalid(crate::yaml::yaml_error(&file, &e)))?;
+    crate::yaml::depth::check_file(&text, &file).map_err(|e| CaseError::Invalid(vec![e]))?;
+    let spec: CaseSpec = crate::yaml::collect::all_errors(&text)
+        .map_err(|errors| CaseError::Invalid(crate::yaml::collect::lines(&file, &errors)))?;
+    let map = crate::yaml::source_map::SourceMap::build(&text).unwrap_or_default();
     let name = case_dir
         .file_name()
         .or_else(|| real_dir.file_name())
@@ -284,44 +308,114 @@ pub fn load_case(case_dir: &Path) -> Result<Case, CaseError> {
         name,
         dir: case_dir.to_path_buf(),
         spec,
+        map: Arc::new(map),
     })
 }
 
 /// What `triage lint` checks in a case without running it: finding ids and step ids exist,
-/// inputs and answers fit the runbook, the bundle opens.
+/// inputs and answers fit the runbook, the bundle opens. Every problem, each
+/// `FILE:LINE:COLUMN: message` at the key or value it is about, in the file's words
+/// (`inputs.vip`), not the command line's.
 pub fn check_case(loaded: &LoadedRunbook, case: &Case) -> Vec<String> {
+    use crate::yaml::collect::escape_controls;
     let rb = &loaded.runbook;
-    let file = case.dir.join(CASE_FILE).display().to_string();
-    let mut problems = Vec::new();
+    let file = escape_controls(&case.dir.join(CASE_FILE).display().to_string());
+    let mut problems: Vec<((usize, usize), String)> = Vec::new();
+    let mut at = |(line, column): (usize, usize), message: String| {
+        problems.push(((line, column), message));
+    };
     let known: BTreeSet<&str> = rb
         .steps
         .iter()
         .flat_map(|s| s.findings.iter().map(|f| f.id.as_str()))
         .collect();
-    for id in &case.spec.findings {
+    for (i, id) in case.spec.findings.iter().enumerate() {
         if !known.contains(id.as_str()) {
-            problems.push(format!(
-                "{file}: expects finding `{id}`, which runbook `{}` does not have{}",
-                rb.id,
-                crate::runbook::validate::suggest(id, known.iter().copied())
-            ));
+            at(
+                case.map.value(&format!("findings.{i}")),
+                format!(
+                    "findings[{i}]: runbook `{}` has no finding `{id}`{}",
+                    rb.id,
+                    crate::runbook::validate::suggest(id, known.iter().copied())
+                ),
+            );
         }
     }
     for step in case.spec.steps.keys() {
         if !rb.steps.iter().any(|s| s.id.as_str() == step) {
-            problems.push(format!("{file}: no step `{step}` in runbook `{}`", rb.id));
+            at(
+                case.map.key(&format!("steps.{step}")),
+                format!(
+                    "steps.{step}: runbook `{}` has no step `{step}`{}",
+                    rb.id,
+                    crate::runbook::validate::suggest(step, rb.steps.iter().map(|s| s.id.as_str()))
+                ),
+            );
         }
     }
-    if let Err(e) = inputs::resolve(rb, &case.input_pairs()) {
-        problems.push(format!("{file}: {e}"));
+    for (name, raw) in case.input_pairs() {
+        if let Err(e) = inputs::check_one(rb, &name, &raw) {
+            let path = format!("inputs.{name}");
+            let place = if rb.inputs.contains_key(&name) {
+                case.map.value(&path)
+            } else {
+                case.map.key(&path)
+            };
+            at(place, format!("{path}: {e}"));
+        }
     }
-    if let Err(e) = inputs::check_answers(rb, &case.spec.answers) {
-        problems.push(format!("{file}: {e}"));
+    for (name, spec) in inputs::missing_required(rb, &case.spec.inputs) {
+        at(
+            case.map.key("inputs"),
+            format!(
+                "inputs: runbook `{}` needs input `{name}`{}; give it under `inputs:`",
+                rb.id,
+                spec.description
+                    .as_deref()
+                    .map(|d| format!(" ({d})"))
+                    .unwrap_or_default()
+            ),
+        );
+    }
+    for (step_id, answer) in &case.spec.answers {
+        let path = format!("answers.{step_id}");
+        match rb.steps.iter().find(|s| s.id.as_str() == step_id) {
+            None => at(
+                case.map.key(&path),
+                format!("{path}: runbook `{}` has no step `{step_id}`", rb.id),
+            ),
+            Some(step) => match &step.ask {
+                None => at(
+                    case.map.key(&path),
+                    format!("{path}: step `{step_id}` is not an ask step"),
+                ),
+                Some(ask) if !ask.choices.iter().any(|c| c == answer) => at(
+                    case.map.value(&path),
+                    format!(
+                        "{path}: {} is not one of the choices ({})",
+                        inputs::quoted(answer),
+                        ask.choices.join(", ")
+                    ),
+                ),
+                Some(_) => {}
+            },
+        }
     }
     if let Err(e) = BundleTarget::open(&case.bundle_dir()) {
-        problems.push(format!("{file}: {e}"));
+        let place = if case.spec.bundle.is_some() {
+            case.map.value("bundle")
+        } else {
+            (1, 1)
+        };
+        at(place, format!("bundle: {e}"));
     }
+    problems.sort_by_key(|(place, _)| *place);
     problems
+        .into_iter()
+        .map(|((line, column), message)| {
+            format!("{file}:{line}:{column}: {}", escape_controls(&message))
+        })
+        .collect()
 }
 
 /// One case's result, for `triage test --junit`.

@@ -132,6 +132,32 @@ fn from_text(name: &str, kind: InputType, raw: &str) -> Result<Value, String> {
     })
 }
 
+/// One given value checked alone: the input exists, the value fits its type and pattern.
+/// A case file checks each of its inputs so, to place each error at its own line.
+pub fn check_one(runbook: &Runbook, name: &str, raw: &str) -> Result<(), String> {
+    let spec = spec_of(runbook, name)?;
+    let value = from_text(name, spec.kind, raw)?;
+    match &spec.pattern {
+        Some(pattern) => check_pattern(name, pattern, &value),
+        None => Ok(()),
+    }
+}
+
+/// The required inputs without a default that `given` lacks.
+pub fn missing_required<'a>(
+    runbook: &'a Runbook,
+    given: &BTreeMap<String, Value>,
+) -> Vec<(&'a str, &'a InputSpec)> {
+    runbook
+        .inputs
+        .iter()
+        .filter(|(name, spec)| {
+            spec.required && spec.default.is_none() && !given.contains_key(*name)
+        })
+        .map(|(name, spec)| (name.as_str(), spec))
+        .collect()
+}
+
 /// Adds the defaults of inputs not given; a required input not given is an error.
 fn with_defaults(
     runbook: &Runbook,

@@ -57,6 +57,39 @@ struct Checker<'a> {
     map: &'a SourceMap,
     file: &'a str,
     errors: Vec<LoadError>,
+    known: &'a Known,
+}
+
+/// Step ids and input names the file has besides those of the runbook being checked: when
+/// a broken step or input was taken out to check the rest (yaml/collect.rs), references to
+/// it are not errors of their own.
+#[derive(Debug, Default)]
+pub struct Known {
+    steps: HashSet<String>,
+    inputs: HashSet<String>,
+}
+
+impl Known {
+    /// The step ids and input names written in a document, whether or not they deserialise.
+    pub fn of(doc: &serde_yaml::Value) -> Known {
+        let steps = doc
+            .get("steps")
+            .and_then(serde_yaml::Value::as_sequence)
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.get("id").and_then(serde_yaml::Value::as_str))
+            .map(str::to_string)
+            .collect();
+        let inputs = doc
+            .get("inputs")
+            .and_then(serde_yaml::Value::as_mapping)
+            .into_iter()
+            .flat_map(|m| m.keys())
+            .filter_map(serde_yaml::Value::as_str)
+            .map(str::to_string)
+            .collect();
+        Known { steps, inputs }
+    }
 }
 
 impl Checker<'_> {
@@ -77,13 +110,25 @@ pub fn validate(
     file: &str,
     plugins: &dyn PluginCatalog,
 ) -> Result<Compiled, LoadErrors> {
+    validate_with(runbook, map, file, plugins, &Known::default())
+}
+
+/// [`validate`], with step ids and input names that exist elsewhere in the file.
+pub fn validate_with(
+    runbook: &Runbook,
+    map: &SourceMap,
+    file: &str,
+    plugins: &dyn PluginCatalog,
+    known: &Known,
+) -> Result<Compiled, LoadErrors> {
     let mut c = Checker {
         map,
         file,
         errors: Vec::new(),
+        known,
     };
     let steps = &runbook.steps;
-    if steps.is_empty() {
+    if steps.is_empty() && known.steps.is_empty() {
         c.at("steps", "a runbook needs at least one step");
     }
 
@@ -121,7 +166,9 @@ pub fn validate(
                 let path = format!("steps.{i}.{field}.{k}");
                 if need == &step.id {
                     c.at(&path, format!("step `{}` {field} itself", step.id));
-                } else if !index.contains_key(need.as_str()) {
+                } else if !index.contains_key(need.as_str())
+                    && !c.known.steps.contains(need.as_str())
+                {
                     let hint = suggest(need.as_str(), index.keys().copied());
                     c.at(&path, format!("unknown step `{need}` in {field}{hint}"));
                 }
@@ -311,6 +358,7 @@ fn check_references(c: &mut Checker, path: &str, names: HashSet<String>, scope: 
             "inputs" => {
                 if let Some(input) = second
                     && !scope.runbook.inputs.contains_key(input)
+                    && !c.known.inputs.contains(input)
                 {
                     c.at(
                         path,
@@ -324,6 +372,7 @@ fn check_references(c: &mut Checker, path: &str, names: HashSet<String>, scope: 
             "steps" | "answers" => {
                 if let Some(step) = second {
                     match scope.index.get(step) {
+                        None if c.known.steps.contains(step) => {}
                         None => c.at(path, format!("unknown step `{step}` in `{name}`{}", suggest(step, scope.index.keys().copied()))),
                         Some(&i) if i != scope.this && !scope.ancestors.contains(&i) => c.at(
                             path,

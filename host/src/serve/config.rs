@@ -346,13 +346,25 @@ impl ServerConfig {
         tokens.chain(slack).chain(mattermost)
     }
 
-    /// Reads and checks the file; every error is one line naming the file (and line:column
-    /// where YAML gives one).
+    /// Reads and checks the file. Every error found, one a line, each naming the file (and
+    /// line:column for the file's shape): first every key or value of the wrong shape
+    /// (yaml/collect.rs), then, once the shape is right, every check of what it says.
     pub fn load(path: &Path) -> Result<ServerConfig, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
         crate::yaml::depth::check_file(&text, path)?;
-        let raw: RawConfig =
-            serde_yaml::from_str(&text).map_err(|e| crate::yaml::yaml_error(path, &e))?;
+        let raw: RawConfig = crate::yaml::collect::all_errors(&text)
+            .map_err(|errors| crate::yaml::collect::lines(path, &errors).join("\n"))?;
+        let mut errors: Vec<String> = Vec::new();
+        let config = Self::check(raw, path, &mut errors);
+        match config {
+            Some(config) if errors.is_empty() => Ok(config),
+            _ => Err(errors.join("\n")),
+        }
+    }
+
+    /// What the file says, checked; each problem is pushed to `errors` and the checks go
+    /// on, so that one run of `serve --check` lists them all.
+    fn check(raw: RawConfig, path: &Path, errors: &mut Vec<String>) -> Option<ServerConfig> {
         let file = path.display();
         let base = path.parent().unwrap_or(Path::new("."));
         let secret = |inline: Option<String>, env: Option<String>, what: &str| {
@@ -379,15 +391,26 @@ impl ServerConfig {
             }
             Ok(value)
         };
+        let callers_given =
+            !raw.tokens.is_empty() || raw.slack.is_some() || raw.mattermost.is_some();
+        let target_names: std::collections::BTreeSet<String> =
+            raw.targets.keys().cloned().collect();
         let mut tokens = Vec::new();
         for t in raw.tokens {
-            let s = secret(t.token, t.token_env, &format!("token `{}`", t.name))?;
+            let s = match secret(t.token, t.token_env, &format!("token `{}`", t.name)) {
+                Ok(s) => s,
+                Err(e) => {
+                    errors.push(e);
+                    continue;
+                }
+            };
             // Short tokens can be guessed; the compare is constant-time, the space must be big.
             if s.len() < 16 {
-                return Err(format!(
+                errors.push(format!(
                     "{file}: token `{}` is shorter than 16 characters",
                     t.name
                 ));
+                continue;
             }
             tokens.push(Token {
                 name: t.name,
@@ -406,66 +429,89 @@ impl ServerConfig {
             None => None,
             Some(s) => {
                 if let Some(prefixes) = &s.response_url_prefixes {
-                    return Err(prefixes_replaced(&file.to_string(), "slack", prefixes));
+                    errors.push(prefixes_replaced(&file.to_string(), "slack", prefixes));
                 }
-                Some(SlackConfig {
-                    signing_secret: secret(s.signing_secret, s.signing_secret_env, "slack")?,
-                    chat: ChatSettings {
-                        scope: Scope {
-                            runbooks: s.runbooks,
-                            targets: s.targets,
-                            runs_per_minute: s.runs_per_minute,
+                let signing_secret = secret(s.signing_secret, s.signing_secret_env, "slack")
+                    .map_err(|e| errors.push(e))
+                    .ok();
+                let response_urls = origins(
+                    "slack",
+                    &s.response_url_origins
+                        .unwrap_or_else(|| vec![SLACK_RESPONSE_URL_ORIGIN.to_string()]),
+                )
+                .map_err(|e| errors.push(e))
+                .ok();
+                match (signing_secret, response_urls) {
+                    (Some(signing_secret), Some(response_urls)) => Some(SlackConfig {
+                        signing_secret,
+                        chat: ChatSettings {
+                            scope: Scope {
+                                runbooks: s.runbooks,
+                                targets: s.targets,
+                                runs_per_minute: s.runs_per_minute,
+                            },
+                            response_urls,
                         },
-                        response_urls: origins(
-                            "slack",
-                            &s.response_url_origins
-                                .unwrap_or_else(|| vec![SLACK_RESPONSE_URL_ORIGIN.to_string()]),
-                        )?,
-                    },
-                })
+                    }),
+                    _ => None,
+                }
             }
         };
         let mattermost = match raw.mattermost {
             None => None,
             Some(m) => {
                 if let Some(prefixes) = &m.response_url_prefixes {
-                    return Err(prefixes_replaced(&file.to_string(), "mattermost", prefixes));
+                    errors.push(prefixes_replaced(&file.to_string(), "mattermost", prefixes));
                 }
                 let list = m.response_url_origins.unwrap_or_default();
-                if list.is_empty() {
-                    return Err(format!(
+                let response_urls = if list.is_empty() {
+                    errors.push(format!(
                         "{file}: mattermost: give response_url_origins (your Mattermost server's origin, e.g. [\"https://chat.example.com\"])"
                     ));
-                }
-                let token = secret(m.token, m.token_env, "mattermost")?;
-                // The token is the only proof of origin Mattermost sends, a bearer secret like
-                // the /v1 tokens (Mattermost's own are 26 characters).
-                if token.len() < 16 {
-                    return Err(format!(
-                        "{file}: mattermost: the command token is shorter than 16 characters"
-                    ));
-                }
-                Some(MattermostConfig {
-                    token,
-                    chat: ChatSettings {
-                        scope: Scope {
-                            runbooks: m.runbooks,
-                            targets: m.targets,
-                            runs_per_minute: m.runs_per_minute,
+                    None
+                } else {
+                    origins("mattermost", &list)
+                        .map_err(|e| errors.push(e))
+                        .ok()
+                };
+                let token = secret(m.token, m.token_env, "mattermost")
+                    .map_err(|e| errors.push(e))
+                    .ok()
+                    // The token is the only proof of origin Mattermost sends, a bearer
+                    // secret like the /v1 tokens (Mattermost's own are 26 characters).
+                    .filter(|token| {
+                        let long_enough = token.len() >= 16;
+                        if !long_enough {
+                            errors.push(format!(
+                                "{file}: mattermost: the command token is shorter than 16 characters"
+                            ));
+                        }
+                        long_enough
+                    });
+                match (token, response_urls) {
+                    (Some(token), Some(response_urls)) => Some(MattermostConfig {
+                        token,
+                        chat: ChatSettings {
+                            scope: Scope {
+                                runbooks: m.runbooks,
+                                targets: m.targets,
+                                runs_per_minute: m.runs_per_minute,
+                            },
+                            response_urls,
                         },
-                        response_urls: origins("mattermost", &list)?,
-                    },
-                    token_runs_per_minute: m.token_runs_per_minute,
-                })
+                        token_runs_per_minute: m.token_runs_per_minute,
+                    }),
+                    _ => None,
+                }
             }
         };
-        if tokens.is_empty() && slack.is_none() && mattermost.is_none() {
-            return Err(format!(
+        if !callers_given {
+            errors.push(format!(
                 "{file}: no `tokens:`, `slack:` or `mattermost:`; nobody could call the server"
             ));
         }
         if raw.targets.is_empty() {
-            return Err(format!(
+            errors.push(format!(
                 "{file}: no `targets:`; name at least one target a caller may run on"
             ));
         }
@@ -476,14 +522,22 @@ impl ServerConfig {
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
             {
-                return Err(format!(
-                    "{file}: target name `{name}`: use letters, digits, `-`, `_` and `.`"
+                errors.push(format!(
+                    "{file}: target name `{}`: use letters, digits, `-`, `_` and `.`",
+                    crate::yaml::collect::escape_controls(&name)
                 ));
+                continue;
             }
-            let spec = Spec::in_file(spec.trim(), base)
-                .map_err(|e| format!("{file}: target `{name}`: {e}"))?;
-            spec.open()
-                .map_err(|e| format!("{file}: target `{name}`: {e}"))?;
+            let opened = Spec::in_file(spec.trim(), base)
+                .map_err(|e| e.to_string())
+                .and_then(|spec| spec.open().map(|_| spec).map_err(|e| e.to_string()));
+            let spec = match opened {
+                Ok(spec) => spec,
+                Err(e) => {
+                    errors.push(format!("{file}: target `{name}`: {e}"));
+                    continue;
+                }
+            };
             targets.insert(name, spec);
         }
         let config_so_far = ServerConfig {
@@ -499,13 +553,15 @@ impl ServerConfig {
             redact: None,
         };
         for (who, scope) in config_so_far.scopes() {
-            if let Some(missing) = scope
+            // Against the names written, not those that checked out: a target with an
+            // error of its own is reported once, there.
+            for missing in scope
                 .targets
                 .iter()
                 .flatten()
-                .find(|t| !config_so_far.targets.contains_key(*t))
+                .filter(|t| !target_names.contains(*t))
             {
-                return Err(format!(
+                errors.push(format!(
                     "{file}: {who}: no target `{missing}` in `targets:`"
                 ));
             }
@@ -522,10 +578,14 @@ impl ServerConfig {
             ..
         } = config_so_far;
         let d = Limits::default();
-        let duration = |v: Option<String>, default: Duration, what: &str| match v {
-            None => Ok(default),
-            Some(s) => crate::runbook::parse_duration(&s)
-                .ok_or_else(|| format!("{file}: limits.{what}: `{s}`: write e.g. 30s or 5m")),
+        let mut duration = |v: Option<String>, default: Duration, what: &str| match v {
+            None => default,
+            Some(s) => crate::runbook::parse_duration(&s).unwrap_or_else(|| {
+                errors.push(format!(
+                    "{file}: limits.{what}: `{s}`: write e.g. 30s or 5m"
+                ));
+                default
+            }),
         };
         let limits = Limits {
             max_concurrent_runs: raw
@@ -534,7 +594,7 @@ impl ServerConfig {
                 .unwrap_or(d.max_concurrent_runs)
                 .max(1),
             max_queued_runs: raw.limits.max_queued_runs.unwrap_or(d.max_queued_runs),
-            run_deadline: duration(raw.limits.run_deadline, d.run_deadline, "run_deadline")?,
+            run_deadline: duration(raw.limits.run_deadline, d.run_deadline, "run_deadline"),
             max_body_bytes: raw
                 .limits
                 .max_body_bytes
@@ -544,7 +604,7 @@ impl ServerConfig {
                 raw.limits.shutdown_grace,
                 d.shutdown_grace,
                 "shutdown_grace",
-            )?,
+            ),
             runs_per_minute_per_caller: 0,
             connections: super::http::ConnectionLimits {
                 // Below 16 a handful of browsers' idle connections would crowd out callers.
@@ -557,12 +617,12 @@ impl ServerConfig {
                     raw.limits.header_timeout,
                     d.connections.header_timeout,
                     "header_timeout",
-                )?,
+                ),
                 body_timeout: duration(
                     raw.limits.body_timeout,
                     d.connections.body_timeout,
                     "body_timeout",
-                )?,
+                ),
             },
         };
         let limits = Limits {
@@ -587,9 +647,9 @@ impl ServerConfig {
                 .iter()
                 .map(|(who, rate)| (format!("{who}: runs_per_minute"), *rate)),
         )
-        .find(|(_, rate)| *rate == Some(0));
-        if let Some((what, _)) = zero_rate {
-            return Err(format!(
+        .filter(|(_, rate)| *rate == Some(0));
+        for (what, _) in zero_rate {
+            errors.push(format!(
                 "{file}: {what}: 0 would refuse every run; use 1 or more, or leave it out for the default"
             ));
         }
@@ -599,14 +659,17 @@ impl ServerConfig {
         });
         if let Some(files) = &tls {
             // Loaded now so a wrong path or a mismatched key stops the server at start.
-            super::tls::server_config(files).map_err(|e| format!("{file}: {e}"))?;
+            if let Err(e) = super::tls::server_config(files) {
+                errors.push(format!("{file}: {e}"));
+            }
         }
         let redact = raw.redact.map(|p| base.join(p));
         if let Some(patterns) = &redact {
-            crate::redact::Redactor::load(Some(patterns))
-                .map_err(|e| format!("{file}: redact: {e}"))?;
+            if let Err(e) = crate::redact::Redactor::load(Some(patterns)) {
+                errors.push(format!("{file}: redact: {e}"));
+            }
         }
-        Ok(ServerConfig {
+        Some(ServerConfig {
             redact,
             listen: raw.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_string()),
             tokens,

@@ -596,3 +596,52 @@ fn chat_posts_name_targets_never_their_address_and_ping_nobody() {
         }
     });
 }
+
+/// `serve --check` lists every error of a config, not only the first: every key or value of
+/// the wrong shape, each at its line and column; then, once the shape is right, every check
+/// of what the file says.
+#[test]
+fn check_reports_every_error_in_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        "tokens:\n  - name: a\n    token: 0123456789abcdef\n    colour: red\nlimits:\n  max_queued_runs: many\n  speed: 3\ntargets: {a: local}\n",
+    );
+    let (code, stderr) = check(&config);
+    assert_eq!(code, 2, "{stderr}");
+    let file = config.display().to_string();
+    let lines: Vec<&str> = stderr.trim().lines().collect();
+    let expected = [
+        (4, 5, "tokens[0]: unknown field `colour`"),
+        (
+            6,
+            20,
+            "limits.max_queued_runs: invalid type: string \"many\"",
+        ),
+        (7, 3, "limits: unknown field `speed`"),
+    ];
+    assert_eq!(lines.len(), expected.len(), "{stderr}");
+    for (line, (l, c, says)) in lines.iter().zip(expected) {
+        assert!(
+            line.contains(&format!("{file}:{l}:{c}: ")) && line.contains(says),
+            "expected {l}:{c} {says}, got {line}\n{stderr}"
+        );
+    }
+
+    let config = write_config(
+        dir.path(),
+        "tokens:\n  - {name: a, token: short}\n  - {name: b, token: 0123456789abcdef, targets: [nowhere]}\ntargets: {\"bad name\": local, b: local}\nlimits: {run_deadline: soon, runs_per_minute_per_caller: 0}\n",
+    );
+    let (code, stderr) = check(&config);
+    assert_eq!(code, 2, "{stderr}");
+    for says in [
+        "token `a` is shorter than 16 characters",
+        "target name `bad name`",
+        "no target `nowhere` in `targets:`",
+        "limits.run_deadline: `soon`",
+        "limits.runs_per_minute_per_caller: 0 would refuse every run",
+    ] {
+        assert!(stderr.contains(says), "lacks {says}:\n{stderr}");
+    }
+    assert_eq!(stderr.trim().lines().count(), 5, "{stderr}");
+}

@@ -58,6 +58,14 @@ impl Builder {
                     *expect_key = false;
                     let k = scalar.unwrap_or("?").to_string();
                     self.map.keys.insert(join(path, &k), pos);
+                    // yaml-rust2 marks a block mapping where its first `:` is; a mapping
+                    // begins where its first key does (serde_yaml's errors say so too).
+                    if key.is_none()
+                        && let Some(start) = self.map.values.get_mut(path.as_str())
+                        && pos < *start
+                    {
+                        *start = pos;
+                    }
                     *key = Some(k);
                     None
                 } else {
@@ -117,6 +125,21 @@ impl SourceMap {
         Ok(builder.map)
     }
 
+    /// The same positions under other paths; `None` drops a path. After nodes were taken
+    /// out of a document (yaml/collect.rs), the nodes left keep their places in the file
+    /// under the paths they now have.
+    pub fn remap(&self, path: impl Fn(&str) -> Option<String>) -> SourceMap {
+        let moved = |from: &HashMap<String, (usize, usize)>| {
+            from.iter()
+                .filter_map(|(p, pos)| path(p).map(|p| (p, *pos)))
+                .collect()
+        };
+        SourceMap {
+            values: moved(&self.values),
+            keys: moved(&self.keys),
+        }
+    }
+
     /// Position of the value at `path`, falling back to the nearest ancestor.
     pub fn value(&self, path: &str) -> (usize, usize) {
         let mut p = path;
@@ -153,6 +176,6 @@ mod tests {
         assert_eq!(map.value("steps.0.needs.0"), (4, 13));
         assert_eq!(map.value("steps.1.findings.0.when"), (7, 15));
         assert_eq!(map.key("steps.1.findings"), (6, 5));
-        assert_eq!(map.value("steps.1.nothing.here"), (5, 7));
+        assert_eq!(map.value("steps.1.nothing.here"), (5, 5));
     }
 }
