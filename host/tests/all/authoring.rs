@@ -187,7 +187,10 @@ fn lint_checks_test_cases() {
     let out = run(triage().arg("lint").arg(dir.path().join("demo-check")));
     assert_eq!(out.code, 2);
     assert!(
-        out.stderr.contains("expects finding `envoy-not-runing`, which runbook `demo-check` does not have (did you mean `envoy-not-running`?)"),
+        out.stderr.contains(&format!(
+            "{}:1:12: findings[0]: runbook `demo-check` has no finding `envoy-not-runing` (did you mean `envoy-not-running`?)",
+            case.display()
+        )),
         "{}",
         out.stderr
     );
