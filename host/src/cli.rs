@@ -102,6 +102,9 @@ enum Command {
     Schema(schema::SchemaArgs),
     /// Draw a runbook's DAG, with the conditions on the edges.
     Graph(graph::GraphArgs),
+    /// Work on fleet runs' outputs: `fleet merge` adds up the jsonl outputs of a fleet's
+    /// shards (`run --shard I/N`).
+    Fleet(fleet::FleetArgs),
     /// Serve the HTTP API and the Slack and Mattermost slash commands for chat bots
     /// (`triage serve --help` shows a config to start from).
     #[command(after_long_help = serve::CONFIG_HELP)]
@@ -309,6 +312,7 @@ fn dispatch(cli: Cli) -> CliResult {
         Command::Doctor(args) => doctor::run(&cli, args),
         Command::Explain(args) => explain::run(args),
         Command::Serve(args) => serve::run(&cli, args),
+        Command::Fleet(args) => fleet::command(args),
         Command::Schema(args) => schema::run(&cli, args),
         Command::Graph(args) => graph::run(&cli, args),
         Command::New(args) => new::run(&cli, args),

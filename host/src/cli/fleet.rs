@@ -159,27 +159,64 @@ impl JsonLines {
     }
 }
 
+/// A targets file's line longer than this is refused (a target is a path or a URL): a
+/// file with no line breaks, or `/dev/zero`, is an error on its first line, not a read
+/// that fills memory.
+const MAX_TARGET_LINE_BYTES: u64 = 64 << 10;
+
 /// Reads a targets file: one target a line (`local`, `ssh://…`, `gcloud://…`,
 /// `kubectl://…`, or a bundle directory, optionally written `bundle:DIR`, relative to the
 /// file); blank lines and `#` comments are skipped. A line that is no target is an error
-/// naming the file and line.
-pub fn read_targets_file(path: &Path) -> anyhow::Result<Vec<Spec>> {
-    let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
+/// naming the file and line. With `shard` (I, N), only the targets at positions I-1,
+/// I-1+N, … (counted from 0 over the file's targets) are kept, as they are read, so each
+/// of N processes holds only its part of a big file. Returns the targets kept and how
+/// many the file lists in all.
+pub fn read_targets_file(
+    path: &Path,
+    shard: Option<(usize, usize)>,
+) -> anyhow::Result<(Vec<Spec>, usize)> {
+    use std::io::{BufRead, Read};
+    let file = std::fs::File::open(path).with_context(|| path.display().to_string())?;
+    let mut reader = std::io::BufReader::new(file);
     let base = path.parent().unwrap_or(Path::new("."));
     let mut out = Vec::new();
-    for (number, line) in text.lines().enumerate() {
-        let line = line.split(" #").next().unwrap_or("").trim();
+    let (mut total, mut number) = (0, 0);
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        number += 1;
+        let read = (&mut reader)
+            .take(MAX_TARGET_LINE_BYTES + 1)
+            .read_until(b'\n', &mut buf)
+            .with_context(|| format!("{}:{number}", path.display()))?;
+        if read == 0 {
+            break;
+        }
+        if buf.len() as u64 > MAX_TARGET_LINE_BYTES {
+            anyhow::bail!(
+                "{}:{number}: line longer than {MAX_TARGET_LINE_BYTES} bytes: not a targets file",
+                path.display()
+            );
+        }
+        let text = std::str::from_utf8(&buf)
+            .map_err(|_| anyhow::anyhow!("{}:{number}: not UTF-8 text", path.display()))?;
+        let line = text.split(" #").next().unwrap_or("").trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
+        let position = total;
+        total += 1;
+        if shard.is_some_and(|(index, count)| position % count != index - 1) {
+            continue;
+        }
         let spec = Spec::in_file(line, base)
-            .map_err(|e| anyhow::anyhow!("{}:{}: {e}", path.display(), number + 1))?;
+            .map_err(|e| anyhow::anyhow!("{}:{number}: {e}", path.display()))?;
         out.push(spec);
     }
-    if out.is_empty() {
+    if total == 0 {
         anyhow::bail!("{}: no targets in it", path.display());
     }
-    Ok(out)
+    Ok((out, total))
 }
 
 /// Progress callback: (targets done, of those failing, total).
@@ -302,4 +339,183 @@ async fn run_one(
         steps: outcome.report.as_ref().map(StepMarks::of),
         report: outcome.report.filter(|_| options.keep_reports),
     }
+}
+
+/// `triage fleet …`: work on fleet runs' outputs.
+#[derive(clap::Args, Debug)]
+pub struct FleetArgs {
+    #[command(subcommand)]
+    pub command: FleetCommand,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum FleetCommand {
+    /// Merge the `--format jsonl` outputs of the shards of one fleet (`run --shard I/N`)
+    /// into the aggregate one process over every target would have given.
+    Merge(MergeArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct MergeArgs {
+    /// The shards' `--format jsonl` outputs (each ends with its aggregate line).
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<std::path::PathBuf>,
+    /// How to print the merged aggregate: human, json or markdown (the aggregate without
+    /// per-target sections, which the shards' lines hold), or jsonl (the aggregate line).
+    #[arg(long, short = 'o', value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Also write it to FILE (atomically).
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
+}
+
+pub fn command(args: &FleetArgs) -> CliResult {
+    match &args.command {
+        FleetCommand::Merge(merge) => merge_command(merge),
+    }
+}
+
+/// A line of a jsonl fleet output longer than this is refused: an aggregate line lists
+/// each failing target's name once per finding, so even a million targets stay far below.
+const MAX_LINE_BYTES: u64 = 256 << 20;
+
+fn merge_command(args: &MergeArgs) -> CliResult {
+    if args.format == Format::Sarif {
+        return Err(super::Failure::usage(
+            "fleet merge cannot write sarif: it needs each target's report, which the jsonl lines do not hold; run the fleet with --format sarif instead",
+        ));
+    }
+    let report = merge_files(&args.files).or_usage()?;
+    let text = match args.format {
+        Format::Jsonl | Format::Json => {
+            let line = report.aggregate_json_line();
+            if args.format == Format::Jsonl {
+                line
+            } else {
+                let value: Value = serde_json::from_str(&line).expect("our own JSON parses");
+                serde_json::to_string_pretty(&value).expect("a JSON value serialises") + "\n"
+            }
+        }
+        format => report.render(format, &RenderOptions::default()),
+    };
+    print!("{text}");
+    if let Some(path) = &args.output {
+        crate::files::write_atomic(path, text.as_bytes())
+            .with_context(|| path.display().to_string())
+            .or_run()?;
+    }
+    Ok(report.exit_code())
+}
+
+/// The aggregate line of a jsonl fleet output, as `FleetReport::aggregate_json_line`
+/// writes it.
+#[derive(serde::Deserialize)]
+struct AggregateLine {
+    runbook: String,
+    duration_ms: u64,
+    summary: crate::report::fleet::FleetSummary,
+    findings: BTreeMap<String, crate::report::fleet::FindingAcrossFleet>,
+}
+
+/// What merge needs of a line: the aggregate has `schema`, a target's line `target`.
+#[derive(serde::Deserialize)]
+struct LineKind {
+    schema: Option<String>,
+    target: Option<String>,
+}
+
+/// Merges the shards' outputs. Each file must end with its aggregate line (a shard that
+/// died before the end has none, and merging without it would undercount the fleet); the
+/// runbooks must agree; a target listed by two files means a shard was given twice (or
+/// two fleets were mixed), which is refused rather than counted twice. The merged run took
+/// as long as its slowest shard (shards run side by side).
+pub fn merge_files(files: &[std::path::PathBuf]) -> anyhow::Result<FleetReport> {
+    use std::io::{BufRead, Read};
+    let mut tally = FleetTally::default();
+    let mut runbook: Option<(String, &Path)> = None;
+    let mut duration_ms = 0;
+    // Every target's name and the file that listed it, to catch a target counted twice.
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for (file_index, path) in files.iter().enumerate() {
+        let name = path.display();
+        let file = std::fs::File::open(path).with_context(|| name.to_string())?;
+        let mut reader = std::io::BufReader::new(file);
+        let mut aggregate: Option<(usize, AggregateLine)> = None;
+        let mut buf = Vec::new();
+        let mut number = 0;
+        loop {
+            buf.clear();
+            number += 1;
+            let read = (&mut reader)
+                .take(MAX_LINE_BYTES + 1)
+                .read_until(b'\n', &mut buf)
+                .with_context(|| format!("{name}:{number}"))?;
+            if read == 0 {
+                break;
+            }
+            if buf.len() as u64 > MAX_LINE_BYTES {
+                anyhow::bail!("{name}:{number}: line longer than {MAX_LINE_BYTES} bytes");
+            }
+            if buf.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            if let Some((at, _)) = &aggregate {
+                anyhow::bail!(
+                    "{name}:{number}: a line after the aggregate (line {at}): not one fleet run's jsonl output"
+                );
+            }
+            let kind: LineKind = serde_json::from_slice(&buf)
+                .map_err(|e| anyhow::anyhow!("{name}:{number}: not a fleet jsonl line: {e}"))?;
+            match (kind.schema, kind.target) {
+                (Some(schema), _) => {
+                    if schema != "triage.fleet/v1" {
+                        anyhow::bail!(
+                            "{name}:{number}: schema `{}` is not triage.fleet/v1",
+                            schema.escape_debug()
+                        );
+                    }
+                    let line: AggregateLine = serde_json::from_slice(&buf).map_err(|e| {
+                        anyhow::anyhow!("{name}:{number}: not a fleet aggregate: {e}")
+                    })?;
+                    aggregate = Some((number, line));
+                }
+                (None, Some(target)) => {
+                    if let Some(other) = seen.insert(target.clone(), file_index) {
+                        anyhow::bail!(
+                            "{name}:{number}: target `{}` is also in {}: the same shard given twice, or two fleets mixed",
+                            target.escape_debug(),
+                            files[other].display()
+                        );
+                    }
+                }
+                (None, None) => {
+                    anyhow::bail!("{name}:{number}: neither a target's line nor the aggregate")
+                }
+            }
+        }
+        let Some((_, line)) = aggregate else {
+            anyhow::bail!(
+                "{name}: no aggregate line at the end: that shard did not finish (or the file is not a fleet run's --format jsonl output)"
+            );
+        };
+        match &runbook {
+            Some((id, first)) if *id != line.runbook => anyhow::bail!(
+                "{name}: runbook `{}`, but {} ran `{}`: not the same fleet",
+                line.runbook.escape_debug(),
+                first.display(),
+                id.escape_debug()
+            ),
+            Some(_) => {}
+            None => runbook = Some((line.runbook.clone(), path)),
+        }
+        duration_ms = duration_ms.max(line.duration_ms);
+        tally.merge(&line.summary, line.findings);
+    }
+    let runbook = runbook.map(|(id, _)| id).unwrap_or_default();
+    Ok(FleetReport::from_tally(
+        &runbook,
+        Duration::from_millis(duration_ms),
+        tally,
+        Vec::new(),
+    ))
 }

@@ -170,26 +170,31 @@ pub fn run(cli: &Cli, args: &RunArgs) -> CliResult {
     let policy = Arc::new(super::load_policy(cli)?);
     let redact = super::load_redactor(cli)?;
     // Several targets (a file, or more than one --bundle/--target) make a fleet run.
-    let mut specs: Vec<Spec> = match &args.targets {
-        Some(file) => super::fleet::read_targets_file(file).or_usage()?,
-        None => Vec::new(),
+    // `--shard I/N` counts positions over the whole list: the targets file's first (split
+    // as it is read, so a shard never holds the whole file), then --bundle and --target.
+    let in_shard = |position: usize| {
+        args.shard
+            .is_none_or(|(index, count)| position % count == index - 1)
     };
+    let (mut specs, mut position) = match &args.targets {
+        Some(file) => super::fleet::read_targets_file(file, args.shard).or_usage()?,
+        None => (Vec::new(), 0),
+    };
+    let mut more = Vec::new();
     for dir in &args.bundle {
-        specs.push(Spec::bundle(dir).or_usage()?);
+        more.push(Spec::bundle(dir).or_usage()?);
     }
     if let Some(case) = &case {
-        specs.push(Spec::bundle(&case.bundle_dir()).or_usage()?);
+        more.push(Spec::bundle(&case.bundle_dir()).or_usage()?);
     }
     for target in &args.target {
-        specs.push(Spec::parse(target).or_usage()?);
+        more.push(Spec::parse(target).or_usage()?);
     }
-    if let Some((index, count)) = args.shard {
-        specs = specs
-            .into_iter()
-            .enumerate()
-            .filter(|(position, _)| position % count == index - 1)
-            .map(|(_, spec)| spec)
-            .collect();
+    for spec in more {
+        if in_shard(position) {
+            specs.push(spec);
+        }
+        position += 1;
     }
     if args.targets.is_some() || specs.len() > 1 {
         if args.record.is_some() || args.interactive {

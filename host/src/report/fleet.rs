@@ -4,7 +4,7 @@
 use super::Status;
 use super::{Report, StepStatus};
 use crate::runbook::Severity;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -99,14 +99,14 @@ impl StepMarks {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FindingAcrossFleet {
     pub severity: Severity,
     pub title: String,
     pub targets: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct FleetSummary {
     pub targets: usize,
     pub ok: usize,
@@ -160,6 +160,32 @@ impl FleetTally {
             // a target is listed once (the last entry is that target's, if any).
             if entry.targets.last() != Some(&t.target) {
                 entry.targets.push(t.target.clone());
+            }
+        }
+    }
+}
+
+impl FleetTally {
+    /// Adds another part of the same fleet (a shard's aggregate): the counts add up and
+    /// each finding's targets are appended to those it already had.
+    pub fn merge(
+        &mut self,
+        summary: &FleetSummary,
+        findings: BTreeMap<String, FindingAcrossFleet>,
+    ) {
+        let s = &mut self.summary;
+        s.targets += summary.targets;
+        s.ok += summary.ok;
+        s.failing += summary.failing;
+        s.incomplete += summary.incomplete;
+        s.unreachable += summary.unreachable;
+        s.timed_out += summary.timed_out;
+        for (id, finding) in findings {
+            match self.findings.get_mut(&id) {
+                Some(entry) => entry.targets.extend(finding.targets),
+                None => {
+                    self.findings.insert(id, finding);
+                }
             }
         }
     }

@@ -393,7 +393,20 @@ fn shards_split_a_targets_file_so_each_target_runs_exactly_once() {
 fn a_bad_shard_is_a_one_line_usage_error() {
     let dir = tempfile::tempdir().unwrap();
     let targets = targets_file(dir.path(), 2);
-    for bad in ["0/4", "5/4", "1/0", "x", "1/4/2", "-1/4"] {
+    for bad in [
+        "0/4",
+        "5/4",
+        "1/0",
+        "x",
+        "1/4/2",
+        "-1/4",
+        "",
+        "/",
+        "1/4 ",
+        "1/18446744073709551616",
+        "\u{ff11}/4",
+        "1/4\n2/4",
+    ] {
         let out = fleet(&targets, &[&format!("--shard={bad}")]);
         assert_eq!(out.code, 2, "{bad}: {}", out.stderr);
         assert!(out.stderr.contains("shard"), "{bad}: {}", out.stderr);
@@ -404,4 +417,166 @@ fn a_bad_shard_is_a_one_line_usage_error() {
         .args(["run", "service-unreachable", "--shard", "1/2", "--bundle"])
         .arg(root().join("examples/service-unreachable/interception-missing")));
     assert_eq!(out.code, 2, "{}", out.stderr);
+}
+
+/// The aggregate line (the last) of a `--format jsonl` output, with each finding's targets
+/// sorted: a fleet lists them as they finish, in no fixed order.
+fn aggregate_of(jsonl: &str) -> serde_json::Value {
+    let last = jsonl.lines().last().expect("an aggregate line");
+    let mut aggregate: serde_json::Value = serde_json::from_str(last).unwrap();
+    for finding in aggregate["findings"].as_object_mut().unwrap().values_mut() {
+        finding["targets"]
+            .as_array_mut()
+            .unwrap()
+            .sort_by_key(|t| t.as_str().unwrap().to_string());
+    }
+    aggregate.as_object_mut().unwrap().remove("duration_ms");
+    aggregate
+}
+
+#[test]
+fn four_shard_processes_merged_give_the_aggregate_of_one_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let targets = targets_file(dir.path(), 11);
+    let whole = fleet(&targets, &["-o", "jsonl", "--jobs", "2"]);
+    assert_eq!(whole.code, 1, "{}", whole.stderr);
+    // The shards run side by side, as the pods of an Indexed Job do.
+    let shards: Vec<_> = (1..=4)
+        .map(|i| {
+            let out = dir.path().join(format!("shard-{i}.jsonl"));
+            let child = triage()
+                .args(["run", "service-unreachable", "--input", "vip=10.0.0.1"])
+                .arg("--targets")
+                .arg(&targets)
+                .args(["--shard", &format!("{i}/4"), "-o", "jsonl", "--jobs", "2"])
+                .arg("--output")
+                .arg(&out)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            (out, child)
+        })
+        .collect();
+    let mut files = Vec::new();
+    for (i, (out, child)) in (1..).zip(shards) {
+        let ended = child.wait_with_output().unwrap();
+        // Shards 1 and 3 hold the even positions, the broken VMs; 2 and 4 the healthy ones.
+        assert_eq!(
+            ended.status.code(),
+            Some(i % 2),
+            "{}",
+            String::from_utf8_lossy(&ended.stderr)
+        );
+        files.push(out);
+    }
+    let merged = run(triage()
+        .args(["fleet", "merge", "-o", "jsonl"])
+        .args(&files));
+    assert_eq!(merged.code, 1, "{}", merged.stderr);
+    assert_eq!(merged.stdout.lines().count(), 1, "{}", merged.stdout);
+    let one = aggregate_of(&whole.stdout);
+    assert_eq!(one["summary"]["targets"], 11);
+    assert_eq!(
+        one["findings"]["interception-missing"]["targets"]
+            .as_array()
+            .unwrap()
+            .len(),
+        6
+    );
+    assert_eq!(aggregate_of(&merged.stdout), one);
+    // Human output says the same in words, and JSON is the aggregate object.
+    let human = run(triage().args(["fleet", "merge"]).args(&files));
+    assert!(
+        human.stdout.contains("interception-missing on 6 target(s)"),
+        "{}",
+        human.stdout
+    );
+    let json = run(triage().args(["fleet", "merge", "-o", "json"]).args(&files)).json();
+    assert_eq!(json["summary"], one["summary"]);
+}
+
+#[test]
+fn merge_refuses_a_shard_twice_an_unfinished_shard_and_mixed_fleets() {
+    let dir = tempfile::tempdir().unwrap();
+    let targets = targets_file(dir.path(), 4);
+    let shard = |i: usize| {
+        let out = dir.path().join(format!("shard-{i}.jsonl"));
+        let ran = fleet(
+            &targets,
+            &[
+                "--shard",
+                &format!("{i}/2"),
+                "-o",
+                "jsonl",
+                "--output",
+                out.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(ran.code, (i % 2) as i32, "{}", ran.stderr);
+        out
+    };
+    let (one, two) = (shard(1), shard(2));
+    let merge = |files: &[&std::path::Path]| run(triage().args(["fleet", "merge"]).args(files));
+    let refused = |out: &Run, says: &str| {
+        assert_eq!(out.code, 2, "{}", out.stderr);
+        assert!(out.stderr.contains(says), "wanted {says:?}: {}", out.stderr);
+        assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
+        assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+    };
+    assert_eq!(merge(&[&one, &two]).code, 1);
+    refused(&merge(&[&one, &one]), "the same shard given twice");
+    // A shard killed before its end has target lines and no aggregate.
+    let text = std::fs::read_to_string(&two).unwrap();
+    let cut = dir.path().join("cut.jsonl");
+    let lines: Vec<&str> = text.lines().collect();
+    std::fs::write(&cut, lines[..lines.len() - 1].join("\n") + "\n").unwrap();
+    refused(&merge(&[&one, &cut]), "did not finish");
+    // Another runbook's aggregate.
+    let other = dir.path().join("other.jsonl");
+    std::fs::write(
+        &other,
+        text.replace(
+            "\"runbook\":\"service-unreachable\"",
+            "\"runbook\":\"traffic-loop\"",
+        ),
+    )
+    .unwrap();
+    refused(&merge(&[&one, &other]), "not the same fleet");
+    let garbage = dir.path().join("garbage.jsonl");
+    std::fs::write(&garbage, "not json\n").unwrap();
+    refused(&merge(&[&garbage]), "garbage.jsonl:1:");
+    refused(
+        &merge(&[Path::new("/nonexistent/shard.jsonl")]),
+        "/nonexistent/shard.jsonl",
+    );
+    let sarif = run(triage().args(["fleet", "merge", "-o", "sarif"]).arg(&one));
+    refused(&sarif, "sarif");
+}
+
+#[test]
+fn a_shard_past_the_end_runs_nothing_and_a_targets_file_without_lines_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let targets = targets_file(dir.path(), 3);
+    // An Indexed Job with more completions than targets: the extra pods have nothing to do.
+    let out = fleet(&targets, &["--shard", "5/8", "-o", "jsonl"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(aggregate_of(&out.stdout)["summary"]["targets"], 0);
+    // A file with no line breaks (here /dev/zero, endless) stops at the line cap.
+    let out = fleet(Path::new("/dev/zero"), &["-o", "jsonl"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("/dev/zero:1: line longer than"),
+        "{}",
+        out.stderr
+    );
+    let binary = dir.path().join("binary.txt");
+    std::fs::write(&binary, b"vm-0\n\xff\xfe\n").unwrap();
+    let out = fleet(&binary, &["-o", "jsonl"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("binary.txt:2: not UTF-8"),
+        "{}",
+        out.stderr
+    );
 }
