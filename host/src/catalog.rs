@@ -243,14 +243,19 @@ pub fn all() -> Vec<(String, RunbookSource, bool)> {
 impl crate::runbook::validate::PluginCatalog for Runtime {
     fn action_spec(&self, plugin: &str, action: &str) -> Result<&ActionSpec, String> {
         let Some(p) = self.plugin(plugin) else {
-            let names: Vec<String> = self.plugins().map(|p| p.manifest.name.clone()).collect();
+            let names: Vec<String> = self.plugins().map(|p| p.name.clone()).collect();
             return Err(format!(
                 "unknown plugin `{plugin}`{} (`triage plugins` lists them)",
                 crate::runbook::validate::suggest(plugin, names.iter().map(String::as_str))
             ));
         };
-        p.manifest.action(action).ok_or_else(|| {
-            let names: Vec<&str> = p.manifest.actions.iter().map(|a| a.name.as_str()).collect();
+        p.manifest().action(action).ok_or_else(|| {
+            let names: Vec<&str> = p
+                .manifest()
+                .actions
+                .iter()
+                .map(|a| a.name.as_str())
+                .collect();
             format!(
                 "plugin `{plugin}` has no action `{action}`{} (it has: {})",
                 crate::runbook::validate::suggest(action, names.iter().copied()),

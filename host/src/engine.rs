@@ -405,7 +405,7 @@ async fn run_step(
         };
         let Some(spec) = runtime
             .plugin(&probe.plugin)
-            .and_then(|p| p.manifest.action(&probe.action))
+            .and_then(|p| p.manifest().action(&probe.action))
         else {
             return errored(
                 format!("unknown plugin action {}/{}", probe.plugin, probe.action),

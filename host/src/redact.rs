@@ -14,12 +14,14 @@
 //! What is matched is bytes (answers can be binary): classes are ASCII-only, so a match
 //! never starts or ends inside a UTF-8 character.
 
+use aho_corasick::AhoCorasick;
 use regex::bytes::{Regex, RegexBuilder};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::{Arc, OnceLock};
 
 /// Where a redacted value was: `[REDACTED:jwt]`.
 const PLACEHOLDER_OPEN: &str = "[REDACTED:";
@@ -33,6 +35,32 @@ const SECRET_WORDS: &str = r"(?:password|passwd|passphrase|secret|token|api[_.-]
 
 /// The characters a key is made of, before its secret word.
 const KEY_PREFIX: &str = r"[a-z0-9_.-]*?";
+
+/// Every match of [`SECRET_WORDS`] holds one of these (ASCII case aside): `pass` stands for
+/// password, passwd and passphrase, `key` for the five kinds of key.
+const SECRET_WORD_LITERALS: &[&str] =
+    &["pass", "secret", "token", "key", "authorization", "cookie"];
+
+/// What every match of a built-in pattern holds, ASCII case aside (see [`Pattern::needs`]).
+/// A pattern not listed here is always run.
+fn builtin_needs(name: &str) -> &'static [&'static str] {
+    match name {
+        "private-key" => &["PRIVATE KEY"],
+        "metadata-access-token" => &["\"access_token\""],
+        "jwt" => &["eyJ"],
+        "gcp-access-token" => &["ya29."],
+        "gcp-api-key" => &["AIza"],
+        "aws-access-key-id" => &["AKIA", "ASIA"],
+        "slack-token" => &["xox"],
+        "github-token" => &["ghp_", "gho_", "ghu_", "ghs_", "ghr_"],
+        "authorization-header" => &["authorization"],
+        "cookie-header" => &["cookie"],
+        "bearer-token" => &["bearer"],
+        "url-credentials" => &["://"],
+        "secret-flag" | "secret-assignment" | "secret-field" => SECRET_WORD_LITERALS,
+        _ => &[],
+    }
+}
 
 /// The built-in patterns, most specific first: a value is counted under the first pattern
 /// that takes it (later ones skip what is already a placeholder).
@@ -113,16 +141,29 @@ fn builtin_sources() -> Vec<(&'static str, String)> {
 
 /// One pattern: what it is called (in placeholders and the bundle's list) and what it
 /// matches.
+///
+/// A built-in pattern is compiled the first time a text could match it, not when the
+/// redactor is made: compiling all of them took a third of a warm `triage run`, and most
+/// runs' answers hold no secret-looking word at all.
 #[derive(Clone, Debug)]
 struct Pattern {
     name: String,
+    source: String,
+    /// Literals of which a text must hold one (ASCII case aside) for the regex to match
+    /// it; empty for a pattern that is always run (a team's).
+    needs: &'static [&'static str],
+    compiled: OnceLock<Compiled>,
+}
+
+#[derive(Clone, Debug)]
+struct Compiled {
     regex: Regex,
     /// The group to replace, when the pattern has one named `secret`.
     secret: Option<usize>,
 }
 
-impl Pattern {
-    fn new(name: &str, source: &str) -> Result<Pattern, regex::Error> {
+impl Compiled {
+    fn new(source: &str) -> Result<Compiled, regex::Error> {
         // ASCII classes and no Unicode case folding: matches stay on character boundaries
         // and the automata stay small, which keeps a 50 MB answer fast.
         let regex = RegexBuilder::new(source)
@@ -130,10 +171,35 @@ impl Pattern {
             .size_limit(1 << 20)
             .build()?;
         let secret = regex.capture_names().position(|n| n == Some("secret"));
+        Ok(Compiled { regex, secret })
+    }
+}
+
+impl Pattern {
+    /// A built-in pattern, compiled on first use.
+    fn builtin(name: &'static str, source: String) -> Pattern {
+        Pattern {
+            name: name.to_string(),
+            source,
+            needs: builtin_needs(name),
+            compiled: OnceLock::new(),
+        }
+    }
+
+    /// A pattern compiled now, so that a bad one is refused where it was read.
+    fn new(name: &str, source: &str) -> Result<Pattern, regex::Error> {
+        let compiled = Compiled::new(source)?;
         Ok(Pattern {
             name: name.to_string(),
-            regex,
-            secret,
+            source: source.to_string(),
+            needs: &[],
+            compiled: OnceLock::from(compiled),
+        })
+    }
+
+    fn compiled(&self) -> &Compiled {
+        self.compiled.get_or_init(|| {
+            Compiled::new(&self.source).expect("the built-in redaction patterns compile")
         })
     }
 
@@ -218,10 +284,69 @@ const MAX_TEAM_FILE_BYTES: u64 = 1 << 20;
 #[derive(Clone, Debug)]
 pub struct Redactor {
     patterns: Vec<Pattern>,
+    /// Finds which of the built-in patterns' [`Pattern::needs`] a text holds, in one pass.
+    gate: Arc<Gate>,
     /// `^<key ending in a secret word>$`: a JSON object member with such a key has its
     /// string value redacted whole (facts are structured; the value alone may look like
-    /// anything).
-    secret_key: Regex,
+    /// anything). Compiled on first use, like the patterns.
+    secret_key: OnceLock<Regex>,
+}
+
+/// The literals the built-in patterns need, and which of them a text holds.
+#[derive(Debug)]
+struct Gate {
+    /// ASCII case-insensitive, over every distinct literal.
+    literals: AhoCorasick,
+    /// The distinct literals, in the automaton's order.
+    words: Vec<&'static str>,
+}
+
+/// Which literals of a [`Gate`] a text holds, one bit each.
+#[derive(Clone, Copy)]
+struct Held(u64);
+
+impl Gate {
+    fn new(patterns: &[Pattern]) -> Gate {
+        let mut words: Vec<&'static str> = Vec::new();
+        for word in patterns.iter().flat_map(|p| p.needs.iter().copied()) {
+            if !words.iter().any(|w| w.eq_ignore_ascii_case(word)) {
+                words.push(word);
+            }
+        }
+        assert!(words.len() <= 64, "a gate holds at most 64 literals");
+        let literals = AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(&words)
+            .expect("the built-in literals make an automaton");
+        Gate { literals, words }
+    }
+
+    fn held(&self, text: &[u8]) -> Held {
+        let all = if self.words.len() == 64 {
+            u64::MAX
+        } else {
+            (1u64 << self.words.len()) - 1
+        };
+        let mut held = 0u64;
+        for m in self.literals.find_overlapping_iter(text) {
+            held |= 1 << m.pattern().as_usize();
+            if held == all {
+                break;
+            }
+        }
+        Held(held)
+    }
+
+    /// Whether a text holding `held` could match a pattern that needs `needs`.
+    fn admits(&self, held: Held, needs: &[&str]) -> bool {
+        needs.is_empty()
+            || needs.iter().any(|need| {
+                self.words
+                    .iter()
+                    .position(|w| w.eq_ignore_ascii_case(need))
+                    .is_some_and(|i| held.0 & (1 << i) != 0)
+            })
+    }
 }
 
 impl Default for Redactor {
@@ -233,21 +358,30 @@ impl Default for Redactor {
 impl Redactor {
     /// The built-in patterns only.
     pub fn builtin() -> Redactor {
-        let patterns = builtin_sources()
+        let patterns: Vec<Pattern> = builtin_sources()
             .into_iter()
-            .map(|(name, source)| {
-                Pattern::new(name, &source).expect("the built-in redaction patterns compile")
-            })
+            .map(|(name, source)| Pattern::builtin(name, source))
             .collect();
-        let secret_key =
-            RegexBuilder::new(&format!(r"(?i)^(?:-{{0,2}}){KEY_PREFIX}{SECRET_WORDS}$"))
-                .unicode(false)
-                .build()
-                .expect("the built-in secret key pattern compiles");
         Redactor {
+            gate: Arc::new(Gate::new(&patterns)),
             patterns,
-            secret_key,
+            secret_key: OnceLock::new(),
         }
+    }
+
+    /// Whether `key` names a secret (see [`Redactor::secret_key`]).
+    fn is_secret_key(&self, key: &[u8]) -> bool {
+        if !self.gate.admits(self.gate.held(key), SECRET_WORD_LITERALS) {
+            return false;
+        }
+        self.secret_key
+            .get_or_init(|| {
+                RegexBuilder::new(&format!(r"(?i)^(?:-{{0,2}}){KEY_PREFIX}{SECRET_WORDS}$"))
+                    .unicode(false)
+                    .build()
+                    .expect("the built-in secret key pattern compiles")
+            })
+            .is_match(key)
     }
 
     /// The built-in patterns and, with `file`, a team's after them.
@@ -296,7 +430,7 @@ impl Redactor {
                 let short = first.lines().last().unwrap_or_default().trim().to_string();
                 fail(format!("{at}: invalid regex: {short}"))
             })?;
-            if pattern.regex.is_match(b"") {
+            if pattern.compiled().regex.is_match(b"") {
                 return Err(fail(format!(
                     "{at}: the regex matches empty text, so it would redact between every character"
                 )));
@@ -316,9 +450,15 @@ impl Redactor {
     /// `input` with every secret replaced, counting each in `tally`.
     pub fn bytes<'a>(&self, input: &'a [u8], tally: &mut Tally) -> Cow<'a, [u8]> {
         let mut text = Cow::Borrowed(input);
+        let mut held = self.gate.held(input);
         for pattern in &self.patterns {
+            if !self.gate.admits(held, pattern.needs) {
+                continue;
+            }
             if let Some(replaced) = apply(pattern, &text, tally) {
                 text = Cow::Owned(replaced);
+                // What later patterns may match is the redacted text.
+                held = self.gate.held(&text);
             }
         }
         text
@@ -355,8 +495,7 @@ impl Redactor {
                 previous_names_secret = false;
                 continue;
             }
-            previous_names_secret =
-                arg.starts_with('-') && self.secret_key.is_match(arg.as_bytes());
+            previous_names_secret = arg.starts_with('-') && self.is_secret_key(arg.as_bytes());
             self.string(arg, tally);
         }
     }
@@ -378,7 +517,7 @@ impl Redactor {
                 Value::String(s)
                     if !s.is_empty()
                         && !is_placeholder(s.as_bytes())
-                        && self.secret_key.is_match(key.as_bytes()) =>
+                        && self.is_secret_key(key.as_bytes()) =>
                 {
                     *s = format!("{PLACEHOLDER_OPEN}secret-field]");
                     tally.add("secret-field");
@@ -413,6 +552,7 @@ fn contains_placeholder(secret: &[u8]) -> bool {
 /// One pattern over `text`: the redacted text, or `None` when it took nothing.
 fn apply(pattern: &Pattern, text: &[u8], tally: &mut Tally) -> Option<Vec<u8>> {
     let placeholder = pattern.placeholder();
+    let compiled = pattern.compiled();
     let mut out: Option<Vec<u8>> = None;
     let mut copied = 0;
     let mut take = |start: usize, end: usize, out: &mut Option<Vec<u8>>, copied: &mut usize| {
@@ -428,16 +568,16 @@ fn apply(pattern: &Pattern, text: &[u8], tally: &mut Tally) -> Option<Vec<u8>> {
         *copied = end;
         tally.add(&pattern.name);
     };
-    match pattern.secret {
+    match compiled.secret {
         // Most patterns have no group to find: the match is the secret, and finding
         // matches is much cheaper than capturing groups.
         None => {
-            for m in pattern.regex.find_iter(text) {
+            for m in compiled.regex.find_iter(text) {
                 take(m.start(), m.end(), &mut out, &mut copied);
             }
         }
         Some(group) => {
-            for caps in pattern.regex.captures_iter(text) {
+            for caps in compiled.regex.captures_iter(text) {
                 if let Some(m) = caps.get(group) {
                     take(m.start(), m.end(), &mut out, &mut copied);
                 }
@@ -463,8 +603,96 @@ mod tests {
     fn every_builtin_pattern_compiles_and_matches_nothing_empty() {
         let r = Redactor::builtin();
         for p in &r.patterns {
-            assert!(!p.regex.is_match(b""), "{} matches empty text", p.name);
+            assert!(
+                !p.compiled().regex.is_match(b""),
+                "{} matches empty text",
+                p.name
+            );
         }
+    }
+
+    /// Every text a gated redactor leaves alone, the same redactor running every pattern
+    /// leaves alone too: a pattern's `needs` never skips a text it would have changed.
+    /// The corpus: a secret of each kind (in upper, lower and mixed case where the pattern
+    /// ignores case), and every real fixture in the repository.
+    #[test]
+    fn the_literal_gate_skips_only_texts_a_pattern_cannot_match() {
+        let gated = Redactor::builtin();
+        let mut ungated = Redactor::builtin();
+        for p in &mut ungated.patterns {
+            p.needs = &[];
+        }
+        let secrets = [
+            "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----",
+            "-----BEGIN PRIVATE KEY-----\nMIIEow",
+            r#"{"access_token":"ya29.abc","expires_in":3599}"#,
+            r#"{"access_token" : "opaque-value"}"#,
+            "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJvcHMifQ.c2lnbmF0dXJl",
+            "ya29.c.b0AXv0zTPqSbMEXAMPLEexampleEXAMPLE",
+            "AIzaSyA1234567890abcdefghijklmnopqrstuv",
+            "AKIAIOSFODNN7EXAMPLE ASIAIOSFODNN7EXAMPLE",
+            "xoxb-123456789012-abcdefghij",
+            "ghp_abcdefghijklmnopqrstuvwxyz0123456789",
+            "gho_abcdefghijklmnopqrstuvwxyz0123456789",
+            "Authorization: Basic b3BzOmh1bnRlcjI=",
+            "PROXY-AUTHORIZATION: Basic b3BzOmh1bnRlcjI=",
+            "Cookie: session=abc; SET-COOKIE: id=1",
+            "bearer abcdefghijklmnop0123 BEARER abcdefghijklmnop0123",
+            "postgres://ops:hunter2@db.internal:5432/app",
+            "HTTPS://ops:hunter2@example.com/",
+            "app --db-password=hunter2 --API-KEY s3cr3tvalue -Passphrase x --signing.key=y",
+            "DB_PASSWD=hunter2 ?access_token=abc&x=1 SLACK_SIGNING_SECRET='s' AUTH_TOKEN=\"t\"",
+            r#"{"client_secret": "X", "Encryption-Key": "Y", "COOKIE": "z", "authorization": "w"}"#,
+            "  password: hunter2\n- private_key: k\nX-Auth-Token: t\nCookie: c",
+        ];
+        let mut corpus: Vec<Vec<u8>> = secrets.iter().map(|s| s.as_bytes().to_vec()).collect();
+        for s in secrets {
+            corpus.push(s.to_ascii_lowercase().into_bytes());
+            corpus.push(s.to_ascii_uppercase().into_bytes());
+        }
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/real");
+        let mut dirs = vec![fixtures];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if let Ok(bytes) = std::fs::read(&path) {
+                    corpus.push(bytes);
+                }
+            }
+        }
+        assert!(corpus.len() > 60, "the corpus holds the fixtures");
+        let mut changed = 0;
+        for text in &corpus {
+            let (mut a, mut b) = (Tally::default(), Tally::default());
+            let want = ungated.bytes(text, &mut a);
+            let got = gated.bytes(text, &mut b);
+            assert_eq!(
+                got,
+                want,
+                "the gate changed the result on {:?}",
+                String::from_utf8_lossy(&text[..text.len().min(200)])
+            );
+            assert_eq!(a, b);
+            changed += usize::from(matches!(want, Cow::Owned(_)));
+        }
+        assert!(
+            changed >= secrets.len(),
+            "the secrets were redacted ({changed})"
+        );
+    }
+
+    #[test]
+    fn a_text_without_secret_words_compiles_no_pattern() {
+        let r = Redactor::builtin();
+        let mut tally = Tally::default();
+        let text = "-A ISTIO_OUTPUT -d 10.0.0.1/32 -p tcp -j ISTIO_REDIRECT";
+        assert_eq!(r.text(text, &mut tally), text);
+        let mut facts = serde_json::json!({"chain": "ISTIO_OUTPUT", "rules": [text]});
+        r.json(&mut facts, &mut tally);
+        assert!(r.patterns.iter().all(|p| p.compiled.get().is_none()));
+        assert!(r.secret_key.get().is_none());
     }
 
     #[test]

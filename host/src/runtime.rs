@@ -82,7 +82,13 @@ impl Wasm {
 }
 
 pub struct LoadedPlugin {
-    pub manifest: PluginManifest,
+    /// The manifest's name, known before the rest of it is read.
+    pub name: String,
+    /// Read on first need: a built-in's manifest is parsed only when a command asks about
+    /// the plugin (parsing all seven, schemas and all, was a tenth of a warm run).
+    manifest: std::sync::OnceLock<PluginManifest>,
+    /// The JSON a lazily read manifest comes from; `None` when it was read at once.
+    manifest_json: Option<&'static str>,
     pub origin: PluginOrigin,
     wasm: Wasm,
     key: String,
@@ -93,6 +99,20 @@ pub struct LoadedPlugin {
     pre: std::sync::OnceLock<PluginPre<CallState>>,
     /// Held while compiling, so two steps that need the plugin at once compile it once.
     compiling: std::sync::Mutex<()>,
+}
+
+impl LoadedPlugin {
+    /// What the plugin says it does: its actions, their schemas and capabilities.
+    pub fn manifest(&self) -> &PluginManifest {
+        self.manifest.get_or_init(|| {
+            let json = self
+                .manifest_json
+                .expect("a manifest not read at once has its JSON");
+            // A built-in's manifest was made by the build from the plugin's own describe();
+            // host/tests/all/first_run.rs reads every one.
+            PluginManifest::from_json(json).expect("a built-in plugin's manifest reads")
+        })
+    }
 }
 
 /// Why a plugin call produced no facts. Each is a step's `errored` reason.
@@ -131,6 +151,16 @@ pub struct CallOutcome {
     pub journal: Vec<CapabilityUse>,
     pub logs: Vec<PluginLog>,
     pub duration: Duration,
+}
+
+/// A manifest as a plugin is added: read already, or to be read from a built-in's JSON.
+enum Manifest {
+    Read(PluginManifest),
+    Lazy {
+        name: String,
+        sdk_version: String,
+        json: &'static str,
+    },
 }
 
 pub struct RuntimeOptions {
@@ -187,7 +217,7 @@ impl Runtime {
                 let wasm = Wasm::Static(builtin.wasm);
                 match builtin.manifest {
                     Some(manifest) => runtime
-                        .add_with_manifest(wasm, builtin.sha256, manifest, PluginOrigin::Builtin)
+                        .add_builtin(wasm, builtin.sha256, manifest)
                         .map_err(|e| {
                             anyhow::anyhow!("built-in plugin {}: {e}", builtin.crate_name)
                         })?,
@@ -254,6 +284,48 @@ impl Runtime {
         self.add_with_manifest(Wasm::Owned(wasm), &hash, manifest_json, origin)
     }
 
+    /// Adds a built-in plugin with the manifest the build took from it: only its name and
+    /// SDK version are read now, the rest when a command needs it.
+    fn add_builtin(
+        &mut self,
+        wasm: Wasm,
+        wasm_sha256: &str,
+        manifest_json: &'static str,
+    ) -> anyhow::Result<()> {
+        #[derive(serde::Deserialize)]
+        struct Head {
+            name: String,
+            sdk_version: String,
+        }
+        let head: Head = serde_json::from_str(manifest_json)
+            .map_err(|e| anyhow::anyhow!("bad manifest: {}", first_line(&e.to_string())))?;
+        let key = self.manifest_key(wasm_sha256, manifest_json);
+        self.insert(
+            Manifest::Lazy {
+                name: head.name,
+                sdk_version: head.sdk_version,
+                json: manifest_json,
+            },
+            PluginOrigin::Builtin,
+            wasm,
+            key,
+            std::sync::OnceLock::new(),
+            true,
+        )
+    }
+
+    /// The cache key of code that comes with a manifest: of the wasm *and* the manifest,
+    /// so code cached for one never serves the other.
+    fn manifest_key(&self, wasm_sha256: &str, manifest_json: &str) -> String {
+        self.cache.key(&cache::sha256_hex(
+            format!(
+                "{wasm_sha256}\0{}",
+                cache::sha256_hex(manifest_json.as_bytes())
+            )
+            .as_bytes(),
+        ))
+    }
+
     /// Adds a plugin whose manifest comes with it (a built-in's, taken at build time), so
     /// nothing is compiled until a call needs the plugin. Its code's own `describe()` is
     /// checked against the manifest when it is compiled, and the compiled code is cached
@@ -274,19 +346,13 @@ impl Runtime {
         }
         let manifest = PluginManifest::from_json(manifest_json)
             .map_err(|e| anyhow::anyhow!("bad manifest: {}", first_line(&e)))?;
-        let key = self.cache.key(&cache::sha256_hex(
-            format!(
-                "{wasm_sha256}\0{}",
-                cache::sha256_hex(manifest_json.as_bytes())
-            )
-            .as_bytes(),
-        ));
+        let key = self.manifest_key(wasm_sha256, manifest_json);
         tracing::debug!(
             plugin = manifest.name,
             "plugin manifest from the build: nothing compiled until a call needs the plugin (then from the cache, or compiled into it)"
         );
         self.insert(
-            manifest,
+            Manifest::Read(manifest),
             origin,
             wasm,
             key,
@@ -319,33 +385,43 @@ impl Runtime {
                 manifest
             }
         };
-        self.insert(manifest, origin, wasm, key, pre, false)
+        self.insert(Manifest::Read(manifest), origin, wasm, key, pre, false)
     }
 
     fn insert(
         &mut self,
-        manifest: PluginManifest,
+        manifest: Manifest,
         origin: PluginOrigin,
         wasm: Wasm,
         key: String,
         pre: std::sync::OnceLock<PluginPre<CallState>>,
         check_manifest: bool,
     ) -> anyhow::Result<()> {
-        if !manifest.sdk_version.starts_with(SDK_COMPAT) {
+        let (name, sdk_version) = match &manifest {
+            Manifest::Read(m) => (m.name.clone(), m.sdk_version.as_str()),
+            Manifest::Lazy {
+                name, sdk_version, ..
+            } => (name.clone(), sdk_version.as_str()),
+        };
+        if !sdk_version.starts_with(SDK_COMPAT) {
             anyhow::bail!(
-                "plugin `{}` was built with triage-sdk {}; this triage serves triage-sdk {SDK_COMPAT}x: rebuild the plugin against it",
-                manifest.name,
-                manifest.sdk_version
+                "plugin `{name}` was built with triage-sdk {sdk_version}; this triage serves triage-sdk {SDK_COMPAT}x: rebuild the plugin against it",
             );
         }
-        if let Some(previous) = self.plugins.get(&manifest.name) {
+        if let Some(previous) = self.plugins.get(&name) {
             self.warnings.push(format!(
-                "plugin `{}` from {origin} shadows the one from {}",
-                manifest.name, previous.origin
+                "plugin `{name}` from {origin} shadows the one from {}",
+                previous.origin
             ));
         }
+        let (manifest, manifest_json) = match manifest {
+            Manifest::Read(m) => (std::sync::OnceLock::from(m), None),
+            Manifest::Lazy { json, .. } => (std::sync::OnceLock::new(), Some(json)),
+        };
         let plugin = LoadedPlugin {
+            name,
             manifest,
+            manifest_json,
             origin,
             wasm,
             key,
@@ -353,8 +429,7 @@ impl Runtime {
             pre,
             compiling: std::sync::Mutex::new(()),
         };
-        self.plugins
-            .insert(plugin.manifest.name.clone(), Arc::new(plugin));
+        self.plugins.insert(plugin.name.clone(), Arc::new(plugin));
         Ok(())
     }
 
@@ -464,7 +539,7 @@ impl Runtime {
         if let Some(pre) = plugin.pre.get() {
             return Ok(pre.clone());
         }
-        let name = &plugin.manifest.name;
+        let name = &plugin.name;
         let compiled = self.load_or_compile(plugin.wasm.bytes(), &plugin.key);
         // Loading after start-up: no one else prints the cache's warnings now.
         for warning in self.cache.take_warnings() {
@@ -496,12 +571,12 @@ impl Runtime {
         plugin: &LoadedPlugin,
         pre: &PluginPre<CallState>,
     ) -> Result<(), CallFailure> {
-        let name = &plugin.manifest.name;
+        let name = &plugin.name;
         let described = self
             .describe(pre)
             .map_err(|e| CallFailure::Host(format!("{name}: {}", first_line(&format!("{e:#}")))))?;
         let same =
-            serde_json::to_value(&described).ok() == serde_json::to_value(&plugin.manifest).ok();
+            serde_json::to_value(&described).ok() == serde_json::to_value(plugin.manifest()).ok();
         if !same {
             return Err(CallFailure::Host(format!(
                 "plugin `{name}` ({}): its code describes itself otherwise than the manifest it came with; refused (rebuild triage)",
@@ -528,9 +603,7 @@ impl Runtime {
         for name in names {
             if let Some(plugin) = self.plugin(name)
                 && plugin.pre.get().is_none()
-                && !plugins
-                    .iter()
-                    .any(|p| p.manifest.name == plugin.manifest.name)
+                && !plugins.iter().any(|p| p.name == plugin.name)
             {
                 plugins.push(plugin);
             }
@@ -541,7 +614,7 @@ impl Runtime {
         let to_compile: Vec<&str> = plugins
             .iter()
             .filter(|p| !self.cache.has_component(&p.key))
-            .map(|p| p.manifest.name.as_str())
+            .map(|p| p.name.as_str())
             .collect();
         let bar = (self.progress && !to_compile.is_empty()).then(|| {
             let bar = indicatif::ProgressBar::with_draw_target(
@@ -560,7 +633,7 @@ impl Runtime {
         std::thread::scope(|scope| {
             for plugin in plugins {
                 let bar = bar.as_ref();
-                let compiles = to_compile.contains(&plugin.manifest.name.as_str());
+                let compiles = to_compile.contains(&plugin.name.as_str());
                 let work = move || {
                     let _ = self.ready(plugin);
                     if let (Some(bar), true) = (bar, compiles) {
@@ -602,7 +675,7 @@ impl Runtime {
             return fail(CallFailure::UnknownPlugin(plugin_name.into()));
         };
         let declared = plugin
-            .manifest
+            .manifest()
             .action(action)
             .map(|a| a.capabilities.as_slice())
             .unwrap_or(&[]);
@@ -621,7 +694,7 @@ impl Runtime {
         );
         let mut store = self.store(state);
         let params_json = params.to_string();
-        let label = format!("{}@{}", plugin.manifest.name, plugin.manifest.version);
+        let label = format!("{}@{}", plugin.name, plugin.manifest().version);
 
         let run = async {
             let instance = pre.instantiate_async(&mut store).await?;

@@ -30,7 +30,7 @@ pub fn run(cli: &Cli, args: &PluginsArgs) -> CliResult {
         let plugins: Vec<Value> = chosen
             .iter()
             .map(|(p, actions)| {
-                let m = &p.manifest;
+                let m = p.manifest();
                 serde_json::json!({
                     "name": m.name,
                     "version": m.version,
@@ -53,7 +53,7 @@ pub fn run(cli: &Cli, args: &PluginsArgs) -> CliResult {
     }
     let mut out = String::new();
     for (p, actions) in &chosen {
-        let m = &p.manifest;
+        let m = p.manifest();
         out.push_str(&format!(
             "{} {} ({}) — {}\n",
             m.name, m.version, p.origin, m.description
@@ -81,11 +81,11 @@ fn choose<'a>(runtime: &'a Runtime, args: &PluginsArgs) -> Result<Chosen<'a>, Fa
     let Some(name) = &args.name else {
         return Ok(runtime
             .plugins()
-            .map(|p| (p, p.manifest.actions.iter().collect()))
+            .map(|p| (p, p.manifest().actions.iter().collect()))
             .collect());
     };
     let Some(plugin) = runtime.plugin(name) else {
-        let names: Vec<String> = runtime.plugins().map(|p| p.manifest.name.clone()).collect();
+        let names: Vec<String> = runtime.plugins().map(|p| p.name.clone()).collect();
         return Err(Failure::usage(format!(
             "unknown plugin `{}`{} (`triage plugins` lists them)",
             terminal_safe(name),
@@ -93,7 +93,7 @@ fn choose<'a>(runtime: &'a Runtime, args: &PluginsArgs) -> Result<Chosen<'a>, Fa
         )));
     };
     let actions = match &args.action {
-        None => plugin.manifest.actions.iter().collect(),
+        None => plugin.manifest().actions.iter().collect(),
         Some(action) => {
             use crate::runbook::validate::PluginCatalog;
             let spec = runtime

@@ -119,15 +119,12 @@ pub async fn probe(
     params: Map<String, Value>,
 ) -> anyhow::Result<ProbeOutcome> {
     let loaded = runtime.plugin(plugin).ok_or_else(|| {
-        let names: Vec<&str> = runtime
-            .plugins()
-            .map(|p| p.manifest.name.as_str())
-            .collect();
+        let names: Vec<&str> = runtime.plugins().map(|p| p.name.as_str()).collect();
         anyhow::anyhow!("no plugin `{plugin}` (there are: {})", names.join(", "))
     })?;
-    if !loaded.manifest.actions.iter().any(|a| a.name == action) {
+    if !loaded.manifest().actions.iter().any(|a| a.name == action) {
         let actions: Vec<&str> = loaded
-            .manifest
+            .manifest()
             .actions
             .iter()
             .map(|a| a.name.as_str())

@@ -75,10 +75,10 @@ pub fn runbook_schema(plugins: &crate::runtime::Runtime) -> String {
     let mut rules = Vec::new();
     let mut names = Vec::new();
     for plugin in plugins.plugins() {
-        let name = &plugin.manifest.name;
+        let name = &plugin.name;
         names.push(name.clone());
         let actions: Vec<&str> = plugin
-            .manifest
+            .manifest()
             .actions
             .iter()
             .map(|a| a.name.as_str())
@@ -87,7 +87,7 @@ pub fn runbook_schema(plugins: &crate::runtime::Runtime) -> String {
             "if": {"properties": {"plugin": {"const": name}}, "required": ["plugin"]},
             "then": {"properties": {"action": {"enum": actions}}},
         }));
-        for action in &plugin.manifest.actions {
+        for action in &plugin.manifest().actions {
             let params: serde_json::Map<String, serde_json::Value> = action
                 .params_schema
                 .get("properties")

@@ -159,7 +159,7 @@ fn a_manifest_that_lies_about_its_code_is_refused_at_the_first_call() {
         .add_plugin_with_manifest(builtin.wasm.to_vec(), &manifest.to_string(), origin.clone())
         .unwrap();
     // Loaded as it claims, without compiling anything.
-    let declared = &runtime.plugin("host").unwrap().manifest;
+    let declared = &runtime.plugin("host").unwrap().manifest();
     assert!(format!("{:?}", declared.action("processes").unwrap().capabilities).contains("shadow"));
     assert_eq!(compiled(&cache), Vec::<PathBuf>::new());
 
