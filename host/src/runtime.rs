@@ -300,6 +300,10 @@ impl Runtime {
         let head: Head = serde_json::from_str(manifest_json)
             .map_err(|e| anyhow::anyhow!("bad manifest: {}", first_line(&e.to_string())))?;
         let key = self.manifest_key(wasm_sha256, manifest_json);
+        tracing::debug!(
+            plugin = head.name,
+            "plugin manifest from the build: nothing compiled until a call needs the plugin (then from the cache, or compiled into it)"
+        );
         self.insert(
             Manifest::Lazy {
                 name: head.name,

@@ -465,9 +465,13 @@ impl ServerConfig {
                 }
                 let list = m.response_url_origins.unwrap_or_default();
                 let response_urls = if list.is_empty() {
-                    errors.push(format!(
-                        "{file}: mattermost: give response_url_origins (your Mattermost server's origin, e.g. [\"https://chat.example.com\"])"
-                    ));
+                    // A config still written with the old key has been told what replaced
+                    // it; saying the new key is missing too would be the same error twice.
+                    if m.response_url_prefixes.is_none() {
+                        errors.push(format!(
+                            "{file}: mattermost: give response_url_origins (your Mattermost server's origin, e.g. [\"https://chat.example.com\"])"
+                        ));
+                    }
                     None
                 } else {
                     origins("mattermost", &list)
