@@ -668,10 +668,10 @@ impl ServerConfig {
             }
         }
         let redact = raw.redact.map(|p| base.join(p));
-        if let Some(patterns) = &redact {
-            if let Err(e) = crate::redact::Redactor::load(Some(patterns)) {
-                errors.push(format!("{file}: redact: {e}"));
-            }
+        if let Some(patterns) = &redact
+            && let Err(e) = crate::redact::Redactor::load(Some(patterns))
+        {
+            errors.push(format!("{file}: redact: {e}"));
         }
         Some(ServerConfig {
             redact,
