@@ -3,6 +3,13 @@
 //!
 //! A caller allowed N runs a minute may start N at once, then one every 60/N seconds. A
 //! refused start costs nothing, and the answer says when the next one will be let through.
+//!
+//! Hand-written rather than the `governor` crate, which was weighed for issue 12: a governor
+//! keyed limiter gives every key one quota, while here each caller has its own rate (a
+//! token's `runs_per_minute`, a chat user's, a Mattermost token's shared one), so it would
+//! take one limiter per distinct configured rate; and governor cannot hand a start back,
+//! which [`RateLimiter::give_back`] does when the queue turns out to be full after the rate
+//! allowed the run. The bucket is a few lines of arithmetic, tested in `serve::` tests.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
