@@ -299,6 +299,11 @@ struct Gate {
     literals: AhoCorasick,
     /// The distinct literals, in the automaton's order.
     words: Vec<&'static str>,
+    /// For each pattern the gate was made for, in order, the bits of the literals it
+    /// needs (0: always run). Patterns added later (a team's) have none and always run.
+    masks: Vec<u64>,
+    /// The bits of [`SECRET_WORD_LITERALS`], for keys.
+    secret_words: u64,
 }
 
 /// Which literals of a [`Gate`] a text holds, one bit each.
@@ -318,7 +323,20 @@ impl Gate {
             .ascii_case_insensitive(true)
             .build(&words)
             .expect("the built-in literals make an automaton");
-        Gate { literals, words }
+        let mask = |needs: &[&str]| {
+            needs.iter().fold(0u64, |mask, need| {
+                let bit = words.iter().position(|w| w.eq_ignore_ascii_case(need));
+                mask | bit.map_or(0, |i| 1 << i)
+            })
+        };
+        let masks = patterns.iter().map(|p| mask(p.needs)).collect();
+        let secret_words = mask(SECRET_WORD_LITERALS);
+        Gate {
+            literals,
+            words,
+            masks,
+            secret_words,
+        }
     }
 
     fn held(&self, text: &[u8]) -> Held {
@@ -337,15 +355,10 @@ impl Gate {
         Held(held)
     }
 
-    /// Whether a text holding `held` could match a pattern that needs `needs`.
-    fn admits(&self, held: Held, needs: &[&str]) -> bool {
-        needs.is_empty()
-            || needs.iter().any(|need| {
-                self.words
-                    .iter()
-                    .position(|w| w.eq_ignore_ascii_case(need))
-                    .is_some_and(|i| held.0 & (1 << i) != 0)
-            })
+    /// Whether a text holding `held` could match the pattern at `index`.
+    fn admits(&self, held: Held, index: usize) -> bool {
+        let mask = self.masks.get(index).copied().unwrap_or(0);
+        mask == 0 || held.0 & mask != 0
     }
 }
 
@@ -371,7 +384,8 @@ impl Redactor {
 
     /// Whether `key` names a secret (see [`Redactor::secret_key`]).
     fn is_secret_key(&self, key: &[u8]) -> bool {
-        if !self.gate.admits(self.gate.held(key), SECRET_WORD_LITERALS) {
+        let secret_words = self.gate.secret_words;
+        if secret_words != 0 && self.gate.held(key).0 & secret_words == 0 {
             return false;
         }
         self.secret_key
@@ -451,8 +465,8 @@ impl Redactor {
     pub fn bytes<'a>(&self, input: &'a [u8], tally: &mut Tally) -> Cow<'a, [u8]> {
         let mut text = Cow::Borrowed(input);
         let mut held = self.gate.held(input);
-        for pattern in &self.patterns {
-            if !self.gate.admits(held, pattern.needs) {
+        for (index, pattern) in self.patterns.iter().enumerate() {
+            if !self.gate.admits(held, index) {
                 continue;
             }
             if let Some(replaced) = apply(pattern, &text, tally) {
@@ -622,6 +636,7 @@ mod tests {
         for p in &mut ungated.patterns {
             p.needs = &[];
         }
+        ungated.gate = Arc::new(Gate::new(&ungated.patterns));
         let secrets = [
             "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----",
             "-----BEGIN PRIVATE KEY-----\nMIIEow",
