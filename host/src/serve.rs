@@ -45,7 +45,6 @@ use config::ServerConfig;
 use runs::Runs;
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -62,9 +61,9 @@ pub struct ServeOptions {
     pub interrupted: Vec<store::InterruptedRun>,
     /// Overrides the config's `listen`.
     pub listen: Option<String>,
-    /// The history file (the config's `db`, else `~/.local/share/triage/runs.sqlite3`), for
-    /// the start-up line.
-    pub db: PathBuf,
+    /// The history (the config's `db`, else `~/.local/share/triage/runs.sqlite3`), for the
+    /// start-up line (a URL's password is not shown).
+    pub db: store::Db,
     /// The built-in redaction patterns, `--redact FILE`'s and the config's `redact:` file's.
     pub redact: Arc<crate::redact::Redactor>,
 }
@@ -227,7 +226,14 @@ pub fn serve(runtime: Runtime, policy: Policy, options: ServeOptions) -> Result<
             outbox: outbox::Outbox::new(http),
         });
         let posting = app.clone();
+        let (weak, posters) = (Arc::downgrade(&app), chats.clone());
+        runs.set_on_end(Box::new(move |ended| {
+            if let Some(app) = weak.upgrade() {
+                chat::post_end(&app, &posters, ended);
+            }
+        }));
         chat::report_interrupted(&app, &chats, &options.interrupted);
+        runs.start_workers();
         let listener = tokio::net::TcpListener::bind(&listen)
             .await
             .map_err(|e| format!("listen on {listen}: {e}"))?;
@@ -239,7 +245,7 @@ pub fn serve(runtime: Runtime, policy: Policy, options: ServeOptions) -> Result<
             "triage serve: listening on {scheme}://{addr} ({} runbooks, {} targets, history {})",
             runs.runbooks.len(),
             runs.targets.len(),
-            options.db.display()
+            options.db
         );
         let _ = std::io::stdout().flush();
         if tls.is_none() && !addr.ip().is_loopback() {

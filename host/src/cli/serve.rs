@@ -12,10 +12,10 @@ pub struct ServeArgs {
     /// Where to listen, HOST:PORT (overrides the config's `listen`; port 0 picks a free one).
     #[arg(long, value_name = "ADDR")]
     listen: Option<String>,
-    /// The run history, a SQLite file (default: the config's `db`, else
-    /// ~/.local/share/triage/runs.sqlite3).
-    #[arg(long, value_name = "FILE")]
-    db: Option<PathBuf>,
+    /// The run history: a SQLite file, or a postgres:// URL shared by several servers
+    /// (default: the config's `db`, else ~/.local/share/triage/runs.sqlite3).
+    #[arg(long, value_name = "FILE|URL")]
+    db: Option<String>,
     /// Check the config (secrets, targets, scopes, TLS files, runbooks) and exit without
     /// serving; the history is not opened, so a running server is not disturbed.
     #[arg(long)]
@@ -54,12 +54,14 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> CliResult {
         )));
     }
     let config = crate::serve::config::ServerConfig::load(&path).map_err(Failure::usage)?;
-    let db = args
-        .db
-        .clone()
-        .or_else(|| config.db.clone())
-        .or_else(crate::paths::history_db)
-        .ok_or_else(|| Failure::usage("no home directory; pass --db FILE"))?;
+    let db = match (&args.db, &config.db) {
+        (Some(text), _) => crate::serve::store::Db::parse(text, std::path::Path::new("")),
+        (None, Some(db)) => db.clone(),
+        (None, None) => crate::serve::store::Db::Sqlite(
+            crate::paths::history_db()
+                .ok_or_else(|| Failure::usage("no home directory; pass --db FILE"))?,
+        ),
+    };
     let runtime = super::load_runtime(cli)?;
     let policy = super::load_policy(cli)?;
     let mut redact = (*super::load_redactor(cli)?).clone();
@@ -88,12 +90,12 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> CliResult {
             } else {
                 format!("http://{listen}")
             },
-            db.display()
+            db
         );
         return Ok(0);
     }
     let (store, interrupted) =
-        crate::serve::store::sqlite::SqliteStore::open(&db).map_err(Failure::usage)?;
+        crate::serve::store::open(&db, config.limits.run_lease).map_err(Failure::usage)?;
     if !interrupted.is_empty() {
         eprintln!(
             "marked {} run(s) interrupted: they were in flight when the server last stopped",
@@ -106,7 +108,7 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> CliResult {
         crate::serve::ServeOptions {
             config,
             runbooks,
-            store: std::sync::Arc::new(store),
+            store,
             listen: args.listen.clone(),
             db,
             interrupted,

@@ -450,6 +450,45 @@ pub async fn run_events(
             .keep_alive(KeepAlive::default())
             .into_response();
     }
+    if matches!(
+        RunStatus::from_stored(&record.status),
+        RunStatus::Queued | RunStatus::Running
+    ) {
+        // Queued in a shared history, or running on another server: follow it through the
+        // history, and replay its events once it has ended.
+        let store = app.runs.store.clone();
+        let ended = futures::stream::once(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                let (store, id) = (store.clone(), id.clone());
+                let read = tokio::task::spawn_blocking(move || store.get(&id)).await;
+                match read {
+                    Ok(Ok(Some(r)))
+                        if !matches!(
+                            RunStatus::from_stored(&r.status),
+                            RunStatus::Queued | RunStatus::Running
+                        ) =>
+                    {
+                        return replayed_events(&r);
+                    }
+                    Ok(Ok(Some(_))) => continue,
+                    _ => return Vec::new(),
+                }
+            }
+        });
+        let stream = futures::stream::iter([RunEvent::Queued {
+            run: record.id.clone(),
+        }])
+        .chain(
+            ended
+                .map(|events| futures::stream::iter(events.into_iter().skip(1)))
+                .flatten(),
+        )
+        .map(to_sse);
+        return Sse::new(stream)
+            .keep_alive(KeepAlive::default())
+            .into_response();
+    }
     let events = replayed_events(&record);
     Sse::new(futures::stream::iter(events).map(to_sse)).into_response()
 }

@@ -20,7 +20,7 @@ pub mod slack;
 use super::app::App;
 use super::config::Scope;
 use super::error::{body_error, error};
-use super::runs::{Origin, RateBucket, RunEvent, RunRequest};
+use super::runs::{Ended, Origin, RateBucket, RunRequest};
 use super::store::InterruptedRun;
 use axum::Json;
 use axum::body::Bytes;
@@ -181,7 +181,7 @@ pub fn start(
             platform.name()
         )));
     }
-    let (id, live) = app
+    let (id, _) = app
         .runs
         .submit(
             request.clone(),
@@ -192,6 +192,8 @@ pub fn start(
                 notify: serde_json::to_string(&ChatNotice {
                     chat: platform.name().to_string(),
                     response_url: caller.response_url.clone(),
+                    slash: Some(caller.slash.clone()),
+                    request: Some(request.clone()),
                 })
                 .ok(),
             },
@@ -202,45 +204,71 @@ pub fn start(
         platform.escape(&request.runbook),
         platform.escape(&request.target),
     );
-    let url = caller.response_url.clone();
-    let runbook = app.runs.runbooks.get(&request.runbook).cloned();
-    let slash = caller.slash.clone();
-    let poster = platform.clone();
-    let http = app.outbox.http().clone();
-    app.outbox.spawn(async move {
-        let (last, report) = live.finished().await;
-        let message = match (&report, &last) {
-            (Some(report), _) => {
-                let question = runbook
-                    .as_deref()
-                    .and_then(|l| question::next(&l.runbook, report));
-                poster.render(&RunResult {
-                    report: &question::for_chat(report),
-                    run_id: &id,
-                    question: question.as_ref(),
-                    request: &request,
-                    slash: &slash,
-                })
-            }
-            (None, RunEvent::Finished { status, error, .. }) => poster.message(format!(
-                "`{}` on `{}` ended {}: {} (run `{id}`)",
-                poster.escape(&request.runbook),
-                poster.escape(&request.target),
-                status.as_str(),
-                poster.escape(error.as_deref().unwrap_or("no report")),
-            )),
-            _ => return,
-        };
-        poster.post(&http, &url, &message).await;
-    });
+    // The result is posted when the run ends, by the server that ran it ([`post_end`]).
     Ok(said)
 }
 
-/// Where a chat run's end is to be posted, as the history keeps it.
+/// Where a chat run's end is to be posted, as the history keeps it: with a shared history
+/// the server that runs it may not be the one the chat asked.
 #[derive(Debug, Serialize, Deserialize)]
 struct ChatNotice {
     chat: String,
     response_url: String,
+    /// The slash command as the chat named it, for the typed answers a result suggests.
+    #[serde(default)]
+    slash: Option<String>,
+    /// What was asked, for the answer buttons (absent in rows of an earlier triage).
+    #[serde(default)]
+    request: Option<RunRequest>,
+}
+
+/// Posts a run's result (and the next unanswered question, if the runbook has one) to the
+/// chat that started it. Called once per run, by the server that recorded its end.
+pub fn post_end(app: &App, platforms: &[Arc<dyn Platform>], ended: Ended) {
+    let Some(notice) = serde_json::from_str::<ChatNotice>(&ended.notify).ok() else {
+        return;
+    };
+    let Some(poster) = platforms.iter().find(|p| p.name() == notice.chat).cloned() else {
+        return;
+    };
+    // The config may have changed since the run was asked for: post only where it allows.
+    if !poster.settings().response_urls.allows(&notice.response_url) {
+        return;
+    }
+    let request = notice.request.unwrap_or_else(|| RunRequest {
+        runbook: ended.runbook.clone(),
+        target: ended.target.clone(),
+        ..RunRequest::default()
+    });
+    let slash = notice.slash.unwrap_or_else(|| "/triage".to_string());
+    let id = &ended.id;
+    let message = match &ended.report {
+        Some(report) => {
+            let question = app
+                .runs
+                .runbooks
+                .get(&ended.runbook)
+                .and_then(|l| question::next(&l.runbook, report));
+            poster.render(&RunResult {
+                report: &question::for_chat(report),
+                run_id: id,
+                question: question.as_ref(),
+                request: &request,
+                slash: &slash,
+            })
+        }
+        None => poster.message(format!(
+            "`{}` on `{}` ended {}: {} (run `{id}`)",
+            poster.escape(&request.runbook),
+            poster.escape(&request.target),
+            ended.status.as_str(),
+            poster.escape(ended.error.as_deref().unwrap_or("no report")),
+        )),
+    };
+    let (http, url) = (app.outbox.http().clone(), notice.response_url);
+    app.outbox.spawn(async move {
+        poster.post(&http, &url, &message).await;
+    });
 }
 
 /// Tells the chats of runs that a crash cut short (found by the history at start) how they

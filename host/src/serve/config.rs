@@ -56,7 +56,7 @@ struct RawConfig {
     runbooks: Option<Vec<String>>,
     #[serde(default)]
     limits: RawLimits,
-    db: Option<PathBuf>,
+    db: Option<String>,
     tls: Option<RawTls>,
     redact: Option<PathBuf>,
 }
@@ -118,6 +118,7 @@ struct RawLimits {
     run_deadline: Option<String>,
     max_body_bytes: Option<usize>,
     shutdown_grace: Option<String>,
+    run_lease: Option<String>,
     runs_per_minute_per_caller: Option<u32>,
     max_connections: Option<usize>,
     header_timeout: Option<String>,
@@ -134,7 +135,8 @@ pub struct ServerConfig {
     pub targets: BTreeMap<String, Spec>,
     pub runbooks: Option<Vec<String>>,
     pub limits: Limits,
-    pub db: Option<PathBuf>,
+    /// The history: a SQLite file (relative to the config file) or a `postgres://` URL.
+    pub db: Option<super::store::Db>,
     /// Serve HTTPS with these PEM files (paths resolved against the config file's folder).
     pub tls: Option<super::tls::TlsFiles>,
     /// The team's redaction patterns, besides the built-in ones (relative to the config
@@ -297,6 +299,9 @@ pub struct Limits {
     pub run_deadline: Duration,
     pub max_body_bytes: usize,
     pub shutdown_grace: Duration,
+    /// With a shared (PostgreSQL) history: how long a replica's claim on a running run holds
+    /// without being renewed; after it, another replica marks the run interrupted.
+    pub run_lease: Duration,
     /// Runs a caller without its own `runs_per_minute` may start a minute. The default is
     /// half the run slots plus the queue, so one caller never fills more than half of it.
     pub runs_per_minute_per_caller: u32,
@@ -312,6 +317,7 @@ impl Default for Limits {
             run_deadline: Duration::from_secs(300),
             max_body_bytes: 64 * 1024,
             shutdown_grace: Duration::from_secs(30),
+            run_lease: Duration::from_secs(30),
             runs_per_minute_per_caller: default_rate(4, 64),
             connections: super::http::ConnectionLimits::default(),
         }
@@ -609,6 +615,7 @@ impl ServerConfig {
                 d.shutdown_grace,
                 "shutdown_grace",
             ),
+            run_lease: duration(raw.limits.run_lease, d.run_lease, "run_lease"),
             runs_per_minute_per_caller: 0,
             connections: super::http::ConnectionLimits {
                 // Below 16 a handful of browsers' idle connections would crowd out callers.
@@ -682,7 +689,7 @@ impl ServerConfig {
             targets,
             runbooks: raw.runbooks,
             limits,
-            db: raw.db.map(|p| base.join(p)),
+            db: raw.db.map(|text| super::store::Db::parse(&text, &base)),
             tls,
         })
     }

@@ -5,7 +5,7 @@
 use super::config::{Limits, Scope};
 use super::metrics::Metrics;
 use super::rate::RateLimiter;
-use super::store::{NewRun, Outcome, Store};
+use super::store::{ClaimedRun, InterruptedRun, NewRun, Outcome, Store};
 use crate::capability::Policy;
 use crate::engine::{self, inputs};
 use crate::report::{FindingReport, Report, StepReport, rfc3339};
@@ -17,9 +17,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Notify, Semaphore, watch};
 
 /// Where a run is. `ok`, `failing` and `incomplete` come with a report and mean what the
 /// CLI's exit codes 0, 1 and 3 mean; `unreachable`, `timed-out` and `interrupted` are ends
@@ -189,11 +189,21 @@ pub struct LiveRun {
     abort: Mutex<Option<tokio::task::AbortHandle>>,
     /// The report, once the run has one (the Slack poster renders it).
     report: Mutex<Option<Arc<Report>>>,
+    /// What its end is posted with.
+    info: RunInfo,
+}
+
+/// What a run's end is posted with: the names the chat knows, and where to post.
+struct RunInfo {
+    runbook: String,
+    target: String,
+    notify: Option<String>,
 }
 
 impl LiveRun {
-    fn new() -> Self {
+    fn new(info: RunInfo) -> Self {
         LiveRun {
+            info,
             events: Mutex::new(Vec::new()),
             count: watch::Sender::new(0),
             ended: AtomicBool::new(false),
@@ -360,6 +370,21 @@ impl std::fmt::Display for SubmitError {
     }
 }
 
+/// A run's end, as whoever posts it to a chat needs it.
+pub struct Ended {
+    pub id: String,
+    pub runbook: String,
+    pub target: String,
+    pub status: RunStatus,
+    pub error: Option<String>,
+    pub report: Option<Arc<Report>>,
+    /// Where to post it (the history's `notify`).
+    pub notify: String,
+}
+
+/// Called once per chat run's end, by the server that recorded it.
+pub type OnEnd = Box<dyn Fn(Ended) + Send + Sync>;
+
 pub struct Runs {
     pub store: Arc<dyn Store>,
     pub runbooks: BTreeMap<String, Arc<LoadedRunbook>>,
@@ -385,6 +410,10 @@ pub struct Runs {
     /// Where runs execute: a runtime of their own, so CPU-bound plugin work never delays
     /// the HTTP answers (Slack gives a command 3 seconds).
     executor: tokio::runtime::Handle,
+    /// Posts a chat run's end (set once the chats are configured).
+    on_end: OnceLock<OnEnd>,
+    /// Wakes this server's workers when it queued a run in a shared history.
+    queued: Notify,
 }
 
 impl Runs {
@@ -420,7 +449,14 @@ impl Runs {
                 SubmitError::REASONS.to_vec(),
             ),
             executor,
+            on_end: OnceLock::new(),
+            queued: Notify::new(),
         })
+    }
+
+    /// What to do when a chat run ends (post its result); set once.
+    pub fn set_on_end(&self, on_end: OnEnd) {
+        let _ = self.on_end.set(on_end);
     }
 
     pub fn is_shutting_down(&self) -> bool {
@@ -514,6 +550,9 @@ impl Runs {
             }
             charged.push(&bucket.key);
         }
+        if self.store.shared() {
+            return self.admit_shared(request, requested_by, inputs, notify, charged);
+        }
         let capacity = self.limits.max_concurrent_runs + self.limits.max_queued_runs;
         if self
             .admitted
@@ -546,7 +585,11 @@ impl Runs {
             self.admitted.fetch_sub(1, Ordering::SeqCst);
             return Err(SubmitError::Internal(format!("the run history: {e}")));
         }
-        let live = Arc::new(LiveRun::new());
+        let live = Arc::new(LiveRun::new(RunInfo {
+            runbook: request.runbook.clone(),
+            target: request.target.clone(),
+            notify,
+        }));
         live.push(RunEvent::Queued { run: id.clone() });
         self.live
             .lock()
@@ -564,6 +607,272 @@ impl Runs {
         let task = self.executor.spawn(self.clone().execute(job));
         *live.abort.lock().unwrap_or_else(|p| p.into_inner()) = Some(task.abort_handle());
         Ok((id, live))
+    }
+
+    /// Admission to a shared queue: the run waits in the history, bounded by
+    /// `max_queued_runs` across every server, until one with a free slot claims it.
+    fn admit_shared(
+        &self,
+        request: RunRequest,
+        requested_by: String,
+        inputs: Map<String, Value>,
+        notify: Option<String>,
+        charged: Vec<&str>,
+    ) -> Result<(String, Arc<LiveRun>), SubmitError> {
+        let id = new_run_id();
+        let answers = serde_json::to_value(&request.answers).unwrap_or_default();
+        let inserted = self.store.insert_if_room(
+            &NewRun {
+                id: &id,
+                runbook: &request.runbook,
+                target: &request.target,
+                inputs: &Value::Object(inputs),
+                answers: &answers,
+                requested_by: &requested_by,
+                created_at: &rfc3339(SystemTime::now()),
+                notify: notify.as_deref(),
+            },
+            self.limits.max_queued_runs,
+        );
+        match inserted {
+            Ok(true) => {}
+            Ok(false) => {
+                for key in charged {
+                    self.rates.give_back(key);
+                }
+                return Err(SubmitError::Busy {
+                    retry_after: self.retry_after(),
+                });
+            }
+            Err(e) => return Err(SubmitError::Internal(format!("the run history: {e}"))),
+        }
+        self.queued.notify_one();
+        // Whichever server claims the run keeps its live events; callers elsewhere follow it
+        // through the history.
+        let live = Arc::new(LiveRun::new(RunInfo {
+            runbook: request.runbook,
+            target: request.target,
+            notify,
+        }));
+        live.push(RunEvent::Queued { run: id.clone() });
+        Ok((id, live))
+    }
+
+    /// With a shared history: `max_concurrent_runs` workers that claim queued runs, and a
+    /// task that renews this server's leases and interrupts runs whose server died.
+    pub fn start_workers(self: &Arc<Self>) {
+        if !self.store.shared() {
+            return;
+        }
+        for _ in 0..self.limits.max_concurrent_runs {
+            self.executor.spawn(self.clone().work());
+        }
+        self.executor.spawn(self.clone().keep_leases());
+    }
+
+    /// Claims and runs queued runs, one at a time, until shutdown.
+    async fn work(self: Arc<Self>) {
+        // Another server's submissions are seen by polling; this one's wake a worker at once.
+        const POLL: Duration = Duration::from_millis(200);
+        let mut shutdown = self.shutting_down.subscribe();
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            let claimed = {
+                let store = self.store.clone();
+                let at = rfc3339(SystemTime::now());
+                tokio::task::spawn_blocking(move || store.claim(&at))
+                    .await
+                    .unwrap_or_else(|e| Err(super::store::StoreError(e.to_string())))
+            };
+            match claimed {
+                Ok(Some(run)) => {
+                    // Counted before the shutdown check can see zero.
+                    self.admitted.fetch_add(1, Ordering::SeqCst);
+                    let Some(job) = self.job_for(run) else {
+                        continue;
+                    };
+                    let live = job.live.clone();
+                    let task = self.executor.spawn(self.clone().execute(job));
+                    *live.abort.lock().unwrap_or_else(|p| p.into_inner()) =
+                        Some(task.abort_handle());
+                    let _ = task.await;
+                }
+                Ok(None) => {
+                    tokio::select! {
+                        _ = self.queued.notified() => {}
+                        _ = tokio::time::sleep(POLL) => {}
+                        _ = shutdown.wait_for(|stopping| *stopping) => return,
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!("run history: claiming a queued run: {e}");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+
+    /// The job for a run claimed from the history, registered as live here; `None` (the run
+    /// ended as interrupted) when this server's config lacks its runbook or target.
+    fn job_for(&self, run: ClaimedRun) -> Option<Job> {
+        let live = Arc::new(LiveRun::new(RunInfo {
+            runbook: run.runbook.clone(),
+            target: run.target.clone(),
+            notify: run.notify,
+        }));
+        live.push(RunEvent::Queued {
+            run: run.id.clone(),
+        });
+        self.live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(run.id.clone(), live.clone());
+        let answers: BTreeMap<String, String> =
+            serde_json::from_value(run.answers).unwrap_or_default();
+        let inputs = match run.inputs {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        };
+        match (
+            self.runbooks.get(&run.runbook),
+            self.targets.get(&run.target),
+        ) {
+            (Some(loaded), Some(spec)) => Some(Job {
+                id: run.id,
+                loaded: loaded.clone(),
+                spec: spec.clone(),
+                target_name: run.target,
+                inputs,
+                answers,
+                live,
+            }),
+            _ => {
+                // Replicas are meant to share one config; one that does not cannot run this.
+                end_run(
+                    &*self.store,
+                    &self.metrics,
+                    self.on_end.get(),
+                    &run.id,
+                    &live,
+                    RunStatus::Interrupted,
+                    None,
+                    Some(format!(
+                        "the server that took this run serves no runbook `{}` or no target `{}`: \
+                         give every server the same config",
+                        run.runbook, run.target
+                    )),
+                );
+                self.live
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&run.id);
+                self.admitted.fetch_sub(1, Ordering::SeqCst);
+                None
+            }
+        }
+    }
+
+    /// Renews this server's leases a few times per lease, stops runs it no longer holds
+    /// (another server took them for dead), and marks interrupted the runs of servers that
+    /// died, posting to their chats.
+    async fn keep_leases(self: Arc<Self>) {
+        let every = (self.limits.run_lease / 3).max(Duration::from_millis(100));
+        let mut shutdown = self.shutting_down.subscribe();
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = shutdown.wait_for(|stopping| *stopping) => {}
+            }
+            // Only runs that started before the renewal can be missing from its answer for
+            // the right reason (a run claimed meanwhile is not lost).
+            let started = self.started_here();
+            let store = self.store.clone();
+            let at = rfc3339(SystemTime::now());
+            let work = tokio::task::spawn_blocking(move || (store.renew(), store.reap(&at))).await;
+            let Ok((held, reaped)) = work else { continue };
+            match held {
+                Ok(held) => self.drop_lost(&started, &held),
+                Err(e) => tracing::warn!("run history: renewing this server's leases: {e}"),
+            }
+            match reaped {
+                Ok(runs) => self.reaped(runs),
+                Err(e) => tracing::warn!("run history: looking for runs of stopped servers: {e}"),
+            }
+            // After shutdown's drain the leases need no renewing: the last round is done.
+            if *shutdown.borrow() && self.admitted.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+        }
+    }
+
+    /// The runs executing here that have started and not ended.
+    fn started_here(&self) -> Vec<(String, Arc<LiveRun>)> {
+        self.live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|(_, live)| {
+                !live.ended.load(Ordering::SeqCst)
+                    && live
+                        .events
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .iter()
+                        .any(|e| matches!(e, RunEvent::Started { .. }))
+            })
+            .map(|(id, live)| (id.clone(), live.clone()))
+            .collect()
+    }
+
+    /// Stops the runs this server is executing (`started`) that the history no longer gives
+    /// it (`held`).
+    fn drop_lost(&self, started: &[(String, Arc<LiveRun>)], held: &[String]) {
+        let lost = started.iter().filter(|(id, _)| !held.contains(id));
+        for (id, live) in lost {
+            let id = id.clone();
+            tracing::warn!(run = %id, "this server's lease on the run ran out; stopping it");
+            if let Some(abort) = live.abort.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                abort.abort();
+            }
+            // Its end is the other server's to record; only the local state is closed.
+            if !live.ended.swap(true, Ordering::SeqCst) {
+                live.push(RunEvent::Finished {
+                    run: id.clone(),
+                    status: RunStatus::Interrupted,
+                    exit_code: None,
+                    error: Some("this server lost its lease on the run".into()),
+                });
+                self.live
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&id);
+                self.admitted.fetch_sub(1, Ordering::SeqCst);
+                self.running.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+    }
+
+    /// Runs of a server that died, marked interrupted by this one: their chats are told.
+    fn reaped(&self, runs: Vec<InterruptedRun>) {
+        for run in runs {
+            tracing::warn!(run = %run.id, "run interrupted: the server running it stopped renewing its lease");
+            self.metrics.ended(RunStatus::Interrupted.as_str());
+            if let (Some(on_end), Some(notify)) = (self.on_end.get(), run.notify) {
+                on_end(Ended {
+                    id: run.id,
+                    runbook: run.runbook,
+                    target: run.target,
+                    status: RunStatus::Interrupted,
+                    error: Some(
+                        "the server running it stopped (its lease ran out); run it again".into(),
+                    ),
+                    report: None,
+                    notify,
+                });
+            }
+        }
     }
 
     fn retry_after(&self) -> u64 {
@@ -660,6 +969,7 @@ impl Runs {
         end_run(
             &*self.store,
             &self.metrics,
+            self.on_end.get(),
             &job.id,
             &job.live,
             status,
@@ -694,6 +1004,7 @@ impl Runs {
             end_run(
                 &*self.store,
                 &self.metrics,
+                self.on_end.get(),
                 id,
                 live,
                 RunStatus::Interrupted,
@@ -719,9 +1030,13 @@ struct Job {
     live: Arc<LiveRun>,
 }
 
+/// Records a run's end once, whoever gets there first (the run, a lost lease, shutdown),
+/// and has its chat told, if a chat started it and the end was this server's to record.
+#[allow(clippy::too_many_arguments)]
 fn end_run(
     store: &dyn Store,
     metrics: &Metrics,
+    on_end: Option<&OnEnd>,
     id: &str,
     live: &LiveRun,
     status: RunStatus,
@@ -731,7 +1046,6 @@ fn end_run(
     if live.ended.swap(true, Ordering::SeqCst) {
         return;
     }
-    metrics.ended(status.as_str());
     let exit_code = report.as_ref().map(|r| r.exit_code(Some(Severity::Error)));
     let render = |format| {
         use crate::report::Render;
@@ -754,10 +1068,33 @@ fn end_run(
             markdown: markdown.as_deref(),
         },
     );
-    if let Err(e) = written {
-        eprintln!("warning: run history: run {id}: {e}");
+    // A shared history refuses the end of a run this server no longer holds: the server
+    // that took it over recorded (and posted) its end.
+    let ours = match written {
+        Ok(ours) => ours,
+        Err(e) => {
+            eprintln!("warning: run history: run {id}: {e}");
+            true
+        }
+    };
+    if ours {
+        metrics.ended(status.as_str());
+    } else {
+        tracing::warn!(run = %id, "the run's end was not recorded: another server took it over");
     }
-    *live.report.lock().unwrap_or_else(|p| p.into_inner()) = report.map(Arc::new);
+    let report = report.map(Arc::new);
+    *live.report.lock().unwrap_or_else(|p| p.into_inner()) = report.clone();
+    if ours && let (Some(on_end), Some(notify)) = (on_end, &live.info.notify) {
+        on_end(Ended {
+            id: id.to_string(),
+            runbook: live.info.runbook.clone(),
+            target: live.info.target.clone(),
+            status,
+            error: error.clone(),
+            report,
+            notify: notify.clone(),
+        });
+    }
     live.push(RunEvent::Finished {
         run: id.to_string(),
         status,

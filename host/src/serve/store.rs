@@ -7,9 +7,13 @@
 //! - [`postgres`]: one database shared by several servers (replicas). Runs in flight belong to
 //!   the replica that claimed them for as long as it renews their lease; see that module.
 
+pub mod postgres;
 pub mod sqlite;
 
 use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// One run as the history keeps it (and as `GET /v1/runs` shows it, less the cursor and
 /// the report texts).
@@ -118,8 +122,9 @@ pub trait Store: Send + Sync {
     fn insert(&self, run: &NewRun) -> StoreResult<()>;
     /// The run started (on this server).
     fn set_running(&self, id: &str, started_at: &str) -> StoreResult<()>;
-    /// The run ended.
-    fn finish(&self, id: &str, outcome: &Outcome) -> StoreResult<()>;
+    /// The run ended; whether that was recorded (a shared history records only the end of
+    /// a run this server still holds).
+    fn finish(&self, id: &str, outcome: &Outcome) -> StoreResult<bool>;
     /// One run, with its report.
     fn get(&self, id: &str) -> StoreResult<Option<RunRecord>>;
     /// Up to `limit` runs older than `before` (a `seq`; all when `None`), newest first, that
@@ -132,4 +137,81 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<Vec<RunRecord>>;
     /// How many runs the history holds.
     fn count(&self) -> StoreResult<i64>;
+
+    /// Whether other servers share this history. Then the queue is the history's: a run is
+    /// inserted `queued` and whichever replica has a free slot [`claim`](Store::claim)s it.
+    fn shared(&self) -> bool {
+        false
+    }
+    /// Inserts the run as queued if fewer than `max_queued` runs are (a shared queue's
+    /// bound); whether it did.
+    fn insert_if_room(&self, run: &NewRun, max_queued: usize) -> StoreResult<bool> {
+        let _ = max_queued;
+        self.insert(run).map(|()| true)
+    }
+    /// The oldest queued run, now running and this server's until its lease runs out.
+    fn claim(&self, started_at: &str) -> StoreResult<Option<ClaimedRun>> {
+        let _ = started_at;
+        Ok(None)
+    }
+    /// Extends the lease of every run this server holds; the ids it still holds.
+    fn renew(&self) -> StoreResult<Vec<String>> {
+        Ok(Vec::new())
+    }
+    /// Marks interrupted every running run whose lease ran out (its server died); returns
+    /// them, each to exactly one caller.
+    fn reap(&self, finished_at: &str) -> StoreResult<Vec<InterruptedRun>> {
+        let _ = finished_at;
+        Ok(Vec::new())
+    }
+}
+
+/// A run taken from a shared queue, with what it takes to run it.
+#[derive(Debug, Clone)]
+pub struct ClaimedRun {
+    pub id: String,
+    pub runbook: String,
+    pub target: String,
+    pub inputs: Value,
+    pub answers: Value,
+    pub notify: Option<String>,
+}
+
+/// Where the history is: `--db` or the config's `db:`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Db {
+    Sqlite(PathBuf),
+    Postgres(postgres::PgUrl),
+}
+
+impl Db {
+    /// A `postgres://` (or `postgresql://`) URL, else a file path, relative to `base`.
+    pub fn parse(text: &str, base: &Path) -> Db {
+        match postgres::PgUrl::parse(text) {
+            Some(url) => Db::Postgres(url),
+            None => Db::Sqlite(base.join(text)),
+        }
+    }
+}
+
+/// The path, or the URL without its password.
+impl std::fmt::Display for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Db::Sqlite(path) => write!(f, "{}", path.display()),
+            Db::Postgres(url) => write!(f, "{url}"),
+        }
+    }
+}
+
+/// Opens the history; with SQLite, also the runs it found in flight and marked interrupted
+/// (a shared history leaves those to the lease: see [`postgres`]).
+pub fn open(db: &Db, lease: Duration) -> Result<(Arc<dyn Store>, Vec<InterruptedRun>), String> {
+    match db {
+        Db::Sqlite(path) => {
+            let (store, interrupted) = sqlite::SqliteStore::open(path)?;
+            Ok((Arc::new(store), interrupted))
+        }
+        Db::Postgres(url) => Ok((Arc::new(postgres::PgStore::open(url, lease)?), Vec::new())),
+    }
 }

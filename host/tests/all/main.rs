@@ -31,6 +31,7 @@ mod security;
 mod serve;
 mod serve_hardening;
 mod serve_manners;
+mod serve_pg;
 mod ssh;
 mod standalone;
 mod verdicts;

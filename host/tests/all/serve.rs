@@ -96,6 +96,11 @@ impl Server {
         }
     }
 
+    /// Everything the server wrote to stderr so far.
+    pub(super) fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
     pub(super) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

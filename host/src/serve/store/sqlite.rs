@@ -112,7 +112,7 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn finish(&self, id: &str, outcome: &Outcome) -> StoreResult<()> {
+    fn finish(&self, id: &str, outcome: &Outcome) -> StoreResult<bool> {
         self.conn().execute(
             "UPDATE runs SET status = ?2, finished_at = ?3, exit_code = ?4, error = ?5, report = ?6,
                     markdown = ?7
@@ -127,7 +127,7 @@ impl Store for SqliteStore {
                 outcome.markdown
             ],
         )?;
-        Ok(())
+        Ok(true)
     }
 
     fn get(&self, id: &str) -> StoreResult<Option<RunRecord>> {
