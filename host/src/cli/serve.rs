@@ -55,7 +55,8 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> CliResult {
     }
     let config = crate::serve::config::ServerConfig::load(&path).map_err(Failure::usage)?;
     let db = match (&args.db, &config.db) {
-        (Some(text), _) => crate::serve::store::Db::parse(text, std::path::Path::new("")),
+        (Some(text), _) => crate::serve::store::Db::parse(text, std::path::Path::new(""))
+            .map_err(|e| Failure::usage(format!("--{e}")))?,
         (None, Some(db)) => db.clone(),
         (None, None) => crate::serve::store::Db::Sqlite(
             crate::paths::history_db()

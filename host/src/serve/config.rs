@@ -674,6 +674,15 @@ impl ServerConfig {
                 errors.push(format!("{file}: {e}"));
             }
         }
+        let db = raw
+            .db
+            .and_then(|text| match super::store::Db::parse(&text, base) {
+                Ok(db) => Some(db),
+                Err(e) => {
+                    errors.push(format!("{file}: {e}"));
+                    None
+                }
+            });
         let redact = raw.redact.map(|p| base.join(p));
         if let Some(patterns) = &redact
             && let Err(e) = crate::redact::Redactor::load(Some(patterns))
@@ -689,7 +698,7 @@ impl ServerConfig {
             targets,
             runbooks: raw.runbooks,
             limits,
-            db: raw.db.map(|text| super::store::Db::parse(&text, &base)),
+            db,
             tls,
         })
     }

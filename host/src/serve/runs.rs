@@ -414,6 +414,9 @@ pub struct Runs {
     on_end: OnceLock<OnEnd>,
     /// Wakes this server's workers when it queued a run in a shared history.
     queued: Notify,
+    /// The runs waiting in a shared history (every replica's), as last counted: what
+    /// `/metrics`, `/healthz` and `Retry-After` report as queued there.
+    shared_queued: AtomicUsize,
 }
 
 impl Runs {
@@ -451,6 +454,7 @@ impl Runs {
             executor,
             on_end: OnceLock::new(),
             queued: Notify::new(),
+            shared_queued: AtomicUsize::new(0),
         })
     }
 
@@ -471,11 +475,17 @@ impl Runs {
             .cloned()
     }
 
-    /// (queued, running) right now.
+    /// (queued, running) right now. With a shared history, queued is the database's
+    /// queue, every replica's runs, as last counted; running is this server's.
     pub fn load(&self) -> (usize, usize) {
         let admitted = self.admitted.load(Ordering::SeqCst);
         let running = self.running.load(Ordering::SeqCst);
-        (admitted.saturating_sub(running), running)
+        let queued = if self.store.shared() {
+            self.shared_queued.load(Ordering::SeqCst)
+        } else {
+            admitted.saturating_sub(running)
+        };
+        (queued, running)
     }
 
     /// Checks the request, records it as queued and starts it once a slot is free.
@@ -646,6 +656,7 @@ impl Runs {
             }
             Err(e) => return Err(SubmitError::Internal(format!("the run history: {e}"))),
         }
+        self.shared_queued.fetch_add(1, Ordering::SeqCst);
         self.queued.notify_one();
         // Whichever server claims the run keeps its live events; callers elsewhere follow it
         // through the history.
@@ -690,6 +701,11 @@ impl Runs {
                 Ok(Some(run)) => {
                     // Counted before the shutdown check can see zero.
                     self.admitted.fetch_add(1, Ordering::SeqCst);
+                    let _ =
+                        self.shared_queued
+                            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                                Some(n.saturating_sub(1))
+                            });
                     let Some(job) = self.job_for(run) else {
                         continue;
                     };
@@ -700,6 +716,8 @@ impl Runs {
                     let _ = task.await;
                 }
                 Ok(None) => {
+                    // Nothing left to claim: the queue is empty, whatever was last counted.
+                    self.shared_queued.store(0, Ordering::SeqCst);
                     tokio::select! {
                         _ = self.queued.notified() => {}
                         _ = tokio::time::sleep(POLL) => {}
@@ -790,8 +808,17 @@ impl Runs {
             let started = self.started_here();
             let store = self.store.clone();
             let at = rfc3339(SystemTime::now());
-            let work = tokio::task::spawn_blocking(move || (store.renew(), store.reap(&at))).await;
-            let Ok((held, reaped)) = work else { continue };
+            let work = tokio::task::spawn_blocking(move || {
+                (store.renew(), store.reap(&at), store.queued())
+            })
+            .await;
+            let Ok((held, reaped, queued)) = work else {
+                continue;
+            };
+            if let Ok(queued) = queued {
+                self.shared_queued
+                    .store(usize::try_from(queued).unwrap_or(0), Ordering::SeqCst);
+            }
             match held {
                 Ok(held) => self.drop_lost(&started, &held),
                 Err(e) => tracing::warn!("run history: renewing this server's leases: {e}"),

@@ -158,6 +158,10 @@ pub trait Store: Send + Sync {
     fn renew(&self) -> StoreResult<Vec<String>> {
         Ok(Vec::new())
     }
+    /// How many runs wait in a shared queue (every server's); 0 when not shared.
+    fn queued(&self) -> StoreResult<i64> {
+        Ok(0)
+    }
     /// Marks interrupted every running run whose lease ran out (its server died); returns
     /// them, each to exactly one caller.
     fn reap(&self, finished_at: &str) -> StoreResult<Vec<InterruptedRun>> {
@@ -186,11 +190,32 @@ pub enum Db {
 
 impl Db {
     /// A `postgres://` (or `postgresql://`) URL, else a file path, relative to `base`.
-    pub fn parse(text: &str, base: &Path) -> Db {
-        match postgres::PgUrl::parse(text) {
-            Some(url) => Db::Postgres(url),
-            None => Db::Sqlite(base.join(text)),
+    ///
+    /// Any other `scheme://` and a libpq `key=value` string are refused rather than taken for
+    /// a file name: either may carry a password, and a file path is printed whole (the
+    /// start-up line). The error names the scheme only.
+    pub fn parse(text: &str, base: &Path) -> Result<Db, String> {
+        if let Some(url) = postgres::PgUrl::parse(text) {
+            return Ok(Db::Postgres(url));
         }
+        if let Some(at) = text.find("://") {
+            // Only a scheme's own characters are echoed: what follows may be a password.
+            let scheme: String = text[..at]
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || "+-.".contains(*c))
+                .take(20)
+                .collect();
+            return Err(format!(
+                "db: `{scheme}://…` is not a history triage keeps: give a SQLite file or a postgres:// URL"
+            ));
+        }
+        if text.contains('=') && text.contains(' ') {
+            return Err(
+                "db: looks like a libpq `key=value` connection string: write it as a postgres:// URL"
+                    .to_string(),
+            );
+        }
+        Ok(Db::Sqlite(base.join(text)))
     }
 }
 

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 pub(super) const TOKEN: &str = "test-token-0123456789";
 pub(super) const SECRET: &str = "slack-signing-secret";
 /// A token that may run only service-unreachable, only on `healthy`.
-const NARROW_TOKEN: &str = "narrow-token-0123456789";
+pub(super) const NARROW_TOKEN: &str = "narrow-token-0123456789";
 pub(super) const MATTERMOST_TOKEN: &str = "mattermost-command-token";
 
 /// A running `triage serve`; killed when dropped.
@@ -222,7 +222,7 @@ async fn follow(c: &reqwest::Client, s: &Server, id: &str) -> String {
     follow_at(c, &s.base, id).await
 }
 
-async fn follow_at(c: &reqwest::Client, base: &str, id: &str) -> String {
+pub(super) async fn follow_at(c: &reqwest::Client, base: &str, id: &str) -> String {
     c.get(format!("{base}/v1/runs/{id}/events"))
         .bearer_auth(TOKEN)
         .send()

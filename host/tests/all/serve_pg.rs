@@ -3,7 +3,7 @@
 //! port, as an unprivileged user since initdb refuses root), and real `triage serve`
 //! replicas on it.
 
-use super::serve::{Server, TOKEN, client, get_json, rt, setup};
+use super::serve::{NARROW_TOKEN, Server, TOKEN, client, get_json, rt, setup};
 use super::triage;
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
@@ -159,9 +159,9 @@ fn submit(servers: &[String], clients: usize, per_client: usize, slow: bool) -> 
                 let mut ids = Vec::new();
                 for i in 0..per_client {
                     let k = n * per_client + i;
-                    let target = if slow && k % 25 == 0 {
+                    let target = if slow && k.is_multiple_of(25) {
                         "hangs"
-                    } else if k % 2 == 0 {
+                    } else if k.is_multiple_of(2) {
                         "healthy"
                     } else {
                         "broken"
@@ -274,6 +274,22 @@ fn replicas_share_one_postgres_and_survive_a_sigkill() {
     assert!(printed.contains("triage:***@127.0.0.1"), "{printed}");
     assert!(!printed.contains(PASSWORD), "{printed}");
 
+    // A wrong password: one line, without the password tried.
+    let wrong = pg.url().replace(PASSWORD, "wrong-pass-5e1f0c");
+    let out = super::run(
+        triage()
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&s.config)
+            .args(["--db", &wrong]),
+    );
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("password authentication failed"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("wrong-pass-5e1f0c"), "{}", out.stderr);
+
     // One replica.
     let a = Server::start(&s.config, &db);
     let t = Instant::now();
@@ -344,6 +360,26 @@ fn replicas_share_one_postgres_and_survive_a_sigkill() {
     for id in ids.iter().filter(|id| runs[*id]["status"] != "interrupted") {
         assert!(once.contains(id), "run {id} ended without being started");
     }
+    // Nor in what callers read: /metrics, /healthz, a report in JSON and Markdown.
+    let c = client();
+    let served = rt().block_on(async {
+        let mut all = String::new();
+        let some = &ids[0];
+        for path in [
+            "/metrics".to_string(),
+            "/healthz".to_string(),
+            format!("/v1/runs/{some}"),
+            format!("/v1/runs/{some}?format=markdown"),
+            format!("/v1/runs/{some}/events"),
+        ] {
+            let r = c.get(a.url(&path)).bearer_auth(TOKEN).send().await.unwrap();
+            assert_eq!(r.status().as_u16(), 200, "{path}");
+            all.push_str(&r.text().await.unwrap());
+        }
+        all
+    });
+    assert!(served.contains("triage_runs_ended_total"), "{served}");
+    assert!(!served.contains(PASSWORD), "{served}");
     for log in [a.stderr(), b_log] {
         assert!(
             !log.contains(PASSWORD),
@@ -357,4 +393,371 @@ fn replicas_share_one_postgres_and_survive_a_sigkill() {
         elapsed.as_secs_f64(),
         on_b.len()
     );
+}
+
+/// What replicas share and what each keeps to itself, as docs/serve.md says: a scoped token
+/// is scoped on every replica (the config is the same), including runs another replica
+/// took; a caller's run rate is per replica (each holds its buckets in memory), so behind a
+/// balancer two replicas let a caller start twice its rate; `/metrics` counts what the
+/// replica that answers did.
+#[test]
+fn scopes_hold_on_every_replica_rates_and_metrics_are_per_replica() {
+    let Some(bin) = postgres_or_skip() else {
+        return;
+    };
+    let pg = Postgres::start(&bin);
+    let s = setup(
+        "  max_concurrent_runs: 1\n  run_deadline: 10s\n  run_lease: 5s\n",
+        "http://127.0.0.1:9",
+    );
+    // `narrow` (healthy only, service-unreachable only) gets a rate of its own: 2 a minute.
+    let config = std::fs::read_to_string(&s.config).unwrap().replace(
+        "    runbooks: [service-unreachable]\n",
+        "    runbooks: [service-unreachable]\n    runs_per_minute: 2\n",
+    );
+    std::fs::write(&s.config, config).unwrap();
+    let db = PathBuf::from(pg.url());
+    let (a, b) = (Server::start(&s.config, &db), Server::start(&s.config, &db));
+    let c = client();
+    let gauge = |server: &Server, series: &str| -> u64 {
+        rt().block_on(async {
+            let r = c
+                .get(server.url("/metrics"))
+                .bearer_auth(TOKEN)
+                .send()
+                .await
+                .unwrap();
+            let text = r.text().await.unwrap();
+            text.lines()
+                .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+                .unwrap_or_else(|| panic!("no {series} in:\n{text}"))
+        })
+    };
+    rt().block_on(async {
+        let post = |server: &Server, token: &'static str, target: &str| {
+            c.post(server.url("/v1/runs"))
+                .bearer_auth(token)
+                .json(&json!({"runbook": "service-unreachable", "target": target,
+                              "inputs": {"vip": "10.0.0.1"}}))
+                .send()
+        };
+        // The queue is the database's: four runs that hang until the deadline, posted to a,
+        // fill both replicas' one slot and leave two queued, which both replicas report.
+        for _ in 0..4 {
+            assert_eq!(
+                post(&a, TOKEN, "hangs").await.unwrap().status().as_u16(),
+                202
+            );
+        }
+    });
+    let start = Instant::now();
+    while [&a, &b]
+        .iter()
+        .any(|s| gauge(s, "triage_runs_queued ") != 2)
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(8),
+            "queued: a {}, b {}",
+            gauge(&a, "triage_runs_queued "),
+            gauge(&b, "triage_runs_queued ")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        gauge(&a, "triage_runs_running ") + gauge(&b, "triage_runs_running "),
+        2
+    );
+    rt().block_on(async {
+        let post = |server: &Server, token: &'static str, target: &str| {
+            c.post(server.url("/v1/runs"))
+                .bearer_auth(token)
+                .json(&json!({"runbook": "service-unreachable", "target": target,
+                              "inputs": {"vip": "10.0.0.1"}}))
+                .send()
+        };
+        let get = |server: &Server, token: &'static str, path: String| {
+            c.get(server.url(&path)).bearer_auth(token).send()
+        };
+        // A run on `broken`, outside narrow's scope, started on replica a.
+        let r = post(&a, TOKEN, "broken").await.unwrap();
+        assert_eq!(r.status().as_u16(), 202);
+        let theirs = r.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        // Scope: refused on both replicas, and the other team's run is not found on either,
+        // whichever replica ran it; the full token reads it on both.
+        for server in [&a, &b] {
+            assert_eq!(
+                post(server, NARROW_TOKEN, "broken")
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16(),
+                403
+            );
+            let r = get(server, NARROW_TOKEN, format!("/v1/runs/{theirs}"))
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 404);
+            let r = get(server, TOKEN, format!("/v1/runs/{theirs}"))
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 200);
+            let list: Value = get(server, NARROW_TOKEN, "/v1/runs".into())
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert!(!list.to_string().contains(&theirs), "{list}");
+        }
+        // Rate: 2 a minute on a, then refused there; b has a bucket of its own.
+        for _ in 0..2 {
+            assert_eq!(
+                post(&a, NARROW_TOKEN, "healthy")
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16(),
+                202
+            );
+        }
+        assert_eq!(
+            post(&a, NARROW_TOKEN, "healthy")
+                .await
+                .unwrap()
+                .status()
+                .as_u16(),
+            429
+        );
+        for _ in 0..2 {
+            assert_eq!(
+                post(&b, NARROW_TOKEN, "healthy")
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16(),
+                202
+            );
+        }
+        assert_eq!(
+            post(&b, NARROW_TOKEN, "healthy")
+                .await
+                .unwrap()
+                .status()
+                .as_u16(),
+            429
+        );
+    });
+    // Every run ends; the shared history shows the nine (4 + 1 + 2 + 2) on either replica.
+    let runs = settled(&b, Duration::from_secs(90));
+    assert_eq!(runs.len(), 9);
+    let metrics = |server: &Server| {
+        rt().block_on(async {
+            let r = c
+                .get(server.url("/metrics"))
+                .bearer_auth(TOKEN)
+                .send()
+                .await
+                .unwrap();
+            r.text().await.unwrap()
+        })
+    };
+    let value = |text: &str, series: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in:\n{text}"))
+    };
+    let (ma, mb) = (metrics(&a), metrics(&b));
+    // Each replica counts its own refusals (2 forbidden, 1 rate-limited each)…
+    for m in [&ma, &mb] {
+        assert_eq!(
+            value(m, "triage_runs_refused_total{reason=\"forbidden\"}"),
+            1,
+            "{m}"
+        );
+        assert_eq!(
+            value(m, "triage_runs_refused_total{reason=\"rate-limited\"}"),
+            1,
+            "{m}"
+        );
+    }
+    // …and the ends of the runs it ran; together, every run once.
+    let ended = |m: &str| {
+        ["ok", "failing", "timed-out"]
+            .iter()
+            .map(|s| value(m, &format!("triage_runs_ended_total{{status=\"{s}\"}}")))
+            .sum::<u64>()
+    };
+    assert_eq!(ended(&ma) + ended(&mb), 9, "{ma}\n{mb}");
+    for m in [&ma, &mb] {
+        assert!(!m.contains(PASSWORD), "{m}");
+    }
+}
+
+/// The database's password never reaches what the server prints: not a refused URL of
+/// another kind, not a libpq key=value string, not a failed connection's error.
+#[test]
+fn a_database_password_is_never_printed() {
+    let s = setup("", "http://127.0.0.1:9");
+    let secret = "hunter2-db-secret";
+    let refused_port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let cases: [(String, &str); 4] = [
+        (
+            format!("mysql://root:{secret}@127.0.0.1/triage"),
+            "`mysql://…` is not a history",
+        ),
+        (
+            format!("host=127.0.0.1 user=triage password={secret} dbname=triage"),
+            "key=value",
+        ),
+        (
+            format!("postgres://triage:{secret}@127.0.0.1:{refused_port}/triage"),
+            "postgres://triage:***@127.0.0.1",
+        ),
+        (
+            format!("postgresql://triage:{secret}@[::1/triage"),
+            "postgresql://…",
+        ),
+    ];
+    for (url, says) in &cases {
+        // On the command line, and in the config file.
+        let out = super::run(
+            triage()
+                .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+                .arg(&s.config)
+                .args(["--db", url]),
+        );
+        assert_eq!(out.code, 2, "{url}: {}", out.stderr);
+        assert!(out.stderr.contains(says), "{url}: {}", out.stderr);
+        assert!(
+            !format!("{}{}", out.stdout, out.stderr).contains(secret),
+            "{}",
+            out.stderr
+        );
+        assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
+        let config = s.config.with_file_name("with-db.yaml");
+        let text = std::fs::read_to_string(&s.config).unwrap();
+        std::fs::write(&config, format!("{text}db: \"{url}\"\n")).unwrap();
+        let out = super::run(
+            triage()
+                .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+                .arg(&config),
+        );
+        assert_eq!(out.code, 2, "{url}: {}", out.stderr);
+        assert!(
+            !format!("{}{}", out.stdout, out.stderr).contains(secret),
+            "{}",
+            out.stderr
+        );
+    }
+}
+
+/// The figures in BENCHMARKS.md: the SQLite server's load (500 runs from 50 clients, each
+/// client posting its next run once its last one finished) on one PostgreSQL replica, then
+/// on two (clients alternating between them), each on a fresh database. Latency is what a
+/// caller sees: POST answered with 202, and the `finished` event on the replica it posted
+/// to (which follows a run through the history, every 250 ms, when the run is queued in the
+/// database). Not a timed assertion; run it with
+/// `cargo test -p triage --test all serve_pg::bench -- --ignored --nocapture`
+/// (with `TRIAGE_BIN=…/release/triage` for a release build).
+#[test]
+#[ignore = "a benchmark: run with --ignored --nocapture"]
+fn bench_500_runs_from_50_clients_on_one_and_two_replicas() {
+    let Some(bin) = postgres_or_skip() else {
+        return;
+    };
+    let pg = Postgres::start(&bin);
+    let s = setup(
+        "  max_concurrent_runs: 4\n  max_queued_runs: 64\n  run_deadline: 60s\n",
+        "http://127.0.0.1:9",
+    );
+    for replicas in [1, 2] {
+        let database = format!("bench{replicas}");
+        rt().block_on(async {
+            let (client, connection) = tokio_postgres::connect(&pg.url(), tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(connection);
+            client
+                .batch_execute(&format!("CREATE DATABASE {database}"))
+                .await
+                .unwrap();
+        });
+        let db = PathBuf::from(pg.url().replace("/postgres", &format!("/{database}")));
+        let servers: Vec<Server> = (0..replicas)
+            .map(|_| Server::start(&s.config, &db))
+            .collect();
+        let bases: Vec<String> = servers.iter().map(|s| s.base.clone()).collect();
+        let (clients, per_client) = (50, 10);
+        let c = client();
+        let started = Instant::now();
+        let latencies: Vec<(Duration, Duration)> = rt().block_on(async {
+            let mut tasks = tokio::task::JoinSet::new();
+            for n in 0..clients {
+                let (c, bases) = (c.clone(), bases.clone());
+                tasks.spawn(async move {
+                    let mut lat = Vec::new();
+                    for i in 0..per_client {
+                        let base = &bases[(n + i) % bases.len()];
+                        let target = if (n + i) % 2 == 0 {
+                            "healthy"
+                        } else {
+                            "broken"
+                        };
+                        let t = Instant::now();
+                        let r = c
+                            .post(format!("{base}/v1/runs"))
+                            .bearer_auth(TOKEN)
+                            .json(&json!({"runbook": "service-unreachable", "target": target,
+                                          "inputs": {"vip": "10.0.0.1"}}))
+                            .send()
+                            .await
+                            .unwrap();
+                        assert_eq!(r.status().as_u16(), 202);
+                        let accepted = t.elapsed();
+                        let id = r.json::<Value>().await.unwrap()["id"]
+                            .as_str()
+                            .unwrap()
+                            .to_string();
+                        let events = super::serve::follow_at(&c, base, &id).await;
+                        assert!(events.contains("event: finished"), "{events}");
+                        lat.push((accepted, t.elapsed()));
+                    }
+                    lat
+                });
+            }
+            let mut all = Vec::new();
+            while let Some(done) = tasks.join_next().await {
+                all.extend(done.unwrap());
+            }
+            all
+        });
+        let elapsed = started.elapsed();
+        let runs = settled(&servers[0], Duration::from_secs(60));
+        assert_eq!(runs.len(), clients * per_client);
+        assert!(
+            runs.values()
+                .all(|r| r["status"] == "ok" || r["status"] == "failing"),
+            "every run ended ok or failing"
+        );
+        let percentiles = |mut d: Vec<Duration>| {
+            d.sort();
+            let at = |p: f64| d[((d.len() as f64 * p) as usize).min(d.len() - 1)].as_millis();
+            format!("p50 {} ms, p99 {} ms", at(0.50), at(0.99))
+        };
+        println!(
+            "serve on PostgreSQL, {replicas} replica(s): {} runs from {clients} clients in {:.2} s \
+             = {:.0} runs/s; POST to 202 {}; POST to finished {}",
+            latencies.len(),
+            elapsed.as_secs_f64(),
+            latencies.len() as f64 / elapsed.as_secs_f64(),
+            percentiles(latencies.iter().map(|l| l.0).collect()),
+            percentiles(latencies.iter().map(|l| l.1).collect()),
+        );
+    }
 }

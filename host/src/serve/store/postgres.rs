@@ -420,6 +420,10 @@ impl Store for PgStore {
         }))
     }
 
+    fn queued(&self) -> StoreResult<i64> {
+        Ok(self.query("SELECT count(*) FROM runs WHERE status = 'queued'", &[])?[0].get(0))
+    }
+
     fn renew(&self) -> StoreResult<Vec<String>> {
         let rows = self.query(
             "UPDATE runs SET lease_until = now() + make_interval(secs => $2)
@@ -516,5 +520,22 @@ mod tests {
         let odd = PgUrl::parse("postgres://u:p@[bad/x").unwrap();
         assert_eq!(odd.redacted(), "postgres://…");
         assert!(PgUrl::parse("/var/lib/triage/runs.sqlite3").is_none());
+    }
+
+    #[test]
+    fn a_db_that_is_neither_a_file_nor_postgres_is_refused_without_its_secret() {
+        let base = std::path::Path::new("/etc/triage");
+        for text in [
+            "mysql://root:hunter2@db/triage",
+            "host=db user=triage password=hunter2",
+            "pg\u{1b}[31m://x:hunter2@db/triage",
+        ] {
+            let e = super::super::Db::parse(text, base).unwrap_err();
+            assert!(!e.contains("hunter2") && !e.contains('\u{1b}'), "{e}");
+        }
+        assert_eq!(
+            super::super::Db::parse("runs.sqlite3", base),
+            Ok(super::super::Db::Sqlite(base.join("runs.sqlite3")))
+        );
     }
 }
