@@ -289,7 +289,7 @@ fn junit_carries_step_marks_and_incompleteness() {
 
 /// A targets file of `count` bundle targets, each its own name (a link to an example
 /// bundle): even positions the broken VM, odd ones the healthy one.
-fn targets_file(dir: &std::path::Path, count: usize) -> std::path::PathBuf {
+pub(super) fn targets_file(dir: &std::path::Path, count: usize) -> std::path::PathBuf {
     let examples = root().join("examples/service-unreachable");
     let lines: Vec<String> = (0..count)
         .map(|i| {
@@ -421,7 +421,7 @@ fn a_bad_shard_is_a_one_line_usage_error() {
 
 /// The aggregate line (the last) of a `--format jsonl` output, with each finding's targets
 /// sorted: a fleet lists them as they finish, in no fixed order.
-fn aggregate_of(jsonl: &str) -> serde_json::Value {
+pub(super) fn aggregate_of(jsonl: &str) -> serde_json::Value {
     let last = jsonl.lines().last().expect("an aggregate line");
     let mut aggregate: serde_json::Value = serde_json::from_str(last).unwrap();
     for finding in aggregate["findings"].as_object_mut().unwrap().values_mut() {

@@ -14,6 +14,7 @@ mod fleet;
 mod gce_checks;
 mod guided;
 mod interception_fixes;
+mod k8s;
 mod lint;
 mod log_tail;
 mod netns;

@@ -72,17 +72,17 @@ fn facts<'a>(report: &'a Value, id: &str) -> &'a Value {
 
 /// A tiny HTTP/1.1 server on loopback: fixed answers by request target (path and query) or
 /// else by path, 404 otherwise; one connection per request. It records every request line.
-struct Loopback {
+pub(super) struct Loopback {
     port: u16,
     log: Arc<Mutex<Vec<String>>>,
     stop: Arc<AtomicBool>,
 }
 
 /// A body and its content type.
-type Answer = (&'static str, Vec<u8>);
+pub(super) type Answer = (&'static str, Vec<u8>);
 
 impl Loopback {
-    fn start(routes: BTreeMap<String, Answer>) -> Loopback {
+    pub(super) fn start(routes: BTreeMap<String, Answer>) -> Loopback {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let log = Arc::new(Mutex::new(Vec::new()));
@@ -102,11 +102,11 @@ impl Loopback {
         Loopback { port, log, stop }
     }
 
-    fn url(&self) -> String {
+    pub(super) fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    fn requests(&self) -> Vec<String> {
+    pub(super) fn requests(&self) -> Vec<String> {
         self.log.lock().unwrap().clone()
     }
 }
@@ -160,7 +160,7 @@ fn answer(conn: TcpStream, routes: &BTreeMap<String, Answer>, log: &Mutex<Vec<St
     let _ = conn.write_all(&body);
 }
 
-fn json_answer(value: &Value) -> Answer {
+pub(super) fn json_answer(value: &Value) -> Answer {
     ("application/json", value.to_string().into_bytes())
 }
 
@@ -360,7 +360,7 @@ fn config_dump_live_run_recorded_then_replayed() {
 // ---------------------------------------------------------------------------------------
 // kubectl: the real kubectl against a Kubernetes API server on loopback
 
-fn kubectl_present() -> bool {
+pub(super) fn kubectl_present() -> bool {
     let found = Command::new("kubectl")
         .args(["version", "--client"])
         .output()

@@ -1,0 +1,682 @@
+//! The Kubernetes examples (examples/k8s): every manifest checked by the real kubectl
+//! against Kubernetes' own schema, the sweep Job's command run here as its four pods would
+//! run it, and the DaemonSet's capabilities tried on the real iptables.
+//!
+//! What kubectl's client-side validation checks: that each document's apiVersion and kind
+//! are served, every field name at every depth (an unknown or misspelt field is refused),
+//! every value's type (a string where an integer goes, a map where a list goes), required
+//! fields, and duplicate keys. What it cannot check, and no test here does: what the API
+//! server alone decides, such as values inside strings (a Quantity, an enum like
+//! `restartPolicy`, an image that exists), rules across fields (backoffLimitPerIndex needs
+//! completionMode Indexed, podFailurePolicy needs restartPolicy Never, a DaemonSet's
+//! selector must match its template's labels), and admission (Pod Security: the
+//! DaemonSet's namespace must allow privileged pods). The schema is Kubernetes 1.33's.
+
+use super::fleet::{aggregate_of, targets_file};
+use super::plugins_live::{Answer, Loopback, json_answer, kubectl_present};
+use super::*;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::process::Command;
+
+fn examples() -> PathBuf {
+    root().join("examples/k8s")
+}
+
+/// Every manifest under examples/k8s.
+fn manifests() -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(examples())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+        .collect();
+    found.sort();
+    assert!(found.len() >= 2, "{found:?}");
+    found
+}
+
+/// The YAML documents of a manifest, as JSON.
+fn documents(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).unwrap();
+    serde_yaml::Deserializer::from_str(&text)
+        .map(|doc| Value::deserialize(doc).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+        .filter(|v| !v.is_null())
+        .collect()
+}
+
+fn object(file: &str, kind: &str) -> (Value, Vec<Value>) {
+    let docs = documents(&examples().join(file));
+    let found = docs
+        .iter()
+        .find(|d| d["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} in {file}"))
+        .clone();
+    (found, docs)
+}
+
+/// The container named `name` of a workload's pod template.
+fn container<'a>(workload: &'a Value, name: &str) -> &'a Value {
+    workload["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no container {name}"))
+}
+
+// ---------------------------------------------------------------------------------------
+// (a) kubectl validates every manifest
+
+/// Protocol-buffer encoding: the little of it an OpenAPI v2 document needs (varints and
+/// length-delimited fields). kubectl downloads the schema it validates with only as
+/// gnostic's `openapi.v2.Document` message, whatever a server offers; the field numbers
+/// below are that message's (github.com/google/gnostic, openapiv2/OpenAPIv2.proto).
+struct Proto(Vec<u8>);
+
+impl Proto {
+    fn new() -> Proto {
+        Proto(Vec::new())
+    }
+
+    fn varint(&mut self, mut n: u64) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                self.0.push(byte);
+                return;
+            }
+            self.0.push(byte | 0x80);
+        }
+    }
+
+    fn bytes(&mut self, field: u64, payload: &[u8]) -> &mut Self {
+        self.varint(field << 3 | 2);
+        self.varint(payload.len() as u64);
+        self.0.extend_from_slice(payload);
+        self
+    }
+
+    fn message(&mut self, field: u64, inner: Proto) -> &mut Self {
+        self.bytes(field, &inner.0)
+    }
+
+    fn text(&mut self, field: u64, text: &str) -> &mut Self {
+        self.bytes(field, text.as_bytes())
+    }
+
+    fn boolean(&mut self, field: u64, value: bool) -> &mut Self {
+        self.varint(field << 3);
+        self.varint(u64::from(value));
+        self
+    }
+}
+
+/// One JSON type out of the fixture's `["string", "null"]`.
+fn single_type(t: &Value) -> &str {
+    match t {
+        Value::String(s) => s,
+        Value::Array(types) => {
+            let real: Vec<&str> = types
+                .iter()
+                .filter_map(Value::as_str)
+                .filter(|t| *t != "null")
+                .collect();
+            assert_eq!(real.len(), 1, "{t}");
+            real[0]
+        }
+        other => panic!("type {other}"),
+    }
+}
+
+/// A schema of the fixture as gnostic's `Schema` message. The fixture is the API server's
+/// OpenAPI definitions rewritten as JSON Schema (openapi2jsonschema, as kubernetes-validate
+/// ships them: fixtures/real/SOURCES.md); this undoes the rewriting: a nullable type
+/// `[T, "null"]` is T again, `#/$defs/` refs are `#/definitions/`, and the two `oneOf`s the
+/// rewriting makes are the OpenAPI originals (IntOrString is a string of format
+/// int-or-string, Quantity a string).
+fn schema(x: &Value) -> Proto {
+    let mut p = Proto::new();
+    if let Some(one_of) = x.get("oneOf") {
+        let mut types: Vec<&str> = one_of
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| single_type(&o["type"]))
+            .collect();
+        types.sort();
+        let (format, ty) = match types.as_slice() {
+            ["integer", "string"] => (Some("int-or-string"), "string"),
+            ["number", "string"] => (None, "string"),
+            other => panic!("oneOf {other:?}"),
+        };
+        if let Some(format) = format {
+            p.text(2, format);
+        }
+        let mut type_item = Proto::new();
+        type_item.text(1, ty);
+        p.message(22, type_item);
+        return p;
+    }
+    if let Some(r) = x.get("$ref").and_then(Value::as_str) {
+        p.text(1, &r.replace("#/$defs/", "#/definitions/"));
+    }
+    if let Some(format) = x.get("format").and_then(Value::as_str) {
+        p.text(2, format);
+    }
+    for required in x
+        .get("required")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        p.text(19, required.as_str().unwrap());
+    }
+    match x.get("additionalProperties") {
+        Some(Value::Bool(allowed)) => {
+            let mut item = Proto::new();
+            item.boolean(2, *allowed);
+            p.message(21, item);
+        }
+        Some(inner @ Value::Object(_)) => {
+            let mut item = Proto::new();
+            item.message(1, schema(inner));
+            p.message(21, item);
+        }
+        _ => {}
+    }
+    if let Some(t) = x.get("type") {
+        let mut type_item = Proto::new();
+        type_item.text(1, single_type(t));
+        p.message(22, type_item);
+    }
+    if let Some(items) = x.get("items") {
+        let mut item = Proto::new();
+        item.message(1, schema(items));
+        p.message(23, item);
+    }
+    for part in x
+        .get("allOf")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        p.message(24, schema(part));
+    }
+    if let Some(props) = x.get("properties").and_then(Value::as_object) {
+        let mut properties = Proto::new();
+        for (name, value) in props {
+            let mut named = Proto::new();
+            named.text(1, name).message(2, schema(value));
+            properties.message(1, named);
+        }
+        p.message(25, properties);
+    }
+    // The extension that ties a definition to its apiVersion and kind: kubectl finds a
+    // document's schema by it. Its value is YAML, and JSON is YAML.
+    if let Some(gvk) = x.get("x-kubernetes-group-version-kind") {
+        let mut any = Proto::new();
+        any.text(2, &gvk.to_string());
+        let mut named = Proto::new();
+        named
+            .text(1, "x-kubernetes-group-version-kind")
+            .message(2, any);
+        p.message(31, named);
+    }
+    p
+}
+
+/// The OpenAPI v2 document of the fixture's definitions, with no paths: so kubectl finds
+/// no sign that the server validates fields itself (`fieldValidation`) and validates on
+/// the client; the stand-in server below never validates anything.
+fn openapi_v2() -> Vec<u8> {
+    let fixture: Value = serde_json::from_slice(
+        &std::fs::read(
+            root().join("fixtures/real/kubernetes/openapi-v1.33.0-definitions-examples-k8s.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut definitions = Proto::new();
+    for (name, def) in fixture["$defs"].as_object().unwrap() {
+        let mut named = Proto::new();
+        named.text(1, name).message(2, schema(def));
+        definitions.message(1, named);
+    }
+    let mut info = Proto::new();
+    info.text(1, "Kubernetes").text(2, "v1.33.0");
+    let mut doc = Proto::new();
+    doc.text(1, "2.0").message(2, info).message(9, definitions);
+    doc.0
+}
+
+/// A stand-in for a Kubernetes API server: discovery (which kinds are served) and the
+/// OpenAPI v2 schema. kubectl's `--dry-run=client` sends nothing else.
+fn api_server() -> Loopback {
+    let resources = |group_version: &str, list: &[(&str, &str, bool)]| {
+        json_answer(&json!({
+            "kind": "APIResourceList",
+            "apiVersion": "v1",
+            "groupVersion": group_version,
+            "resources": list.iter().map(|(name, kind, namespaced)| json!({
+                "name": name, "singularName": "", "namespaced": namespaced, "kind": kind,
+                "verbs": ["create", "get", "list", "delete"]
+            })).collect::<Vec<_>>()
+        }))
+    };
+    let group = |name: &str| {
+        json!({
+            "name": name,
+            "versions": [{"groupVersion": format!("{name}/v1"), "version": "v1"}],
+            "preferredVersion": {"groupVersion": format!("{name}/v1"), "version": "v1"}
+        })
+    };
+    let mut routes: BTreeMap<String, Answer> = BTreeMap::new();
+    routes.insert(
+        "/api".into(),
+        json_answer(&json!({"kind": "APIVersions", "versions": ["v1"],
+            "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}]})),
+    );
+    routes.insert(
+        "/apis".into(),
+        json_answer(&json!({"kind": "APIGroupList", "apiVersion": "v1",
+            "groups": [group("batch"), group("apps")]})),
+    );
+    routes.insert(
+        "/api/v1".into(),
+        resources(
+            "v1",
+            &[
+                ("configmaps", "ConfigMap", true),
+                ("secrets", "Secret", true),
+                ("serviceaccounts", "ServiceAccount", true),
+                ("namespaces", "Namespace", false),
+            ],
+        ),
+    );
+    routes.insert(
+        "/apis/batch/v1".into(),
+        resources("batch/v1", &[("jobs", "Job", true)]),
+    );
+    routes.insert(
+        "/apis/apps/v1".into(),
+        resources("apps/v1", &[("daemonsets", "DaemonSet", true)]),
+    );
+    // The type the API server gives it; kubectl refuses the Accept header's `@` form.
+    routes.insert(
+        "/openapi/v2".into(),
+        (
+            "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
+            openapi_v2(),
+        ),
+    );
+    Loopback::start(routes)
+}
+
+struct Kubectl {
+    dir: tempfile::TempDir,
+    _server: Loopback,
+}
+
+impl Kubectl {
+    fn new() -> Kubectl {
+        let server = api_server();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("kubeconfig"),
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: loopback\n  cluster: {{server: \"{}\"}}\n\
+                 contexts:\n- name: loopback\n  context: {{cluster: loopback, user: nobody}}\n\
+                 current-context: loopback\nusers:\n- name: nobody\n  user: {{}}\n",
+                server.url()
+            ),
+        )
+        .unwrap();
+        Kubectl {
+            dir,
+            _server: server,
+        }
+    }
+
+    /// `kubectl create --dry-run=client --validate=strict -f FILE -o name`.
+    fn validate(&self, file: &Path) -> Run {
+        run(Command::new("kubectl")
+            .args([
+                "create",
+                "--dry-run=client",
+                "--validate=strict",
+                "-o",
+                "name",
+                "-f",
+            ])
+            .arg(file)
+            .env("KUBECONFIG", self.dir.path().join("kubeconfig"))
+            .env("KUBECACHEDIR", self.dir.path().join("cache")))
+    }
+}
+
+#[test]
+fn kubectl_validates_every_manifest_against_the_kubernetes_schema() {
+    if !kubectl_present() {
+        return;
+    }
+    let kubectl = Kubectl::new();
+    for manifest in manifests() {
+        let out = kubectl.validate(&manifest);
+        assert_eq!(
+            out.code,
+            0,
+            "{}: {}{}",
+            manifest.display(),
+            out.stdout,
+            out.stderr
+        );
+        // One name per document: each was read, mapped to a served kind and validated.
+        let docs = documents(&manifest);
+        assert_eq!(out.stdout.lines().count(), docs.len(), "{}", out.stdout);
+        for doc in &docs {
+            let name = doc["metadata"]["name"].as_str().unwrap();
+            assert!(
+                out.stdout.lines().any(|l| l.ends_with(&format!("/{name}"))),
+                "{name}: {}",
+                out.stdout
+            );
+        }
+    }
+}
+
+#[test]
+fn kubectl_refuses_a_misspelt_field_and_a_wrong_type_in_the_manifests() {
+    // Proves the validation above ran: the same documents, each with one mistake, are
+    // refused with the mistake named.
+    if !kubectl_present() {
+        return;
+    }
+    let kubectl = Kubectl::new();
+    let dir = tempfile::tempdir().unwrap();
+    let (job, _) = object("sweep-job.yaml", "Job");
+    let (daemonset, _) = object("node-daemonset.yaml", "DaemonSet");
+    let mistakes: Vec<(&str, Value, &str)> = vec![
+        (
+            "job-misspelt",
+            {
+                let mut j = job.clone();
+                let spec = j["spec"].as_object_mut().unwrap();
+                let v = spec.remove("backoffLimitPerIndex").unwrap();
+                spec.insert("backoffLimitPerIndx".into(), v);
+                j
+            },
+            "unknown field \"backoffLimitPerIndx\"",
+        ),
+        (
+            "job-wrong-type",
+            {
+                let mut j = job.clone();
+                j["spec"]["parallelism"] = json!("four");
+                j
+            },
+            "invalid type",
+        ),
+        (
+            "daemonset-deep-misspelt",
+            {
+                let mut d = daemonset.clone();
+                let caps = &mut d["spec"]["template"]["spec"]["containers"][0]["securityContext"]["capabilities"];
+                caps["added"] = caps["add"].clone();
+                d
+            },
+            "unknown field \"added\"",
+        ),
+        (
+            "daemonset-wrong-type",
+            {
+                let mut d = daemonset.clone();
+                d["spec"]["template"]["spec"]["hostNetwork"] = json!("yes");
+                d
+            },
+            "invalid type",
+        ),
+    ];
+    for (name, doc, expected) in mistakes {
+        let file = dir.path().join(format!("{name}.json"));
+        std::fs::write(&file, doc.to_string()).unwrap();
+        let out = kubectl.validate(&file);
+        assert_ne!(out.code, 0, "{name}: {}", out.stdout);
+        assert!(out.stderr.contains(expected), "{name}: {}", out.stderr);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// (b) the sweep Job's pods, run here
+
+/// Environment variables the manifest sets to paths inside the pod (its volumes): here they
+/// name this test's files instead. Everything else comes from the manifest as written.
+const POD_PATHS: [&str; 4] = ["TARGETS", "TRIAGE_CACHE_DIR", "HOME", "TRIAGE_SSH_CONFIG"];
+
+/// A shard's pod, as Kubernetes starts it: the container's command and args as the
+/// manifest gives them, its literal env values (values from a ConfigMap, Secret or the pod's
+/// labels are unset, as an absent optional key leaves them), JOB_COMPLETION_INDEX, and
+/// `triage` first on the PATH. Returns the exit code and what the pod's log would hold:
+/// stdout and stderr in one stream.
+fn run_pod(job: &Value, index: usize, targets: &Path, bin: &Path) -> (i32, String) {
+    let c = container(job, "triage");
+    let argv: Vec<&str> = c["command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(c["args"].as_array().unwrap())
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    let template = triage();
+    let mut cmd = Command::new(argv[0]);
+    cmd.args(&argv[1..]).env_clear();
+    for (name, value) in template.get_envs() {
+        if let Some(value) = value {
+            cmd.env(name, value);
+        }
+    }
+    cmd.env(
+        "PATH",
+        format!("{}:/usr/bin:/bin:/usr/sbin:/sbin", bin.display()),
+    );
+    let mut names = Vec::new();
+    for var in c["env"].as_array().unwrap() {
+        let name = var["name"].as_str().unwrap();
+        names.push(name);
+        if let Some(value) = var["value"].as_str()
+            && !POD_PATHS.contains(&name)
+        {
+            cmd.env(name, value);
+        }
+    }
+    for path in POD_PATHS {
+        assert!(names.contains(&path), "the manifest no longer sets {path}");
+    }
+    cmd.env("TARGETS", targets)
+        .env("HOME", std::env::temp_dir())
+        .env("JOB_COMPLETION_INDEX", index.to_string())
+        .current_dir(std::env::temp_dir());
+    let (mut reader, writer) = std::io::pipe().unwrap();
+    cmd.stdout(writer.try_clone().unwrap()).stderr(writer);
+    let mut child = cmd.spawn().unwrap();
+    // The Command holds the pipe's writing ends until dropped: the read ends only when the
+    // pod's processes and it have closed theirs.
+    drop(cmd);
+    let mut log = String::new();
+    reader.read_to_string(&mut log).unwrap();
+    let status = child.wait().unwrap();
+    (status.code().unwrap_or(-1), log)
+}
+
+/// The collection step of examples/k8s/README.md: `kubectl logs POD | grep '^{'` keeps the
+/// jsonl lines of a pod's log and drops what triage wrote to stderr.
+fn jsonl_of(log: &str) -> String {
+    log.lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+/// A directory with `triage` in it: the binary the tests run, under the name the manifest
+/// calls.
+fn triage_on_path(dir: &Path) -> PathBuf {
+    let bin = dir.join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let program = triage().get_program().to_owned();
+    std::os::unix::fs::symlink(program, bin.join("triage")).unwrap();
+    bin
+}
+
+#[test]
+fn the_jobs_four_pods_merged_give_the_aggregate_of_one_process() {
+    let (job, docs) = object("sweep-job.yaml", "Job");
+    let spec = &job["spec"];
+    assert_eq!(spec["completionMode"], "Indexed");
+    let shards = spec["completions"].as_u64().unwrap();
+    assert_eq!(spec["parallelism"].as_u64(), Some(shards));
+    let env = |name: &str| {
+        container(&job, "triage")["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == name)
+            .and_then(|v| v["value"].as_str())
+            .unwrap_or_else(|| panic!("no {name} value"))
+            .to_string()
+    };
+    assert_eq!(
+        env("SHARDS"),
+        shards.to_string(),
+        "SHARDS must equal completions"
+    );
+    assert_eq!(shards, 4);
+    // The targets file the pods read is the ConfigMap's, mounted where TARGETS says.
+    let configmap = docs.iter().find(|d| d["kind"] == "ConfigMap").unwrap();
+    assert!(configmap["data"]["targets.txt"].is_string());
+    assert!(env("TARGETS").ends_with("/targets.txt"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let targets = targets_file(dir.path(), 11);
+    let bin = triage_on_path(dir.path());
+    let mut files = Vec::new();
+    for index in 0..shards as usize {
+        let (code, log) = run_pod(&job, index, &targets, &bin);
+        // Shards 1 and 3 (indexes 0 and 2) hold the broken VMs: triage exits 1 there, and
+        // the pod still succeeds, its result in its log.
+        assert_eq!(code, 0, "index {index}: {log}");
+        let jsonl = jsonl_of(&log);
+        let aggregate = aggregate_of(&jsonl);
+        let failing = aggregate["summary"]["failing"].as_u64().unwrap();
+        assert_eq!(failing > 0, index % 2 == 0, "index {index}: {log}");
+        let file = dir.path().join(format!("triage-sweep-{index}.jsonl"));
+        std::fs::write(&file, jsonl).unwrap();
+        files.push(file);
+    }
+    let merged = run(triage()
+        .args(["fleet", "merge", "-o", "jsonl"])
+        .args(&files));
+    assert_eq!(merged.code, 1, "{}", merged.stderr);
+    let (runbook, vip) = (env("RUNBOOK"), format!("vip={}", env("VIP")));
+    let one = run(triage()
+        .args(["run", runbook.as_str(), "--input", vip.as_str()])
+        .arg("--targets")
+        .arg(&targets)
+        .args(["-o", "jsonl"]));
+    assert_eq!(one.code, 1, "{}", one.stderr);
+    let whole = aggregate_of(&one.stdout);
+    assert_eq!(whole["summary"]["targets"], 11);
+    assert_eq!(aggregate_of(&merged.stdout), whole);
+}
+
+#[test]
+fn a_bad_targets_file_fails_the_job_instead_of_retrying_it() {
+    // Exit 2 (a usage error, the same in every shard) leaves the pod failed with 2, which
+    // the Job's podFailurePolicy turns into FailJob.
+    let (job, _) = object("sweep-job.yaml", "Job");
+    let dir = tempfile::tempdir().unwrap();
+    let bin = triage_on_path(dir.path());
+    let (code, log) = run_pod(&job, 0, &dir.path().join("missing.txt"), &bin);
+    assert_eq!(code, 2, "{log}");
+    assert!(log.contains("missing.txt"), "{log}");
+    let rules = job["spec"]["podFailurePolicy"]["rules"].as_array().unwrap();
+    assert!(
+        rules.iter().any(|r| r["action"] == "FailJob"
+            && r["onExitCodes"]["operator"] == "In"
+            && r["onExitCodes"]["values"]
+                .as_array()
+                .unwrap()
+                .contains(&json!(code))),
+        "{rules:#?}"
+    );
+    // Retries stay per index: one lost pod reruns its shard only.
+    assert!(job["spec"]["backoffLimitPerIndex"].as_u64().is_some());
+    assert_eq!(job["spec"]["template"]["spec"]["restartPolicy"], "Never");
+}
+
+// ---------------------------------------------------------------------------------------
+// (c) the DaemonSet's capabilities, on the real iptables
+
+#[test]
+fn the_daemonsets_capabilities_are_exactly_what_iptables_needs_to_read_the_tables() {
+    let Some(ns) = super::netns::Netns::create("k8s-caps") else {
+        return;
+    };
+    let (daemonset, _) = object("node-daemonset.yaml", "DaemonSet");
+    let pod = &daemonset["spec"]["template"]["spec"];
+    assert_eq!(pod["hostNetwork"], true);
+    assert_eq!(pod["hostPID"], true);
+    let security = &container(&daemonset, "triage")["securityContext"];
+    assert_eq!(security["capabilities"]["drop"], json!(["ALL"]));
+    assert_ne!(security["privileged"], true);
+    assert_eq!(security["allowPrivilegeEscalation"], false);
+    let added: Vec<String> = security["capabilities"]["add"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_lowercase())
+        .collect();
+    // Lists the nat table in the namespace with only `caps` (plus none of root's others).
+    let list = |iptables: &str, caps: &[String]| -> Run {
+        let bounding: String = std::iter::once("--bounding-set=-all".to_string())
+            .chain(caps.iter().map(|c| format!("+{c}")))
+            .collect::<Vec<_>>()
+            .join(",");
+        run(Command::new("ip").args([
+            "netns",
+            "exec",
+            ns.name.as_str(),
+            "setpriv",
+            bounding.as_str(),
+            "--inh-caps=-all",
+            "--",
+            iptables,
+            "-t",
+            "nat",
+            "-S",
+        ]))
+    };
+    for iptables in ["iptables-nft", "iptables-legacy"] {
+        let out = list(iptables, &added);
+        assert_eq!(out.code, 0, "{iptables} with {added:?}: {}", out.stderr);
+        assert!(out.stdout.contains("-P OUTPUT ACCEPT"), "{}", out.stdout);
+    }
+    // Each one is needed: without NET_ADMIN neither backend reads, without NET_RAW the
+    // legacy one does not.
+    for missing in &added {
+        let fewer: Vec<String> = added.iter().filter(|c| *c != missing).cloned().collect();
+        let out = list("iptables-legacy", &fewer);
+        assert_ne!(
+            out.code, 0,
+            "iptables-legacy read the table without {missing}"
+        );
+    }
+    let without_admin: Vec<String> = added
+        .iter()
+        .filter(|c| *c != "net_admin")
+        .cloned()
+        .collect();
+    assert_ne!(list("iptables-nft", &without_admin).code, 0);
+    assert_eq!(added, ["net_admin", "net_raw"]);
+}
