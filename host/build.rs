@@ -100,6 +100,10 @@ fn build() -> Result<(), Stop> {
         }
         build_plugins(&root, &target_dir, &packages)?;
     }
+    let manifests_dir = target_dir.join("manifests");
+    if !builtin.is_empty() {
+        write_manifests(&root, &target_dir, &manifests_dir)?;
+    }
     let wasm_dir = target_dir.join("wasm32-wasip2").join("plugin");
 
     // The embedded copies live in OUT_DIR, which only this build script writes, so the
@@ -119,21 +123,20 @@ fn build() -> Result<(), Stop> {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
-        // The manifest, from the same source as the wasm, so that loading runbooks needs
-        // no compiled plugin. The runtime checks it against the compiled plugin's own
-        // describe() before the first call, and keys the compiled code by both.
-        let manifest = match manifest_of(name) {
-            Some(json) => {
-                let file = embedded_dir.join(format!("{}.manifest.json", name.replace('-', "_")));
-                fs::write(&file, json).map_err(at(file.display()))?;
-                format!("Some(include_str!({:?}))", file.display().to_string())
-            }
-            None => {
-                println!(
-                    "cargo::warning=plugin {name} has no manifest at build time (add it to host's [build-dependencies] and to manifest_of in host/build.rs): it is compiled on first use to learn it"
-                );
-                "None".to_string()
-            }
+        // The manifest, from the same sources and the same nested build as the wasm, so
+        // that loading runbooks needs no compiled plugin. The runtime checks it against the
+        // compiled plugin's own describe() before the first call, and keys the compiled
+        // code by both.
+        let manifest_file = format!("{}.manifest.json", name.replace('-', "_"));
+        let manifest = if manifests_dir.join(&manifest_file).is_file() {
+            let file = embedded_dir.join(&manifest_file);
+            fs::copy(manifests_dir.join(&manifest_file), &file).map_err(at(file.display()))?;
+            format!("Some(include_str!({:?}))", file.display().to_string())
+        } else {
+            println!(
+                "cargo::warning=plugin {name} has no manifest at build time (add it to host/plugin-manifests): it is compiled on first use to learn it"
+            );
+            "None".to_string()
         };
         writeln!(
             code,
@@ -177,23 +180,6 @@ fn build() -> Result<(), Stop> {
     let generated = out_dir.join("builtin.rs");
     fs::write(&generated, code).map_err(at(generated.display()))?;
     Ok(())
-}
-
-/// A built-in plugin's manifest, from its crate built natively as a build dependency: what
-/// its `describe()` returns, as JSON (see `triage_sdk::__private::manifest_json`). A plugin
-/// needs a line here and in host's `[build-dependencies]`; without one it still works, and
-/// is compiled on first use to learn its manifest.
-fn manifest_of(crate_name: &str) -> Option<String> {
-    Some(match crate_name {
-        "triage-plugin-config-dump" => triage_plugin_config_dump::__triage_manifest_json(),
-        "triage-plugin-envoy-logs" => triage_plugin_envoy_logs::__triage_manifest_json(),
-        "triage-plugin-gcloud" => triage_plugin_gcloud::__triage_manifest_json(),
-        "triage-plugin-guest-attrs" => triage_plugin_guest_attrs::__triage_manifest_json(),
-        "triage-plugin-host" => triage_plugin_host::__triage_manifest_json(),
-        "triage-plugin-iptables" => triage_plugin_iptables::__triage_manifest_json(),
-        "triage-plugin-kubectl" => triage_plugin_kubectl::__triage_manifest_json(),
-        _ => return None,
-    })
 }
 
 fn env_var(name: &str) -> Result<String, String> {
@@ -255,27 +241,12 @@ fn workspace_target_dir(out_dir: &Path, root: &Path) -> PathBuf {
         .unwrap_or_else(|| root.join("target"))
 }
 
-fn build_plugins(
-    root: &Path,
-    target_dir: &Path,
-    packages: &[&(String, PathBuf)],
-) -> Result<(), Stop> {
+/// A cargo for the plugins' own target directory, with none of the outer build's flags:
+/// they are meant for the host build and must not leak into the wasm build.
+fn nested_cargo(root: &Path, subcommand: &str, target_dir: &Path) -> Command {
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.current_dir(root)
-        .args([
-            "build",
-            "--profile",
-            "plugin",
-            "--target",
-            "wasm32-wasip2",
-            "--target-dir",
-        ])
-        .arg(target_dir);
-    for (name, _) in packages {
-        cmd.args(["-p", name]);
-    }
-    // Flags meant for the host build must not leak into the wasm build.
+    cmd.current_dir(root).arg(subcommand);
     for var in [
         "RUSTFLAGS",
         "CARGO_ENCODED_RUSTFLAGS",
@@ -289,6 +260,20 @@ fn build_plugins(
     ] {
         cmd.env_remove(var);
     }
+    cmd.arg("--target-dir").arg(target_dir);
+    cmd
+}
+
+fn build_plugins(
+    root: &Path,
+    target_dir: &Path,
+    packages: &[&(String, PathBuf)],
+) -> Result<(), Stop> {
+    let mut cmd = nested_cargo(root, "build", target_dir);
+    cmd.args(["--profile", "plugin", "--target", "wasm32-wasip2"]);
+    for (name, _) in packages {
+        cmd.args(["-p", name]);
+    }
     let status = cmd
         .status()
         .map_err(|e| format!("cannot run cargo to build the plugins: {e}"))?;
@@ -297,6 +282,28 @@ fn build_plugins(
             message: format!(
                 "building the plugins for {} failed ({status}); the compiler's errors are in the stderr below",
                 toolchain::WASM_TARGET
+            ),
+            show_output: true,
+        });
+    }
+    Ok(())
+}
+
+/// Builds host/plugin-manifests natively in the plugins' target directory and runs it: it
+/// writes every built-in plugin's manifest into `dir`.
+fn write_manifests(root: &Path, target_dir: &Path, dir: &Path) -> Result<(), Stop> {
+    let _ = fs::remove_dir_all(dir);
+    fs::create_dir_all(dir).map_err(at(dir.display()))?;
+    let mut cmd = nested_cargo(root, "run", target_dir);
+    cmd.args(["--quiet", "-p", "triage-plugin-manifests", "--"])
+        .arg(dir);
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot run cargo to write the plugins' manifests: {e}"))?;
+    if !status.success() {
+        return Err(Stop {
+            message: format!(
+                "writing the plugins' manifests (host/plugin-manifests) failed ({status}); the errors are in the stderr below"
             ),
             show_output: true,
         });
