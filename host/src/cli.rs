@@ -252,6 +252,16 @@ pub fn main() -> i32 {
             "error: internal error: {msg}{at} (this is a bug in triage)"
         );
     }));
+    // The background compile a run leaves behind (runtime.rs): the program's own business,
+    // so not a subcommand that help, completions and man pages would show.
+    let mut args = std::env::args_os().skip(1);
+    if args.next().as_deref() == Some(std::ffi::OsStr::new(crate::runtime::OPTIMIZE_COMMAND)) {
+        let names: Vec<String> = args.filter_map(|a| a.into_string().ok()).collect();
+        return match crate::runtime::compile_builtins_in_background(&names) {
+            Ok(()) => 0,
+            Err(_) => 3,
+        };
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => {
@@ -354,6 +364,9 @@ pub fn load_runtime(cli: &Cli) -> Result<Runtime, Failure> {
     // A first run compiles the plugins it calls, which takes a second or more: say so on a
     // terminal, unless asked to be quiet or logging for a collector.
     use std::io::IsTerminal as _;
+    // A command's first run compiles its plugins with Winch, and Cranelift takes over in
+    // the background; a server starts once and keeps Cranelift's code from the start.
+    runtime.set_quick_first_compile(!matches!(cli.command, Command::Serve(_)));
     runtime.set_progress(
         std::io::stderr().is_terminal() && cli.quiet == 0 && cli.log_format == log::LogFormat::Text,
     );

@@ -1,5 +1,13 @@
 //! The plugin runtime: one wasmtime engine, plugins compiled once and cached on disk, and
 //! a fresh sandboxed store for every call.
+//!
+//! Two compilers. Cranelift (optimizing) makes the code kept for every later run; Winch
+//! (wasmtime's baseline compiler) compiles a built-in plugin whose Cranelift code is not in
+//! the cache yet about seven times faster, so that a first run takes well under a second
+//! (BENCHMARKS.md, "The first run"). Winch's code is cached too, and when the command ends
+//! a detached, lower-priority `triage` process compiles those plugins with Cranelift into
+//! the cache, which later runs prefer. Both kinds of code run under the same sandbox: the
+//! same limiter, the same epoch interruption (CPU budget), the same WASI context.
 
 pub mod bindings;
 pub mod cache;
@@ -175,6 +183,14 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker<CallState>,
     cache: ComponentCache,
+    cache_dir: Option<PathBuf>,
+    /// Built-ins not yet compiled by Cranelift are compiled by Winch (the CLI sets this).
+    quick_first_compile: bool,
+    /// Winch's engine, made the first time a plugin needs it.
+    baseline: std::sync::OnceLock<Option<Baseline>>,
+    /// Built-ins running on Winch's code in this process: Cranelift compiles them in the
+    /// background when the runtime is dropped.
+    on_baseline: std::sync::Mutex<Vec<String>>,
     plugins: BTreeMap<String, Arc<LoadedPlugin>>,
     /// Non-fatal problems found while loading (shadowed plugins), for the CLI to print.
     pub warnings: Vec<String>,
@@ -184,30 +200,17 @@ pub struct Runtime {
 
 impl Runtime {
     pub fn new(options: RuntimeOptions) -> anyhow::Result<Self> {
-        let mut config = Config::new();
-        config.epoch_interruption(true);
-        config.wasm_component_model(true);
-        #[cfg(target_os = "linux")]
-        {
-            // Big guest memories on huge pages: fewer page faults on a big input. Memories
-            // made by the host cannot be copy-on-write images of the module's data, so
-            // that data is copied in at instantiation (a few hundred KiB).
-            config.with_host_memory(Arc::new(crate::hugepages::HugePageMemories));
-            config.memory_init_cow(false);
-        }
-        let engine = Engine::new(&config).map_err(wasm_error)?;
-        spawn_epoch_ticker(&engine);
-
-        let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(wasm_error)?;
-        Plugin::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s)
-            .map_err(wasm_error)?;
-
-        let cache = ComponentCache::new(options.cache_dir, &engine);
+        let engine = new_engine(Strategy::Cranelift)?;
+        let linker = new_linker(&engine)?;
+        let cache = ComponentCache::new(options.cache_dir.clone(), &engine);
         let mut runtime = Runtime {
             engine,
             linker,
             cache,
+            cache_dir: options.cache_dir,
+            quick_first_compile: false,
+            baseline: std::sync::OnceLock::new(),
+            on_baseline: std::sync::Mutex::new(Vec::new()),
             plugins: BTreeMap::new(),
             warnings: Vec::new(),
             progress: false,
@@ -263,6 +266,14 @@ impl Runtime {
             PluginOrigin::File(file.to_path_buf()),
         )
         .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))
+    }
+
+    /// Compiles built-ins that Cranelift has not compiled yet with Winch, and has
+    /// Cranelift compile them in the background when this runtime is dropped (see the
+    /// module's doc). For a command line, whose first run must be quick; a library user or a
+    /// server keeps Cranelift only.
+    pub fn set_quick_first_compile(&mut self, quick: bool) {
+        self.quick_first_compile = quick;
     }
 
     /// Shows a progress line on stderr while plugins compile; for a terminal only.
@@ -444,20 +455,50 @@ impl Runtime {
         if let Some(component) = self.cache.load_component(&self.engine, key) {
             return Ok((component, false));
         }
-        let started = Instant::now();
-        let component = Component::new(&self.engine, bytes).map_err(|e| {
-            let first = format!("{e:#}");
-            anyhow::anyhow!(
-                "not a loadable WebAssembly component ({})",
-                first.lines().next().unwrap_or("")
-            )
-        })?;
-        tracing::debug!(
-            key,
-            ms = started.elapsed().as_millis() as u64,
-            "plugin compiled"
-        );
-        Ok((component, true))
+        compile(&self.engine, bytes, key).map(|c| (c, true))
+    }
+
+    /// Winch, for a built-in whose Cranelift code is not cached, when quick first compiles
+    /// are on; made on first need.
+    fn baseline_for(&self, plugin: &LoadedPlugin) -> Option<&Baseline> {
+        if !self.quick_first_compile || !matches!(plugin.origin, PluginOrigin::Builtin) {
+            return None;
+        }
+        self.baseline
+            .get_or_init(|| match Baseline::new(self.cache_dir.clone()) {
+                Ok(baseline) => Some(baseline),
+                Err(e) => {
+                    tracing::debug!(error = %e, "no baseline compiler; compiling with Cranelift");
+                    None
+                }
+            })
+            .as_ref()
+    }
+
+    /// A plugin's code: Cranelift's from the cache; else, for a built-in when quick first
+    /// compiles are on, Winch's (from the cache or compiled now); else compiled by
+    /// Cranelift. With whether it was compiled now, and the Winch engine it is for, if so.
+    fn code_for(
+        &self,
+        plugin: &LoadedPlugin,
+    ) -> anyhow::Result<(Component, bool, Option<&Baseline>)> {
+        if let Some(component) = self.cache.load_component(&self.engine, &plugin.key) {
+            return Ok((component, false, None));
+        }
+        if let Some(baseline) = self.baseline_for(plugin) {
+            self.on_baseline
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .push(plugin.name.clone());
+            let key = baseline.cache.key(&plugin.key);
+            if let Some(component) = baseline.cache.load_component(&baseline.engine, &key) {
+                return Ok((component, false, Some(baseline)));
+            }
+            let component = compile(&baseline.engine, plugin.wasm.bytes(), &key)?;
+            return Ok((component, true, Some(baseline)));
+        }
+        let component = compile(&self.engine, plugin.wasm.bytes(), &plugin.key)?;
+        Ok((component, true, None))
     }
 
     /// Calls `describe()` in the sandbox, under the describe limits. It runs on a thread of
@@ -465,7 +506,7 @@ impl Runtime {
     /// (the server loads in its runtime), and WASI's clocks need a reactor to sleep on.
     fn describe(&self, pre: &PluginPre<CallState>) -> anyhow::Result<PluginManifest> {
         let limits = DESCRIBE_LIMITS;
-        let engine = self.engine.clone();
+        let engine = pre.engine().clone();
         let pre = pre.clone();
         let work = move || -> Result<guest::Manifest, CallFailure> {
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -510,10 +551,6 @@ impl Runtime {
         PluginManifest::from_wit(manifest).map_err(|e| anyhow::anyhow!("bad manifest: {e}"))
     }
 
-    fn store(&self, state: CallState) -> Store<CallState> {
-        new_store(&self.engine, state)
-    }
-
     pub fn plugin(&self, name: &str) -> Option<&LoadedPlugin> {
         self.plugins.get(name).map(|p| p.as_ref())
     }
@@ -544,14 +581,25 @@ impl Runtime {
             return Ok(pre.clone());
         }
         let name = &plugin.name;
-        let compiled = self.load_or_compile(plugin.wasm.bytes(), &plugin.key);
+        let compiled = self.code_for(plugin);
         // Loading after start-up: no one else prints the cache's warnings now.
-        for warning in self.cache.take_warnings() {
-            eprintln!("warning: {warning}");
+        let baseline_cache = self
+            .baseline
+            .get()
+            .and_then(Option::as_ref)
+            .map(|b| &b.cache);
+        for cache in std::iter::once(&self.cache).chain(baseline_cache) {
+            for warning in cache.take_warnings() {
+                eprintln!("warning: {warning}");
+            }
         }
-        let (component, fresh) = compiled.map_err(|e| CallFailure::Host(format!("{name}: {e}")))?;
-        let pre = self
-            .linker
+        let (component, fresh, baseline) =
+            compiled.map_err(|e| CallFailure::Host(format!("{name}: {e}")))?;
+        let (linker, cache, key) = match baseline {
+            Some(b) => (&b.linker, &b.cache, b.cache.key(&plugin.key)),
+            None => (&self.linker, &self.cache, plugin.key.clone()),
+        };
+        let pre = linker
             .instantiate_pre(&component)
             .and_then(PluginPre::new)
             .map_err(|e| CallFailure::Host(format!("{name}: {e}")))?;
@@ -562,7 +610,7 @@ impl Runtime {
             if plugin.check_manifest {
                 self.check_manifest(plugin, &pre)?;
             }
-            self.cache.store_component(&plugin.key, &component);
+            cache.store_component(&key, &component);
         }
         let _ = plugin.pre.set(pre.clone());
         Ok(pre)
@@ -617,7 +665,12 @@ impl Runtime {
         }
         let to_compile: Vec<&str> = plugins
             .iter()
-            .filter(|p| !self.cache.has_component(&p.key))
+            .filter(|p| {
+                !self.cache.has_component(&p.key)
+                    && !self
+                        .baseline_for(p)
+                        .is_some_and(|b| b.cache.has_component(&b.cache.key(&p.key)))
+            })
             .map(|p| p.name.as_str())
             .collect();
         let bar = (self.progress && !to_compile.is_empty()).then(|| {
@@ -696,7 +749,7 @@ impl Runtime {
             cpu_ticks(limits.cpu),
             limits.wall,
         );
-        let mut store = self.store(state);
+        let mut store = new_store(pre.engine(), state);
         let params_json = params.to_string();
         let label = format!("{}@{}", plugin.name, plugin.manifest().version);
 
@@ -740,6 +793,162 @@ impl Runtime {
             duration: started.elapsed(),
         }
     }
+}
+
+/// Winch's engine, its linker and its entries in the cache.
+struct Baseline {
+    engine: Engine,
+    linker: Linker<CallState>,
+    cache: ComponentCache,
+}
+
+impl Baseline {
+    fn new(cache_dir: Option<PathBuf>) -> anyhow::Result<Self> {
+        let engine = new_engine(Strategy::Winch)?;
+        let linker = new_linker(&engine)?;
+        // The engine's fingerprint is in every key, so Winch's entries never serve as
+        // Cranelift's (and wasmtime refuses code from another compiler's settings anyway).
+        let cache = ComponentCache::new(cache_dir, &engine);
+        Ok(Baseline {
+            engine,
+            linker,
+            cache,
+        })
+    }
+}
+
+impl Drop for Runtime {
+    /// Has Cranelift compile, in a process of its own, the built-ins that ran on Winch's
+    /// code, so that later runs get optimized code without this one waiting for it.
+    fn drop(&mut self) {
+        let mut names = std::mem::take(
+            &mut *self
+                .on_baseline
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
+        names.sort();
+        names.dedup();
+        let Some(dir) = self.cache_dir.as_ref().filter(|_| self.cache.is_enabled()) else {
+            return;
+        };
+        if names.is_empty() || std::env::var_os(NO_BACKGROUND_COMPILE).is_some() {
+            return;
+        }
+        let Ok(exe) = std::env::current_exe() else {
+            return;
+        };
+        let mut command = std::process::Command::new(exe);
+        command
+            .arg(OPTIMIZE_COMMAND)
+            .args(&names)
+            .env("TRIAGE_CACHE_DIR", dir)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        // Its own process group: a Ctrl-C meant for this command does not reach it.
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        match command.spawn() {
+            Ok(child) => tracing::debug!(
+                pid = child.id(),
+                plugins = names.join(","),
+                "compiling with Cranelift in the background"
+            ),
+            Err(e) => tracing::debug!(error = %e, "cannot start the background compile"),
+        }
+    }
+}
+
+/// The first argument of the background compile: `triage __compile-builtins NAME...`
+/// (cli.rs reads it before the command line is parsed).
+pub const OPTIMIZE_COMMAND: &str = "__compile-builtins";
+
+/// Set (to anything), no background compile is started: for tests that count the cache's
+/// entries, and for benchmarks that must not share the cores with it.
+pub const NO_BACKGROUND_COMPILE: &str = "TRIAGE_NO_BACKGROUND_COMPILE";
+
+/// The background compile: the named built-ins compiled by Cranelift into the cache, at a
+/// lower priority than the user's work. Unknown names are ignored.
+pub fn compile_builtins_in_background(names: &[String]) -> anyhow::Result<()> {
+    #[cfg(target_os = "linux")]
+    let _ = rustix::process::nice(10);
+    let runtime = Runtime::new(RuntimeOptions {
+        cache_dir: crate::paths::cache_dir(),
+        builtin: true,
+        plugin_dirs: Vec::new(),
+    })?;
+    // One at a time: commands started in a row on an empty cache would otherwise each
+    // start one, all compiling the same plugins. A plugin this one skips is asked for again
+    // by the next command that runs on its Winch code.
+    let Some(dir) = runtime
+        .cache_dir
+        .as_ref()
+        .filter(|_| runtime.cache.is_enabled())
+    else {
+        return Ok(());
+    };
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("background-compile.lock"))?;
+    if lock.try_lock().is_err() {
+        return Ok(());
+    }
+    runtime.prepare_all(names.iter().map(String::as_str));
+    Ok(())
+}
+
+enum Strategy {
+    Cranelift,
+    Winch,
+}
+
+fn new_engine(strategy: Strategy) -> anyhow::Result<Engine> {
+    let mut config = Config::new();
+    config.strategy(match strategy {
+        Strategy::Cranelift => wasmtime::Strategy::Cranelift,
+        Strategy::Winch => wasmtime::Strategy::Winch,
+    });
+    config.epoch_interruption(true);
+    config.wasm_component_model(true);
+    #[cfg(target_os = "linux")]
+    {
+        // Big guest memories on huge pages: fewer page faults on a big input. Memories
+        // made by the host cannot be copy-on-write images of the module's data, so
+        // that data is copied in at instantiation (a few hundred KiB).
+        config.with_host_memory(Arc::new(crate::hugepages::HugePageMemories));
+        config.memory_init_cow(false);
+    }
+    let engine = Engine::new(&config).map_err(wasm_error)?;
+    spawn_epoch_ticker(&engine);
+    Ok(engine)
+}
+
+fn new_linker(engine: &Engine) -> anyhow::Result<Linker<CallState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(wasm_error)?;
+    Plugin::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s)
+        .map_err(wasm_error)?;
+    Ok(linker)
+}
+
+fn compile(engine: &Engine, bytes: &[u8], key: &str) -> anyhow::Result<Component> {
+    let started = Instant::now();
+    let component = Component::new(engine, bytes).map_err(|e| {
+        let first = format!("{e:#}");
+        anyhow::anyhow!(
+            "not a loadable WebAssembly component ({})",
+            first.lines().next().unwrap_or("")
+        )
+    })?;
+    tracing::debug!(
+        key,
+        ms = started.elapsed().as_millis() as u64,
+        "plugin compiled"
+    );
+    Ok(component)
 }
 
 /// A fresh store for one call: the memory budget, and the CPU budget counted in epoch

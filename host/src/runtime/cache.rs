@@ -113,6 +113,11 @@ impl ComponentCache {
         }
     }
 
+    /// Whether compiled code is kept (a directory was given and can be trusted).
+    pub fn is_enabled(&self) -> bool {
+        self.dir.is_some()
+    }
+
     /// The warnings so far, each once.
     pub fn take_warnings(&self) -> Vec<String> {
         std::mem::take(&mut *self.warnings.lock().expect("cache warnings lock"))

@@ -66,6 +66,65 @@ fn a_first_run_compiles_only_the_plugins_its_runbook_calls() {
     assert_eq!(compiled(&cache).len(), 3);
 }
 
+/// The first run compiles with Winch (fast) and leaves Cranelift (optimizing) to a
+/// process of its own that outlives the command; a later run loads Cranelift's code. Before
+/// Winch, the first run compiled with Cranelift and started nothing.
+#[test]
+fn cranelift_compiles_in_the_background_after_a_first_run_on_winch_code() {
+    let work = tempfile::tempdir().unwrap();
+    let cache = work.path().join("cache");
+    let first = run(triage()
+        .env_remove(triage::runtime::NO_BACKGROUND_COMPILE)
+        .env("TRIAGE_CACHE_DIR", &cache)
+        .args(["-vv", "run", "service-unreachable", "--bundle"])
+        .arg(root().join("examples/service-unreachable/interception-missing"))
+        .args(["--input", "vip=10.0.0.1", "--format", "json"]));
+    assert_eq!(first.code, 1, "{}", first.stderr);
+    assert!(
+        first
+            .stderr
+            .contains("compiling with Cranelift in the background"),
+        "{}",
+        first.stderr
+    );
+    // Winch's code for the three plugins the run called, there when the command ended.
+    let winch = compiled(&cache);
+    assert_eq!(winch.len(), 3, "{winch:?}");
+    // Cranelift's arrives when the background process is done (seconds on a busy machine).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(240);
+    while compiled(&cache).len() < 6 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let cranelift: Vec<PathBuf> = compiled(&cache)
+        .into_iter()
+        .filter(|p| !winch.contains(p))
+        .collect();
+    assert_eq!(cranelift.len(), 3, "{:?}", compiled(&cache));
+    // Without Winch's code, a later run loads Cranelift's: nothing compiled, nothing started.
+    for path in &winch {
+        std::fs::remove_file(path).unwrap();
+    }
+    let later = run(triage()
+        .env_remove(triage::runtime::NO_BACKGROUND_COMPILE)
+        .env("TRIAGE_CACHE_DIR", &cache)
+        .args(["-vv", "run", "service-unreachable", "--bundle"])
+        .arg(root().join("examples/service-unreachable/interception-missing"))
+        .args(["--input", "vip=10.0.0.1", "--format", "json"]));
+    assert_eq!(later.code, 1, "{}", later.stderr);
+    assert_eq!(later.json()["findings"], first.json()["findings"]);
+    assert!(
+        !later.stderr.contains("plugin compiled"),
+        "{}",
+        later.stderr
+    );
+    assert!(
+        !later.stderr.contains("in the background"),
+        "{}",
+        later.stderr
+    );
+    assert_eq!(compiled(&cache), cranelift);
+}
+
 #[test]
 fn a_corrupt_compiled_plugin_in_the_cache_is_refused_and_compiled_again() {
     let work = tempfile::tempdir().unwrap();
@@ -110,7 +169,8 @@ fn the_progress_line_shows_on_a_terminal_only() {
     let out = run(std::process::Command::new("script")
         .args(["-qec", &command, "/dev/null"])
         .env("XDG_CONFIG_HOME", work.path().join("config"))
-        .env("XDG_DATA_HOME", work.path().join("data")));
+        .env("XDG_DATA_HOME", work.path().join("data"))
+        .env(triage::runtime::NO_BACKGROUND_COMPILE, "1"));
     assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
     assert!(
         out.stdout.contains("compiling plugins"),
@@ -121,7 +181,8 @@ fn the_progress_line_shows_on_a_terminal_only() {
     let out = run(std::process::Command::new("script")
         .args(["-qec", &command, "/dev/null"])
         .env("XDG_CONFIG_HOME", work.path().join("config"))
-        .env("XDG_DATA_HOME", work.path().join("data")));
+        .env("XDG_DATA_HOME", work.path().join("data"))
+        .env(triage::runtime::NO_BACKGROUND_COMPILE, "1"));
     assert_eq!(out.code, 1);
     assert!(!out.stdout.contains("compiling"), "{:?}", out.stdout);
 }
