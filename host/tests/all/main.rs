@@ -15,6 +15,7 @@ mod gce_checks;
 mod guided;
 mod interception_fixes;
 mod k8s;
+mod kubectl_exec;
 mod lint;
 mod log_tail;
 mod netns;
