@@ -20,6 +20,7 @@ pub mod new;
 pub mod plugins;
 pub mod probe;
 pub mod record;
+pub mod report_to;
 pub mod run;
 pub mod schema;
 pub mod serve;

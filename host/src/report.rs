@@ -27,7 +27,7 @@ use std::time::{Duration, SystemTime};
 pub const SCHEMA: &str = "triage.report/v2";
 
 /// A step's mark: a claim about the system, not about the probe.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StepStatus {
     /// The check holds (an info finding may have fired).
@@ -150,7 +150,7 @@ impl FindingReport {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct Summary {
     pub errors: usize,
     pub warnings: usize,

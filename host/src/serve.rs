@@ -7,6 +7,7 @@
 //! - [`rate`]: each caller's runs per minute
 //! - [`metrics`]: `GET /metrics` for Prometheus
 //! - [`store`]: the SQLite run history
+//! - [`fleets`]: `POST /v1/reports` and `GET /v1/fleets/{id}`, fleets across machines
 //! - [`api`]: the /v1 handlers; [`openapi`]: their OpenAPI document; [`error`]: the error body
 //! - [`chat`]: slash commands, one file per chat platform
 //! - [`outbox`]: chat results waiting to be posted
@@ -23,6 +24,7 @@ pub mod auth;
 pub mod chat;
 pub mod config;
 pub mod error;
+pub mod fleets;
 pub mod http;
 pub mod metrics;
 pub mod openapi;
@@ -80,12 +82,20 @@ pub fn router(app: Arc<App>, chats: &[Arc<dyn Platform>]) -> Router {
         .route("/v1/runbooks", get(api::list_runbooks))
         .route("/v1/targets", get(api::list_targets))
         .route("/metrics", get(api::metrics))
+        .route("/v1/fleets/{id}", get(fleets::get_fleet))
         .route_layer(axum::middleware::from_fn_with_state(
             app.clone(),
             api::require_token,
         ));
+    let reports = Router::new()
+        .route("/v1/reports", post(fleets::post_report))
+        .route_layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            api::require_report_token,
+        ));
     let mut router = Router::new()
         .merge(v1)
+        .merge(reports)
         .route("/v1/openapi.json", get(openapi::openapi))
         .route("/healthz", get(api::healthz));
     for chat in chats {

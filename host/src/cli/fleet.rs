@@ -5,7 +5,7 @@
 
 use super::{CliResult, OrExit};
 use crate::capability::Policy;
-use crate::report::fleet::{FleetReport, FleetTally, StepMarks, TargetFinding, TargetResult};
+use crate::report::fleet::{FleetReport, FleetTally, TargetResult};
 use crate::report::{Format, Render, RenderOptions};
 use crate::run::Status;
 use crate::runbook::{LoadedRunbook, Severity};
@@ -66,6 +66,7 @@ pub fn run(
         .context("cannot start the async runtime")
         .or_run()?;
     let runbook = loaded.runbook.id.as_str().to_string();
+    let reporter = options.reporter.as_ref().map(|(r, _)| r.clone());
     let (loaded, runtime) = (Arc::new(loaded), Arc::new(runtime));
     let finish_bars = || {
         if let Some((done, failing, running)) = &progress {
@@ -82,10 +83,10 @@ pub fn run(
             sink.line(&crate::report::fleet::target_json_line(&t))
         }));
         finish_bars();
-        let report = FleetReport::from_tally(&runbook, duration, tally, Vec::new());
+        let report: FleetReport = FleetReport::from_tally(&runbook, duration, tally, Vec::new());
         sink.line(&report.aggregate_json_line());
         sink.finish()?;
-        return Ok(report.exit_code());
+        return Ok(posted(&reporter, report.exit_code()));
     }
     let mut kept: Vec<Option<TargetResult>> = Vec::new();
     let (tally, duration) = rt.block_on(run_all(loaded, runtime, specs, options, |index, t| {
@@ -104,7 +105,12 @@ pub fn run(
             .with_context(|| path.display().to_string())
             .or_run()?;
     }
-    Ok(report.exit_code())
+    Ok(posted(&reporter, report.exit_code()))
+}
+
+/// The exit code, once the results are posted (`--report-to`): 4 when a post failed.
+fn posted(reporter: &Option<Arc<super::report_to::Reporter>>, code: i32) -> i32 {
+    reporter.as_ref().map_or(code, |r| r.exit_code(code))
 }
 
 /// Where `--format jsonl` lines go: stdout as they come, and with `--output` a temporary
@@ -234,6 +240,9 @@ pub struct FleetOptions {
     pub keep_reports: bool,
     /// Called after each target finishes.
     pub on_target: Option<OnTargetDone>,
+    /// `--report-to`: where each target's result is posted as it finishes, with each
+    /// target's place in the whole list (by index in the specs).
+    pub reporter: Option<(Arc<super::report_to::Reporter>, Vec<usize>)>,
 }
 
 /// Runs every target, at most `options.jobs` at once, and hands each result to `sink`
@@ -261,7 +270,12 @@ pub async fn run_all(
                 break;
             };
             let (loaded, runtime, options) = (loaded.clone(), runtime.clone(), options.clone());
-            tasks.spawn(async move { (index, run_one(&loaded, &runtime, spec, &options).await) });
+            tasks.spawn(async move {
+                (
+                    index,
+                    run_one(&loaded, &runtime, spec, index, &options).await,
+                )
+            });
         }
         let Some(joined) = tasks.join_next().await else {
             break;
@@ -286,6 +300,7 @@ async fn run_one(
     loaded: &LoadedRunbook,
     runtime: &Runtime,
     spec: Spec,
+    index: usize,
     options: &FleetOptions,
 ) -> TargetResult {
     let outcome = crate::run::run(crate::run::Job {
@@ -302,43 +317,21 @@ async fn run_one(
         on_step: None,
     })
     .await;
-    let findings = outcome
-        .report
-        .iter()
-        .flat_map(|r| &r.findings)
-        .map(|f| TargetFinding {
-            id: f.id.clone(),
-            severity: f.severity,
-            title: f.title.clone(),
-        })
-        .collect();
-    // An incomplete run's one line: why its first unknown or errored step could not see
-    // its subject.
-    let error = outcome.error.or_else(|| {
-        let report = outcome.report.as_ref()?;
-        (outcome.status == Status::Incomplete).then(|| {
-            report
-                .steps
-                .iter()
-                .find(|s| {
-                    matches!(
-                        s.status,
-                        crate::report::StepStatus::Errored | crate::report::StepStatus::Unknown
-                    )
-                })
-                .and_then(|s| s.reason.clone())
-                .unwrap_or_default()
-        })
-    });
-    TargetResult {
-        target: spec.to_string(),
-        status: outcome.status,
-        duration_ms: outcome.duration.as_millis() as u64,
-        error,
-        findings,
-        steps: outcome.report.as_ref().map(StepMarks::of),
-        report: outcome.report.filter(|_| options.keep_reports),
+    let mut result = TargetResult::of(
+        spec.to_string(),
+        outcome.status,
+        outcome.duration,
+        outcome.error,
+        outcome.report,
+    );
+    // Posted with its report as soon as it is known, within the --jobs bound.
+    if let Some((reporter, positions)) = &options.reporter {
+        reporter.post(positions.get(index).copied(), &result).await;
     }
+    if !options.keep_reports {
+        result.report = None;
+    }
+    result
 }
 
 /// `triage fleet …`: work on fleet runs' outputs.

@@ -67,6 +67,16 @@ pub struct RunArgs {
     /// that fails when the diagnosis is incomplete.
     #[arg(long, value_name = "FILE", conflicts_with = "targets")]
     junit: Option<PathBuf>,
+    /// Post each target's finished result to the triage server at URL (its
+    /// `POST /v1/reports`), into the fleet --fleet-id; the bearer token (scope `report`) is
+    /// read from TRIAGE_REPORT_TOKEN. A failed post: the report is printed still, and the
+    /// exit code is 4.
+    #[arg(long, value_name = "URL", requires = "fleet_id")]
+    report_to: Option<String>,
+    /// With --report-to: the fleet the results go into (`GET /v1/fleets/ID` adds them up);
+    /// letters, digits, `.`, `_` and `-`, at most 128.
+    #[arg(long, value_name = "ID", requires = "report_to")]
+    fleet_id: Option<String>,
 }
 
 /// `triage guide`: only the flags guided mode honours (one target, never a fleet), so its
@@ -118,6 +128,8 @@ impl GuideArgs {
             facts: self.facts,
             output: self.output,
             junit: None,
+            report_to: None,
+            fleet_id: None,
         }
     }
 }
@@ -169,6 +181,14 @@ pub fn run(cli: &Cli, args: &RunArgs) -> CliResult {
     inputs::check_answers(&loaded.runbook, &answers).map_err(Failure::usage)?;
     let policy = Arc::new(super::load_policy(cli)?);
     let redact = super::load_redactor(cli)?;
+    let reporter = match (&args.report_to, &args.fleet_id) {
+        (Some(url), Some(fleet)) => Some(Arc::new(super::report_to::Reporter::new(
+            url,
+            fleet,
+            loaded.runbook.id.as_str(),
+        )?)),
+        _ => None,
+    };
     // Several targets (a file, or more than one --bundle/--target) make a fleet run.
     // `--shard I/N` counts positions over the whole list: the targets file's first (split
     // as it is read, so a shard never holds the whole file), then --bundle and --target.
@@ -180,6 +200,13 @@ pub fn run(cli: &Cli, args: &RunArgs) -> CliResult {
         Some(file) => super::fleet::read_targets_file(file, args.shard).or_usage()?,
         None => (Vec::new(), 0),
     };
+    // Each target's place in the whole list, which a fleet on a server is ordered by.
+    let mut positions: Vec<usize> = (0..specs.len())
+        .map(|k| match args.shard {
+            Some((index, count)) => index - 1 + k * count,
+            None => k,
+        })
+        .collect();
     let mut more = Vec::new();
     for dir in &args.bundle {
         more.push(Spec::bundle(dir).or_usage()?);
@@ -193,6 +220,7 @@ pub fn run(cli: &Cli, args: &RunArgs) -> CliResult {
     for spec in more {
         if in_shard(position) {
             specs.push(spec);
+            positions.push(position);
         }
         position += 1;
     }
@@ -212,6 +240,7 @@ pub fn run(cli: &Cli, args: &RunArgs) -> CliResult {
             fail_on: args.given.fail_on.severity(),
             keep_reports: args.given.format.needs_whole_reports(),
             on_target: None,
+            reporter: reporter.map(|r| (r, positions)),
         };
         return super::fleet::run(
             runtime,
@@ -223,7 +252,8 @@ pub fn run(cli: &Cli, args: &RunArgs) -> CliResult {
         );
     }
 
-    let base = specs.first().unwrap_or(&Spec::Local).open().or_usage()?;
+    let spec = specs.first().cloned().unwrap_or(Spec::Local);
+    let base = spec.open().or_usage()?;
     let (target, recorder) =
         super::record::recording(base, args.record.as_deref(), redact.clone())?;
 
@@ -291,7 +321,21 @@ pub fn run(cli: &Cli, args: &RunArgs) -> CliResult {
             .with_context(|| path.display().to_string())
             .or_run()?;
     }
-    Ok(report.exit_code(args.given.fail_on.severity()))
+    let code = report.exit_code(args.given.fail_on.severity());
+    if let Some(reporter) = reporter {
+        let fail_on = args.given.fail_on.severity();
+        let duration = std::time::Duration::from_millis(report.duration_ms);
+        let result = crate::report::fleet::TargetResult::of(
+            spec.to_string(),
+            crate::run::Status::of_report(&report, fail_on),
+            duration,
+            None,
+            Some(report),
+        );
+        super::tokio_runtime()?.block_on(reporter.post(None, &result));
+        return Ok(reporter.exit_code(code));
+    }
+    Ok(code)
 }
 
 /// A spinner on stderr naming the step that just ended (human output on a terminal only).

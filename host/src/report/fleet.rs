@@ -8,15 +8,17 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TargetFinding {
     pub id: String,
     pub severity: Severity,
     pub title: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct TargetResult {
+/// One target's result. `R` is the target's report: the report itself in a fleet run, the
+/// report as posted (JSON text, checked) in a server's fleet (`POST /v1/reports`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TargetResult<R = Report> {
     pub target: String,
     pub status: Status,
     pub duration_ms: u64,
@@ -28,11 +30,53 @@ pub struct TargetResult {
     pub steps: Option<StepMarks>,
     /// The whole report of that target (`--format json` only).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub report: Option<Report>,
+    pub report: Option<R>,
+}
+
+impl TargetResult {
+    /// A target's result from how its run ended: the findings and step marks are read from
+    /// its report, and an incomplete run's `error` is why its first unknown or errored step
+    /// could not see its subject.
+    pub fn of(
+        target: String,
+        status: Status,
+        duration: Duration,
+        error: Option<String>,
+        report: Option<Report>,
+    ) -> Self {
+        let error = error.or_else(|| {
+            let report = report.as_ref()?;
+            (status == Status::Incomplete).then(|| {
+                report
+                    .steps
+                    .iter()
+                    .find(|s| matches!(s.status, StepStatus::Errored | StepStatus::Unknown))
+                    .and_then(|s| s.reason.clone())
+                    .unwrap_or_default()
+            })
+        });
+        TargetResult {
+            target,
+            status,
+            duration_ms: duration.as_millis() as u64,
+            error,
+            findings: report
+                .iter()
+                .flat_map(|r| &r.findings)
+                .map(|f| TargetFinding {
+                    id: f.id.clone(),
+                    severity: f.severity,
+                    title: f.title.clone(),
+                })
+                .collect(),
+            steps: report.as_ref().map(StepMarks::of),
+            report,
+        }
+    }
 }
 
 /// A step that did not pass, with its mark.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StepMark {
     pub id: String,
     pub status: StepStatus,
@@ -41,7 +85,7 @@ pub struct StepMark {
 }
 
 /// How a target's steps ended: the counts, and every step that did not pass by name.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StepMarks {
     pub passed: usize,
     pub failed: usize,
@@ -55,7 +99,21 @@ pub struct StepMarks {
 
 impl StepMarks {
     pub fn of(report: &Report) -> Self {
-        let s = &report.summary;
+        StepMarks::from_steps(
+            &report.summary,
+            report
+                .steps
+                .iter()
+                .map(|st| (st.id.clone(), st.status, st.severity)),
+        )
+    }
+
+    /// From a report's summary and its steps (id, mark, severity), as a report read back
+    /// from JSON gives them.
+    pub fn from_steps(
+        s: &super::Summary,
+        steps: impl Iterator<Item = (String, StepStatus, Option<Severity>)>,
+    ) -> Self {
         StepMarks {
             passed: s.passed,
             failed: s.failed,
@@ -63,19 +121,17 @@ impl StepMarks {
             skipped: s.skipped,
             errored: s.errored,
             complete: s.complete,
-            marked: report
-                .steps
-                .iter()
-                .filter(|st| {
+            marked: steps
+                .filter(|(_, status, _)| {
                     matches!(
-                        st.status,
+                        status,
                         StepStatus::Failed | StepStatus::Unknown | StepStatus::Errored
                     )
                 })
-                .map(|st| StepMark {
-                    id: st.id.clone(),
-                    status: st.status,
-                    severity: st.severity,
+                .map(|(id, status, severity)| StepMark {
+                    id,
+                    status,
+                    severity,
                 })
                 .collect(),
         }
@@ -117,14 +173,15 @@ pub struct FleetSummary {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct FleetReport {
+pub struct FleetReport<R = Report> {
     pub schema: &'static str,
     pub runbook: String,
     pub duration_ms: u64,
     pub summary: FleetSummary,
-    /// Each finding id that fired anywhere, with the targets it fired on.
+    /// Each finding id that fired anywhere, with the targets it fired on (by name, so the
+    /// aggregate is the same whatever order the targets finished or arrived in).
     pub findings: BTreeMap<String, FindingAcrossFleet>,
-    pub targets: Vec<TargetResult>,
+    pub targets: Vec<TargetResult<R>>,
 }
 
 /// What a fleet run keeps while its targets finish: the counts, and each finding id with
@@ -137,7 +194,7 @@ pub struct FleetTally {
 }
 
 impl FleetTally {
-    pub fn add(&mut self, t: &TargetResult) {
+    pub fn add<R>(&mut self, t: &TargetResult<R>) {
         let summary = &mut self.summary;
         summary.targets += 1;
         match t.status {
@@ -191,9 +248,9 @@ impl FleetTally {
     }
 }
 
-impl FleetReport {
+impl<R: Serialize> FleetReport<R> {
     /// The report of a fleet run from each target's result, in the order given.
-    pub fn new(runbook: &str, duration: Duration, targets: Vec<TargetResult>) -> Self {
+    pub fn new(runbook: &str, duration: Duration, targets: Vec<TargetResult<R>>) -> Self {
         let mut tally = FleetTally::default();
         for t in &targets {
             tally.add(t);
@@ -206,9 +263,16 @@ impl FleetReport {
     pub fn from_tally(
         runbook: &str,
         duration: Duration,
-        tally: FleetTally,
-        targets: Vec<TargetResult>,
+        mut tally: FleetTally,
+        targets: Vec<TargetResult<R>>,
     ) -> Self {
+        // Targets finish in any order (and shards or posted reports arrive in any order):
+        // each finding's targets are listed by name, once, so every way of running the same
+        // fleet gives the same aggregate.
+        for finding in tally.findings.values_mut() {
+            finding.targets.sort_unstable();
+            finding.targets.dedup();
+        }
         FleetReport {
             schema: "triage.fleet/v1",
             runbook: runbook.to_string(),
@@ -276,6 +340,6 @@ impl FleetReport {
 
 /// One target's line of `--format jsonl` (its `report` is left out: the line is the
 /// target's result as the fleet report lists it).
-pub fn target_json_line(t: &TargetResult) -> String {
+pub fn target_json_line<R: Serialize>(t: &TargetResult<R>) -> String {
     serde_json::to_string(t).expect("a result serialises") + "\n"
 }

@@ -2,7 +2,7 @@
 //! code that says whose fault it is. The OpenAPI document is generated from these types.
 
 use super::app::App;
-use super::config::Scope;
+use super::config::{Permission, Scope};
 use super::error::{ApiError, body_error, error};
 use super::runs::{EventFinding, Origin, RateBucket, RunEvent, RunRequest, RunStatus, SubmitError};
 use super::store::RunRecord;
@@ -26,14 +26,26 @@ use utoipa::ToSchema;
 pub struct Caller {
     pub name: String,
     pub scope: Scope,
+    /// The only fleets it may post reports to (`None`: any).
+    pub fleets: Option<Vec<String>>,
 }
 
-/// Bearer-token check for everything under /v1 except the OpenAPI document.
-pub async fn require_token(
+/// Bearer-token check for everything under /v1 except the OpenAPI document and
+/// `POST /v1/reports`: the token needs the `runs` scope.
+pub async fn require_token(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    authorize(&app, Permission::Runs, request, next).await
+}
+
+/// Bearer-token check for `POST /v1/reports`: the token needs the `report` scope.
+pub async fn require_report_token(
     State(app): State<Arc<App>>,
-    mut request: Request,
+    request: Request,
     next: Next,
 ) -> Response {
+    authorize(&app, Permission::Report, request, next).await
+}
+
+async fn authorize(app: &App, needed: Permission, mut request: Request, next: Next) -> Response {
     let given = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -53,9 +65,21 @@ pub async fn require_token(
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return response;
     };
+    if !token.may(needed) {
+        let has: Vec<&str> = token.permissions.iter().map(|p| p.as_str()).collect();
+        return error(
+            StatusCode::FORBIDDEN,
+            format!(
+                "this token's scopes are [{}]; this endpoint needs `{}`",
+                has.join(", "),
+                needed.as_str()
+            ),
+        );
+    }
     let caller = Caller {
         name: format!("token:{}", token.name),
         scope: token.scope.clone(),
+        fleets: token.fleets.clone(),
     };
     request.extensions_mut().insert(caller);
     next.run(request).await

@@ -33,11 +33,15 @@ mod tests {
                 name: "ops".into(),
                 secret: "0123456789abcdef-ops".into(),
                 scope: Default::default(),
+                permissions: vec![super::super::config::Permission::Runs],
+                fleets: None,
             },
             Token {
                 name: "ci".into(),
                 secret: "0123456789abcdef-ci".into(),
                 scope: Default::default(),
+                permissions: vec![super::super::config::Permission::Runs],
+                fleets: None,
             },
         ]
     }

@@ -7,6 +7,10 @@
 //!     token_env: TRIAGE_OPS_BOT_TOKEN
 //!     targets: [demo]          # optional: what this token may run, on what
 //!     runbooks: [service-unreachable]
+//!   - name: fleet-jobs
+//!     token_env: TRIAGE_REPORT_TOKEN
+//!     scopes: [report]         # may only POST /v1/reports (default: [runs])
+//!     fleets: [nightly]        # optional: only into these fleets
 //! slack:
 //!   signing_secret_env: SLACK_SIGNING_SECRET
 //! mattermost:
@@ -77,6 +81,31 @@ struct RawToken {
     runbooks: Option<Vec<String>>,
     targets: Option<Vec<String>>,
     runs_per_minute: Option<u32>,
+    /// What the token may do: `runs` (the default) and/or `report`.
+    scopes: Option<Vec<Permission>>,
+    /// With `report`: the only fleets it may post to.
+    fleets: Option<Vec<String>>,
+}
+
+/// What a token may do. A token without `scopes:` has `runs` only: posting into fleets is
+/// granted on purpose, to the token the reporting processes hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Permission {
+    /// Everything the API offered before fleets: start runs, read runs, runbooks, targets,
+    /// metrics and fleets.
+    Runs,
+    /// `POST /v1/reports`, and nothing else.
+    Report,
+}
+
+impl Permission {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::Runs => "runs",
+            Permission::Report => "report",
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -149,6 +178,16 @@ pub struct Token {
     pub name: String,
     pub secret: String,
     pub scope: Scope,
+    /// What it may do (never empty).
+    pub permissions: Vec<Permission>,
+    /// With [`Permission::Report`]: the fleets it may post to (`None`: any).
+    pub fleets: Option<Vec<String>>,
+}
+
+impl Token {
+    pub fn may(&self, permission: Permission) -> bool {
+        self.permissions.contains(&permission)
+    }
 }
 
 /// What one caller (a token, or a chat) may run, and how often: runbook ids and target
@@ -418,6 +457,30 @@ impl ServerConfig {
                 ));
                 continue;
             }
+            let permissions = t.scopes.unwrap_or_else(|| vec![Permission::Runs]);
+            if permissions.is_empty() {
+                errors.push(format!(
+                    "{file}: token `{}`: `scopes: []` lets it do nothing; give runs, report or both",
+                    t.name
+                ));
+                continue;
+            }
+            if t.fleets.is_some() && !permissions.contains(&Permission::Report) {
+                errors.push(format!(
+                    "{file}: token `{}`: `fleets:` limits where it posts reports, but its scopes have no `report`",
+                    t.name
+                ));
+                continue;
+            }
+            if let Some(bad) = t
+                .fleets
+                .iter()
+                .flatten()
+                .find_map(|f| crate::serve::fleets::check_fleet_id(f).err())
+            {
+                errors.push(format!("{file}: token `{}`: fleets: {bad}", t.name));
+                continue;
+            }
             tokens.push(Token {
                 name: t.name,
                 secret: s,
@@ -426,6 +489,8 @@ impl ServerConfig {
                     targets: t.targets,
                     runs_per_minute: t.runs_per_minute,
                 },
+                permissions,
+                fleets: t.fleets,
             });
         }
         let origins = |chat: &str, list: &[String]| {

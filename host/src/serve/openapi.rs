@@ -6,6 +6,7 @@ use super::api::{
     TargetView,
 };
 use super::error::ApiError;
+use super::fleets::{self, PostedReport, PostedResult, ReportAccepted};
 use super::runs::{EventFinding, RunEvent, RunRequest, RunStatus};
 use super::store::RunRecord;
 use axum::http::header;
@@ -29,9 +30,10 @@ impl utoipa::Modify for BearerScheme {
 #[openapi(
     info(title = "triage server", description = "Run troubleshooting runbooks from chat bots: start a run on a configured target, follow it, fetch its report."),
     paths(api::create_run, api::get_run, api::list_runs, api::run_events, api::list_runbooks,
-          api::list_targets, api::healthz, api::metrics),
+          api::list_targets, api::healthz, api::metrics, fleets::post_report, fleets::get_fleet),
     components(schemas(RunRequest, RunAccepted, RunView, RunRecord, RunList, RunLinks, RunEvent, EventFinding,
-                       RunStatus, RunbookView, InputView, AskView, TargetView, Health, ApiError)),
+                       RunStatus, RunbookView, InputView, AskView, TargetView, Health, ApiError,
+                       PostedReport, PostedResult, ReportAccepted)),
     modifiers(&BearerScheme)
 )]
 struct ApiDoc;

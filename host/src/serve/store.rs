@@ -114,6 +114,42 @@ impl From<rusqlite::Error> for StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// One target's result in a fleet, as posted to `POST /v1/reports` and checked.
+pub struct FleetEntry<'a> {
+    pub fleet: &'a str,
+    /// The target as the fleet names it (its identity: a second post replaces the first).
+    pub target: &'a str,
+    pub runbook: &'a str,
+    /// Its place in the targets file of the run that posted it, for the fleet's order.
+    pub position: Option<i64>,
+    /// The target's result with its report (the `targets[]` entry of `triage.fleet/v1`).
+    pub result: &'a str,
+    /// Who posted it: `token:NAME`.
+    pub posted_by: &'a str,
+    pub received_at: &'a str,
+}
+
+/// What [`Store::put_report`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PutReport {
+    /// The fleet had no report for that target.
+    Added,
+    /// It had one (a retried run): the new one took its place.
+    Replaced,
+    /// The fleet is of another runbook (named): nothing was written.
+    OtherRunbook(String),
+}
+
+/// One target's stored result in a fleet.
+#[derive(Debug, Clone)]
+pub struct FleetResult {
+    pub target: String,
+    pub runbook: String,
+    pub position: Option<i64>,
+    /// The `targets[]` entry, as [`FleetEntry::result`] gave it.
+    pub result: String,
+}
+
 /// What the server keeps of its runs. Calls are short and synchronous (a handler or a run
 /// calls them inline, as it did with the one SQLite connection), so a backend blocks the
 /// calling thread for one statement at most.
@@ -137,6 +173,13 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<Vec<RunRecord>>;
     /// How many runs the history holds.
     fn count(&self) -> StoreResult<i64>;
+    /// Keeps a target's result in its fleet, in place of the one it posted before, unless
+    /// the fleet already holds results of another runbook (checked and written atomically,
+    /// so two first posts of different runbooks cannot both land).
+    fn put_report(&self, entry: &FleetEntry) -> StoreResult<PutReport>;
+    /// Every result of a fleet (none when there is no such fleet), in the fleet's order:
+    /// by position (results posted without one last), then by target.
+    fn fleet(&self, fleet: &str) -> StoreResult<Vec<FleetResult>>;
 
     /// Whether other servers share this history. Then the queue is the history's: a run is
     /// inserted `queued` and whichever replica has a free slot [`claim`](Store::claim)s it.

@@ -21,8 +21,8 @@
 //! a small runtime of its own, and a call waits for its answer on the calling thread.
 
 use super::{
-    ClaimedRun, InterruptedRun, NewRun, Outcome, RunFilter, RunRecord, Store, StoreError,
-    StoreResult,
+    ClaimedRun, FleetEntry, FleetResult, InterruptedRun, NewRun, Outcome, PutReport, RunFilter,
+    RunRecord, Store, StoreError, StoreResult,
 };
 use serde_json::Value;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -36,8 +36,10 @@ const CONNECTIONS: usize = 4;
 
 /// The schema's versions, applied in order under an advisory lock (so two replicas starting
 /// at once do not both migrate). 1 and 2 are SQLite's 1 and 2 (the runs table, `notify`);
-/// 3 adds the claim.
-const MIGRATIONS: [&str; 3] = [
+/// 3 adds the claim; 4 the fleets (`POST /v1/reports`): `fleets` says each fleet's runbook
+/// (its primary key settles two first posts of different runbooks), `fleet_reports` holds a
+/// row per target, keyed so that a second post replaces the first.
+const MIGRATIONS: [&str; 4] = [
     "CREATE TABLE runs (
         seq          BIGSERIAL PRIMARY KEY,
         id           TEXT NOT NULL UNIQUE,
@@ -59,6 +61,20 @@ const MIGRATIONS: [&str; 3] = [
     "ALTER TABLE runs ADD COLUMN claimed_by TEXT;
      ALTER TABLE runs ADD COLUMN lease_until TIMESTAMPTZ;
      CREATE INDEX runs_in_flight ON runs (status, seq) WHERE status IN ('queued', 'running')",
+    "CREATE TABLE fleets (
+        fleet   TEXT PRIMARY KEY,
+        runbook TEXT NOT NULL
+     );
+     CREATE TABLE fleet_reports (
+        fleet       TEXT NOT NULL REFERENCES fleets (fleet),
+        target      TEXT NOT NULL,
+        runbook     TEXT NOT NULL,
+        position    BIGINT,
+        result      TEXT NOT NULL,
+        posted_by   TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        PRIMARY KEY (fleet, target)
+     )",
 ];
 
 /// Any number; the same in every triage, so replicas exclude each other while migrating.
@@ -376,6 +392,69 @@ impl Store for PgStore {
 
     fn shared(&self) -> bool {
         true
+    }
+
+    fn put_report(&self, entry: &FleetEntry) -> StoreResult<PutReport> {
+        // The first post names the fleet's runbook; a concurrent first post of another
+        // runbook waits on the key and then reads the winner's row.
+        self.execute(
+            "INSERT INTO fleets (fleet, runbook) VALUES ($1, $2) ON CONFLICT (fleet) DO NOTHING",
+            &[&entry.fleet, &entry.runbook],
+        )?;
+        let runbook: String = self
+            .query(
+                "SELECT runbook FROM fleets WHERE fleet = $1",
+                &[&entry.fleet],
+            )?
+            .first()
+            .map(|row| row.get(0))
+            .ok_or_else(|| StoreError(format!("fleet `{}` vanished", entry.fleet)))?;
+        if runbook != entry.runbook {
+            return Ok(PutReport::OtherRunbook(runbook));
+        }
+        let rows = self.query(
+            "INSERT INTO fleet_reports (fleet, target, runbook, position, result, posted_by,
+                                        received_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (fleet, target) DO UPDATE SET
+                position = EXCLUDED.position, result = EXCLUDED.result,
+                posted_by = EXCLUDED.posted_by, received_at = EXCLUDED.received_at
+             RETURNING (xmax = 0)",
+            &[
+                &entry.fleet,
+                &entry.target,
+                &entry.runbook,
+                &entry.position,
+                &entry.result,
+                &entry.posted_by,
+                &entry.received_at,
+            ],
+        )?;
+        // xmax is 0 on a row this statement inserted, set on one it updated.
+        let inserted: bool = rows.first().map(|row| row.get(0)).unwrap_or(true);
+        Ok(if inserted {
+            PutReport::Added
+        } else {
+            PutReport::Replaced
+        })
+    }
+
+    fn fleet(&self, fleet: &str) -> StoreResult<Vec<FleetResult>> {
+        // COLLATE "C": targets in byte order, as SQLite and Rust sort them.
+        let rows = self.query(
+            "SELECT target, runbook, position, result FROM fleet_reports WHERE fleet = $1
+             ORDER BY position IS NULL, position, target COLLATE \"C\"",
+            &[&fleet],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|row| FleetResult {
+                target: row.get(0),
+                runbook: row.get(1),
+                position: row.get(2),
+                result: row.get(3),
+            })
+            .collect())
     }
 
     fn insert_if_room(&self, run: &NewRun, max_queued: usize) -> StoreResult<bool> {

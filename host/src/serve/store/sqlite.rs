@@ -1,7 +1,10 @@
 //! The SQLite history: one file, one server. WAL mode, one connection behind a mutex (SQLite
 //! serialises writers anyway, and every statement here is short).
 
-use super::{InterruptedRun, NewRun, Outcome, RunFilter, RunRecord, Store, StoreResult};
+use super::{
+    FleetEntry, FleetResult, InterruptedRun, NewRun, Outcome, PutReport, RunFilter, RunRecord,
+    Store, StoreResult,
+};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 use std::path::Path;
@@ -12,8 +15,9 @@ pub struct SqliteStore {
     conn: Mutex<Connection>,
 }
 
-/// 1: the runs table. 2: `notify`, where a chat run's end is to be posted.
-const SCHEMA_VERSION: i64 = 2;
+/// 1: the runs table. 2: `notify`, where a chat run's end is to be posted. 3: the
+/// `fleet_reports` table, the targets' results posted to `POST /v1/reports`.
+const SCHEMA_VERSION: i64 = 3;
 
 const COLUMNS: &str = "id, seq, runbook, target, inputs, answers, status, requested_by, \
                        created_at, started_at, finished_at, exit_code, error";
@@ -69,6 +73,24 @@ impl SqliteStore {
             conn.execute_batch("ALTER TABLE runs ADD COLUMN notify TEXT; PRAGMA user_version = 2;")
                 .map_err(at)?;
         }
+        if version < 3 {
+            // One row per target of a fleet: the (fleet, target) key is what makes a
+            // retried run's second post replace its first.
+            conn.execute_batch(
+                "CREATE TABLE IF NOT EXISTS fleet_reports (
+                    fleet       TEXT NOT NULL,
+                    target      TEXT NOT NULL,
+                    runbook     TEXT NOT NULL,
+                    position    INTEGER,
+                    result      TEXT NOT NULL,
+                    posted_by   TEXT NOT NULL,
+                    received_at TEXT NOT NULL,
+                    PRIMARY KEY (fleet, target)
+                 );
+                 PRAGMA user_version = 3;",
+            )
+            .map_err(at)?;
+        }
         let interrupted = mark_interrupted(&conn).map_err(at)?;
         Ok((
             SqliteStore {
@@ -85,6 +107,63 @@ impl SqliteStore {
 }
 
 impl Store for SqliteStore {
+    fn put_report(&self, entry: &FleetEntry) -> StoreResult<PutReport> {
+        let mut conn = self.conn();
+        // Immediate: the runbook check and the write happen under one write lock.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let other: Option<String> = tx
+            .query_row(
+                "SELECT runbook FROM fleet_reports WHERE fleet = ?1 AND runbook <> ?2 LIMIT 1",
+                params![entry.fleet, entry.runbook],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(runbook) = other {
+            return Ok(PutReport::OtherRunbook(runbook));
+        }
+        let replaced = tx.execute(
+            "DELETE FROM fleet_reports WHERE fleet = ?1 AND target = ?2",
+            params![entry.fleet, entry.target],
+        )? > 0;
+        tx.execute(
+            "INSERT INTO fleet_reports (fleet, target, runbook, position, result, posted_by,
+                                        received_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                entry.fleet,
+                entry.target,
+                entry.runbook,
+                entry.position,
+                entry.result,
+                entry.posted_by,
+                entry.received_at
+            ],
+        )?;
+        tx.commit()?;
+        Ok(if replaced {
+            PutReport::Replaced
+        } else {
+            PutReport::Added
+        })
+    }
+
+    fn fleet(&self, fleet: &str) -> StoreResult<Vec<FleetResult>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT target, runbook, position, result FROM fleet_reports WHERE fleet = ?1
+             ORDER BY position IS NULL, position, target",
+        )?;
+        let rows = stmt.query_map([fleet], |r| {
+            Ok(FleetResult {
+                target: r.get(0)?,
+                runbook: r.get(1)?,
+                position: r.get(2)?,
+                result: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     fn insert(&self, run: &NewRun) -> StoreResult<()> {
         self.conn().execute(
             "INSERT INTO runs (id, runbook, target, inputs, answers, status, requested_by,
