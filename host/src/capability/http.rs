@@ -136,4 +136,68 @@ mod tests {
         assert!(canonical_url("http://localhost:15000@evil.example/").is_err());
         assert!(canonical_url("file:///etc/passwd").is_err());
     }
+
+    /// The config-dump plugin's grant and the default policy's entries for /config_dump
+    /// (issue 14): the query may vary, the path may not. Each hostile URL is canonicalised
+    /// as the host function does before it is matched.
+    #[test]
+    fn config_dump_grants_are_the_path_exactly_with_any_query() {
+        use super::super::pattern::{Pattern, Subject};
+        let declared = [
+            Pattern::declared_http("{admin_url}/config_dump")
+                .substitute(&serde_json::json!({"admin_url": "http://127.0.0.1:15000"}))
+                .unwrap(),
+            Pattern::declared_http("{admin_url}/config_dump?**")
+                .substitute(&serde_json::json!({"admin_url": "http://127.0.0.1:15000"}))
+                .unwrap(),
+        ];
+        let policy = [
+            Pattern::http("http://127.0.0.1:*/config_dump").unwrap(),
+            Pattern::http("http://127.0.0.1:*/config_dump?**").unwrap(),
+        ];
+        let allowed = |raw: &str| {
+            let Ok(url) = canonical_url(raw) else {
+                return false;
+            };
+            let subject = Subject::Http {
+                method: "GET",
+                url: &url,
+            };
+            declared.iter().any(|p| p.matches(&subject))
+                && policy.iter().any(|p| p.matches(&subject))
+        };
+        for ok in [
+            "http://127.0.0.1:15000/config_dump",
+            "http://127.0.0.1:15000/config_dump?resource=dynamic_listeners",
+            "http://127.0.0.1:15000/config_dump?resource=dynamic_listeners&mask=name,active_state.last_updated",
+            "http://127.0.0.1:15000/config_dump?mask=bootstrap",
+            // The query is only a query: Envoy routes on the path before `?`.
+            "http://127.0.0.1:15000/config_dump?x=&/../quitquitquit",
+        ] {
+            assert!(allowed(ok), "{ok} refused");
+        }
+        for hostile in [
+            "http://127.0.0.1:15000/quitquitquit",
+            "http://127.0.0.1:15000/config_dumpx",
+            "http://127.0.0.1:15000/config_dump/../quitquitquit",
+            "http://127.0.0.1:15000/config_dump/%2e%2e/quitquitquit",
+            "http://127.0.0.1:15000/config_dump%2F..%2Fquitquitquit",
+            "http://127.0.0.1:15000/config_dump/x?resource=a",
+            "http://127.0.0.1:15000/healthcheck/fail?/config_dump",
+            "http://127.0.0.1:15000@evil.example/config_dump",
+            "http://127.0.0.1:15001/config_dump",
+        ] {
+            assert!(!allowed(hostile), "{hostile} allowed");
+        }
+        // What canonicalisation does to the path tricks above: the dots are resolved
+        // before the match, so they end at /quitquitquit.
+        assert_eq!(
+            canonical_url("http://127.0.0.1:15000/config_dump/../quitquitquit").unwrap(),
+            "http://127.0.0.1:15000/quitquitquit"
+        );
+        assert_eq!(
+            canonical_url("http://127.0.0.1:15000/config_dump?x=&/../quitquitquit").unwrap(),
+            "http://127.0.0.1:15000/config_dump?x=&/../quitquitquit"
+        );
+    }
 }

@@ -17,6 +17,7 @@ mod guided;
 mod interception_fixes;
 mod k8s;
 mod lint;
+mod live_dump;
 mod log_tail;
 mod netns;
 mod parsers;

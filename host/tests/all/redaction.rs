@@ -210,7 +210,9 @@ fn config_dump_with_credentials() -> Vec<u8> {
     serde_json::to_vec_pretty(&dump).unwrap()
 }
 
-/// Answers every request on loopback with `body` (one connection at a time).
+/// Answers every request on loopback with `body` (one connection at a time), but 404 for
+/// `/server_info` (config-dump asks it first: an Envoy of unknown version gets one request
+/// for the whole dump, so the dump is recorded once).
 fn serve_on_loopback(body: Vec<u8>) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -218,9 +220,17 @@ fn serve_on_loopback(body: Vec<u8>) -> u16 {
         for conn in listener.incoming() {
             let Ok(mut conn) = conn else { continue };
             let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut request_line = String::new();
+            let _ = reader.read_line(&mut request_line);
             let mut line = String::new();
             while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line.trim() != "" {
                 line.clear();
+            }
+            if request_line.contains(" /server_info ") {
+                let _ = conn.write_all(
+                    b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+                continue;
             }
             let head = format!(
                 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",

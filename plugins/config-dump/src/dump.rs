@@ -394,6 +394,184 @@ pub fn parse_config_dump_limited(
     Ok(build_facts(configs, query))
 }
 
+/// One filtered `/config_dump?resource=…` request: which repeated field of which dump it
+/// asks for, so that its answer (a flat list of that field's entries) is read as that field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Piece {
+    /// `ListenersConfigDump.dynamic_listeners`.
+    DynamicListeners,
+    /// `ListenersConfigDump.static_listeners`.
+    StaticListeners,
+    /// `ClustersConfigDump.static_clusters` (counted).
+    StaticClusters,
+    /// `ClustersConfigDump.dynamic_active_clusters` (counted).
+    ActiveClusters,
+    /// `ClustersConfigDump.dynamic_warming_clusters` (counted).
+    WarmingClusters,
+    /// `RoutesConfigDump.static_route_configs`.
+    StaticRoutes,
+    /// `RoutesConfigDump.dynamic_route_configs`.
+    DynamicRoutes,
+    /// `SecretsConfigDump.dynamic_active_secrets` (counted).
+    ActiveSecrets,
+    /// `SecretsConfigDump.dynamic_warming_secrets` (counted).
+    WarmingSecrets,
+    /// `?mask=bootstrap`: every dump trimmed to its `bootstrap` field.
+    Bootstrap,
+}
+
+/// What the answers to filtered requests made.
+#[derive(Debug)]
+pub enum PiecesRead {
+    /// Every answer was what was asked for: the facts.
+    Facts(Box<ConfigFacts>),
+    /// The answer at this index is a whole dump: the Envoy ignored the filter (an older
+    /// one ignores query parameters it does not know), so that answer is read as the dump.
+    WholeDump(usize),
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct PieceWire<'a> {
+    #[serde(borrow)]
+    configs: Vec<ElementWire<'a>>,
+}
+
+/// One entry of a filtered answer: the union of the fields of the repeated entries the
+/// pieces ask for (DynamicListener, StaticListener, Static/DynamicRouteConfig; clusters and
+/// secrets are only counted), with its `@type`, which tells a filtered entry
+/// (`…ListenersConfigDump.DynamicListener`) from a whole dump's (`…ListenersConfigDump`).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ElementWire<'a> {
+    #[serde(rename = "@type")]
+    #[serde(borrow)]
+    type_url: Option<Str<'a>>,
+    name: Option<String>,
+    #[serde(alias = "activeState")]
+    #[serde(borrow)]
+    active_state: Option<ListenerHolder<'a>>,
+    #[serde(alias = "warmingState")]
+    warming_state: Option<serde::de::IgnoredAny>,
+    #[serde(alias = "errorState")]
+    error_state: Option<UpdateFailure>,
+    #[serde(borrow)]
+    listener: Option<Listener<'a>>,
+    #[serde(alias = "routeConfig")]
+    route_config: Option<Named>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct TypesWire<'a> {
+    #[serde(borrow)]
+    configs: Vec<TypeOnly<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct TypeOnly<'a> {
+    #[serde(rename = "@type")]
+    #[serde(borrow)]
+    type_url: Option<Str<'a>>,
+}
+
+/// Whether an answer to a `?resource=…` request is a whole dump instead (its entries are
+/// `*ConfigDump` messages): the Envoy ignored the filter, and so will it the next ones.
+pub fn is_whole_dump(bytes: &[u8]) -> bool {
+    serde_json::from_slice::<TypesWire>(bytes).is_ok_and(|w| {
+        w.configs.iter().any(|c| {
+            c.type_url
+                .as_deref()
+                .is_some_and(|t| t.ends_with("ConfigDump"))
+        })
+    })
+}
+
+/// Reads the answers to filtered requests, each with the piece it asked for, into the
+/// facts the whole dump would give for those pieces. An answer that is a whole dump
+/// instead (its entries are `*ConfigDump` messages, not the field's entries) is reported,
+/// never read as a piece: counted as one, it would count every resource once per request.
+pub fn parse_config_pieces(
+    answers: &[(Piece, &[u8])],
+    query: &Query,
+) -> Result<PiecesRead, ParseError> {
+    let mut entries = Vec::with_capacity(answers.len());
+    for (index, (piece, bytes)) in answers.iter().enumerate() {
+        let bytes = check_input("a filtered config dump", bytes, MAX_INPUT_BYTES)?;
+        if *piece == Piece::Bootstrap {
+            // Whatever came back (the trimmed dumps, or everything from an Envoy that
+            // ignored the mask), only its bootstrap is taken from this answer.
+            let wire: DumpWire = serde_json::from_slice(bytes)
+                .map_err(|e| json_error("the config dump's bootstrap", &e))?;
+            let bootstrap = wire
+                .configs
+                .unwrap_or_default()
+                .into_iter()
+                .find_map(|c| c.bootstrap);
+            entries.push(ConfigEntry {
+                bootstrap,
+                ..ConfigEntry::default()
+            });
+            continue;
+        }
+        let wire: PieceWire =
+            serde_json::from_slice(bytes).map_err(|e| json_error("a filtered config dump", &e))?;
+        let whole = wire.configs.iter().any(|e| {
+            e.type_url
+                .as_deref()
+                .is_some_and(|t| t.ends_with("ConfigDump"))
+        });
+        if whole {
+            return Ok(PiecesRead::WholeDump(index));
+        }
+        let items = wire.configs;
+        let mut entry = ConfigEntry::default();
+        match piece {
+            Piece::DynamicListeners => {
+                entry.dynamic_listeners = items
+                    .into_iter()
+                    .map(|e| DynamicListener {
+                        name: e.name,
+                        active_state: e.active_state,
+                        warming_state: e.warming_state,
+                        error_state: e.error_state,
+                    })
+                    .collect();
+            }
+            Piece::StaticListeners => {
+                entry.static_listeners = items
+                    .into_iter()
+                    .map(|e| ListenerHolder {
+                        listener: e.listener,
+                    })
+                    .collect();
+            }
+            Piece::StaticRoutes | Piece::DynamicRoutes => {
+                let routes = items
+                    .into_iter()
+                    .map(|e| RouteConfigHolder {
+                        route_config: e.route_config,
+                    })
+                    .collect();
+                if *piece == Piece::StaticRoutes {
+                    entry.static_route_configs = routes;
+                } else {
+                    entry.dynamic_route_configs = routes;
+                }
+            }
+            Piece::StaticClusters => entry.static_clusters = Count(items.len()),
+            Piece::ActiveClusters => entry.dynamic_active_clusters = Count(items.len()),
+            Piece::WarmingClusters => entry.dynamic_warming_clusters = Count(items.len()),
+            Piece::ActiveSecrets => entry.dynamic_active_secrets = Count(items.len()),
+            Piece::WarmingSecrets => entry.dynamic_warming_secrets = Count(items.len()),
+            Piece::Bootstrap => unreachable!("read above"),
+        }
+        entries.push(entry);
+    }
+    Ok(PiecesRead::Facts(Box::new(build_facts(entries, query))))
+}
+
 fn build_facts(configs: Vec<ConfigEntry<'_>>, query: &Query) -> ConfigFacts {
     let mut listeners = Vec::new();
     let mut listener_errors = Vec::new();
@@ -415,9 +593,13 @@ fn build_facts(configs: Vec<ConfigEntry<'_>>, query: &Query) -> ConfigFacts {
                     details: error.details,
                 });
             }
-            if let Some(listener) = dynamic.active_state.and_then(|s| s.listener) {
+            // An active state counts even without its listener: a filtered request
+            // (`mask=active_state.last_updated`) asks only whether there is one.
+            if let Some(state) = dynamic.active_state {
                 counts.dynamic_listeners += 1;
-                listeners.push(listener_facts(listener, true));
+                if let Some(listener) = state.listener {
+                    listeners.push(listener_facts(listener, true));
+                }
             }
         }
         for holder in entry.dynamic_active_listeners {

@@ -5,6 +5,7 @@
 mod bootstrap;
 mod clusters;
 mod dump;
+mod live;
 mod version;
 mod wire;
 
@@ -14,9 +15,11 @@ pub use bootstrap::{
 };
 pub use clusters::{ClusterHealth, ClustersFacts, parse_clusters};
 pub use dump::{
-    ConfigFacts, FilterChainFacts, ListenerError, ListenerFacts, Query, VipMatch, cidr_contains,
-    parse_config_dump, parse_config_dump_limited,
+    ConfigFacts, FilterChainFacts, ListenerError, ListenerFacts, Piece, PiecesRead, Query,
+    VipMatch, cidr_contains, is_whole_dump, parse_config_dump, parse_config_dump_limited,
+    parse_config_pieces,
 };
+pub use live::{ALL_SECTIONS, FILTERED_SINCE, Section, plan, section_of};
 pub use version::{EnvoyVersion, ServerInfo, parse_server_info};
 pub use wire::{MAX_INPUT_BYTES, ParseError};
 
@@ -72,6 +75,12 @@ pub struct ConfigParams {
     /// access-log names, `vip_listener` and the inbound ports are there without it.
     #[serde(default)]
     pub include_listeners: bool,
+    /// The parts of the facts the step reads: `counts`, `listeners`, `routes`, `bootstrap`
+    /// (default: all). Facts of the other parts are null. From a live Envoy ≥ 1.20 only
+    /// what these need is asked for (`/config_dump?resource=…&mask=…`); older Envoys, and
+    /// `path`, give the whole dump.
+    #[serde(default)]
+    pub sections: Option<Vec<Section>>,
 }
 
 /// Params of `clusters`.
@@ -120,7 +129,12 @@ impl Probe for ConfigDumpProbe {
                 "config",
                 "Listeners, filter chains, route names, counts and node metadata from GET {admin_url}/config_dump (or a file)",
             )
-            .http("{admin_url}/config_dump**")
+            // The whole dump, or filtered (`?resource=…&mask=…`): the query only, never
+            // another admin path (`/config_dump**` would also grant `/config_dumpx`).
+            .http("{admin_url}/config_dump")
+            .http("{admin_url}/config_dump?**")
+            // Whether the Envoy takes filters safely (live::FILTERED_SINCE).
+            .http("{admin_url}/server_info")
             .read_file("{path}"),
         )
         .action(
@@ -151,8 +165,19 @@ impl Probe for ConfigDumpProbe {
             "config" => {
                 let p: ConfigParams = params.parse()?;
                 let query = config_query(&p)?;
-                let (source, bytes) = fetch(&p.admin_url, "/config_dump", p.path.as_deref())?;
-                Facts::new(&parse_config_dump(&bytes, &query).map_err(|e| bad_input(&source, &e))?)
+                let sections = p.sections.clone().unwrap_or_else(|| ALL_SECTIONS.to_vec());
+                let facts = match p.path.as_deref().filter(|p| !p.trim().is_empty()) {
+                    Some(_) => {
+                        let (source, bytes) =
+                            fetch(&p.admin_url, "/config_dump", p.path.as_deref())?;
+                        parse_config_dump(&bytes, &query).map_err(|e| bad_input(&source, &e))?
+                    }
+                    None => {
+                        check_admin_url(&p.admin_url)?;
+                        live::live_config(&p.admin_url, &sections, &query)?
+                    }
+                };
+                Facts::new(&only_sections(&facts, &sections)?)
             }
             "clusters" => {
                 let p: ClustersParams = params.parse()?;
@@ -203,6 +228,13 @@ fn fetch(
     if let Some(path) = path.filter(|p| !p.trim().is_empty()) {
         return Ok((path.to_owned(), read_capped(path, MAX_INPUT_BYTES)?));
     }
+    check_admin_url(admin_url)?;
+    let url = format!("{admin_url}{endpoint}");
+    let body = triage_sdk::http_get(&url, &[])?;
+    Ok((format!("GET {url}"), body))
+}
+
+fn check_admin_url(admin_url: &str) -> Result<(), ProbeError> {
     if admin_url.ends_with('/') {
         // The declared capability is `{admin_url}/…`; a trailing slash would make a URL
         // that neither matches it nor is what Envoy serves.
@@ -210,9 +242,31 @@ fn fetch(
             "admin_url `{admin_url}` must not end with `/`"
         )));
     }
-    let url = format!("{admin_url}{endpoint}");
-    let body = triage_sdk::http_get(&url, &[])?;
-    Ok((format!("GET {url}"), body))
+    if admin_url.contains(['?', '#']) {
+        // `http://h:15000/quitquitquit?` + `/config_dump` would be another admin page with
+        // a query; the admin URL is a base, scheme, host, port and at most a path prefix.
+        return Err(ProbeError::invalid_params(format!(
+            "admin_url `{admin_url}` must not hold a query or fragment"
+        )));
+    }
+    Ok(())
+}
+
+/// The facts with those of the sections not asked for set to null.
+fn only_sections(
+    facts: &ConfigFacts,
+    sections: &[Section],
+) -> Result<serde_json::Value, ProbeError> {
+    let mut value = serde_json::to_value(facts)
+        .map_err(|e| ProbeError::failed(format!("facts to JSON: {e}")))?;
+    if let serde_json::Value::Object(map) = &mut value {
+        for (key, fact) in map.iter_mut() {
+            if section_of(key).is_some_and(|s| !sections.contains(&s)) {
+                *fact = serde_json::Value::Null;
+            }
+        }
+    }
+    Ok(value)
 }
 
 fn read_capped(path: &str, limit: usize) -> Result<Vec<u8>, ProbeError> {
@@ -246,7 +300,106 @@ mod tests {
                 "{action} missing"
             );
         }
-        assert!(manifest.contains("{admin_url}/config_dump**"));
+        assert!(manifest.contains("\"{admin_url}/config_dump\""));
+        assert!(manifest.contains("\"{admin_url}/config_dump?**\""));
+        assert!(!manifest.contains("config_dump**"));
+    }
+
+    #[test]
+    fn sections_plan_only_what_they_need() {
+        let queries = |sections: &[Section]| -> Vec<&str> {
+            plan(sections).into_iter().map(|(_, q)| q).collect()
+        };
+        assert_eq!(queries(&[Section::Bootstrap]), ["mask=bootstrap"]);
+        let counts = queries(&[Section::Counts]);
+        assert!(
+            counts.iter().all(|q| q.starts_with("resource=")),
+            "{counts:?}"
+        );
+        // Counts never ask for a listener's or cluster's definition.
+        assert!(
+            !counts.contains(&"resource=dynamic_listeners"),
+            "{counts:?}"
+        );
+        assert!(
+            counts
+                .iter()
+                .filter(|q| q.contains("clusters"))
+                .all(|q| q.contains("&mask="))
+        );
+        let listeners = queries(&[Section::Listeners]);
+        assert_eq!(
+            listeners,
+            ["resource=dynamic_listeners", "resource=static_listeners"]
+        );
+        // Masks stay inside what every Envoy >= 1.20 accepts: no path indexes through a
+        // repeated field (those crashed Envoy before 1.19).
+        for (_, q) in plan(&ALL_SECTIONS) {
+            assert!(!q.contains("filter_chains"), "{q}");
+        }
+        let p: ConfigParams = Params::from_json(r#"{"sections": ["counts", "bootstrap"]}"#)
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(p.sections, Some(vec![Section::Counts, Section::Bootstrap]));
+        assert!(
+            Params::from_json(r#"{"sections": ["everything"]}"#)
+                .parse::<ConfigParams>()
+                .is_err()
+        );
+        for fact in [
+            "listeners",
+            "dynamic_cluster_count",
+            "route_config_names",
+            "bootstrap",
+        ] {
+            assert!(section_of(fact).is_some(), "{fact}");
+        }
+        assert_eq!(section_of("vip"), None);
+    }
+
+    #[test]
+    fn pieces_are_read_as_their_field_and_a_whole_dump_is_told_apart() {
+        let listeners = br#"{"configs": [
+            {"@type": "type.googleapis.com/envoy.admin.v3.ListenersConfigDump.DynamicListener",
+             "name": "a", "active_state": {"last_updated": "2026-01-01T00:00:00Z"}},
+            {"@type": "type.googleapis.com/envoy.admin.v3.ListenersConfigDump.DynamicListener",
+             "name": "b", "warming_state": {"last_updated": "2026-01-01T00:00:00Z"},
+             "error_state": {"details": "no such file"}}]}"#;
+        let clusters = br#"{"configs": [
+            {"@type": "type.googleapis.com/envoy.admin.v3.ClustersConfigDump.DynamicCluster"},
+            {"@type": "type.googleapis.com/envoy.admin.v3.ClustersConfigDump.DynamicCluster"}]}"#;
+        let empty = b"{}";
+        let read = parse_config_pieces(
+            &[
+                (Piece::DynamicListeners, listeners.as_slice()),
+                (Piece::ActiveClusters, clusters.as_slice()),
+                (Piece::WarmingClusters, empty.as_slice()),
+            ],
+            &Query::default(),
+        );
+        let Ok(PiecesRead::Facts(facts)) = read else {
+            panic!("{read:?}");
+        };
+        assert_eq!(facts.dynamic_listener_count, 1);
+        assert_eq!(facts.warming_listener_count, 1);
+        assert_eq!(facts.dynamic_cluster_count, 2);
+        assert_eq!(facts.listener_errors.len(), 1);
+        assert!(facts.has_dynamic_resources);
+
+        let whole =
+            br#"{"configs": [{"@type": "type.googleapis.com/envoy.admin.v3.ListenersConfigDump",
+            "dynamic_listeners": []}]}"#;
+        assert!(is_whole_dump(whole));
+        assert!(!is_whole_dump(listeners));
+        assert!(!is_whole_dump(empty));
+        let read = parse_config_pieces(
+            &[
+                (Piece::ActiveClusters, clusters.as_slice()),
+                (Piece::DynamicListeners, whole.as_slice()),
+            ],
+            &Query::default(),
+        );
+        assert!(matches!(read, Ok(PiecesRead::WholeDump(1))), "{read:?}");
     }
 
     #[test]
