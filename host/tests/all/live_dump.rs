@@ -718,3 +718,224 @@ fn the_admin_url_cannot_turn_a_filter_into_another_admin_page() {
         envoy.requests()
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// The 50 MB dump, whole against filtered, in one run (BENCHMARKS.md, "Big dumps, live"):
+// `cargo test -p triage --test all live_dump::bench -- --ignored --nocapture`
+// (TRIAGE_BIN=target/release/triage for the release binary).
+
+/// The bench's dump (host/benches/config_dump.rs builds it the same way): the real Istio 1.6
+/// sidecar dump with its dynamic listeners and clusters repeated under new names until it
+/// is ~50 MB, pretty-printed as Envoy prints it.
+fn fifty_megabytes() -> Vec<u8> {
+    fn multiplied(dump: &Value, copies: usize) -> Vec<u8> {
+        let mut dump = dump.clone();
+        for config in dump["configs"].as_array_mut().unwrap() {
+            for key in ["dynamic_listeners", "dynamic_active_clusters"] {
+                let Some(Value::Array(items)) = config.get_mut(key) else {
+                    continue;
+                };
+                let originals = items.clone();
+                for copy in 1..copies {
+                    items.extend(originals.iter().cloned().map(|mut e| {
+                        for pointer in ["/active_state/listener/name", "/cluster/name", "/name"] {
+                            if let Some(Value::String(name)) = e.pointer_mut(pointer) {
+                                *name = format!("{name}~{copy}");
+                            }
+                        }
+                        e
+                    }));
+                }
+            }
+        }
+        serde_json::to_vec_pretty(&dump).unwrap()
+    }
+    let dump: Value = serde_json::from_slice(&real_dump()).unwrap();
+    let once = multiplied(&dump, 1).len();
+    let per_copy = multiplied(&dump, 2).len() - once;
+    multiplied(&dump, (50_000_000 - once) / per_copy + 1)
+}
+
+/// Wall, user and system seconds of one `triage probe config-dump config`, and its facts.
+fn timed_probe(url: &str, with: &[&str]) -> ([f64; 3], Value) {
+    let bin = std::env::var_os("TRIAGE_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_triage")));
+    let template = triage();
+    let mut cmd = std::process::Command::new("/usr/bin/time");
+    cmd.args(["-f", "TIME %e %U %S"]).arg(bin);
+    for (k, v) in template.get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    cmd.current_dir(root())
+        .args(["probe", "config-dump", "config", "--with"])
+        .arg(format!("admin_url={url}"));
+    for w in with {
+        cmd.args(["--with", w]);
+    }
+    let out = run(&mut cmd);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let line = out
+        .stderr
+        .lines()
+        .rfind(|l| l.starts_with("TIME "))
+        .unwrap();
+    let t: Vec<f64> = line[5..].split(' ').map(|x| x.parse().unwrap()).collect();
+    ([t[0], t[1], t[2]], out.json()["facts"].clone())
+}
+
+#[test]
+#[ignore = "a benchmark: about a minute; run it by name"]
+fn bench_fifty_megabyte_dump_whole_against_filtered() {
+    let dump = fifty_megabytes();
+    eprintln!("dump: {:.1} MB", dump.len() as f64 / 1e6);
+    let whole = StandIn::start("1.15.1", Filters::Honoured, dump.clone());
+    let filtered = StandIn::start("1.24.3", Filters::Honoured, dump);
+    let cases: &[(&str, &[&str])] = &[
+        ("all sections (default)", &[]),
+        (
+            "counts, bootstrap (service-unreachable)",
+            &["sections=[counts, bootstrap]"],
+        ),
+        (
+            "listeners, routes (inbound-interception)",
+            &["sections=[listeners, routes]"],
+        ),
+        ("bootstrap (td-config-not-found)", &["sections=[bootstrap]"]),
+    ];
+    // Warm the component cache first, so no row pays for compiling the plugin.
+    timed_probe(&whole.url(), &["sections=[bootstrap]"]);
+    whole.body_bytes(true);
+    eprintln!(
+        "| sections | whole dump (Envoy 1.15): bytes, wall / user / sys s | filtered (Envoy 1.24): requests, bytes, wall / user / sys s |"
+    );
+    eprintln!("|---|---|---|");
+    for (name, with) in cases {
+        let mut rows = Vec::new();
+        for server in [&whole, &filtered] {
+            let mut best = [f64::MAX; 3];
+            let mut facts = Value::Null;
+            let mut bytes = 0;
+            let mut requests = 0;
+            for _ in 0..3 {
+                let (t, f) = timed_probe(&server.url(), with);
+                if t[0] < best[0] {
+                    best = t;
+                }
+                facts = f;
+                requests = server.requests().len();
+                bytes = server.body_bytes(true);
+            }
+            rows.push((best, facts, bytes, requests));
+        }
+        assert_eq!(rows[0].1, rows[1].1, "{name}: the same facts");
+        let fmt = |t: [f64; 3]| format!("{:.2} / {:.2} / {:.2}", t[0], t[1], t[2]);
+        eprintln!(
+            "| {name} | {:.1} MB, {} | {}, {:.2} MB, {} |",
+            rows[0].2 as f64 / 1e6,
+            fmt(rows[0].0),
+            rows[1].3,
+            rows[1].2 as f64 / 1e6,
+            fmt(rows[1].0)
+        );
+    }
+}
+
+/// What an on-call engineer reads in a report: each step's mark and reason, each finding
+/// with its text; the admin URL (its port differs) replaced by ADMIN.
+fn verdict(report: &Value, url: &str) -> Value {
+    let text = |v: &Value| Value::String(v.to_string().replace(url, "ADMIN"));
+    let steps: Vec<Value> = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| json!([s["id"], s["status"], s["severity"], text(&s["reason"])]))
+        .collect();
+    let findings: Vec<Value> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            json!([
+                f["id"],
+                f["step"],
+                text(&f["title"]),
+                text(&f["detail"]),
+                text(&f["evidence"]),
+                text(&f["fix"])
+            ])
+        })
+        .collect();
+    json!({"steps": steps, "findings": findings, "summary": report["summary"]})
+}
+
+/// The runbooks that read /config_dump, run live on this machine against a stand-in Envoy
+/// 1.15 (the whole dump) and 1.24 (filtered): the same marks, findings and texts. A real
+/// process named `envoy` runs meanwhile, so the steps that need one do run.
+#[test]
+fn runbooks_reading_config_dump_give_the_same_verdicts_filtered_or_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let envoy_bin = dir.path().join("envoy");
+    std::fs::copy("/bin/sleep", &envoy_bin).unwrap();
+    let mut envoy = std::process::Command::new(&envoy_bin)
+        .arg("300")
+        .spawn()
+        .unwrap();
+    let whole = StandIn::start("1.15.1", Filters::Honoured, real_dump());
+    let filtered = StandIn::start("1.24.3", Filters::Honoured, real_dump());
+    let mut ran_filtered = Vec::new();
+    for (runbook, inputs) in [
+        ("service-unreachable", &["vip=10.7.240.20"][..]),
+        ("td-config-not-found", &[][..]),
+        ("access-log-permission", &[][..]),
+        ("inbound-interception", &["serving_ports=9080,8080"][..]),
+        (
+            "service-proxy-template-unreachable",
+            &["vip=10.7.240.20", "port=9080"][..],
+        ),
+    ] {
+        let mut verdicts = Vec::new();
+        for server in [&whole, &filtered] {
+            let mut cmd = triage();
+            cmd.args(["run", runbook, "--target", "local", "--format", "json"])
+                .args(["--input", &format!("admin_url={}", server.url())]);
+            for i in inputs {
+                cmd.args(["--input", i]);
+            }
+            let out = run(&mut cmd);
+            assert!([0, 1, 3].contains(&out.code), "{runbook}: {}", out.stderr);
+            verdicts.push((out.code, verdict(&out.json(), &server.url())));
+        }
+        assert_eq!(verdicts[0], verdicts[1], "{runbook}");
+        // Whether its config step ran here (inbound-interception's needs the metadata
+        // server's serving ports or the VM's): then the filtered one asked filtered.
+        if filtered
+            .requests()
+            .iter()
+            .any(|r| r.starts_with("/config_dump?"))
+        {
+            ran_filtered.push(runbook);
+        }
+        eprintln!(
+            "{runbook}: exit {}, {}",
+            verdicts[0].0, verdicts[0].1["findings"]
+        );
+        whole.body_bytes(true);
+        filtered.body_bytes(true);
+    }
+    let _ = envoy.kill();
+    let _ = envoy.wait();
+    assert!(
+        [
+            "service-unreachable",
+            "td-config-not-found",
+            "access-log-permission"
+        ]
+        .iter()
+        .all(|r| ran_filtered.contains(r)),
+        "{ran_filtered:?}"
+    );
+}

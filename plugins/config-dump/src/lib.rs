@@ -166,6 +166,11 @@ impl Probe for ConfigDumpProbe {
                 let p: ConfigParams = params.parse()?;
                 let query = config_query(&p)?;
                 let sections = p.sections.clone().unwrap_or_else(|| ALL_SECTIONS.to_vec());
+                if sections.is_empty() {
+                    return Err(ProbeError::invalid_params(
+                        "sections is empty: name at least one of counts, listeners, routes, bootstrap, or leave it out for all",
+                    ));
+                }
                 let facts = match p.path.as_deref().filter(|p| !p.trim().is_empty()) {
                     Some(_) => {
                         let (source, bytes) =
