@@ -680,3 +680,92 @@ fn the_daemonsets_capabilities_are_exactly_what_iptables_needs_to_read_the_table
     assert_ne!(list("iptables-nft", &without_admin).code, 0);
     assert_eq!(added, ["net_admin", "net_raw"]);
 }
+
+#[test]
+fn the_daemonsets_pod_prints_a_report_a_line_and_stops_at_once_on_term() {
+    // The pod, as near as this machine comes: the container's command line from the
+    // manifest, in a network namespace of its own (the node's, with hostNetwork), the host's
+    // PID namespace (hostPID), as root with only the manifest's added capabilities.
+    let Some(ns) = super::netns::Netns::create("k8s-node") else {
+        return;
+    };
+    let (daemonset, _) = object("node-daemonset.yaml", "DaemonSet");
+    let c = container(&daemonset, "triage");
+    let argv: Vec<&str> = c["command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(c["args"].as_array().unwrap())
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    let caps: Vec<String> = c["securityContext"]["capabilities"]["add"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| format!("+{}", c.as_str().unwrap().to_lowercase()))
+        .collect();
+    let bounding = format!("--bounding-set=-all,{}", caps.join(","));
+    let dir = tempfile::tempdir().unwrap();
+    let bin = triage_on_path(dir.path());
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", ns.name.as_str(), "setpriv"])
+        .args([bounding.as_str(), "--inh-caps=-all", "--"])
+        .args(argv)
+        .env_clear();
+    for (name, value) in triage().get_envs() {
+        if let Some(value) = value {
+            cmd.env(name, value);
+        }
+    }
+    for var in c["env"].as_array().unwrap() {
+        let name = var["name"].as_str().unwrap();
+        if let Some(value) = var["value"].as_str()
+            && !POD_PATHS.contains(&name)
+        {
+            cmd.env(name, value);
+        }
+    }
+    cmd.env(
+        "PATH",
+        format!("{}:/usr/bin:/bin:/usr/sbin:/sbin", bin.display()),
+    )
+    .env("HOME", std::env::temp_dir())
+    .current_dir(std::env::temp_dir())
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped());
+    let mut pod = cmd.spawn().unwrap();
+    // `ip netns exec` and setpriv exec what follows: the child is the pod's shell, PID 1 of
+    // the container.
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(pod.stdout.take().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    let report: Value = serde_json::from_str(&first).unwrap_or_else(|e| panic!("{e}: {first}"));
+    assert_eq!(report["schema"], "triage.report/v2");
+    assert_eq!(report["target"], "local");
+    // The node's nat table was read with those capabilities: an empty table is a finding,
+    // not a step that could not see it.
+    let interception = step(&report, "interception");
+    assert_eq!(interception["status"], "failed", "{interception:#}");
+    assert!(finding_ids(&report).contains(&"interception-missing".to_string()));
+    // Deleting the pod sends TERM to its PID 1: it ends now, not INTERVAL seconds later.
+    let sent = Command::new("kill")
+        .args(["-TERM", &pod.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let status = loop {
+        if let Some(status) = pod.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = pod.kill();
+            panic!("the pod's shell did not stop within 5 s of TERM");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0));
+}

@@ -16,6 +16,7 @@ mod gce_checks;
 mod guided;
 mod interception_fixes;
 mod k8s;
+mod kubectl_exec;
 mod lint;
 mod live_dump;
 mod log_tail;

@@ -2,15 +2,10 @@
 //! step of gke-pods-not-starting: what the reports say, beyond the marks the scenario cases
 //! assert (a case cannot check a step's reason or a finding's text).
 //!
-//! The `kubectl exec` transport itself has no live test here. The loopback API stand-in used
-//! elsewhere answers plain HTTP GETs; `kubectl exec` (1.30+) opens a WebSocket to
-//! `/api/v1/namespaces/NS/pods/POD/exec` with the `v5.channel.k8s.io` subprotocol (falling
-//! back to an SPDY/3.1 upgrade), then multiplexes stdin/stdout/stderr/error/resize channels
-//! over it and reads the exit status from a JSON `Status` on the error channel. A faithful
-//! stand-in means writing a WebSocket (or SPDY) server with that channel framing, which did
-//! not fit in this slice's time; a fake would test our fake rather than kubectl. So the exec
-//! calls are recorded in the bundles (their argv is checked exactly, as the default policy
-//! grants it) with the refusal text a real kubectl prints when the sidecar lacks NET_ADMIN.
+//! These cases replay recorded `kubectl exec` answers (their argv checked exactly, as the
+//! default policy grants it). The live path, the real kubectl exec'ing over WebSocket into a
+//! stand-in API server that runs the command in a network namespace with real iptables
+//! rules, is `kubectl_exec.rs`.
 
 use super::*;
 

@@ -761,3 +761,103 @@ fn bench_500_runs_from_50_clients_on_one_and_two_replicas() {
         );
     }
 }
+
+/// Chat results are posted once with two replicas: the replica that records a run's end
+/// posts it, whichever replica the chat asked; and a chat run whose replica is SIGKILLed is
+/// posted `interrupted` once, by the survivor, when its lease runs out.
+#[test]
+fn chat_results_are_posted_once_across_replicas() {
+    let Some(bin) = postgres_or_skip() else {
+        return;
+    };
+    let pg = Postgres::start(&bin);
+    let (port, posted) = super::serve::response_url_server();
+    let s = setup(
+        "  max_concurrent_runs: 2\n  run_deadline: 60s\n  run_lease: 2s\n",
+        &format!("http://127.0.0.1:{port}/"),
+    );
+    let db = PathBuf::from(pg.url());
+    let (a, b) = (Server::start(&s.config, &db), Server::start(&s.config, &db));
+    let c = client();
+    let response_url = format!("http://127.0.0.1:{port}/commands/T1/123/abc");
+    let slack = |server: &Server, text: &str, n: usize| {
+        let form = format!(
+            "{}&trigger_id={n}",
+            super::serve::slack_form(text, &response_url)
+        );
+        rt().block_on(async {
+            let r = super::serve::signed_slack(&c, server, "/slack/commands", form)
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 200);
+        });
+    };
+    // Six commands, alternating replicas.
+    for n in 0..6_usize {
+        let server = if n.is_multiple_of(2) { &a } else { &b };
+        let target = if n.is_multiple_of(3) {
+            "broken"
+        } else {
+            "healthy"
+        };
+        slack(
+            server,
+            &format!("service-unreachable {target} vip=10.0.0.1"),
+            n,
+        );
+    }
+    let runs = settled(&a, Duration::from_secs(60));
+    assert_eq!(runs.len(), 6);
+    let mut posts = Vec::new();
+    while let Ok(post) =
+        posted.recv_timeout(Duration::from_secs(if posts.len() < 6 { 30 } else { 2 }))
+    {
+        posts.push(post);
+    }
+    assert_eq!(posts.len(), 6, "{posts:#?}");
+    for id in runs.keys() {
+        let naming = posts.iter().filter(|p| p.contains(id.as_str())).count();
+        assert_eq!(naming, 1, "run {id} posted {naming} times: {posts:#?}");
+    }
+
+    // A chat run on the target that hangs; the replica running it is killed.
+    slack(&a, "service-unreachable hangs vip=10.0.0.1", 100);
+    let start = Instant::now();
+    let (id, victim, survivor) = loop {
+        let runs = history(&a);
+        if let Some(r) = runs
+            .values()
+            .find(|r| r["target"] == "hangs" && r["status"] == "running")
+        {
+            let id = r["id"].as_str().unwrap().to_string();
+            // The replica whose log says it started the run.
+            let on_a = started(&a.stderr()).contains(&id);
+            let on_b = started(&b.stderr()).contains(&id);
+            if on_a || on_b {
+                break if on_a { (id, &a, &b) } else { (id, &b, &a) };
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the run never started"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    Command::new("kill")
+        .args(["-KILL", &victim.child.id().to_string()])
+        .status()
+        .unwrap();
+    let post = posted
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the survivor posts the interruption");
+    assert!(
+        post.contains(&id) && post.contains("ended interrupted") && post.contains("lease"),
+        "{post}"
+    );
+    let runs = settled(survivor, Duration::from_secs(30));
+    assert_eq!(runs[&id]["status"], "interrupted");
+    assert!(
+        posted.recv_timeout(Duration::from_secs(3)).is_err(),
+        "a second post"
+    );
+}
