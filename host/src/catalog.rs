@@ -48,7 +48,7 @@ impl RunbookSource {
     pub fn text(&self) -> std::io::Result<String> {
         match self {
             RunbookSource::Builtin(b) => Ok(b.source.to_string()),
-            RunbookSource::File(p) => std::fs::read_to_string(p),
+            RunbookSource::File(p) => crate::files::read_text(p),
         }
     }
 
@@ -108,7 +108,9 @@ fn find_in(dir: &Path, id: &str) -> Option<PathBuf> {
 /// Resolves `triage run ARG`: a path when it names a file, else an id.
 pub fn resolve(arg: &str, warnings: &mut Vec<String>) -> Result<RunbookSource, CatalogError> {
     let as_path = Path::new(arg);
-    if as_path.is_file() {
+    // Anything there but a directory is taken as the file meant, so that a FIFO or a device
+    // gets the loader's "is not a regular file" rather than "no such runbook file".
+    if as_path.exists() && !as_path.is_dir() {
         return Ok(RunbookSource::File(as_path.to_path_buf()));
     }
     if as_path.join("runbook.yaml").is_file() {

@@ -86,7 +86,7 @@ pub fn user_config() -> Result<UserConfig, ConfigError> {
     let Some(path) = config_file().filter(|p| p.is_file()) else {
         return Ok(UserConfig::default());
     };
-    let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+    let text = crate::files::read_text(&path).map_err(|source| ConfigError::Read {
         path: path.clone(),
         source,
     })?;

@@ -174,7 +174,7 @@ pub fn load_file(
     plugins: &dyn validate::PluginCatalog,
 ) -> Result<LoadedRunbook, LoadErrors> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let text = crate::files::read_text(path).map_err(|e| {
         LoadErrors(vec![LoadError {
             file: file.clone(),
             line: 1,

@@ -158,7 +158,7 @@ impl Policy {
 
     /// Reads a policy file; errors carry the file and the YAML position.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path)
+        let text = crate::files::read_text(path)
             .map_err(|e| anyhow::anyhow!("{}: cannot read policy: {e}", path.display()))?;
         Self::parse(&text, path)
     }

@@ -395,7 +395,7 @@ impl ServerConfig {
     /// line:column for the file's shape): first every key or value of the wrong shape
     /// (yaml/collect.rs), then, once the shape is right, every check of what it says.
     pub fn load(path: &Path) -> Result<ServerConfig, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let text = crate::files::read_text(path).map_err(|e| format!("{}: {e}", path.display()))?;
         crate::yaml::depth::check_file(&text, path)?;
         let raw: RawConfig = crate::yaml::collect::all_errors(&text)
             .map_err(|errors| crate::yaml::collect::lines(path, &errors).join("\n"))?;

@@ -263,7 +263,8 @@ steps:
 fn a_file_of_a_million_mistakes_gets_a_hundred_lines() {
     let mut text = String::from("apiVersion: triage/v1\nid: flood\ntitle: Flood\nsteps:\n");
     let mut i = 0;
-    while text.len() < 10 << 20 {
+    // Just under the 1 MiB a runbook may be: about 13,000 steps, each with a mistake.
+    while text.len() < (1 << 20) - 100 {
         text.push_str(&format!(
             "  - {{id: s{i}, title: S, ask: {{prompt: p, choices: [y]}}, bad: 1}}\n"
         ));
@@ -290,6 +291,43 @@ fn a_file_of_a_million_mistakes_gets_a_hundred_lines() {
     );
     // A debug build on a busy 2-core machine; a release build takes a fraction of this.
     assert!(took < std::time::Duration::from_secs(60), "{took:?}");
+}
+
+/// A runbook over 1 MiB, a FIFO (which would block the read forever) and a device are each
+/// refused in one line at the file's line 1, before any parsing; the biggest built-in runbook
+/// is under 40 KiB.
+#[test]
+fn a_flood_a_fifo_or_a_device_is_refused_before_it_is_parsed() {
+    let mut text = String::from("apiVersion: triage/v1\nid: big\ntitle: Big\nsteps: []\n");
+    text.push_str(&"# padding\n".repeat(110_000));
+    let (dir, big) = runbook_file("big.yaml", &text);
+    let fifo = dir.path().join("fifo.yaml");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    for (path, why) in [
+        (
+            big.clone(),
+            format!("is {} bytes, over the 1048576-byte limit", text.len()),
+        ),
+        (fifo, "is not a regular file (a FIFO)".to_string()),
+        (
+            std::path::PathBuf::from("/dev/zero"),
+            "is not a regular file (a character device)".to_string(),
+        ),
+    ] {
+        for verb in ["lint", "run"] {
+            let out = run(triage().arg(verb).arg(&path));
+            assert_eq!(out.code, 2, "{verb} {}: {}", path.display(), out.stderr);
+            let line = format!("{}:1:1: cannot read: {why}", path.display());
+            assert!(out.stderr.contains(&line), "{verb}: {}", out.stderr);
+            assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+        }
+    }
 }
 
 /// Nesting past the cap is one located error, whatever else is wrong.
