@@ -7,6 +7,57 @@ use tokio::io::AsyncReadExt;
 
 pub struct LocalTarget {
     http: reqwest::Client,
+    /// What a command a plugin asks for runs with: see [`passed_env`].
+    env: Vec<(std::ffi::OsString, std::ffi::OsString)>,
+}
+
+/// Variables a command a plugin asked for (iptables, envoy, kubectl, gcloud, ssh) still
+/// sees; every other one is removed. triage's own environment holds secrets the commands
+/// have no use for (`triage serve`'s chat and API tokens named by `token_env`, PGPASSWORD,
+/// TRIAGE_REPORT_TOKEN), and a command that printed its environment would hand them to a
+/// plugin and into a report. Kept: what finds programs and the user's config (PATH, HOME,
+/// XDG_*), locale and time zone, kubectl's and gcloud's own settings (KUBECONFIG, KUBE*,
+/// CLOUDSDK_*), ssh's agent, and proxies.
+const PASSED_ENV: &[&str] = &[
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "LANG",
+    "TZ",
+    "TMPDIR",
+    "SSH_AUTH_SOCK",
+    "GOOGLE_APPLICATION_CREDENTIALS",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "ALL_PROXY",
+];
+const PASSED_ENV_PREFIXES: &[&str] = &["LC_", "XDG_", "KUBE", "CLOUDSDK_"];
+
+/// The variables of `vars` a command keeps: those above, and the names listed in
+/// `TRIAGE_PASS_ENV` (comma-separated), for a team whose commands need one more.
+fn passed_env(
+    vars: impl Iterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+    pass_env: &str,
+) -> Vec<(std::ffi::OsString, std::ffi::OsString)> {
+    let extra: Vec<&str> = pass_env
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .collect();
+    vars.filter(|(name, _)| {
+        let Some(name) = name.to_str() else {
+            return false;
+        };
+        PASSED_ENV.contains(&name)
+            || PASSED_ENV_PREFIXES.iter().any(|p| name.starts_with(p))
+            || extra.contains(&name)
+    })
+    .collect()
 }
 
 impl LocalTarget {
@@ -18,7 +69,11 @@ impl LocalTarget {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("an HTTP client with no TLS builds");
-        LocalTarget { http }
+        let pass_env = std::env::var("TRIAGE_PASS_ENV").unwrap_or_default();
+        LocalTarget {
+            http,
+            env: passed_env(std::env::vars_os(), &pass_env),
+        }
     }
 }
 
@@ -66,6 +121,8 @@ impl CarryOut for LocalTarget {
         };
         let mut child = tokio::process::Command::new(program)
             .args(args)
+            .env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -245,4 +302,74 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsString;
+
+    fn vars(names: &[&str]) -> Vec<(OsString, OsString)> {
+        names
+            .iter()
+            .map(|n| (OsString::from(n), OsString::from("v")))
+            .collect()
+    }
+
+    #[test]
+    fn a_command_keeps_only_what_finds_programs_and_config_and_the_names_passed() {
+        let all = vars(&[
+            "PATH",
+            "HOME",
+            "LC_ALL",
+            "KUBECONFIG",
+            "KUBECACHEDIR",
+            "CLOUDSDK_CONFIG",
+            "SSH_AUTH_SOCK",
+            "PGPASSWORD",
+            "TRIAGE_REPORT_TOKEN",
+            "SLACK_SIGNING_SECRET",
+            "TRIAGE_OPS_BOT_TOKEN",
+            "AWS_SECRET_ACCESS_KEY",
+            "MY_TOOL_MODE",
+        ]);
+        let kept = |pass: &str| -> Vec<String> {
+            passed_env(all.clone().into_iter(), pass)
+                .into_iter()
+                .map(|(k, _)| k.into_string().unwrap())
+                .collect()
+        };
+        assert_eq!(
+            kept(""),
+            [
+                "PATH",
+                "HOME",
+                "LC_ALL",
+                "KUBECONFIG",
+                "KUBECACHEDIR",
+                "CLOUDSDK_CONFIG",
+                "SSH_AUTH_SOCK"
+            ]
+        );
+        assert!(kept(" MY_TOOL_MODE ,, ").contains(&"MY_TOOL_MODE".to_string()));
+        // A prefix is not a name: TRIAGE_PASS_ENV=PG passes no PGPASSWORD.
+        assert!(!kept("PG").contains(&"PGPASSWORD".to_string()));
+    }
+
+    /// The real thing: `env` run through the local target sees PATH but none of the
+    /// variables cargo gives this test process (CARGO_PKG_NAME and the like).
+    #[tokio::test]
+    async fn a_command_run_for_a_plugin_does_not_see_triages_environment() {
+        assert!(
+            std::env::var_os("CARGO_PKG_NAME").is_some(),
+            "run under cargo test"
+        );
+        let out = LocalTarget::new()
+            .exec(&["env".to_string()], Duration::from_secs(10))
+            .await
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(text.lines().any(|l| l.starts_with("PATH=")), "{text}");
+        assert!(!text.contains("CARGO_PKG_NAME="), "{text}");
+    }
 }
