@@ -27,10 +27,13 @@ pub enum Spec {
 /// Why a target spec could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SpecError {
-    #[error("target `{spec}`: {why}")]
+    // The spec escaped: a line break in it would split the one-line error (and a hostile
+    // one would forge a second line).
+    #[error("target `{}`: {why}", spec.escape_debug())]
     Remote { spec: String, why: String },
     #[error(
-        "target `{0}`: unknown target; use local, bundle:DIR, ssh://…, gcloud://… or kubectl://…"
+        "target `{}`: unknown target; use local, bundle:DIR, ssh://…, gcloud://… or kubectl://…",
+        .0.escape_debug()
     )]
     Unknown(String),
     #[error("target `bundle:`: give the bundle's directory")]

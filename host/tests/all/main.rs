@@ -13,6 +13,7 @@ mod first_run;
 mod fleet;
 mod fleet_server;
 mod gce_checks;
+mod gcloud_target;
 mod guided;
 mod interception_fixes;
 mod k8s;
