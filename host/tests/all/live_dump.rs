@@ -626,7 +626,7 @@ fn a_recorded_bundle_holds_the_filtered_calls_and_old_bundles_still_replay() {
     );
     assert!(
         yaml.match_indices("/config_dump")
-            .all(|(at, _)| yaml[at..].as_bytes().get(12) == Some(&b'?')),
+            .all(|(at, _)| yaml.as_bytes()[at..].get(12) == Some(&b'?')),
         "the whole dump was not asked for:\n{yaml}"
     );
 
