@@ -14,6 +14,7 @@
 
 use super::fleet::{aggregate_of, targets_file};
 use super::plugins_live::{Answer, Loopback, json_answer, kubectl_present};
+use super::serve::{Server, TOKEN, client, rt};
 use super::*;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -456,11 +457,18 @@ fn kubectl_refuses_a_misspelt_field_and_a_wrong_type_in_the_manifests() {
 const POD_PATHS: [&str; 4] = ["TARGETS", "TRIAGE_CACHE_DIR", "HOME", "TRIAGE_SSH_CONFIG"];
 
 /// A shard's pod, as Kubernetes starts it: the container's command and args as the
-/// manifest gives them, its literal env values (values from a ConfigMap, Secret or the pod's
-/// labels are unset, as an absent optional key leaves them), JOB_COMPLETION_INDEX, and
-/// `triage` first on the PATH. Returns the exit code and what the pod's log would hold:
-/// stdout and stderr in one stream.
-fn run_pod(job: &Value, index: usize, targets: &Path, bin: &Path) -> (i32, String) {
+/// manifest gives them, its literal env values, JOB_COMPLETION_INDEX, and `triage` first on
+/// the PATH. A value the manifest takes from a ConfigMap, a Secret or the pod's labels is
+/// `from_refs`' (as Kubernetes would resolve it), else unset (as an absent optional key
+/// leaves it). Returns the exit code and what the pod's log would hold: stdout and stderr
+/// in one stream.
+fn run_pod(
+    job: &Value,
+    index: usize,
+    targets: &Path,
+    bin: &Path,
+    from_refs: &[(&str, &str)],
+) -> (i32, String) {
     let c = container(job, "triage");
     let argv: Vec<&str> = c["command"]
         .as_array()
@@ -490,6 +498,16 @@ fn run_pod(job: &Value, index: usize, targets: &Path, bin: &Path) -> (i32, Strin
         {
             cmd.env(name, value);
         }
+        if let Some((_, value)) = from_refs.iter().find(|(n, _)| *n == name) {
+            assert!(
+                var["valueFrom"].is_object(),
+                "{name} is not taken from a reference"
+            );
+            cmd.env(name, value);
+        }
+    }
+    for (name, _) in from_refs {
+        assert!(names.contains(name), "the manifest does not set {name}");
     }
     for path in POD_PATHS {
         assert!(names.contains(&path), "the manifest no longer sets {path}");
@@ -562,7 +580,7 @@ fn the_jobs_four_pods_merged_give_the_aggregate_of_one_process() {
     let bin = triage_on_path(dir.path());
     let mut files = Vec::new();
     for index in 0..shards as usize {
-        let (code, log) = run_pod(&job, index, &targets, &bin);
+        let (code, log) = run_pod(&job, index, &targets, &bin, &[]);
         // Shards 1 and 3 (indexes 0 and 2) hold the broken VMs: triage exits 1 there, and
         // the pod still succeeds, its result in its log.
         assert_eq!(code, 0, "index {index}: {log}");
@@ -590,6 +608,84 @@ fn the_jobs_four_pods_merged_give_the_aggregate_of_one_process() {
     assert_eq!(aggregate_of(&merged.stdout), whole);
 }
 
+/// The Job run's uid, as Kubernetes puts it in the pods' `batch.kubernetes.io/controller-uid`
+/// label.
+const JOB_UID: &str = "5f0c1d2e-8a1b-4c3d-9e8f-0123456789ab";
+const REPORT_TOKEN: &str = "report-token-k8s-0123456789";
+
+#[test]
+fn the_jobs_pods_posting_to_a_server_give_the_fleet_of_one_process() {
+    // The report_to variant: the ConfigMap's report_to and the triage-report Secret set, the
+    // pods post to a real `triage serve` on loopback as well as logging their jsonl.
+    let (job, _) = object("sweep-job.yaml", "Job");
+    let dir = tempfile::tempdir().unwrap();
+    let examples = root().join("examples/service-unreachable");
+    let config = dir.path().join("server.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "tokens:\n  - name: tester\n    token: {TOKEN}\n\
+             \x20 - name: sweep\n    token: {REPORT_TOKEN}\n    scopes: [report]\n\
+             targets:\n  healthy: {}\n\
+             limits:\n  runs_per_minute_per_caller: 1000\n  max_body_bytes: 1048576\n",
+            examples.join("interception-in-place").display(),
+        ),
+    )
+    .unwrap();
+    let server = Server::start(&config, &dir.path().join("runs.sqlite3"));
+    let targets = targets_file(dir.path(), 11);
+    let bin = triage_on_path(dir.path());
+    let refs = [
+        ("TRIAGE_REPORT_TO", server.base.as_str()),
+        ("TRIAGE_REPORT_TOKEN", REPORT_TOKEN),
+        ("FLEET_ID", JOB_UID),
+    ];
+    for index in 0..4 {
+        let (code, log) = run_pod(&job, index, &targets, &bin, &refs);
+        assert_eq!(code, 0, "index {index}: {log}");
+        // The log keeps the jsonl too: the merge of the logs works either way.
+        aggregate_of(&jsonl_of(&log));
+    }
+    let one = run(triage()
+        .args([
+            "run",
+            "service-unreachable",
+            "--input",
+            "vip=10.0.0.1",
+            "-o",
+            "json",
+        ])
+        .arg("--targets")
+        .arg(&targets));
+    assert_eq!(one.code, 1, "{}", one.stderr);
+    let one = one.json();
+    let served: Value = rt().block_on(async {
+        let answer = client()
+            .get(server.url(&format!("/v1/fleets/{JOB_UID}")))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+        answer.json().await.unwrap()
+    });
+    assert_eq!(served["schema"], "triage.fleet/v1");
+    assert_eq!(served["summary"]["targets"], 11);
+    assert_eq!(served["summary"], one["summary"], "{served:#}");
+    let failing = |fleet: &Value| {
+        let mut names: Vec<String> = fleet["findings"]["interception-missing"]["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap().to_string())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(failing(&served), failing(&one));
+    assert_eq!(failing(&one).len(), 6);
+}
+
 #[test]
 fn a_bad_targets_file_fails_the_job_instead_of_retrying_it() {
     // Exit 2 (a usage error, the same in every shard) leaves the pod failed with 2, which
@@ -597,7 +693,7 @@ fn a_bad_targets_file_fails_the_job_instead_of_retrying_it() {
     let (job, _) = object("sweep-job.yaml", "Job");
     let dir = tempfile::tempdir().unwrap();
     let bin = triage_on_path(dir.path());
-    let (code, log) = run_pod(&job, 0, &dir.path().join("missing.txt"), &bin);
+    let (code, log) = run_pod(&job, 0, &dir.path().join("missing.txt"), &bin, &[]);
     assert_eq!(code, 2, "{log}");
     assert!(log.contains("missing.txt"), "{log}");
     let rules = job["spec"]["podFailurePolicy"]["rules"].as_array().unwrap();
