@@ -229,7 +229,7 @@ pub fn serve(runtime: Runtime, policy: Policy, options: ServeOptions) -> Result<
             Some(files) => Some(tls::server_config(files)?),
             None => None,
         };
-        let chats = chat::registry::configured(&config);
+        let chats = chat::registry::configured(&config, Some(runs.store.clone()));
         let app = Arc::new(App {
             config,
             runs: runs.clone(),

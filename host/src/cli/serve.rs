@@ -76,7 +76,7 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> CliResult {
         let listen = args.listen.as_deref().unwrap_or(&config.listen);
         std::net::ToSocketAddrs::to_socket_addrs(listen)
             .map_err(|e| Failure::usage(format!("{}: listen `{listen}`: {e}", path.display())))?;
-        let chats: String = crate::serve::chat::registry::configured(&config)
+        let chats: String = crate::serve::chat::registry::configured(&config, None)
             .iter()
             .map(|chat| format!(", {}", chat.name()))
             .collect();

@@ -201,6 +201,12 @@ pub trait Store: Send + Sync {
     fn renew(&self) -> StoreResult<Vec<String>> {
         Ok(Vec::new())
     }
+    /// Records `key` (a signed request taken) until `until` (Unix seconds); whether it was
+    /// new. Only a shared history keeps these (a server alone keeps them in memory).
+    fn first_time(&self, key: &str, until: i64) -> StoreResult<bool> {
+        let _ = (key, until);
+        Ok(true)
+    }
     /// How many runs wait in a shared queue (every server's); 0 when not shared.
     fn queued(&self) -> StoreResult<i64> {
         Ok(0)

@@ -792,8 +792,31 @@ fn chat_results_are_posted_once_across_replicas() {
             assert_eq!(r.status().as_u16(), 200);
         });
     };
-    // Six commands, alternating replicas.
-    for n in 0..6_usize {
+    // A signed command taken by one replica and replayed, byte for byte, to the other is
+    // refused there: the signatures taken are remembered in the database.
+    let form = super::serve::slack_form("service-unreachable healthy vip=10.0.0.1", &response_url);
+    let ts = super::serve::now().to_string();
+    let sig = triage::serve::chat::slack::signature(super::serve::SECRET, &ts, form.as_bytes());
+    let send = |server: &Server| {
+        rt().block_on(async {
+            let r = c
+                .post(server.url("/slack/commands"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("x-slack-request-timestamp", &ts)
+                .header("x-slack-signature", &sig)
+                .body(form.clone())
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        })
+    };
+    assert_eq!(send(&a).0, 200);
+    let (status, said) = send(&b);
+    assert_eq!(status, 401, "{said}");
+    assert!(said.contains("a replay"), "{said}");
+    // Five more commands, alternating replicas: six runs in all.
+    for n in 1..6_usize {
         let server = if n.is_multiple_of(2) { &a } else { &b };
         let target = if n.is_multiple_of(3) {
             "broken"

@@ -8,11 +8,20 @@ use crate::serve::config::ServerConfig;
 use std::sync::Arc;
 use utoipa::OpenApi;
 
-/// The platforms this config sets up (each has a section in it).
-pub fn configured(config: &ServerConfig) -> Vec<Arc<dyn Platform>> {
+/// The platforms this config sets up (each has a section in it); `history`, when the
+/// server has one, is where a history shared with other servers also remembers the signed
+/// requests taken (so a replay to another replica is refused too).
+pub fn configured(
+    config: &ServerConfig,
+    history: Option<Arc<dyn crate::serve::store::Store>>,
+) -> Vec<Arc<dyn Platform>> {
     let mut platforms: Vec<Arc<dyn Platform>> = Vec::new();
     if let Some(c) = &config.slack {
-        platforms.push(Arc::new(Slack::new(c.clone())));
+        let mut slack = Slack::new(c.clone());
+        if let Some(store) = history.filter(|s| s.shared()) {
+            slack.share_seen(store);
+        }
+        platforms.push(Arc::new(slack));
     }
     if let Some(c) = &config.mattermost {
         platforms.push(Arc::new(Mattermost::new(c.clone())));

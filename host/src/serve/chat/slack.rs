@@ -29,6 +29,9 @@ use utoipa::OpenApi;
 pub struct Slack {
     config: SlackConfig,
     seen: SeenSignatures,
+    /// A history shared by several servers, which remembers the signatures every replica
+    /// took: a request replayed to another replica is refused there too.
+    shared_seen: Option<Arc<dyn crate::serve::store::Store>>,
 }
 
 impl Slack {
@@ -36,7 +39,13 @@ impl Slack {
         Slack {
             config,
             seen: SeenSignatures::default(),
+            shared_seen: None,
         }
+    }
+
+    /// Remembers the signatures taken in `store` as well as in memory.
+    pub fn share_seen(&mut self, store: Arc<dyn crate::serve::store::Store>) {
+        self.shared_seen = Some(store);
     }
 }
 
@@ -89,11 +98,23 @@ impl Platform for Slack {
             .map_err(|e| e.to_string())?;
         // verify() parsed both, so neither is missing here.
         let ts = timestamp.and_then(|t| t.parse().ok()).unwrap_or(now);
-        if !self.seen.first_time(signature.unwrap_or_default(), ts, now) {
-            return Err(
-                "this signed request was already received (a replay); Slack signs each request once"
-                    .into(),
-            );
+        let signature = signature.unwrap_or_default().to_ascii_lowercase();
+        let replay =
+            "this signed request was already received (a replay); Slack signs each request once";
+        if !self.seen.first_time(&signature, ts, now) {
+            return Err(replay.into());
+        }
+        if let Some(store) = &self.shared_seen {
+            // Kept until the request is stale anyway; a history that cannot answer refuses
+            // the request rather than risk running a replay.
+            match store.first_time(&format!("slack:{signature}"), ts + MAX_SKEW_SECS) {
+                Ok(true) => {}
+                Ok(false) => return Err(replay.into()),
+                Err(e) => {
+                    tracing::warn!("run history: checking a Slack signature: {e}");
+                    return Err("the run history cannot be reached; try again".into());
+                }
+            }
         }
         Ok(())
     }

@@ -38,8 +38,9 @@ const CONNECTIONS: usize = 4;
 /// at once do not both migrate). 1 and 2 are SQLite's 1 and 2 (the runs table, `notify`);
 /// 3 adds the claim; 4 the fleets (`POST /v1/reports`): `fleets` says each fleet's runbook
 /// (its primary key settles two first posts of different runbooks), `fleet_reports` holds a
-/// row per target, keyed so that a second post replaces the first.
-const MIGRATIONS: [&str; 4] = [
+/// row per target, keyed so that a second post replaces the first; 5 the signed chat
+/// requests taken (so a replay to another replica is refused).
+const MIGRATIONS: [&str; 5] = [
     "CREATE TABLE runs (
         seq          BIGSERIAL PRIMARY KEY,
         id           TEXT NOT NULL UNIQUE,
@@ -75,6 +76,7 @@ const MIGRATIONS: [&str; 4] = [
         received_at TEXT NOT NULL,
         PRIMARY KEY (fleet, target)
      )",
+    "CREATE TABLE seen_requests (key TEXT PRIMARY KEY, until BIGINT NOT NULL)",
 ];
 
 /// Any number; the same in every triage, so replicas exclude each other while migrating.
@@ -497,6 +499,20 @@ impl Store for PgStore {
             answers: json(row.get(4)),
             notify: row.get(5),
         }))
+    }
+
+    fn first_time(&self, key: &str, until: i64) -> StoreResult<bool> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs() as i64;
+        // Forget what is stale: the table holds at most the last few minutes' requests.
+        self.execute("DELETE FROM seen_requests WHERE until < $1", &[&now])?;
+        let inserted = self.execute(
+            "INSERT INTO seen_requests (key, until) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+            &[&key, &until],
+        )?;
+        Ok(inserted == 1)
     }
 
     fn queued(&self) -> StoreResult<i64> {
