@@ -311,6 +311,7 @@ const ISSUED_CODES: &[(&str, &str)] = &[
     ("TRG0204", "access-log-permission-denied"),
     ("TRG0205", "xds-stream-unavailable"),
     ("TRG0206", "log-errors-before-restart"),
+    ("TRG0207", "envoy-log-location"),
     ("TRG0301", "proxy-uid-not-excluded"),
     ("TRG0302", "td-api-disabled"),
     ("TRG0303", "vm-scope-missing"),

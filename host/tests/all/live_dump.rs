@@ -889,8 +889,16 @@ fn runbooks_reading_config_dump_give_the_same_verdicts_filtered_or_not() {
     let mut ran_filtered = Vec::new();
     for (runbook, inputs) in [
         ("service-unreachable", &["vip=10.7.240.20"][..]),
-        ("td-config-not-found", &[][..]),
-        ("access-log-permission", &[][..]),
+        // The log path given: where the running Envoy logs (the locate step) depends on
+        // which processes named envoy other tests run meanwhile.
+        (
+            "td-config-not-found",
+            &["log_path=/var/log/envoy/envoy.err.log"][..],
+        ),
+        (
+            "access-log-permission",
+            &["log_path=/var/log/envoy/envoy.err.log"][..],
+        ),
         ("inbound-interception", &["serving_ports=9080,8080"][..]),
         (
             "service-proxy-template-unreachable",

@@ -20,6 +20,7 @@ mod k8s;
 mod kubectl_exec;
 mod lint;
 mod live_dump;
+mod log_location;
 mod log_tail;
 mod netns;
 mod parsers;

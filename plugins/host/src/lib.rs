@@ -1,8 +1,9 @@
 //! Probe plugin `host`: facts about the machine Envoy runs on — the Envoy process and its
-//! UID, the Envoy binary's version, a file's owner and mode (the access log), and whether
+//! UID, where it writes its log, the Envoy binary's version, a file's owner and mode (the access log), and whether
 //! Traffic Director's API resolves and accepts connections.
 
 pub mod error;
+pub mod log_location;
 pub mod network;
 pub mod processes;
 pub mod stat;
@@ -14,6 +15,7 @@ pub use error::ParseError;
 use serde::Deserialize;
 use triage_sdk::{Action, CapabilityError, Facts, JsonSchema, Manifest, Params, Probe, ProbeError};
 
+use crate::log_location::{LogLocationFacts, READLINK_STDERR, run_log_location};
 use crate::network::{DnsFacts, TcpFacts, dns_facts, tcp_facts};
 use crate::processes::{PS_ARGV, ProcessFacts, parse_ps};
 use crate::stat::{FileStatFacts, STAT_FORMAT, file_stat_facts};
@@ -40,6 +42,11 @@ fn default_timeout_ms() -> u32 {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProcessesParams {}
+
+/// Params of `envoy-log-location`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnvoyLogLocationParams {}
 
 /// Params of `envoy-uptime`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -112,6 +119,16 @@ impl Probe for HostProbe {
             .exec(&PS_ARGV),
         )
         .action(
+            Action::new::<EnvoyLogLocationParams, LogLocationFacts>(
+                "envoy-log-location",
+                "Where the running Envoy writes its log: its --log-path argument (ps), else the \
+                 file its stderr is open on (readlink /proc/PID/fd/2); says when that is \
+                 journald, a pipe, /dev/null or a deleted file instead",
+            )
+            .exec(&PS_ARGV)
+            .exec(&READLINK_STDERR),
+        )
+        .action(
             Action::new::<EnvoyUptimeParams, UptimeFacts>(
                 "envoy-uptime",
                 "How long each Envoy process has run (ps) against how long the machine has \
@@ -152,6 +169,11 @@ impl Probe for HostProbe {
                 let _: ProcessesParams = params.parse()?;
                 let text = triage_sdk::exec_ok(&PS_ARGV)?;
                 Facts::new(&parse_ps(&text).map_err(|e| ProbeError::bad_input(e.0))?)
+            }
+            "envoy-log-location" => {
+                let _: EnvoyLogLocationParams = params.parse()?;
+                let text = triage_sdk::exec_ok(&PS_ARGV)?;
+                Facts::new(&run_log_location(&text)?)
             }
             "envoy-uptime" => {
                 let _: EnvoyUptimeParams = params.parse()?;

@@ -11,6 +11,7 @@ fn manifest_declares_exactly_what_the_actions_run() {
         r#"Exec(["{binary}", "--version"])"#,
         r#"Exec(["/proc/*/exe", "--version"])"#,
         r#"Exec(["envoy", "--version"])"#,
+        r#"Exec(["readlink", "--", "/proc/*/fd/2"])"#,
         r#"Exec(["stat", "-c", "%U|%u|%G|%g|%a|%F", "--", "{path}"])"#,
         r#"Resolve("{host}")"#,
         r#"Connect("{host}:{port}")"#,
@@ -28,6 +29,7 @@ fn manifest_declares_exactly_what_the_actions_run() {
     for action in [
         "processes",
         "envoy-uptime",
+        "envoy-log-location",
         "envoy-version",
         "file-stat",
         "dns",
