@@ -242,7 +242,9 @@ fn workspace_target_dir(out_dir: &Path, root: &Path) -> PathBuf {
 }
 
 /// A cargo for the plugins' own target directory, with none of the outer build's flags:
-/// they are meant for the host build and must not leak into the wasm build.
+/// they are meant for the host build and must not leak into the wasm build. Nor its build
+/// directory (`CARGO_BUILD_BUILD_DIR`, cargo's `build.build-dir`): the outer cargo holds that
+/// directory's lock while this script runs, so a nested cargo sent there waits for it forever.
 fn nested_cargo(root: &Path, subcommand: &str, target_dir: &Path) -> Command {
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
@@ -252,6 +254,7 @@ fn nested_cargo(root: &Path, subcommand: &str, target_dir: &Path) -> Command {
         "CARGO_ENCODED_RUSTFLAGS",
         "CARGO_BUILD_RUSTFLAGS",
         "CARGO_TARGET_DIR",
+        "CARGO_BUILD_BUILD_DIR",
         "CARGO_BUILD_TARGET",
         "RUSTC_WORKSPACE_WRAPPER",
         "RUSTC_WRAPPER",
