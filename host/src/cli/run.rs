@@ -27,13 +27,14 @@ pub struct RunArgs {
     /// a fleet run).
     #[arg(long, value_name = "DIR")]
     bundle: Vec<PathBuf>,
-    /// Where to probe: `local` (this machine, the default), `ssh://[user@]host[:port]`,
+    /// Where to probe: `local` (this machine, the default), `local://NAME` (this machine,
+    /// named NAME in reports and on a server: a node's name), `ssh://[user@]host[:port]`,
     /// `gcloud://INSTANCE?zone=Z[&project=P]` or `kubectl://[namespace/]pod[/container]`
     /// (repeatable: several make a fleet run).
     #[arg(long)]
     target: Vec<String>,
-    /// Run on every target listed in FILE (one a line: local, ssh://…, gcloud://…,
-    /// kubectl://…, or a bundle directory) and print an aggregate report.
+    /// Run on every target listed in FILE (one a line: local, local://NAME, ssh://…,
+    /// gcloud://…, kubectl://…, or a bundle directory) and print an aggregate report.
     #[arg(long, value_name = "FILE", conflicts_with = "record")]
     targets: Option<PathBuf>,
     /// With --targets: run only shard I of N (1 ≤ I ≤ N): the targets whose position in
@@ -92,8 +93,9 @@ pub struct GuideArgs {
     /// Walk through a recorded bundle (a customer's capture, say) instead of this machine.
     #[arg(long, value_name = "DIR", conflicts_with = "target")]
     bundle: Option<PathBuf>,
-    /// Where to probe: `local` (this machine, the default), `ssh://[user@]host[:port]`,
-    /// `gcloud://INSTANCE?zone=Z[&project=P]` or `kubectl://[namespace/]pod[/container]`.
+    /// Where to probe: `local` (this machine, the default), `local://NAME` (this machine,
+    /// named NAME), `ssh://[user@]host[:port]`, `gcloud://INSTANCE?zone=Z[&project=P]` or
+    /// `kubectl://[namespace/]pod[/container]`.
     #[arg(long)]
     target: Option<String>,
     /// Record every capability call and answer into a new bundle directory.

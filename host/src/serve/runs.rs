@@ -1142,6 +1142,9 @@ impl AddressHider {
         let mut addresses = vec![spec.to_string()];
         match spec {
             Spec::Local => addresses.clear(),
+            // `local://NAME` as written is hidden like a URL; the bare NAME is left, as
+            // the word `local` is: it is the machine's name, not an address.
+            Spec::LocalNamed(_) => {}
             Spec::Bundle(dir) => addresses.push(dir.display().to_string()),
             Spec::Remote { spec, .. } => {
                 if let Ok(url) = reqwest::Url::parse(spec)

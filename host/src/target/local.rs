@@ -6,6 +6,8 @@ use std::process::Stdio;
 use tokio::io::AsyncReadExt;
 
 pub struct LocalTarget {
+    /// `local://NAME`'s name (checked by `Spec::parse`); `None` for plain `local`.
+    name: Option<String>,
     http: reqwest::Client,
     /// What a command a plugin asks for runs with: see [`passed_env`].
     env: Vec<(std::ffi::OsString, std::ffi::OsString)>,
@@ -71,8 +73,19 @@ impl LocalTarget {
             .expect("an HTTP client with no TLS builds");
         let pass_env = std::env::var("TRIAGE_PASS_ENV").unwrap_or_default();
         LocalTarget {
+            name: None,
             http,
             env: passed_env(std::env::vars_os(), &pass_env),
+        }
+    }
+
+    /// This machine under a name of its own (`local://NAME`): what reports, fleets and a
+    /// server call it, so that machines each checking themselves are told apart. The name
+    /// must already be checked (`Spec::parse` does).
+    pub fn named(name: &str) -> Self {
+        LocalTarget {
+            name: Some(name.to_string()),
+            ..Self::new()
         }
     }
 }
@@ -109,7 +122,10 @@ async fn read_capped<R: tokio::io::AsyncRead + Unpin>(
 
 impl Target for LocalTarget {
     fn name(&self) -> String {
-        "local".into()
+        match &self.name {
+            Some(name) => format!("{}{name}", super::spec::LOCAL_NAMED),
+            None => "local".into(),
+        }
     }
 }
 

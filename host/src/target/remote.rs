@@ -137,7 +137,7 @@ impl Transport {
             });
         }
         Err(bad(
-            "unknown target; use local, ssh://…, gcloud://… or kubectl://…",
+            "unknown target; use local, local://NAME, ssh://…, gcloud://… or kubectl://…",
         ))
     }
 

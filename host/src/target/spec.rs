@@ -7,6 +7,7 @@ use super::Target;
 use super::bundle::{BundleError, BundleTarget};
 use super::local::LocalTarget;
 use super::remote::{RemoteTarget, Transport};
+use crate::runbook::input_pattern::Named;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -17,6 +18,11 @@ use std::sync::Arc;
 pub enum Spec {
     /// `local`: this machine.
     Local,
+    /// `local://NAME`: this machine under a name of its own (a Kubernetes node's, a
+    /// host's), the target's name in reports and on a server being `local://NAME`: a
+    /// DaemonSet's pods each check their own node, and `local` on every node would make
+    /// them one target. NAME is an RFC 1123 name (checked when parsed).
+    LocalNamed(String),
     /// `bundle:DIR`: a recorded bundle, replayed.
     Bundle(PathBuf),
     /// `ssh://…`, `gcloud://…`, `kubectl://…`: another machine through a transport the
@@ -32,12 +38,32 @@ pub enum SpecError {
     #[error("target `{}`: {why}", spec.escape_debug())]
     Remote { spec: String, why: String },
     #[error(
-        "target `{}`: unknown target; use local, bundle:DIR, ssh://…, gcloud://… or kubectl://…",
+        "target `{}`: unknown target; use local, local://NAME, bundle:DIR, ssh://…, gcloud://… or kubectl://…",
         .0.escape_debug()
     )]
     Unknown(String),
     #[error("target `bundle:`: give the bundle's directory")]
     EmptyBundle,
+    // The name shown escaped and cut: it may be anything a user or an environment
+    // variable gave, 10 kB of it or a terminal escape.
+    #[error(
+        "target `{}{}`: the name must be an RFC 1123 name such as a Kubernetes node's or a host's (lowercase letters, digits, `-` and `.`, starting and ending with a letter or digit, at most {} characters; {} given)",
+        LOCAL_NAMED, shown(.0), MAX_LOCAL_NAME, .0.len()
+    )]
+    LocalName(String),
+}
+
+/// How `local://NAME` begins.
+pub const LOCAL_NAMED: &str = "local://";
+
+/// Longest `local://NAME` name: a DNS name's (and a Kubernetes node name's) 253.
+pub const MAX_LOCAL_NAME: usize = 253;
+
+/// At most 40 characters of `text`, escaped, with `…` when cut.
+fn shown(text: &str) -> String {
+    let cut: String = text.chars().take(40).collect();
+    let ellipsis = if cut.len() < text.len() { "…" } else { "" };
+    format!("{}{ellipsis}", cut.escape_debug())
 }
 
 /// Why a target could not be opened. A remote target is not contacted when opened: a host
@@ -49,10 +75,14 @@ pub enum OpenError {
 }
 
 impl Spec {
-    /// Reads a spec as given on the command line: `local`, `bundle:DIR`, or a remote URL.
+    /// Reads a spec as given on the command line: `local`, `local://NAME`, `bundle:DIR`, or
+    /// a remote URL.
     pub fn parse(text: &str) -> Result<Spec, SpecError> {
         if text == "local" {
             return Ok(Spec::Local);
+        }
+        if let Some(name) = text.strip_prefix(LOCAL_NAMED) {
+            return Spec::local_named(name);
         }
         if let Some(dir) = text.strip_prefix("bundle:") {
             return Spec::bundle(Path::new(dir));
@@ -81,6 +111,17 @@ impl Spec {
         Spec::bundle(&base.join(dir))
     }
 
+    /// This machine under `name`: an RFC 1123 name, the rule a Kubernetes node name and a
+    /// DNS host name follow (and `Named::Rfc1123`, which runbook inputs use, checks), so
+    /// nothing a terminal, Markdown, a URL or a path would read otherwise gets into reports
+    /// and a server's keys: no control character, `/`, space, leading `-`, nor over 253.
+    pub fn local_named(name: &str) -> Result<Spec, SpecError> {
+        if name.len() > MAX_LOCAL_NAME || !Named::Rfc1123.matches(name) {
+            return Err(SpecError::LocalName(name.to_string()));
+        }
+        Ok(Spec::LocalNamed(name.to_string()))
+    }
+
     /// A bundle directory.
     pub fn bundle(dir: &Path) -> Result<Spec, SpecError> {
         if dir.as_os_str().is_empty() {
@@ -92,7 +133,7 @@ impl Spec {
     /// `local`, `bundle`, `ssh`, `gcloud` or `kubectl`.
     pub fn kind(&self) -> &'static str {
         match self {
-            Spec::Local => "local",
+            Spec::Local | Spec::LocalNamed(_) => "local",
             Spec::Bundle(_) => "bundle",
             Spec::Remote { transport, .. } => match transport {
                 Transport::Ssh { .. } => "ssh",
@@ -107,6 +148,7 @@ impl Spec {
     pub fn open(&self) -> Result<Arc<dyn Target>, OpenError> {
         Ok(match self {
             Spec::Local => Arc::new(LocalTarget::new()),
+            Spec::LocalNamed(name) => Arc::new(LocalTarget::named(name)),
             Spec::Bundle(dir) => Arc::new(BundleTarget::open(dir)?),
             Spec::Remote { spec, transport } => {
                 Arc::new(RemoteTarget::new(transport.clone(), spec.clone()))
@@ -115,11 +157,12 @@ impl Spec {
     }
 }
 
-/// The spec as it would be written again: `local`, `bundle:DIR`, `ssh://…`.
+/// The spec as it would be written again: `local`, `local://NAME`, `bundle:DIR`, `ssh://…`.
 impl fmt::Display for Spec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Spec::Local => f.write_str("local"),
+            Spec::LocalNamed(name) => write!(f, "{LOCAL_NAMED}{name}"),
             Spec::Bundle(dir) => write!(f, "bundle:{}", dir.display()),
             Spec::Remote { spec, .. } => f.write_str(spec),
         }
@@ -141,6 +184,7 @@ mod tests {
     fn specs_parse_once_and_write_back_the_same() {
         for text in [
             "local",
+            "local://gke-pool-1-abc.europe-west1-b",
             "bundle:examples/x",
             "ssh://ops@10.0.0.5:2222",
             "gcloud://vm-1?zone=europe-west1-b",
@@ -151,6 +195,7 @@ mod tests {
         }
         let kinds: Vec<&str> = [
             "local",
+            "local://node-1",
             "bundle:x",
             "ssh://h",
             "gcloud://v?zone=us-east1-b",
@@ -159,7 +204,10 @@ mod tests {
         .iter()
         .map(|t| Spec::parse(t).unwrap().kind())
         .collect();
-        assert_eq!(kinds, ["local", "bundle", "ssh", "gcloud", "kubectl"]);
+        assert_eq!(
+            kinds,
+            ["local", "local", "bundle", "ssh", "gcloud", "kubectl"]
+        );
     }
 
     #[test]
@@ -174,6 +222,10 @@ mod tests {
             Spec::Bundle(PathBuf::from("/abs/vm-2"))
         );
         assert_eq!(Spec::in_file("local", base).unwrap(), Spec::Local);
+        assert_eq!(
+            Spec::in_file("local://node-1", base).unwrap(),
+            Spec::LocalNamed("node-1".into())
+        );
     }
 
     #[test]
@@ -198,5 +250,39 @@ mod tests {
             .err()
             .unwrap();
         assert!(err.to_string().contains("not a bundle directory"), "{err}");
+    }
+
+    #[test]
+    fn a_local_targets_name_is_an_rfc_1123_name_and_names_its_reports() {
+        let spec = Spec::parse("local://node-1.pool-a").unwrap();
+        assert_eq!(spec, Spec::LocalNamed("node-1.pool-a".into()));
+        assert_eq!(spec.open().unwrap().name(), "local://node-1.pool-a");
+        assert_eq!(Spec::Local.open().unwrap().name(), "local");
+        let longest = format!("{0}.{0}.{0}.{1}", "a".repeat(63), "b".repeat(61));
+        assert_eq!(longest.len(), MAX_LOCAL_NAME);
+        assert!(Spec::local_named(&longest).is_ok());
+        let huge = "n".repeat(10_000);
+        for bad in [
+            "",
+            "-oProxyCommand=x",
+            "../etc",
+            "a/b",
+            "node\u{1b}[2J",
+            "node\nforged: line",
+            "Node-1",
+            "node 1",
+            "node_1",
+            "node-",
+            "a..b",
+            huge.as_str(),
+            &format!("{longest}a"),
+        ] {
+            let err = Spec::parse(&format!("local://{bad}")).unwrap_err();
+            assert_eq!(err, SpecError::LocalName(bad.to_string()));
+            let line = err.to_string();
+            assert!(!line.contains(['\n', '\u{1b}']), "{line:?}");
+            assert!(line.len() < 400, "{} bytes: {line:.100}", line.len());
+            assert!(line.starts_with("target `local://"), "{line}");
+        }
     }
 }

@@ -180,7 +180,7 @@ fn a_bad_target_is_a_one_line_usage_error_saying_where() {
         assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
         assert!(
             out.stderr.trim().ends_with(
-                "target `nowhere`: unknown target; use local, bundle:DIR, ssh://…, gcloud://… or kubectl://…"
+                "target `nowhere`: unknown target; use local, local://NAME, bundle:DIR, ssh://…, gcloud://… or kubectl://…"
             ),
             "{args:?}: {}",
             out.stderr

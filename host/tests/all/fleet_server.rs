@@ -434,3 +434,99 @@ fn a_run_whose_post_fails_prints_its_report_and_exits_4() {
     assert_eq!(out.code, 4, "{}", out.stderr);
     assert!(out.stderr.contains("403"), "{}", out.stderr);
 }
+
+/// Machines that each check themselves (the pods of examples/k8s/node-daemonset.yaml):
+/// `--target local://NODE` names each one's target, so two nodes posting into one fleet are
+/// two targets, and a node posting again replaces its report instead of adding one; the
+/// fleet shows when each node's report was made, so a node that stopped posting is the one
+/// whose `started_at` stays behind.
+#[test]
+fn nodes_named_by_local_targets_are_a_target_each_and_a_repost_replaces() {
+    let setup = setup("  max_body_bytes: 1048576\n");
+    let server = Server::start(&setup.config, &setup.db);
+    // This machine, live: whatever it finds (exit 0, 1 or 3), the report is posted.
+    let node = |target: &str, fleet: &str| {
+        run(triage()
+            .args(["run", "service-unreachable", "-o", "json"])
+            .args(["--input", "admin_url=http://127.0.0.1:9"])
+            .args(["--target", target])
+            .args(["--report-to", &server.base, "--fleet-id", fleet])
+            .env("TRIAGE_REPORT_TOKEN", REPORT_TOKEN))
+    };
+    let posted_by = |target: &str| {
+        let out = node(target, "nodes");
+        assert!(matches!(out.code, 0 | 1 | 3), "{target}: {}", out.stderr);
+        assert!(!out.stderr.contains("not posted"), "{}", out.stderr);
+        let report = out.json();
+        assert_eq!(report["target"], target);
+        report
+    };
+    let b = posted_by("local://node-b");
+    let a = posted_by("local://node-a");
+    let fleet = || {
+        let (status, fleet) = get(&server, TOKEN, "/v1/fleets/nodes");
+        assert_eq!(status, 200, "{fleet}");
+        fleet
+    };
+    let names = |fleet: &Value| -> Vec<String> {
+        fleet["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["target"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let served = fleet();
+    assert_eq!(served["summary"]["targets"], 2, "{served:#}");
+    // Without a place in a list, by name.
+    assert_eq!(names(&served), ["local://node-a", "local://node-b"]);
+    assert_eq!(served["targets"][0]["report"], a);
+    assert_eq!(served["targets"][1]["report"], b);
+    // node-a again, a second later (started_at counts whole seconds): still two targets,
+    // node-a's the new report; node-b's keeps its older time.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let again = posted_by("local://node-a");
+    assert_ne!(again["started_at"], a["started_at"]);
+    let served = fleet();
+    assert_eq!(served["summary"]["targets"], 2, "{served:#}");
+    assert_eq!(names(&served), ["local://node-a", "local://node-b"]);
+    assert_eq!(served["targets"][0]["report"], again);
+    assert_eq!(
+        served["targets"][1]["report"]["started_at"],
+        b["started_at"]
+    );
+    assert!(
+        served["targets"][1]["report"]["started_at"].as_str()
+            < served["targets"][0]["report"]["started_at"].as_str()
+    );
+    // Plain `local` is the same target on every machine: two runs, one target.
+    for _ in 0..2 {
+        let out = node("local", "plain");
+        assert!(matches!(out.code, 0 | 1 | 3), "{}", out.stderr);
+    }
+    let (_, plain) = get(&server, TOKEN, "/v1/fleets/plain");
+    assert_eq!(names(&plain), ["local"]);
+    // Names a user or an environment gives: control characters, 10 kB, a path, an option.
+    // Each is a one-line usage error before anything runs, and nothing is posted.
+    let huge = "n".repeat(10_000);
+    for bad in [
+        "node\u{1b}[2J",
+        "node\nforged: line",
+        huge.as_str(),
+        "../etc",
+        "-oProxyCommand=x",
+        "",
+        "Node-A",
+    ] {
+        let out = node(&format!("local://{bad}"), "hostile");
+        assert_eq!(out.code, 2, "{bad:.40?}: {}", out.stderr);
+        assert!(out.stdout.is_empty(), "{}", out.stdout);
+        let line = out.stderr.trim_end();
+        assert_eq!(line.lines().count(), 1, "{line:.300?}");
+        assert!(!line.contains('\u{1b}'), "{line:.300?}");
+        assert!(line.len() < 400, "{} bytes", line.len());
+        assert!(line.contains("RFC 1123 name"), "{line}");
+    }
+    assert_eq!(get(&server, TOKEN, "/v1/fleets/hostile").0, 404);
+    assert_eq!(fleet()["summary"]["targets"], 2);
+}

@@ -613,14 +613,11 @@ fn the_jobs_four_pods_merged_give_the_aggregate_of_one_process() {
 const JOB_UID: &str = "5f0c1d2e-8a1b-4c3d-9e8f-0123456789ab";
 const REPORT_TOKEN: &str = "report-token-k8s-0123456789";
 
-#[test]
-fn the_jobs_pods_posting_to_a_server_give_the_fleet_of_one_process() {
-    // The report_to variant: the ConfigMap's report_to and the triage-report Secret set, the
-    // pods post to a real `triage serve` on loopback as well as logging their jsonl.
-    let (job, _) = object("sweep-job.yaml", "Job");
-    let dir = tempfile::tempdir().unwrap();
+/// A real `triage serve` on loopback, its history in `dir`, with a read token (TOKEN) and
+/// the pods' report token (REPORT_TOKEN, `scopes: [report]`).
+fn report_server(dir: &Path) -> Server {
     let examples = root().join("examples/service-unreachable");
-    let config = dir.path().join("server.yaml");
+    let config = dir.join("server.yaml");
     std::fs::write(
         &config,
         format!(
@@ -632,7 +629,16 @@ fn the_jobs_pods_posting_to_a_server_give_the_fleet_of_one_process() {
         ),
     )
     .unwrap();
-    let server = Server::start(&config, &dir.path().join("runs.sqlite3"));
+    Server::start(&config, &dir.join("runs.sqlite3"))
+}
+
+#[test]
+fn the_jobs_pods_posting_to_a_server_give_the_fleet_of_one_process() {
+    // The report_to variant: the ConfigMap's report_to and the triage-report Secret set, the
+    // pods post to a real `triage serve` on loopback as well as logging their jsonl.
+    let (job, _) = object("sweep-job.yaml", "Job");
+    let dir = tempfile::tempdir().unwrap();
+    let server = report_server(dir.path());
     let targets = targets_file(dir.path(), 11);
     let bin = triage_on_path(dir.path());
     let refs = [
@@ -777,37 +783,28 @@ fn the_daemonsets_capabilities_are_exactly_what_iptables_needs_to_read_the_table
     assert_eq!(added, ["net_admin", "net_raw"]);
 }
 
-#[test]
-fn the_daemonsets_pod_prints_a_report_a_line_and_stops_at_once_on_term() {
-    // The pod, as near as this machine comes: the container's command line from the
-    // manifest, in a network namespace of its own (the node's, with hostNetwork), the host's
-    // PID namespace (hostPID), as root with only the manifest's added capabilities.
-    let Some(ns) = super::netns::Netns::create("k8s-node") else {
-        return;
-    };
+/// The DaemonSet's pod, as near as this machine comes: the container's command line from
+/// the manifest after `wrapper` (a network namespace and the manifest's capabilities, or
+/// nothing), its literal env values, and `triage` first on the PATH. A value the manifest
+/// takes from the downward API, a ConfigMap or a Secret is `from_refs`' (as Kubernetes would
+/// resolve it), else unset (as an absent optional key leaves it). stdout and stderr piped.
+fn node_pod(wrapper: &[&str], bin: &Path, from_refs: &[(&str, &str)]) -> Command {
     let (daemonset, _) = object("node-daemonset.yaml", "DaemonSet");
     let c = container(&daemonset, "triage");
-    let argv: Vec<&str> = c["command"]
-        .as_array()
-        .unwrap()
+    let argv: Vec<&str> = wrapper
         .iter()
-        .chain(c["args"].as_array().unwrap())
-        .map(|a| a.as_str().unwrap())
+        .copied()
+        .chain(
+            c["command"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .chain(c["args"].as_array().unwrap())
+                .map(|a| a.as_str().unwrap()),
+        )
         .collect();
-    let caps: Vec<String> = c["securityContext"]["capabilities"]["add"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| format!("+{}", c.as_str().unwrap().to_lowercase()))
-        .collect();
-    let bounding = format!("--bounding-set=-all,{}", caps.join(","));
-    let dir = tempfile::tempdir().unwrap();
-    let bin = triage_on_path(dir.path());
-    let mut cmd = Command::new("ip");
-    cmd.args(["netns", "exec", ns.name.as_str(), "setpriv"])
-        .args([bounding.as_str(), "--inh-caps=-all", "--"])
-        .args(argv)
-        .env_clear();
+    let mut cmd = Command::new(argv[0]);
+    cmd.args(&argv[1..]).env_clear();
     for (name, value) in triage().get_envs() {
         if let Some(value) = value {
             cmd.env(name, value);
@@ -820,6 +817,13 @@ fn the_daemonsets_pod_prints_a_report_a_line_and_stops_at_once_on_term() {
         {
             cmd.env(name, value);
         }
+        if let Some((_, value)) = from_refs.iter().find(|(n, _)| *n == name) {
+            assert!(
+                var["valueFrom"].is_object(),
+                "{name} is not taken from a reference"
+            );
+            cmd.env(name, value);
+        }
     }
     cmd.env(
         "PATH",
@@ -829,24 +833,19 @@ fn the_daemonsets_pod_prints_a_report_a_line_and_stops_at_once_on_term() {
     .current_dir(std::env::temp_dir())
     .stdout(std::process::Stdio::piped())
     .stderr(std::process::Stdio::piped());
-    let mut pod = cmd.spawn().unwrap();
-    // `ip netns exec` and setpriv exec what follows: the child is the pod's shell, PID 1 of
-    // the container.
-    let mut first = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(pod.stdout.take().unwrap()),
-        &mut first,
-    )
-    .unwrap();
-    let report: Value = serde_json::from_str(&first).unwrap_or_else(|e| panic!("{e}: {first}"));
-    assert_eq!(report["schema"], "triage.report/v2");
-    assert_eq!(report["target"], "local");
-    // The node's nat table was read with those capabilities: an empty table is a finding,
-    // not a step that could not see it.
-    let interception = step(&report, "interception");
-    assert_eq!(interception["status"], "failed", "{interception:#}");
-    assert!(finding_ids(&report).contains(&"interception-missing".to_string()));
-    // Deleting the pod sends TERM to its PID 1: it ends now, not INTERVAL seconds later.
+    cmd
+}
+
+/// The next line the pod printed, as JSON (one report a line).
+fn next_report(out: &mut impl std::io::BufRead) -> Value {
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"))
+}
+
+/// Deletes the pod as the kubelet does, TERM to its PID 1 (the shell), and checks it ends
+/// within 5 s with 0, not INTERVAL seconds later.
+fn delete_pod(pod: &mut std::process::Child) {
     let sent = Command::new("kill")
         .args(["-TERM", &pod.id().to_string()])
         .status()
@@ -863,5 +862,166 @@ fn the_daemonsets_pod_prints_a_report_a_line_and_stops_at_once_on_term() {
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     };
-    assert_eq!(status.code(), Some(0));
+    let mut stderr = String::new();
+    if let Some(mut err) = pod.stderr.take() {
+        let _ = err.read_to_string(&mut stderr);
+    }
+    assert_eq!(status.code(), Some(0), "{stderr}");
+}
+
+#[test]
+fn the_daemonsets_pod_prints_a_report_a_line_and_stops_at_once_on_term() {
+    // In a network namespace of its own (the node's, with hostNetwork), the host's PID
+    // namespace (hostPID), as root with only the manifest's added capabilities; no server
+    // configured, so the log is all there is.
+    let Some(ns) = super::netns::Netns::create("k8s-node") else {
+        return;
+    };
+    let (daemonset, _) = object("node-daemonset.yaml", "DaemonSet");
+    let c = container(&daemonset, "triage");
+    let caps: Vec<String> = c["securityContext"]["capabilities"]["add"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| format!("+{}", c.as_str().unwrap().to_lowercase()))
+        .collect();
+    let bounding = format!("--bounding-set=-all,{}", caps.join(","));
+    let dir = tempfile::tempdir().unwrap();
+    let bin = triage_on_path(dir.path());
+    let wrapper = [
+        "ip",
+        "netns",
+        "exec",
+        ns.name.as_str(),
+        "setpriv",
+        bounding.as_str(),
+        "--inh-caps=-all",
+        "--",
+    ];
+    let mut pod = node_pod(&wrapper, &bin, &[("NODE_NAME", "gke-pool-1-node-7")])
+        .spawn()
+        .unwrap();
+    // `ip netns exec` and setpriv exec what follows: the child is the pod's shell, PID 1 of
+    // the container.
+    let report = next_report(&mut std::io::BufReader::new(pod.stdout.take().unwrap()));
+    assert_eq!(report["schema"], "triage.report/v2");
+    // The target is named after the node (the downward API's spec.nodeName).
+    assert_eq!(report["target"], "local://gke-pool-1-node-7");
+    // The node's nat table was read with those capabilities: an empty table is a finding,
+    // not a step that could not see it.
+    let interception = step(&report, "interception");
+    assert_eq!(interception["status"], "failed", "{interception:#}");
+    assert!(finding_ids(&report).contains(&"interception-missing".to_string()));
+    // Deleting the pod sends TERM to its PID 1: it ends now, not INTERVAL seconds later.
+    delete_pod(&mut pod);
+}
+
+#[test]
+fn the_daemonsets_pods_posting_to_a_server_keep_each_nodes_latest_report() {
+    // Two nodes' pods with report_to and the triage-report Secret set post to a real
+    // `triage serve` on loopback; the fleet holds one target per node, each node's latest
+    // report, and a node that stopped (a pod deleted) keeps its last one with its time. The
+    // pods run in this machine's network namespace (where the server listens) and with its
+    // capabilities: the test above tries the namespace and the capabilities.
+    let (daemonset, _) = object("node-daemonset.yaml", "DaemonSet");
+    let env = container(&daemonset, "triage")["env"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let var = |name: &str| {
+        env.iter()
+            .find(|v| v["name"] == name)
+            .unwrap_or_else(|| panic!("the manifest does not set {name}"))
+            .clone()
+    };
+    assert_eq!(
+        var("NODE_NAME")["valueFrom"]["fieldRef"]["fieldPath"],
+        "spec.nodeName"
+    );
+    let fleet_id = var("FLEET_ID")["value"].as_str().unwrap().to_string();
+    assert_eq!(
+        var("TRIAGE_REPORT_TO")["valueFrom"]["configMapKeyRef"]["optional"],
+        true
+    );
+    assert_eq!(
+        var("TRIAGE_REPORT_TOKEN")["valueFrom"]["secretKeyRef"]["optional"],
+        true
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let server = report_server(dir.path());
+    let bin = triage_on_path(dir.path());
+    let fleet = || -> Value {
+        rt().block_on(async {
+            let answer = client()
+                .get(server.url(&format!("/v1/fleets/{fleet_id}")))
+                .bearer_auth(TOKEN)
+                .send()
+                .await
+                .unwrap();
+            answer.json().await.unwrap_or(Value::Null)
+        })
+    };
+    // Waits until the fleet holds `report` as `target`'s (a post follows the printed line).
+    let posted = |target: &str, report: &Value| -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let served = fleet();
+            let found = served["targets"].as_array().is_some_and(|ts| {
+                ts.iter()
+                    .any(|t| t["target"] == target && t["report"] == *report)
+            });
+            if found {
+                return served;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{target}'s report is not in the fleet: {served:#}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    let pod = |node: &str, interval: &str| {
+        let mut cmd = node_pod(
+            &[],
+            &bin,
+            &[
+                ("NODE_NAME", node),
+                ("TRIAGE_REPORT_TO", server.base.as_str()),
+                ("TRIAGE_REPORT_TOKEN", REPORT_TOKEN),
+            ],
+        );
+        cmd.env("INTERVAL", interval).spawn().unwrap()
+    };
+    let mut b = pod("node-b", "900");
+    let b_first = next_report(&mut std::io::BufReader::new(b.stdout.take().unwrap()));
+    assert_eq!(b_first["target"], "local://node-b");
+    posted("local://node-b", &b_first);
+    // node-b's pod is deleted (its node drained): it posts no more.
+    delete_pod(&mut b);
+    // node-a's rounds a second apart, not 15 minutes (started_at counts whole seconds).
+    let mut a = pod("node-a", "1");
+    let mut a_out = std::io::BufReader::new(a.stdout.take().unwrap());
+    let a_first = next_report(&mut a_out);
+    assert_eq!(a_first["target"], "local://node-a");
+    let served = posted("local://node-a", &a_first);
+    assert_eq!(served["summary"]["targets"], 2, "{served:#}");
+    // node-a's next round replaces its report: still two targets.
+    let a_second = next_report(&mut a_out);
+    assert_ne!(a_second["started_at"], a_first["started_at"]);
+    let served = posted("local://node-a", &a_second);
+    delete_pod(&mut a);
+    assert_eq!(served["schema"], "triage.fleet/v1");
+    assert_eq!(served["summary"]["targets"], 2, "{served:#}");
+    let targets = served["targets"].as_array().unwrap();
+    let names: Vec<&str> = targets
+        .iter()
+        .map(|t| t["target"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["local://node-a", "local://node-b"]);
+    // The node that stopped is the one whose report's time stays behind.
+    assert_eq!(targets[1]["report"], b_first);
+    assert!(
+        targets[1]["report"]["started_at"].as_str() < targets[0]["report"]["started_at"].as_str(),
+        "{served:#}"
+    );
 }
