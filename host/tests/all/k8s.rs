@@ -1025,3 +1025,338 @@ fn the_daemonsets_pods_posting_to_a_server_keep_each_nodes_latest_report() {
         "{served:#}"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// (e) gke-pods-not-starting's admission dry run: the real kubectl's `kubectl run
+// --dry-run=server` against a stand-in API server on loopback
+//
+// **The API server is a stand-in**: no cluster, no admission chain and no webhook can run
+// here. It answers what kubectl 1.32 asks for (found by logging its requests: /version,
+// /api, /apis, /api/v1, then `POST /api/v1/namespaces/NS/pods?dryRun=All&fieldManager=
+// kubectl-run` with the Pod as its body) with what an API server answers after admission: the
+// webhook failure Status (500 InternalError, the guide's message), the admitted pod as the
+// injector mutated it (201), or RBAC's 403. What it cannot show: a real webhook being called,
+// and that a dry run persists nothing (that is the API server's promise, not kubectl's).
+
+/// A dry-run answer: HTTP status line and body.
+type DryRunAnswer = (&'static str, Vec<u8>);
+
+/// The stand-in: discovery, and one answer to every pod creation. Logs `METHOD TARGET` and,
+/// for a POST, its body.
+struct AdmissionApi {
+    port: u16,
+    log: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
+    dir: tempfile::TempDir,
+}
+
+impl AdmissionApi {
+    fn start(answer: DryRunAnswer) -> AdmissionApi {
+        use std::sync::{Arc, Mutex};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (thread_log, answer) = (log.clone(), Arc::new(answer));
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { continue };
+                let (log, answer) = (thread_log.clone(), answer.clone());
+                std::thread::spawn(move || admission_serve(conn, &answer, &log));
+            }
+        });
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("kubeconfig"),
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: stand-in\n  cluster: {{server: \"http://127.0.0.1:{port}\"}}\n\
+                 contexts:\n- name: stand-in\n  context: {{cluster: stand-in, user: nobody}}\n\
+                 current-context: stand-in\nusers:\n- name: nobody\n  user: {{}}\n"
+            ),
+        )
+        .unwrap();
+        AdmissionApi { port, log, dir }
+    }
+
+    fn requests(&self) -> Vec<(String, String)> {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// `triage probe kubectl admission -w NAME=VALUE…` with kubectl pointed here.
+    fn probe(&self, with: &[&str]) -> Run {
+        let mut cmd = triage();
+        cmd.args(["probe", "kubectl", "admission"])
+            .env("KUBECONFIG", self.dir.path().join("kubeconfig"))
+            .env("KUBECACHEDIR", self.dir.path().join("cache"));
+        for w in with {
+            cmd.arg("-w").arg(w);
+        }
+        run(&mut cmd)
+    }
+}
+
+impl Drop for AdmissionApi {
+    fn drop(&mut self) {
+        // The accept loop ends with the test process; wake it so no thread waits on a port.
+        let _ = std::net::TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+fn admission_serve(
+    conn: std::net::TcpStream,
+    answer: &DryRunAnswer,
+    log: &std::sync::Mutex<Vec<(String, String)>>,
+) {
+    use std::io::{BufRead, BufReader, Write};
+    let mut reader = BufReader::new(&conn);
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).is_err() {
+        return;
+    }
+    let mut length = 0usize;
+    loop {
+        let mut line = String::new();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) if line.trim_end().is_empty() => break,
+            Ok(_) => {
+                if let Some((k, v)) = line.split_once(':')
+                    && k.eq_ignore_ascii_case("content-length")
+                {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+        }
+    }
+    let mut body = vec![0u8; length.min(1 << 20)];
+    let _ = reader.read_exact(&mut body);
+    let mut words = request_line.split_whitespace();
+    let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+    log.lock().unwrap().push((
+        format!("{method} {target}"),
+        String::from_utf8_lossy(&body).into_owned(),
+    ));
+    let path = target.split('?').next().unwrap_or("");
+    let discovery = match path {
+        "/version" => Some(json!({"major": "1", "minor": "32", "gitVersion": "v1.32.4"})),
+        "/api" => Some(json!({"kind": "APIVersions", "versions": ["v1"]})),
+        "/apis" => Some(json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": []})),
+        "/api/v1" => Some(
+            json!({"kind": "APIResourceList", "groupVersion": "v1", "resources": [
+                {"name": "pods", "singularName": "pod", "namespaced": true, "kind": "Pod",
+                 "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"]},
+            ]}),
+        ),
+        _ => None,
+    };
+    let is_pod_create =
+        method == "POST" && path.starts_with("/api/v1/namespaces/") && path.ends_with("/pods");
+    let (status, body) = match (discovery, is_pod_create) {
+        (Some(doc), _) if method == "GET" => ("200 OK", doc.to_string().into_bytes()),
+        (_, true) => (answer.0, answer.1.clone()),
+        _ => (
+            "404 Not Found",
+            br#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","reason":"NotFound","code":404}"#.to_vec(),
+        ),
+    };
+    let mut conn = &conn;
+    let _ = conn.write_all(
+        format!(
+            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    let _ = conn.write_all(&body);
+}
+
+fn admission_status(code: u16, reason: &str, message: &str) -> Vec<u8> {
+    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+           "message": message, "reason": reason, "code": code})
+    .to_string()
+    .into_bytes()
+}
+
+/// The guide's failure as today's API servers word it (with `failed to call webhook:`).
+const WEBHOOK_TIMEOUT: &str = "Internal error occurred: failed calling webhook \"sidecar-injector.istio.io\": failed to call webhook: Post \"https://istio-sidecar-injector.istio-control.svc:443/inject?timeout=30s\": context deadline exceeded";
+
+/// The one request that is not discovery: the dry-run create, with its body.
+fn the_dry_run(api: &AdmissionApi) -> (String, Value) {
+    let writes: Vec<(String, String)> = api
+        .requests()
+        .into_iter()
+        .filter(|(line, _)| !line.starts_with("GET "))
+        .collect();
+    assert_eq!(writes.len(), 1, "{writes:#?}");
+    let (line, body) = writes[0].clone();
+    (line, serde_json::from_str(&body).unwrap())
+}
+
+#[test]
+fn the_admission_dry_run_reads_the_webhook_failure_the_injected_pod_and_rbac() {
+    if !kubectl_present() {
+        return;
+    }
+    // (a) The injector's webhook times out: the refusal a standalone pod's `kubectl run`
+    // printed, now facts, classified as the events' failures are.
+    let api = AdmissionApi::start((
+        "500 Internal Server Error",
+        admission_status(500, "InternalError", WEBHOOK_TIMEOUT),
+    ));
+    let out = api.probe(&["namespace=shop", "image=gcr.io/td-demo/app:1.0"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let probe = out.json();
+    let facts = &probe["facts"];
+    assert_eq!(facts["admitted"], false, "{facts:#}");
+    assert_eq!(facts["error"], Value::Null);
+    let failure = &facts["webhook_failures"][0];
+    assert_eq!(failure["webhook"], "sidecar-injector.istio.io");
+    assert_eq!(
+        (&failure["cause"], &failure["timeout"], &failure["injector"]),
+        (&json!("timeout"), &json!(true), &json!(true))
+    );
+    assert_eq!(failure["service_namespace"], "istio-control");
+    assert_eq!(failure["namespace"], "shop");
+    assert!(
+        facts["message"].as_str().unwrap().starts_with(
+            "Error from server (InternalError): Internal error occurred: failed calling webhook"
+        ),
+        "{facts:#}"
+    );
+    // What kubectl 1.32 sent: a server-side dry run of the fixed pod, in the namespace given.
+    let (line, pod) = the_dry_run(&api);
+    assert_eq!(
+        line,
+        "POST /api/v1/namespaces/shop/pods?dryRun=All&fieldManager=kubectl-run"
+    );
+    assert_eq!(pod["metadata"]["name"], "triage-admission-check");
+    assert_eq!(
+        pod["spec"]["containers"][0]["image"],
+        "gcr.io/td-demo/app:1.0"
+    );
+    assert_eq!(pod["spec"]["restartPolicy"], "Never");
+    assert_eq!(
+        probe["capabilities"][0]["request"],
+        "kubectl run triage-admission-check --image=gcr.io/td-demo/app:1.0 --restart=Never --dry-run=server -n shop -o json"
+    );
+
+    // (b) Admitted, with the sidecar Traffic Director's injector adds (the scenario case's pod).
+    let admitted = std::fs::read(
+        root()
+            .join("runbooks/gke-pods-not-starting/tests/standalone-pod-admitted/admitted-pod.json"),
+    )
+    .unwrap();
+    let api = AdmissionApi::start(("201 Created", admitted));
+    let out = api.probe(&[]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let facts = &out.json()["facts"];
+    assert_eq!(
+        (&facts["admitted"], &facts["injected"]),
+        (&json!(true), &json!(true)),
+        "{facts:#}"
+    );
+    assert_eq!(facts["sidecar"]["name"], "istio-proxy");
+    assert_eq!(
+        facts["sidecar"]["discovery_address"],
+        "trafficdirector.googleapis.com:443"
+    );
+    assert_eq!(
+        facts["containers"],
+        json!(["istio-init", "triage-admission-check", "istio-proxy"])
+    );
+    assert_eq!(facts["webhook_failures"], json!([]));
+    let (line, _) = the_dry_run(&api);
+    assert_eq!(
+        line,
+        "POST /api/v1/namespaces/default/pods?dryRun=All&fieldManager=kubectl-run"
+    );
+
+    // (c) RBAC refuses `create` on pods: no facts, kubectl's reason, so the step is unknown.
+    let api = AdmissionApi::start((
+        "403 Forbidden",
+        admission_status(
+            403,
+            "Forbidden",
+            "pods \"triage-admission-check\" is forbidden: User \"nobody\" cannot create resource \"pods\" in API group \"\" in the namespace \"default\"",
+        ),
+    ));
+    let out = api.probe(&[]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let facts = &out.json()["facts"];
+    assert_eq!(facts["error"]["kind"], "forbidden", "{facts:#}");
+    assert!(facts.get("admitted").is_none(), "{facts:#}");
+    assert!(
+        facts["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot create resource \"pods\""),
+        "{facts:#}"
+    );
+}
+
+/// A namespace or image that would be an option, or carries a control character, never
+/// reaches kubectl: the plugin refuses it (and the host would refuse a `-…` operand too).
+#[test]
+fn hostile_namespaces_and_images_never_reach_the_api_server() {
+    if !kubectl_present() {
+        return;
+    }
+    let api = AdmissionApi::start(("201 Created", b"{}".to_vec()));
+    for with in [
+        "namespace=--as=system:admin",
+        "namespace=-n",
+        "namespace=default\n--kubeconfig=/tmp/kc",
+        "namespace=default\u{1b}[2J",
+        "image=--overrides={\"spec\":{\"hostNetwork\":true}}",
+        "image=-it",
+        "image=busybox --privileged",
+        "image=busy\u{7}box",
+        "image=busybox\r\n--as=system:admin",
+    ] {
+        let out = api.probe(&[with]);
+        assert_ne!(out.code, 0, "{with:?}: {}", out.stdout);
+        let probe = out.json();
+        let error = probe["error"].as_str().unwrap_or_default();
+        let name = with.split('=').next().unwrap();
+        assert!(
+            error.contains(&format!("{name} ")) && !error.contains('\u{1b}'),
+            "{with:?}: {error}"
+        );
+        assert_eq!(probe["capabilities"], json!([]), "{with:?}");
+    }
+    assert_eq!(api.requests(), [], "kubectl was started");
+}
+
+/// The default policy grants the dry run exactly: no form of `kubectl run` or `create`
+/// without `--dry-run=server`, no other name, no option added.
+#[test]
+fn the_default_policy_grants_the_dry_run_and_no_real_create() {
+    use triage::capability::exec::Request;
+    let policy = triage::capability::Policy::builtin();
+    let allows = |argv: &str| {
+        policy.allows(&Request {
+            argv: argv.split(' ').map(str::to_string).collect(),
+        })
+    };
+    let granted = "kubectl run triage-admission-check --image=busybox --restart=Never --dry-run=server -n default -o json";
+    assert!(allows(granted));
+    assert!(allows(
+        "kubectl run triage-admission-check --image=gcr.io/p/app@sha256:0a1b --restart=Never --dry-run=server -n shop -o json"
+    ));
+    for refused in [
+        // Not a dry run: these create the pod.
+        "kubectl run triage-admission-check --image=busybox --restart=Never -n default -o json",
+        "kubectl run triage-admission-check --image=busybox --restart=Never --dry-run=none -n default -o json",
+        "kubectl run triage-admission-check --image=busybox --restart=Never --dry-run=client -n default -o json",
+        "kubectl create -f - --dry-run=server -n default -o json",
+        "kubectl create -f - -n default -o json",
+        "kubectl apply -f - --dry-run=server -n default -o json",
+        // Another pod, or options that change what the pod is, whom it runs as, or where.
+        "kubectl run web --image=busybox --restart=Never --dry-run=server -n default -o json",
+        "kubectl run triage-admission-check --image=busybox --restart=Never --dry-run=server -n default -o json --overrides={}",
+        "kubectl run triage-admission-check --image=busybox --restart=Never --dry-run=server -n default -o json --as=system:admin",
+        "kubectl run triage-admission-check --image=busybox --restart=Never --dry-run=server -n --kubeconfig=/tmp/kc -o json",
+        "kubectl run triage-admission-check --image=busybox --restart=Always --dry-run=server -n default -o json",
+        "kubectl run triage-admission-check --image=busybox --restart=Never --dry-run=server -n default -o json -- sh",
+    ] {
+        assert!(!allows(refused), "allowed: {refused}");
+    }
+}

@@ -18,7 +18,10 @@ pub struct KubectlError {
     /// does not serve that kind), "not-running" (the container has not started or has
     /// exited, so it cannot be exec'd into or has no log yet), "no-command" (the command to run
     /// in the container is not there), "permission-denied" (it ran but may not read what was
-    /// asked, e.g. iptables without NET_ADMIN), or "other".
+    /// asked, e.g. iptables without NET_ADMIN), "dry-run-unsupported" (a matching admission
+    /// webhook declares side effects, so the API server refuses a dry run), "denied" (an
+    /// admission webhook or Pod Security answered and refused the object), "already-exists",
+    /// or "other".
     pub kind: String,
     /// kubectl's first error line (at most 400 characters).
     pub message: String,
@@ -67,7 +70,15 @@ fn first_error_line(stderr: &str) -> String {
 
 fn classify(line: &str, all: &str) -> &'static str {
     let has = |needle: &str| line.contains(needle) || all.contains(needle);
-    if has("executable file not found") || has("exit code 126") || has("exit code 127") {
+    // Admission's answers first, read from the error line alone: a webhook's or a policy's
+    // own words (which may say "not found" or "forbidden") follow them.
+    if line.contains("does not support dry run") {
+        "dry-run-unsupported"
+    } else if line.contains("denied the request") || line.contains("violates PodSecurity") {
+        "denied"
+    } else if line.contains("(AlreadyExists)") {
+        "already-exists"
+    } else if has("executable file not found") || has("exit code 126") || has("exit code 127") {
         "no-command"
     } else if has("Permission denied") || has("you must be root") || has("Operation not permitted")
     {

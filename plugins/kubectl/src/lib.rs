@@ -3,6 +3,7 @@
 //! server-first protocols, Envoy logs).
 
 pub mod access;
+pub mod admission;
 mod commands;
 pub mod configmap;
 pub mod events;
@@ -135,6 +136,13 @@ impl Probe for KubectlProbe {
             action
         })
         .action(with_context(
+            Action::new::<admission::AdmissionParams, Answer<admission::AdmissionFacts>>(
+                "admission",
+                "A pod's admission, tried with a server-side dry run (`kubectl run triage-admission-check --dry-run=server`, nothing is created): admitted, with the sidecar the injector added, or refused, with the failed webhook calls classified as in `events`",
+            ),
+            |context| admission::admission_argv(context, "{namespace}", "{image}"),
+        ))
+        .action(with_context(
             Action::new::<WebhooksParams, Answer<webhooks::WebhooksFacts>>(
                 "webhooks",
                 "Mutating webhook configurations and which sidecar injectors (Istio, Traffic Director) are registered",
@@ -213,6 +221,21 @@ impl Probe for KubectlProbe {
                 };
                 Facts::new(&answer)
             }
+            "admission" => {
+                let p: admission::AdmissionParams = params.parse()?;
+                let argv: Vec<String> = p.argv()?;
+                let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+                let out = triage_sdk::exec(&argv)?;
+                let answer = admission::judge(
+                    &p.namespace,
+                    out.status,
+                    &out.stdout_text(),
+                    &out.stderr_text(),
+                    p.injector_webhooks.as_deref(),
+                )
+                .map_err(bad_input)?;
+                Facts::new(&answer)
+            }
             other => Err(ProbeError::unknown_action(other)),
         }
     }
@@ -235,6 +258,7 @@ mod tests {
             r#"["kubectl", "get", "pod", "-n", "{namespace}", "-o", "json", "--context", "{context}", "--", "{pod}"]"#,
             r#"["kubectl", "get", "configmap", "-n", "{namespace}", "-o", "json", "--", "{name}"]"#,
             r#"["kubectl", "get", "mutatingwebhookconfigurations", "-o", "json", "--context", "{context}"]"#,
+            r#"["kubectl", "run", "triage-admission-check", "--image={image}", "--restart=Never", "--dry-run=server", "-n", "{namespace}", "-o", "json"]"#,
         ] {
             assert!(manifest.contains(needle), "missing {needle}");
         }
