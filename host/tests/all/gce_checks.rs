@@ -137,3 +137,104 @@ fn live_tcp_check_is_unknown_when_roots_traffic_goes_to_envoy() {
     assert!(!finding_ids(&report).contains(&"td-unreachable".to_string()));
     assert_eq!(report["summary"]["complete"], false);
 }
+
+/// proxy-not-connecting's `role` step on a grant through a group (the guide: the service
+/// account needs the Traffic Director client role): triage asks Cloud Identity whether the
+/// VM's service account is in each group holding a covering role, and concludes. A member
+/// passes, naming the group; a non-member gets `sa-missing-role` with what was checked; a
+/// refused check and a grant under an IAM condition are unknown, saying why and what to run.
+/// Before, every group grant was unknown with a command to run by hand, and a conditional
+/// grant to a group was not seen at all (sa-missing-role fired).
+#[test]
+fn sa_role_through_a_group_is_checked_with_cloud_identity() {
+    let case = |name: &str| {
+        let out = run(triage()
+            .args([
+                "run",
+                "proxy-not-connecting",
+                "-o",
+                "json",
+                "--facts",
+                "--case",
+            ])
+            .arg(
+                root()
+                    .join("runbooks/proxy-not-connecting/tests")
+                    .join(name),
+            ));
+        out.json()
+    };
+    let check = "gcloud identity groups memberships check-transitive-membership --group-email=mesh-proxies@example.com --member-email=td-vm@td-demo-project.iam.gserviceaccount.com";
+
+    // A member: the role holds through the group, and the facts and the step's capability
+    // log name it.
+    let report = case("sa-role-via-group");
+    let role = step(&report, "role");
+    assert_eq!(role["status"], "passed", "{role:#}");
+    assert_eq!(role["output"]["access"], "granted", "{role:#}");
+    let by = role["output"]["granted_by"].as_str().unwrap();
+    assert!(
+        by.contains("roles/trafficdirector.client on project td-demo-project")
+            && by.contains("group:mesh-proxies@example.com"),
+        "{by}"
+    );
+    assert!(
+        role["capabilities"]
+            .to_string()
+            .contains("check-transitive-membership"),
+        "{role:#}"
+    );
+
+    // Not a member of the only group: sa-missing-role, its evidence saying what was checked.
+    let report = case("sa-not-in-group");
+    let missing = finding(&report, "sa-missing-role");
+    assert_eq!(missing["severity"], "error");
+    let evidence = missing["evidence"].as_str().unwrap();
+    assert!(
+        evidence.contains("member of mesh-proxies@example.com (roles/trafficdirector.client on project td-demo-project): no")
+            && evidence.contains(&format!("`{check}`: hasMembership false")),
+        "{evidence}"
+    );
+    assert!(
+        missing["detail"]
+            .as_str()
+            .unwrap()
+            .contains("none of the groups"),
+        "{missing:#}"
+    );
+
+    // The check refused (the VM's account may not read groups): unknown with gcloud's
+    // words, why, and the command for a workstation.
+    let report = case("sa-group-check-denied");
+    let role = step(&report, "role");
+    assert_eq!(role["status"], "unknown", "{role:#}");
+    let reason = role["reason"].as_str().unwrap();
+    for needle in [
+        "PERMISSION_DENIED: Error(2028)",
+        "Groups Reader",
+        "from a workstation",
+        &format!("`{check}`"),
+        "triage probe gcloud td-access --with project=td-demo-project --with member=td-vm@td-demo-project.iam.gserviceaccount.com",
+    ] {
+        assert!(reason.contains(needle), "no {needle:?} in {reason}");
+    }
+    assert!(
+        report["findings"].as_array().unwrap().is_empty(),
+        "{report:#}"
+    );
+
+    // A member, but the grant carries an IAM condition: unknown, showing the condition.
+    let report = case("sa-role-conditional");
+    let role = step(&report, "role");
+    assert_eq!(role["status"], "unknown", "{role:#}");
+    let reason = role["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(r#"under the IAM condition "temporary access" (`request.time < timestamp("2021-02-01T00:00:00Z")`)"#)
+            && reason.contains("group:mesh-proxies@example.com"),
+        "{reason}"
+    );
+    assert!(
+        report["findings"].as_array().unwrap().is_empty(),
+        "{report:#}"
+    );
+}

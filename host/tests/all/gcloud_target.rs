@@ -141,3 +141,129 @@ fn hostile_gcloud_instance_names_are_refused_before_gcloud_runs() {
         }
     }
 }
+
+/// A directory holding a stand-in `gcloud` for the `td-access` action (no test may reach
+/// Google Cloud, and the real command needs Google credentials): it appends each argument
+/// on its own line to `ran.log`, prints `policy.json` for `projects get-ancestors-iam-policy`
+/// and says "not a member" for every `identity groups memberships check-transitive-membership`.
+fn stand_in_gcloud_for_iam(dir: &Path, policy: &str) -> PathBuf {
+    let log = dir.join("ran.log");
+    std::fs::write(dir.join("policy.json"), policy).unwrap();
+    let script = dir.join("gcloud");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$@\" >> '{log}'\ncase \"$1 $2\" in\n\
+             'projects get-ancestors-iam-policy') cat '{policy}' ;;\n\
+             'identity groups') echo '{{}}' ;;\n\
+             *) echo 'ERROR: (gcloud) not in this stand-in' >&2; exit 2 ;;\nesac\n",
+            log = log.display(),
+            policy = dir.join("policy.json").display(),
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    log
+}
+
+/// Group names come from the target's IAM policy and become gcloud arguments. Names that
+/// would be read as options (`--flags-file=…` makes gcloud read more flags from a file) are
+/// never passed: the plugin checks only plain e-mail addresses and says which it did not,
+/// and, were a plugin to try, the declared pattern and the default policy refuse them.
+#[test]
+fn hostile_group_names_in_an_iam_policy_never_reach_gcloud() {
+    let sa = "td-vm@td-demo-project.iam.gserviceaccount.com";
+    let policy = r#"[{"id": "td-demo-project", "type": "project", "policy": {"bindings": [
+        {"role": "roles/trafficdirector.client", "members": [
+            "group:--flags-file=/tmp/triage-evil.yaml", "group:-evil@example.com",
+            "group:mesh-proxies@example.com", "domain:example.com"]}]}}]"#;
+    let dir = tempfile::tempdir().unwrap();
+    let log = stand_in_gcloud_for_iam(dir.path(), policy);
+    let mut cmd = triage();
+    cmd.args([
+        "probe",
+        "gcloud",
+        "td-access",
+        "--with",
+        "project=td-demo-project",
+        "--with",
+        &format!("member={sa}"),
+    ]);
+    with_stand_in(&mut cmd, dir.path());
+    let out = run(&mut cmd);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let outcome: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let facts = &outcome["facts"];
+
+    let ran = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        !ran.contains("flags-file") && !ran.contains("-evil@"),
+        "{ran}"
+    );
+    assert!(
+        ran.contains(&format!(
+            "check-transitive-membership\n--group-email\nmesh-proxies@example.com\n--member-email\n{sa}\n--format=json\n"
+        )),
+        "{ran}"
+    );
+    let not_run: Vec<&str> = facts["group_checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["not_run"].is_string())
+        .map(|c| c["group"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        not_run,
+        ["--flags-file=/tmp/triage-evil.yaml", "-evil@example.com"],
+        "{facts:#}"
+    );
+    // Unchecked groups leave the verdict open; the domain grant never covers a service account.
+    assert_eq!(facts["access"], "unknown", "{facts:#}");
+    assert_eq!(
+        facts["domain_grants"][0],
+        "domain:example.com: roles/trafficdirector.client on project td-demo-project"
+    );
+
+    // The host's half: the argv a plugin would build from such a name is neither declared
+    // by the action (`--group-email *`) nor allowed by the default policy, since `*` never
+    // matches an argument that begins with `-`.
+    use triage::capability::{DeclaredCapability, Grants, Policy, exec};
+    let argv = |group: &str| -> Vec<String> {
+        [
+            "gcloud",
+            "identity",
+            "groups",
+            "memberships",
+            "check-transitive-membership",
+            "--group-email",
+            group,
+            "--member-email",
+            sa,
+            "--format=json",
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let declared = DeclaredCapability::Exec(argv("*"));
+    let policy = std::sync::Arc::new(Policy::builtin());
+    let grants = Grants::new(
+        "gcloud",
+        "td-access",
+        &[declared],
+        &serde_json::json!({}),
+        policy.clone(),
+    );
+    let plain = exec::Request {
+        argv: argv("mesh-proxies@example.com"),
+    };
+    assert!(grants.check(&plain).is_ok());
+    for hostile in ["--flags-file=/tmp/triage-evil.yaml", "-evil@example.com"] {
+        let request = exec::Request {
+            argv: argv(hostile),
+        };
+        assert!(grants.check(&request).is_err(), "{hostile}");
+        assert!(!policy.allows(&request), "{hostile}");
+    }
+}

@@ -131,6 +131,28 @@ pub fn ancestors_iam_argv(project: &str) -> Vec<String> {
     )
 }
 
+/// `gcloud identity groups memberships check-transitive-membership`: whether `member` is in
+/// `group`, directly or through nested groups. Each value is a separate argument after its
+/// flag, so the host's rule that `*` never matches an argument beginning with `-` holds for
+/// both (the policy declares them as `*`): a group named `--flags-file=…` is refused.
+pub fn membership_argv(group: &str, member: &str) -> Vec<String> {
+    gcloud(
+        &[
+            "identity",
+            "groups",
+            "memberships",
+            "check-transitive-membership",
+            "--group-email",
+            group,
+            "--member-email",
+            member,
+            "--format=json",
+        ],
+        None,
+        &[],
+    )
+}
+
 /// Params of `forwarding-rules`.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -226,4 +248,24 @@ pub struct IamParams {
     /// (`gcloud projects get-ancestors-iam-policy`), so that a grant made there counts.
     #[serde(default)]
     pub ancestors: bool,
+}
+
+/// Params of `td-access`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TdAccessParams {
+    /// Project ID; its folders' and organization's policies are read too.
+    pub project: String,
+    /// The service account to judge, e.g. "td-vm@my-project.iam.gserviceaccount.com" (a
+    /// "serviceAccount:" prefix may be given). Without it only the bindings are read.
+    #[serde(default)]
+    pub member: Option<String>,
+    /// The most groups whose membership is checked (one gcloud call each), 1 to 50; the
+    /// facts say which groups the bound left unchecked.
+    #[serde(default = "default_max_groups")]
+    pub max_groups: u32,
+}
+
+fn default_max_groups() -> u32 {
+    crate::td_access::DEFAULT_MAX_GROUPS
 }

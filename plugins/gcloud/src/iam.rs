@@ -19,7 +19,8 @@ pub const TD_CLIENT_ROLES: [&str; 2] = [
 /// role grants, so a service account holding one needs nothing more.
 pub const BASIC_ROLES_WITH_TD_ACCESS: [&str; 2] = ["roles/editor", "roles/owner"];
 
-fn gives_td_access(role: &str) -> bool {
+/// Whether `role` lets its holder use Traffic Director (a client role, Editor or Owner).
+pub fn gives_td_access(role: &str) -> bool {
     TD_CLIENT_ROLES.contains(&role) || BASIC_ROLES_WITH_TD_ACCESS.contains(&role)
 }
 
@@ -49,7 +50,26 @@ struct Binding {
     role: String,
     #[serde(deserialize_with = "nullable")]
     members: Vec<String>,
-    condition: Option<serde::de::IgnoredAny>,
+    condition: Option<ConditionIn>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ConditionIn {
+    #[serde(deserialize_with = "nullable")]
+    title: String,
+    #[serde(deserialize_with = "nullable")]
+    expression: String,
+}
+
+/// A binding's IAM condition, as written: triage shows it and never evaluates it (it is a
+/// CEL expression over the request, e.g. its time or the resource's name).
+#[derive(Serialize, JsonSchema, Debug, Clone, PartialEq, Eq)]
+pub struct ConditionFacts {
+    /// The condition's title (may be empty).
+    pub title: String,
+    /// Its CEL expression, e.g. `request.time < timestamp("2020-04-01T00:00:00Z")`.
+    pub expression: String,
 }
 
 /// The policy's bindings, by role and by member.
@@ -95,6 +115,8 @@ pub struct BindingFacts {
     pub members: Vec<String>,
     /// The binding has an IAM condition, so it may not apply.
     pub conditional: bool,
+    /// That condition, when there is one.
+    pub condition: Option<ConditionFacts>,
     /// Where it is granted: "project ID", "folder ID" or "organization ID".
     pub granted_on: String,
 }
@@ -122,6 +144,16 @@ pub fn parse_ancestors_iam_policy(
     ))
 }
 
+/// Whether the policy member `candidate` ("serviceAccount:x@…") is `wanted`, which may carry
+/// its type prefix or not ("x@…").
+pub fn member_matches(candidate: &str, wanted: &str) -> bool {
+    candidate == wanted
+        || (!wanted.contains(':')
+            && candidate
+                .split_once(':')
+                .is_some_and(|(_, id)| id == wanted))
+}
+
 fn iam_facts(policies: Vec<(String, Policy)>, member: Option<&str>) -> IamFacts {
     let policies_read: Vec<String> = policies.iter().map(|(on, _)| on.clone()).collect();
     let bindings: Vec<BindingFacts> = policies
@@ -131,6 +163,10 @@ fn iam_facts(policies: Vec<(String, Policy)>, member: Option<&str>) -> IamFacts 
                 role: b.role,
                 members: b.members,
                 conditional: b.condition.is_some(),
+                condition: b.condition.map(|c| ConditionFacts {
+                    title: c.title,
+                    expression: c.expression,
+                }),
                 granted_on: on.clone(),
             })
         })
@@ -160,13 +196,7 @@ fn iam_facts(policies: Vec<(String, Policy)>, member: Option<&str>) -> IamFacts 
     members_with_td_client_role.sort();
     members_with_td_client_role.dedup();
 
-    let matches = |candidate: &str, wanted: &str| {
-        candidate == wanted
-            || (!wanted.contains(':')
-                && candidate
-                    .split_once(':')
-                    .is_some_and(|(_, id)| id == wanted))
-    };
+    let matches = member_matches;
     let member_roles = member.map(|wanted| {
         let mut roles: Vec<String> = roles_by_member
             .iter()

@@ -13,11 +13,12 @@ pub mod json;
 pub mod serial;
 pub mod service_proxy;
 pub mod services;
+pub mod td_access;
 
 use commands::{
     ClusterParams, FirewallParams, ForwardingRulesParams, IamParams, InstanceParams, Location,
-    PROJECT, ProjectParams, ancestors_iam_argv, cluster_argv, firewall_argv, forwarding_rules_argv,
-    iam_argv, instance_argv, serial_argv, services_argv,
+    PROJECT, ProjectParams, TdAccessParams, ancestors_iam_argv, cluster_argv, firewall_argv,
+    forwarding_rules_argv, iam_argv, instance_argv, membership_argv, serial_argv, services_argv,
 };
 use triage_sdk::register_probe;
 use triage_sdk::{Action, Facts, Manifest, Params, Probe, ProbeError};
@@ -123,6 +124,24 @@ impl Probe for GcloudProbe {
                     .collect::<Vec<_>>(),
             ),
         )
+        .action(
+            Action::new::<TdAccessParams, access::Answer<td_access::TdAccessFacts>>(
+                "td-access",
+                "Whether a service account may use Traffic Director: its roles on the project, folders and organization, and its membership of each group holding one (Cloud Identity)",
+            )
+            .exec(
+                &ancestors_iam_argv(PROJECT)
+                    .iter()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>(),
+            )
+            .exec(
+                &membership_argv("*", "*")
+                    .iter()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>(),
+            ),
+        )
     }
 
     fn run(action: &str, params: Params) -> Result<Facts, ProbeError> {
@@ -181,6 +200,46 @@ impl Probe for GcloudProbe {
                         iam::parse_iam_policy(text, p.member.as_deref())
                     })
                 }
+            }
+            "td-access" => {
+                let p: TdAccessParams = params.parse()?;
+                if !(1..=td_access::MAX_GROUPS_LIMIT).contains(&p.max_groups) {
+                    return Err(ProbeError::invalid_params(format!(
+                        "max_groups is {}; give 1 to {}",
+                        p.max_groups,
+                        td_access::MAX_GROUPS_LIMIT
+                    )));
+                }
+                let policy = match access::run(&ancestors_iam_argv(&p.project))? {
+                    Ok(text) => iam::parse_ancestors_iam_policy(&text, p.member.as_deref())
+                        .map_err(bad_input)?,
+                    Err(error) => {
+                        return Facts::new(&access::Answer::<td_access::TdAccessFacts> {
+                            facts: None,
+                            error: Some(error),
+                        });
+                    }
+                };
+                let facts = td_access::judge(
+                    policy,
+                    p.member.as_deref(),
+                    p.max_groups,
+                    |group, member| {
+                        use td_access::CheckOutcome;
+                        match access::run(&membership_argv(group, member)) {
+                            Ok(Ok(text)) => match td_access::parse_membership(&text) {
+                                Ok(is_member) => CheckOutcome::Member(is_member),
+                                Err(e) => CheckOutcome::Unreadable(e.0),
+                            },
+                            Ok(Err(error)) => CheckOutcome::Refused(error),
+                            Err(e) => CheckOutcome::NotRun(e.to_string()),
+                        }
+                    },
+                );
+                Facts::new(&access::Answer {
+                    facts: Some(facts),
+                    error: None,
+                })
             }
             other => Err(ProbeError::unknown_action(other)),
         }
