@@ -238,3 +238,106 @@ fn sa_role_through_a_group_is_checked_with_cloud_identity() {
         "{report:#}"
     );
 }
+
+/// Inside the VM, with no inputs, serial port 1 (the bootstrap agents' log) is read with the
+/// VM's own name, zone and project from the metadata server. It used to be skipped there.
+/// When the VM's service account may not read it (403), the step is unknown with the
+/// workstation command, and that command, run as written, reads the same VM's serial port.
+#[test]
+fn serial_port_one_is_read_inside_the_vm_or_unknown_with_the_workstation_command() {
+    let case = root().join("runbooks/auto-deploy-bootstrap/tests/in-vm-serial-failed");
+    let out = run(triage()
+        .args(["run", "auto-deploy-bootstrap", "-o", "json", "--case"])
+        .arg(&case));
+    let report = out.json();
+    assert_eq!(
+        step(&report, "serial-output")["status"],
+        "passed",
+        "{report:#}"
+    );
+    let failed = finding(&report, "bootstrap-failed");
+    let evidence = failed["evidence"].as_str().unwrap();
+    assert!(
+        evidence.contains("serial port 1:")
+            && evidence.contains("ERROR: failed to configure IPv6 traffic interception"),
+        "{evidence}"
+    );
+    assert!(
+        failed["detail"]
+            .as_str()
+            .unwrap()
+            .contains("including the ip6tables"),
+        "{failed:#}"
+    );
+
+    let case = root().join("runbooks/auto-deploy-bootstrap/tests/in-vm-serial-denied");
+    let out = run(triage()
+        .args(["run", "auto-deploy-bootstrap", "-o", "json", "--case"])
+        .arg(&case));
+    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
+    let report = out.json();
+    let serial = step(&report, "serial-output");
+    assert_eq!(serial["status"], "unknown", "{serial:#}");
+    let reason = serial["reason"].as_str().unwrap();
+    let command = "triage run auto-deploy-bootstrap --input instance=td-vm-1 --input zone=us-central1-a --input project=td-demo-project";
+    assert!(reason.contains(&format!("`{command}`")), "{reason}");
+    assert!(
+        reason.contains("compute.instances.getSerialPortOutput")
+            && reason.contains("123456789012-compute@developer.gserviceaccount.com"),
+        "{reason}"
+    );
+
+    // The command from a workstation, with a stand-in gcloud on PATH (no test reaches Google
+    // Cloud): both reads name that VM, and the serial port is read.
+    let dir = tempfile::tempdir().unwrap();
+    let tests = root().join("runbooks/auto-deploy-bootstrap/tests");
+    let log = super::gcloud_target::answering_gcloud(
+        dir.path(),
+        &tests.join("workstation-failed/guest-attributes.json"),
+        Some(&tests.join("workstation-failed/serial-output.txt")),
+    );
+    let path = std::env::var("PATH").unwrap_or_default();
+    let mut cmd = triage();
+    cmd.args(command.split(' ').skip(1))
+        .args(["-o", "json"])
+        .env("PATH", format!("{}:{path}", dir.path().display()));
+    let out = run(&mut cmd);
+    let report = out.json();
+    assert_eq!(
+        step(&report, "serial-output")["status"],
+        "passed",
+        "{report:#}"
+    );
+    assert_eq!(finding_ids(&report), ["bootstrap-failed"], "{report:#}");
+    let ran = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        ran.contains(
+            "get-serial-port-output\n--zone\nus-central1-a\n--port\n1\n--project\ntd-demo-project\n--\ntd-vm-1\n"
+        ),
+        "{ran}"
+    );
+}
+
+/// The VM's name comes from the metadata server, which the target controls. A name that
+/// reads as a gcloud flag never reaches gcloud as one: the serial-output call is refused
+/// before it runs, and the step says so (errored, not passed).
+#[test]
+fn a_hostile_instance_name_from_the_metadata_server_never_becomes_a_gcloud_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = root().join("runbooks/auto-deploy-bootstrap/tests/in-vm-serial-denied");
+    let bundle = std::fs::read_to_string(case.join("bundle.yaml")).unwrap();
+    let hostile = "--impersonate-service-account=owner@evil.example";
+    let bundle = bundle.replace("    body: \"td-vm-1\"", &format!("    body: \"{hostile}\""));
+    assert!(bundle.contains(hostile));
+    std::fs::write(dir.path().join("bundle.yaml"), bundle).unwrap();
+    let out = run(triage()
+        .args(["run", "auto-deploy-bootstrap", "-o", "json", "--bundle"])
+        .arg(dir.path()));
+    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
+    let report = out.json();
+    let serial = step(&report, "serial-output");
+    assert_eq!(serial["status"], "errored", "{serial:#}");
+    let reason = serial["reason"].as_str().unwrap();
+    assert!(reason.contains("begins with `-`"), "{reason}");
+    assert_eq!(serial["capabilities"][0]["outcome"], "denied", "{serial:#}");
+}

@@ -119,6 +119,14 @@ fn hostile_gcloud_instance_names_are_refused_before_gcloud_runs() {
                 "--input",
                 "zone=us-central1-a",
             ],
+            vec![
+                "run",
+                "envoy-version",
+                "--input",
+                as_input.as_str(),
+                "--input",
+                "zone=us-central1-a",
+            ],
         ] {
             let mut cmd = triage();
             cmd.args(&args);
@@ -266,4 +274,130 @@ fn hostile_group_names_in_an_iam_policy_never_reach_gcloud() {
         assert!(grants.check(&request).is_err(), "{hostile}");
         assert!(!policy.allows(&request), "{hostile}");
     }
+}
+
+/// A stand-in `gcloud` that logs its argv to `ran.log` and answers `get-guest-attributes`
+/// with `guest-attributes.json` and `get-serial-port-output` with `serial-output.txt` (files
+/// put beside it), as gcloud does for a VM the account may read.
+pub fn answering_gcloud(dir: &Path, guest_attributes: &Path, serial: Option<&Path>) -> PathBuf {
+    let log = dir.join("ran.log");
+    std::fs::copy(guest_attributes, dir.join("guest-attributes.json")).unwrap();
+    if let Some(serial) = serial {
+        std::fs::copy(serial, dir.join("serial-output.txt")).unwrap();
+    }
+    let d = dir.display();
+    let script = dir.join("gcloud");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$@\" >> '{}'\ncase \"$3\" in\n\
+             get-guest-attributes) cat '{d}/guest-attributes.json' ;;\n\
+             get-serial-port-output) cat '{d}/serial-output.txt' ;;\n\
+             *) echo 'ERROR: (gcloud) unexpected command' >&2; exit 2 ;;\nesac\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    log
+}
+
+/// Every capability call of a JSON report, as "capability request".
+pub fn capability_calls(report: &serde_json::Value) -> Vec<String> {
+    report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["capabilities"].as_array().cloned().unwrap_or_default())
+        .map(|c| format!("{} {}", c["capability"], c["request"]))
+        .collect()
+}
+
+/// The guide reads an automatic deployment's Envoy version from a workstation with
+/// `gcloud compute instances get-guest-attributes … --query-path=gce-service-proxy/proxy-version`,
+/// without SSH. With `instance` and `zone` envoy-version does that, and never reads this
+/// machine's own Envoy (binary or admin port) as if it were the VM's: those steps are skipped,
+/// and when the attribute gives no version the run is incomplete with the `--target
+/// gcloud://…` command that reads them on the VM.
+#[test]
+fn envoy_version_from_a_workstation_reads_the_vms_attribute_not_the_local_envoy() {
+    // Recorded: the workstation has an Envoy 1.12.0 of its own; the VM's attribute is 1.15.1.
+    let case = root().join("runbooks/envoy-version/tests/workstation-guide-1.15.1");
+    let out = run(triage()
+        .args(["run", "envoy-version", "-o", "json", "--case"])
+        .arg(&case));
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let report = out.json();
+    assert_eq!(finding_ids(&report), ["envoy-version"], "{report:#}");
+    let version = &report["findings"][0];
+    assert_eq!(version["title"], "Envoy 1.15.1");
+    let detail = version["detail"].as_str().unwrap();
+    assert!(
+        detail
+            .contains("gcloud compute instances get-guest-attributes td-vm-1 --zone us-central1-a"),
+        "{detail}"
+    );
+    assert!(
+        detail
+            .contains("`triage run envoy-version --target 'gcloud://td-vm-1?zone=us-central1-a'`"),
+        "{detail}"
+    );
+    assert!(!out.stdout.contains("1.12.0"), "{}", out.stdout);
+
+    // No version in the attribute: unknown, with the command that reads the VM itself.
+    let case = root().join("runbooks/envoy-version/tests/workstation-no-attribute");
+    let out = run(triage()
+        .args(["run", "envoy-version", "-o", "json", "--case"])
+        .arg(&case));
+    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
+    let report = out.json();
+    let on_vm = step(&report, "on-the-vm");
+    assert_eq!(on_vm["status"], "unknown", "{on_vm:#}");
+    let reason = on_vm["reason"].as_str().unwrap();
+    assert!(
+        reason
+            .contains("`triage run envoy-version --target 'gcloud://td-vm-1?zone=us-central1-a'`"),
+        "{reason}"
+    );
+    assert!(!out.stdout.contains("1.12.0"), "{}", out.stdout);
+
+    // Live, with a stand-in gcloud on PATH: the guide's gcloud call for that VM, and no call
+    // to an Envoy binary or admin port on this machine.
+    let dir = tempfile::tempdir().unwrap();
+    let log = answering_gcloud(
+        dir.path(),
+        &root().join("runbooks/envoy-version/tests/workstation-guide-1.15.1/guest-attributes.json"),
+        None,
+    );
+    let mut cmd = triage();
+    cmd.args([
+        "run",
+        "envoy-version",
+        "--input",
+        "instance=td-vm-1",
+        "--input",
+        "zone=us-central1-a",
+        "--input",
+        "project=my-project",
+        "-o",
+        "json",
+    ]);
+    with_stand_in(&mut cmd, dir.path());
+    let out = run(&mut cmd);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let ran = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        ran,
+        "compute\ninstances\nget-guest-attributes\n--zone\nus-central1-a\n--project\nmy-project\n\
+         --query-path=gce-service-proxy/\n--format=json\n--\ntd-vm-1\n"
+    );
+    let report = out.json();
+    assert_eq!(finding_ids(&report), ["envoy-version"], "{report:#}");
+    for id in ["attrs", "binary", "admin"] {
+        assert_eq!(step(&report, id)["status"], "skipped", "{report:#}");
+    }
+    let calls = capability_calls(&report);
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert!(calls[0].contains("get-guest-attributes"), "{calls:?}");
 }
