@@ -203,3 +203,41 @@ fn a_bundle_without_the_table_names_every_form_it_lacks() {
         assert!(text.contains(form), "{form} not named in: {text}");
     }
 }
+
+/// The "check it by hand" command of an undecided interception lists the chain that holds
+/// the rule triage could not evaluate: the chain that redirects (the undecided rule is in
+/// ISTIO_OUTPUT, where OUTPUT would show only the jump) or OUTPUT (the rule is there, before
+/// the jump, where ISTIO_OUTPUT would not show it).
+#[test]
+fn an_undecided_interception_names_the_chain_of_the_rule_it_could_not_evaluate() {
+    let cases = [
+        // (case, its inputs, step, the command its reason must give)
+        (
+            "outbound-undecidable",
+            vec!["vip=10.0.0.1"],
+            "interception",
+            "`sudo iptables -t nat -L ISTIO_OUTPUT -n -v`",
+        ),
+        (
+            "vip-undecidable-in-output",
+            vec!["vip=10.0.0.1", "port=3306"],
+            "vip-interception",
+            "`sudo iptables -t nat -L OUTPUT -n -v`",
+        ),
+    ];
+    for (case, inputs, step_id, command) in cases {
+        let bundle = root().join("runbooks/service-unreachable/tests").join(case);
+        let mut cmd = triage();
+        cmd.args(["run", "service-unreachable", "--format", "json", "--bundle"])
+            .arg(&bundle);
+        for input in inputs {
+            cmd.args(["--input", input]);
+        }
+        let out = run(&mut cmd);
+        let report = out.json();
+        let step = step(&report, step_id);
+        assert_eq!(step["status"], "unknown", "{case}: {step:#}");
+        let reason = step["reason"].as_str().unwrap_or_default();
+        assert!(reason.contains(command), "{case}: {command} not in: {reason}");
+    }
+}

@@ -404,16 +404,23 @@ fn pod_with_silent_spec(name: &str, exec: Exec) -> Pod {
 /// A network namespace holding Istio's nat table (its CNI plugin's golden output: everything
 /// outbound to 15001, UID 1337 excluded), less the lines `drop` names.
 fn pod_netns(tag: &str, drop: &str) -> Option<Netns> {
+    pod_netns_with(tag, |rules| {
+        rules
+            .lines()
+            .filter(|l| drop.is_empty() || !l.contains(drop))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    })
+}
+
+/// A network namespace holding Istio's nat table as `edit` rewrites it.
+fn pod_netns_with(tag: &str, edit: impl FnOnce(&str) -> String) -> Option<Netns> {
     let ns = Netns::create(tag)?;
     let rules = std::fs::read_to_string(
         root().join("fixtures/real/iptables/istio-cni-plugin-basic.golden.txt"),
     )
     .unwrap();
-    let kept: String = rules
-        .lines()
-        .filter(|l| drop.is_empty() || !l.contains(drop))
-        .map(|l| format!("{l}\n"))
-        .collect();
+    let kept = edit(&rules);
     let mut child = std::process::Command::new("ip")
         .args(["netns", "exec", &ns.name, "iptables-restore"])
         .stdin(std::process::Stdio::piped())
@@ -500,6 +507,81 @@ fn kubectl_exec_reads_the_pods_real_nat_table() {
             "GET /api/v1/namespaces/shop/pods/web-looping/exec?command=iptables-save&command=-t&command=nat&container=istio-proxy&stderr=true&stdout=true websocket",
         ]
     );
+}
+
+/// server-first-protocol on a pod, through `kubectl exec`: the sidecar's live nat table
+/// decides whether MySQL (3306) goes through Envoy. Istio's table (everything outbound to
+/// 15001) intercepts it; the same table with the guide's exclusion, a `--dport 3306 -j
+/// RETURN` before the redirect, does not. The pod's spec is the same in both (it says
+/// nothing of 3306), so only the live table can tell them apart. `port=3306` says the port
+/// serves a server-first protocol (the stand-in serves no application log to show "MySQL
+/// server has gone away"); without it an intercepted 3306 is only the info
+/// server-first-port-unconfirmed (issue 10 §4 h).
+#[test]
+fn server_first_protocol_reads_the_pods_real_nat_table() {
+    if !kubectl_present() {
+        return;
+    }
+    let Some(intercepted) = pod_netns("kx-sf-in", "") else {
+        return;
+    };
+    let Some(excluded) = pod_netns_with("kx-sf-ex", |rules| {
+        rules.replacen(
+            "-A ISTIO_OUTPUT -p tcp --dport 15020 -j RETURN\n",
+            "-A ISTIO_OUTPUT -p tcp --dport 3306 -j RETURN\n-A ISTIO_OUTPUT -p tcp --dport 15020 -j RETURN\n",
+            1,
+        )
+    }) else {
+        return;
+    };
+    let server = ApiServer::start(vec![
+        pod("mysql-client-intercepted", Exec::InNetns(intercepted.name.clone())),
+        pod("mysql-client-excluded", Exec::InNetns(excluded.name.clone())),
+    ]);
+    let check = |pod: &str| {
+        server.triage(&[
+            "run",
+            "server-first-protocol",
+            "-o",
+            "json",
+            "--facts",
+            "--input",
+            &format!("pod={pod}"),
+            "--input",
+            "namespace=shop",
+            "--input",
+            "port=3306",
+        ])
+    };
+
+    let out = check("mysql-client-intercepted");
+    let report = out.json();
+    let rules = step(&report, "pod-rules");
+    assert_eq!(rules["output"]["readable"], true, "{rules:#}");
+    assert_eq!(rules["output"]["port_intercepted"], true, "{rules:#}");
+    assert_eq!(
+        finding_ids(&report),
+        ["server-first-port-intercepted"],
+        "{report:#}"
+    );
+
+    let out = check("mysql-client-excluded");
+    let report = out.json();
+    let rules = step(&report, "pod-rules");
+    assert_eq!(rules["output"]["readable"], true, "{rules:#}");
+    assert_eq!(rules["output"]["port_intercepted"], false, "{rules:#}");
+    assert!(finding_ids(&report).is_empty(), "{report:#}");
+
+    // Every table was read live, in the sidecar, through the WebSocket executor.
+    let execs = server.execs();
+    assert!(!execs.is_empty());
+    for exec in execs {
+        assert!(
+            exec.contains("command=iptables-save&command=-t&command=nat&container=istio-proxy")
+                && exec.ends_with("websocket"),
+            "{exec}"
+        );
+    }
 }
 
 /// The kubectl:// transport itself (not a plugin's own kubectl command): `triage probe`

@@ -134,19 +134,33 @@ impl Evaluation {
         if verdict(self).is_some() {
             return None;
         }
-        let branched = self
-            .outcomes
-            .iter()
-            .flat_map(|o| &o.path)
-            .filter(|s| {
-                s.action.starts_with("assumed match:") || s.action.starts_with("assumed no match:")
+        self.branched_step()
+            .and_then(|s| s.raw.clone())
+            .or_else(|| {
+                self.outcomes.iter().find_map(|o| match &o.verdict {
+                    Verdict::Undecided(why) => Some(why.clone()),
+                    _ => None,
+                })
             })
-            .find_map(|s| s.raw.clone());
-        branched.or_else(|| {
-            self.outcomes.iter().find_map(|o| match &o.verdict {
-                Verdict::Undecided(why) => Some(why.clone()),
-                _ => None,
-            })
+    }
+
+    /// The chain holding the rule [`Self::undecided_by`] names, when it is a rule: the chain
+    /// to list by hand (`iptables -t nat -L CHAIN -n -v`). Null when every outcome agrees on
+    /// `verdict`, or the walk stopped for another reason.
+    pub fn undecided_in(&self, verdict: impl Fn(&Evaluation) -> Option<bool>) -> Option<String> {
+        if verdict(self).is_some() {
+            return None;
+        }
+        self.branched_step().map(|s| s.chain.clone())
+    }
+
+    /// The first step, on any way of the walk, where it met a rule it could not evaluate
+    /// and followed it both ways.
+    fn branched_step(&self) -> Option<&PathStep> {
+        self.outcomes.iter().flat_map(|o| &o.path).find(|s| {
+            s.raw.is_some()
+                && (s.action.starts_with("assumed match:")
+                    || s.action.starts_with("assumed no match:"))
         })
     }
 

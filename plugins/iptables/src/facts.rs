@@ -161,6 +161,10 @@ pub struct Outbound {
     /// When `intercepted` is null: the rule, as written, that makes it undecidable (the
     /// first such on the walk's path), or why the walk stopped. Null otherwise.
     pub undecided_by: Option<String>,
+    /// The chain holding the rule that `undecided_by` (or else `all_undecided_by`) names:
+    /// the one to list by hand (`iptables -t nat -L CHAIN -n -v`), which is not always
+    /// OUTPUT or `chain`. Null when neither names a rule.
+    pub undecided_in: Option<String>,
     /// When `mode` is not `all` although a connection to an arbitrary outside address might
     /// be redirected: the rule, as written, whose match the walk cannot evaluate (an ipset,
     /// an unknown match module) and that leads both ways, or why the walk stopped. Then
@@ -387,6 +391,8 @@ fn analyze(table: &Table, query: &Query, format: Format, unparsed_lines: usize) 
     // rule (an ipset, a match the walk cannot evaluate) is why "nothing" is not a verdict.
     let outside_undecided_by = outside_eval.undecided_by(Evaluation::intercepted);
     let mut outbound_undecided_by = outside_undecided_by.clone();
+    let outside_undecided_in = outside_eval.undecided_in(Evaluation::intercepted);
+    let mut outbound_undecided_in = outside_undecided_in.clone();
     let mut seen = BTreeSet::new();
     for (cidr, exits) in destination_candidates(table, &outbound_reach) {
         if seen.len() >= MAX_PROBES {
@@ -415,6 +421,7 @@ fn analyze(table: &Table, query: &Query, format: Format, unparsed_lines: usize) 
             None => {
                 if outbound_undecided_by.is_none() {
                     outbound_undecided_by = eval.undecided_by(Evaluation::intercepted);
+                    outbound_undecided_in = eval.undecided_in(Evaluation::intercepted);
                 }
             }
         }
@@ -640,6 +647,13 @@ fn analyze(table: &Table, query: &Query, format: Format, unparsed_lines: usize) 
                 outbound_undecided_by
             } else {
                 None
+            },
+            undecided_in: if mode == "none" {
+                outbound_undecided_in
+            } else if all {
+                None
+            } else {
+                outside_undecided_in
             },
             all_undecided_by: if all { None } else { outside_undecided_by },
             mode: mode.into(),
