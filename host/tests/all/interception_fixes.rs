@@ -238,6 +238,9 @@ fn an_undecided_interception_names_the_chain_of_the_rule_it_could_not_evaluate()
         let step = step(&report, step_id);
         assert_eq!(step["status"], "unknown", "{case}: {step:#}");
         let reason = step["reason"].as_str().unwrap_or_default();
-        assert!(reason.contains(command), "{case}: {command} not in: {reason}");
+        assert!(
+            reason.contains(command),
+            "{case}: {command} not in: {reason}"
+        );
     }
 }

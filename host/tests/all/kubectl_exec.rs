@@ -535,8 +535,14 @@ fn server_first_protocol_reads_the_pods_real_nat_table() {
         return;
     };
     let server = ApiServer::start(vec![
-        pod("mysql-client-intercepted", Exec::InNetns(intercepted.name.clone())),
-        pod("mysql-client-excluded", Exec::InNetns(excluded.name.clone())),
+        pod(
+            "mysql-client-intercepted",
+            Exec::InNetns(intercepted.name.clone()),
+        ),
+        pod(
+            "mysql-client-excluded",
+            Exec::InNetns(excluded.name.clone()),
+        ),
     ]);
     let check = |pod: &str| {
         server.triage(&[
