@@ -274,8 +274,10 @@ fn serial_port_one_is_read_inside_the_vm_or_unknown_with_the_workstation_command
     let out = run(triage()
         .args(["run", "auto-deploy-bootstrap", "-o", "json", "--case"])
         .arg(&case));
-    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
+    // Exit 1: the guest attributes say FAILED, an error finding, whatever the serial port.
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
     let report = out.json();
+    assert_eq!(finding_ids(&report), ["bootstrap-failed"], "{report:#}");
     let serial = step(&report, "serial-output");
     assert_eq!(serial["status"], "unknown", "{serial:#}");
     let reason = serial["reason"].as_str().unwrap();
@@ -318,6 +320,25 @@ fn serial_port_one_is_read_inside_the_vm_or_unknown_with_the_workstation_command
     );
 }
 
+/// Inside a VM whose bootstrap FINISHED, serial port 1 is not read: it would decide nothing,
+/// and a service account that may not read it (the usual case) left every healthy VM's run
+/// incomplete (exit 3). The case's bundle holds that 403; the run is complete, exit 0.
+#[test]
+fn a_finished_bootstrap_inside_the_vm_does_not_read_the_serial_port() {
+    let case = root().join("runbooks/auto-deploy-bootstrap/tests/in-vm-finished-serial-not-read");
+    let out = run(triage()
+        .args(["run", "auto-deploy-bootstrap", "-o", "json", "--case"])
+        .arg(&case));
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let report = out.json();
+    assert_eq!(
+        step(&report, "serial-output")["status"],
+        "skipped",
+        "{report:#}"
+    );
+    assert_eq!(report["summary"]["complete"], true, "{report:#}");
+}
+
 /// The VM's name comes from the metadata server, which the target controls. A name that
 /// reads as a gcloud flag never reaches gcloud as one: the serial-output call is refused
 /// before it runs, and the step says so (errored, not passed).
@@ -333,7 +354,7 @@ fn a_hostile_instance_name_from_the_metadata_server_never_becomes_a_gcloud_flag(
     let out = run(triage()
         .args(["run", "auto-deploy-bootstrap", "-o", "json", "--bundle"])
         .arg(dir.path()));
-    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
     let report = out.json();
     let serial = step(&report, "serial-output");
     assert_eq!(serial["status"], "errored", "{serial:#}");
