@@ -96,15 +96,7 @@ impl ApiServer {
             }
         });
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("kubeconfig"),
-            format!(
-                "apiVersion: v1\nkind: Config\nclusters:\n- name: stand-in\n  cluster: {{server: \"http://127.0.0.1:{port}\"}}\n\
-                 contexts:\n- name: stand-in\n  context: {{cluster: stand-in, user: nobody}}\n\
-                 current-context: stand-in\nusers:\n- name: nobody\n  user: {{}}\n"
-            ),
-        )
-        .unwrap();
+        write_stand_in_kubeconfig(dir.path(), port);
         ApiServer {
             port,
             log,

@@ -141,6 +141,20 @@ pub fn step<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Valu
         .unwrap_or_else(|| panic!("no step {id} in {report:#}"))
 }
 
+/// `DIR/kubeconfig` for kubectl against a stand-in API server on 127.0.0.1:`port` (plain
+/// HTTP, no credentials): the tests that run the real kubectl point KUBECONFIG at it.
+pub fn write_stand_in_kubeconfig(dir: &std::path::Path, port: u16) {
+    std::fs::write(
+        dir.join("kubeconfig"),
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: stand-in\n  cluster: {{server: \"http://127.0.0.1:{port}\"}}\n\
+             contexts:\n- name: stand-in\n  context: {{cluster: stand-in, user: nobody}}\n\
+             current-context: stand-in\nusers:\n- name: nobody\n  user: {{}}\n"
+        ),
+    )
+    .unwrap();
+}
+
 /// The test plugins; TRIAGE_TEST_PLUGINS points at another build's (the shared target dir's
 /// copy is rewritten by whichever checkout built last).
 pub fn test_plugin_dir() -> &'static str {
