@@ -338,6 +338,7 @@ const ISSUED_CODES: &[(&str, &str)] = &[
     ("TRG1102", "bootstrap-in-progress"),
     ("TRG1103", "bootstrap-failed"),
     ("TRG1104", "bootstrap-not-finished"),
+    ("TRG1105", "serial-agent-log"),
     ("TRG1201", "vip-not-in-service-cidrs"),
     ("TRG1202", "vip-not-in-listeners"),
     ("TRG1203", "agent-heartbeat-stale"),

@@ -30,6 +30,8 @@ const ERROR_WORDS: [&str; 11] = [
 ];
 /// The most lines returned in `errors`, and the longest line kept (in bytes).
 const MAX_ERRORS: usize = 200;
+/// How many of the last proxy lines `recent_proxy_lines` keeps.
+const MAX_RECENT: usize = 20;
 const MAX_LINE: usize = 1000;
 
 /// What the serial console says about the proxy.
@@ -47,6 +49,11 @@ pub struct SerialFacts {
     /// An error line mentions ip6tables (the guide: a VM created in the Cloud Console may lack
     /// IPv6 modules until rebooted).
     pub ip6tables_failed: bool,
+    /// The last 20 lines mentioning the service proxy, Envoy or Traffic Director, errors or
+    /// not, oldest first (cleaned as `errors` are): what the in-VM agent said last of Envoy's
+    /// state and the services it discovered, which the guide points to but gives no format
+    /// to judge by, so they are shown, not judged.
+    pub recent_proxy_lines: Vec<String>,
 }
 
 /// Scans `gcloud compute instances get-serial-port-output INSTANCE --port 1` output.
@@ -57,7 +64,9 @@ pub fn parse_serial_output(text: &str) -> SerialFacts {
         errors: Vec::new(),
         error_count: 0,
         ip6tables_failed: false,
+        recent_proxy_lines: Vec::new(),
     };
+    let mut recent = std::collections::VecDeque::with_capacity(MAX_RECENT);
     for line in text.lines() {
         facts.line_count += 1;
         let lower = line.to_lowercase();
@@ -65,6 +74,10 @@ pub fn parse_serial_output(text: &str) -> SerialFacts {
             continue;
         }
         facts.proxy_line_count += 1;
+        if recent.len() == MAX_RECENT {
+            recent.pop_front();
+        }
+        recent.push_back(line);
         if ERROR_WORDS.iter().any(|w| lower.contains(w)) {
             facts.error_count += 1;
             facts.ip6tables_failed |= lower.contains("ip6tables");
@@ -73,6 +86,7 @@ pub fn parse_serial_output(text: &str) -> SerialFacts {
             }
         }
     }
+    facts.recent_proxy_lines = recent.into_iter().map(clean).collect();
     facts
 }
 

@@ -128,6 +128,16 @@ fn serial_console_bootstrap_failure() {
     assert!(facts.errors[0].contains("unable to initialize table 'nat'"));
     assert!(facts.errors[2].contains("bootstrap-status=FAILED"));
     assert!(facts.ip6tables_failed);
+    // The agent's own lines, errors or not, oldest first: from the download to the failure.
+    assert_eq!(facts.recent_proxy_lines.len(), 6);
+    assert!(facts.recent_proxy_lines[0].contains("Downloading service proxy agent"));
+    assert!(facts.recent_proxy_lines[5].contains("Bootstrap failed"));
+    assert!(
+        !facts
+            .recent_proxy_lines
+            .iter()
+            .any(|l| l.contains("GCE Agent") || l.contains("apt"))
+    );
     assert!(
         !facts
             .errors
@@ -144,6 +154,9 @@ fn serial_console_odd_input() {
     let facts = serial::parse_serial_output(&long.repeat(500));
     assert_eq!((facts.error_count, facts.errors.len()), (500, 200));
     assert!(facts.errors[0].len() <= 1000);
+    // Only the last 20 proxy lines are kept, each cut like the errors.
+    assert_eq!(facts.recent_proxy_lines.len(), 20);
+    assert!(facts.recent_proxy_lines.iter().all(|l| l.len() <= 1000));
     let binary = String::from_utf8_lossy(&[
         0, 1, 2, 0xff, b'\n', 0x1b, b'[', b'm', b'e', b'n', b'v', b'o', b'y', b' ', b'f', b'a',
         b'i', b'l',
@@ -151,6 +164,7 @@ fn serial_console_odd_input() {
     .into_owned();
     let facts = serial::parse_serial_output(&binary);
     assert_eq!(facts.errors, ["[menvoy fail"]);
+    assert_eq!(facts.recent_proxy_lines, ["[menvoy fail"]);
 }
 
 #[test]
