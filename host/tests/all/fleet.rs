@@ -290,15 +290,24 @@ fn junit_carries_step_marks_and_incompleteness() {
 /// A targets file of `count` bundle targets, each its own name (a link to an example
 /// bundle): even positions the broken VM, odd ones the healthy one.
 pub(super) fn targets_file(dir: &std::path::Path, count: usize) -> std::path::PathBuf {
+    write_targets(dir, (0..count).map(|i| (format!("vm-{i}"), i)))
+}
+
+/// A targets file listing, in this order, a link named NAME for each `(NAME, position)`: to
+/// the broken example VM for an even position, the healthy one for an odd.
+pub(super) fn write_targets(
+    dir: &std::path::Path,
+    targets: impl Iterator<Item = (String, usize)>,
+) -> std::path::PathBuf {
     let examples = root().join("examples/service-unreachable");
-    let lines: Vec<String> = (0..count)
-        .map(|i| {
+    let lines: Vec<String> = targets
+        .map(|(name, i)| {
             let case = if i % 2 == 0 {
                 "interception-missing"
             } else {
                 "interception-in-place"
             };
-            let link = dir.join(format!("vm-{i}"));
+            let link = dir.join(name);
             std::os::unix::fs::symlink(examples.join(case), &link).unwrap();
             link.display().to_string()
         })

@@ -46,23 +46,7 @@ fn setup(limits: &str) -> Setup {
 /// bundle): even positions the broken VM, odd ones the healthy one; listed in reverse name
 /// order, so that the file's order and the names' order differ.
 fn targets_file(dir: &Path, count: usize) -> PathBuf {
-    let examples = root().join("examples/service-unreachable");
-    let lines: Vec<String> = (0..count)
-        .rev()
-        .map(|i| {
-            let case = if i % 2 == 0 {
-                "interception-missing"
-            } else {
-                "interception-in-place"
-            };
-            let link = dir.join(format!("vm-{i:02}"));
-            std::os::unix::fs::symlink(examples.join(case), &link).unwrap();
-            link.display().to_string()
-        })
-        .collect();
-    let path = dir.join("targets.txt");
-    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
-    path
+    super::fleet::write_targets(dir, (0..count).rev().map(|i| (format!("vm-{i:02}"), i)))
 }
 
 /// A fleet report without what differs from one run to the next: times and durations.

@@ -15,7 +15,7 @@
 
 use super::*;
 use serde_json::{Map, Value, json};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -414,24 +414,9 @@ fn serve(
     sent: &AtomicU64,
     answer: impl Fn(&str) -> (u16, Vec<u8>),
 ) {
-    let mut reader = BufReader::new(&conn);
-    let mut request_line = String::new();
-    if reader.read_line(&mut request_line).is_err() {
+    let Some(target) = super::plugins_live::read_get_target(&conn) else {
         return;
-    }
-    loop {
-        let mut line = String::new();
-        match reader.read_line(&mut line) {
-            Ok(0) | Err(_) => break,
-            Ok(_) if line.trim_end().is_empty() => break,
-            Ok(_) => {}
-        }
-    }
-    let target = request_line
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or("")
-        .to_string();
+    };
     log.lock().unwrap().push(target.clone());
     let (status, body) = answer(&target);
     let content_type = if status == 200 {

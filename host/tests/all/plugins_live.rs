@@ -119,13 +119,12 @@ impl Drop for Loopback {
     }
 }
 
-fn answer(conn: TcpStream, routes: &BTreeMap<String, Answer>, log: &Mutex<Vec<String>>) {
-    let mut reader = BufReader::new(&conn);
+/// Reads a GET request's head from `conn` (request line, then headers up to the empty line;
+/// a GET has no body) and returns its target, `/path?query`; None when nothing could be read.
+pub(super) fn read_get_target(conn: &TcpStream) -> Option<String> {
+    let mut reader = BufReader::new(conn);
     let mut request_line = String::new();
-    if reader.read_line(&mut request_line).is_err() {
-        return;
-    }
-    // Headers, up to the empty line; only GETs come, so there is no body to read.
+    reader.read_line(&mut request_line).ok()?;
     loop {
         let mut line = String::new();
         match reader.read_line(&mut line) {
@@ -134,11 +133,19 @@ fn answer(conn: TcpStream, routes: &BTreeMap<String, Answer>, log: &Mutex<Vec<St
             Ok(_) => {}
         }
     }
-    let target = request_line
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or("")
-        .to_string();
+    Some(
+        request_line
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or("")
+            .to_string(),
+    )
+}
+
+fn answer(conn: TcpStream, routes: &BTreeMap<String, Answer>, log: &Mutex<Vec<String>>) {
+    let Some(target) = read_get_target(&conn) else {
+        return;
+    };
     log.lock().unwrap().push(target.clone());
     let path = target.split('?').next().unwrap_or("");
     let (status, (content_type, body)) = match routes.get(&target).or_else(|| routes.get(path)) {
